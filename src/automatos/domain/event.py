@@ -1,0 +1,113 @@
+"""Typed events, numbered in the order they happened within one workflow."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+__all__ = [
+    "Event",
+    "StageFinished",
+    "StageStarted",
+    "SubtaskFinished",
+    "SubtaskRetried",
+    "SubtaskSkipped",
+    "SubtaskStarted",
+    "WorkflowFinished",
+    "WorkflowStarted",
+    "event_to_dict",
+]
+
+
+# Frozen slotted dataclasses rather than pydantic models: a run emits several events per
+# subtask, and these sit on the dispatcher's hot path.
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Base of all events: ``seq`` counts from 1 within a workflow; ``at`` is a Unix time."""
+
+    kind: ClassVar[str] = "event"
+    seq: int
+    workflow_id: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowStarted(Event):
+    """A workflow began."""
+
+    kind: ClassVar[str] = "workflow_started"
+    request: str
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowFinished(Event):
+    """A workflow ended; ``status`` is a :class:`~automatos.domain.result.WorkflowStatus`."""
+
+    kind: ClassVar[str] = "workflow_finished"
+    status: str
+    elapsed_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class StageStarted(Event):
+    """A stage began."""
+
+    kind: ClassVar[str] = "stage_started"
+    stage: str
+
+
+@dataclass(frozen=True, slots=True)
+class StageFinished(Event):
+    """A stage ended, successfully or with ``error``."""
+
+    kind: ClassVar[str] = "stage_finished"
+    stage: str
+    elapsed_s: float
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SubtaskStarted(Event):
+    """An attempt at a subtask began."""
+
+    kind: ClassVar[str] = "subtask_started"
+    subtask_id: str
+    agent: str
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class SubtaskRetried(Event):
+    """An attempt failed and the subtask will be tried again after ``delay_s``."""
+
+    kind: ClassVar[str] = "subtask_retried"
+    subtask_id: str
+    attempt: int
+    error: str
+    delay_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class SubtaskFinished(Event):
+    """A subtask reached its final status (succeeded, failed or cancelled)."""
+
+    kind: ClassVar[str] = "subtask_finished"
+    subtask_id: str
+    status: str
+    elapsed_s: float
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SubtaskSkipped(Event):
+    """A subtask will not run because a dependency did not succeed."""
+
+    kind: ClassVar[str] = "subtask_skipped"
+    subtask_id: str
+    reason: str
+
+
+def event_to_dict(event: Event) -> dict[str, Any]:
+    """A JSON-ready dict of an event, with its ``kind``."""
+    return {"kind": event.kind, **dataclasses.asdict(event)}

@@ -1,0 +1,115 @@
+"""What a run produces: per-subtask results, LLM calls, totals and the workflow result."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+from automatos.domain.agent import Assignment
+from automatos.domain.plan import Plan
+
+__all__ = [
+    "ErrorInfo",
+    "LLMCall",
+    "SubtaskResult",
+    "SubtaskStatus",
+    "Totals",
+    "WorkflowResult",
+    "WorkflowStatus",
+]
+
+
+class SubtaskStatus(StrEnum):
+    """How a subtask ended."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+
+class WorkflowStatus(StrEnum):
+    """How a workflow ended: ``partial`` when some subtasks did not succeed."""
+
+    SUCCEEDED = "succeeded"
+    PARTIAL = "partial"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class ErrorInfo(BaseModel):
+    """An error, kept as data: its class name and message."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: str
+    message: str
+
+    @classmethod
+    def of(cls, exc: BaseException) -> ErrorInfo:
+        """Describe an exception."""
+        return cls(type=type(exc).__name__, message=str(exc) or repr(exc))
+
+
+class SubtaskResult(BaseModel):
+    """The one committed result of a subtask."""
+
+    model_config = ConfigDict(frozen=True)
+
+    subtask_id: str
+    status: SubtaskStatus
+    agent: str | None = None
+    output: str | None = None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+    latency_s: float = 0.0
+    attempts: int = 0
+    error: ErrorInfo | None = None
+
+
+class LLMCall(BaseModel):
+    """One call to a model, successful or not."""
+
+    model_config = ConfigDict(frozen=True)
+
+    stage: str
+    model: str
+    subtask_id: str | None = None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+    latency_s: float = 0.0
+
+
+class Totals(BaseModel):
+    """Sums over a workflow."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float
+    wall_time_s: float
+    llm_calls: int
+    by_status: dict[SubtaskStatus, int]
+
+
+class WorkflowResult(BaseModel):
+    """The final structured result of a workflow (stage 9)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    workflow_id: str
+    request: str
+    status: WorkflowStatus
+    plan: Plan
+    assignments: tuple[Assignment, ...]
+    results: dict[str, SubtaskResult]
+    final_answer: str | None
+    totals: Totals
+    llm_calls: tuple[LLMCall, ...]
+    stages: tuple[str, ...]
+    """The stages that ran, in order."""
+    warnings: tuple[str, ...] = ()

@@ -1,0 +1,99 @@
+"""The facade: ``Engine(settings, llm=...)``, ``await engine.run(request)``, ``engine.stream``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+
+from automatos.domain.event import Event, WorkflowFinished
+from automatos.domain.request import WorkflowRequest
+from automatos.domain.result import WorkflowResult
+from automatos.llm.base import LLMProvider
+from automatos.llm.factory import build_provider, wrap_provider
+from automatos.phases.pipeline import run_workflow
+from automatos.phases.state import Runtime
+from automatos.runners.base import TaskRunner
+from automatos.runners.local import LocalTaskRunner
+from automatos.settings import Settings
+
+__all__ = ["Engine"]
+
+
+class Engine:
+    """Plans requests into subtask graphs and runs them with LLM agents.
+
+    Args:
+        settings: all settings; ``Settings()`` reads ``AUTOMATOS_*`` variables.
+        llm: the model provider; by default the one the settings configure. Whatever it
+            is, every call gets the settings' timeout, retries and prices.
+        runner: where agent tasks run; by default in this process.
+
+    Raises:
+        ConfigurationError: no ``llm`` is given and the settings configure none.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        llm: LLMProvider | None = None,
+        runner: TaskRunner | None = None,
+    ) -> None:
+        self.settings = settings if settings is not None else Settings()
+        self._provider = llm if llm is not None else build_provider(self.settings.llm)
+        self.llm = wrap_provider(self._provider, self.settings.llm)
+        self.runner = runner if runner is not None else LocalTaskRunner(self.llm)
+
+    @property
+    def runtime(self) -> Runtime:
+        """What every workflow of this engine runs with."""
+        return Runtime(self.settings, self.llm, self.runner)
+
+    async def run(
+        self,
+        request: WorkflowRequest | str,
+        *,
+        on_event: Callable[[Event], None] | None = None,
+    ) -> WorkflowResult:
+        """Run one request to the end and return its result.
+
+        ``on_event`` is called with each event as it happens, and must not block.
+        """
+        if isinstance(request, str):
+            request = WorkflowRequest(text=request)
+        return await run_workflow(request, self.runtime, on_event)
+
+    async def stream(self, request: WorkflowRequest | str) -> AsyncIterator[Event]:
+        """Run one request, yielding its events as they happen.
+
+        The last event is ``workflow_finished``; an error that stopped the workflow is
+        raised after it. Leaving the loop early cancels the workflow.
+        """
+        queue: asyncio.Queue[Event] = asyncio.Queue()
+        task = asyncio.create_task(self.run(request, on_event=queue.put_nowait))
+        try:
+            while True:
+                event = await queue.get()
+                yield event
+                if isinstance(event, WorkflowFinished):
+                    break
+            await task
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def aclose(self) -> None:
+        """Close the runner and the provider's connections."""
+        await self.runner.aclose()
+        close = getattr(self._provider, "aclose", None)
+        if close is not None:
+            await close()
+
+    async def __aenter__(self) -> Engine:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

@@ -1,0 +1,22 @@
+"""Language models: the provider Protocol, real providers, and the wrappers every call uses."""
+
+from automatos.llm.base import Completion, LLMProvider, Message, estimate_tokens
+from automatos.llm.factory import build_provider, wrap_provider
+from automatos.llm.pricing import PricedLLM, cost_of
+from automatos.llm.retry import RetryingLLM
+from automatos.llm.structured import Structured, complete_structured, extract_json
+
+__all__ = [
+    "Completion",
+    "LLMProvider",
+    "Message",
+    "PricedLLM",
+    "RetryingLLM",
+    "Structured",
+    "build_provider",
+    "complete_structured",
+    "cost_of",
+    "estimate_tokens",
+    "extract_json",
+    "wrap_provider",
+]

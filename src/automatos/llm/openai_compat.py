@@ -1,0 +1,103 @@
+"""Any OpenAI-compatible endpoint (OpenAI, OpenRouter, Ollama, vLLM, llama.cpp server)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, cast
+
+import openai
+
+from automatos.errors import LLMTimeoutError, ProviderUnavailableError
+from automatos.llm.base import Completion, Message, estimate_tokens
+from automatos.llm.http_errors import error_for_status
+
+__all__ = ["OpenAICompatibleProvider"]
+
+JsonMode = Literal["json_schema", "json_object", "prompt"]
+
+
+class OpenAICompatibleProvider:
+    """Chat completion through the official ``openai`` SDK.
+
+    The SDK's own retries are switched off: :class:`~automatos.llm.retry.RetryingLLM` retries
+    every provider the same way.
+    """
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        json_mode: JsonMode = "json_schema",
+        timeout_s: float = 120.0,
+    ) -> None:
+        self.model = model
+        self.json_mode = json_mode
+        # Local servers need no key, but the SDK insists on one.
+        self._client = openai.AsyncOpenAI(
+            base_url=base_url, api_key=api_key or "unused", max_retries=0, timeout=timeout_s
+        )
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections."""
+        await self._client.close()
+
+    def _response_format(self, schema: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        if schema is None or self.json_mode == "prompt":
+            return None
+        if self.json_mode == "json_object":
+            return {"type": "json_object"}
+        return {"type": "json_schema", "json_schema": {"name": "output", "schema": dict(schema)}}
+
+    async def complete(
+        self,
+        messages: Sequence[Message],
+        *,
+        model: str | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        json_schema: Mapping[str, Any] | None = None,
+        timeout_s: float | None = None,
+    ) -> Completion:
+        """One chat completion."""
+        extra: dict[str, Any] = {}
+        response_format = self._response_format(json_schema)
+        if response_format is not None:
+            extra["response_format"] = response_format
+        if temperature is not None:
+            extra["temperature"] = temperature
+        if max_tokens is not None:
+            extra["max_tokens"] = max_tokens
+        if timeout_s is not None:
+            extra["timeout"] = timeout_s
+        started = time.perf_counter()
+        try:
+            response = await self._client.chat.completions.create(
+                model=model or self.model,
+                messages=cast(Any, [{"role": m.role, "content": m.content} for m in messages]),
+                **extra,
+            )
+        except openai.APITimeoutError as exc:
+            raise LLMTimeoutError(f"the OpenAI-compatible server timed out: {exc}") from exc
+        except openai.APIConnectionError as exc:
+            raise ProviderUnavailableError(f"cannot reach the server: {exc}") from exc
+        except openai.APIStatusError as exc:
+            raise error_for_status(
+                exc.status_code, exc.message, dict(exc.response.headers)
+            ) from exc
+        if not response.choices:
+            raise ProviderUnavailableError("the server answered with no choices")
+        choice = response.choices[0]
+        text = choice.message.content or ""
+        usage = response.usage
+        prompt_text = "".join(m.content for m in messages)
+        return Completion(
+            text=text,
+            model=response.model or model or self.model,
+            tokens_in=usage.prompt_tokens if usage else estimate_tokens(prompt_text),
+            tokens_out=usage.completion_tokens if usage else estimate_tokens(text),
+            latency_s=time.perf_counter() - started,
+            finish_reason=choice.finish_reason,
+        )

@@ -1,0 +1,1 @@
+"""EXECUTE: stage 4 (run subtasks through a TaskRunner)."""

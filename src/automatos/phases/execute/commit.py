@@ -1,0 +1,31 @@
+"""The one path by which a subtask's result is recorded, whatever ran it.
+
+A subtask has exactly one committed result: a second commit for the same subtask (a task
+that ran twice, a late answer after a cancellation) is refused and changes nothing.
+"""
+
+from __future__ import annotations
+
+from automatos.domain.event import SubtaskFinished, SubtaskSkipped
+from automatos.domain.result import SubtaskResult, SubtaskStatus
+from automatos.phases.state import WorkflowState
+
+__all__ = ["commit_result"]
+
+
+def commit_result(state: WorkflowState, result: SubtaskResult, reason: str = "") -> bool:
+    """Record ``result`` and announce it; ``False`` if the subtask already had one."""
+    if result.subtask_id in state.results:
+        return False
+    state.results[result.subtask_id] = result
+    if result.status is SubtaskStatus.SKIPPED:
+        state.bus.emit(SubtaskSkipped, subtask_id=result.subtask_id, reason=reason)
+    else:
+        state.bus.emit(
+            SubtaskFinished,
+            subtask_id=result.subtask_id,
+            status=result.status.value,
+            elapsed_s=result.latency_s,
+            error=result.error.message if result.error else None,
+        )
+    return True

@@ -1,0 +1,1 @@
+"""LEARN: stage 9 (response); learning and memory arrive with later stages."""

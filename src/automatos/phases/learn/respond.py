@@ -1,0 +1,117 @@
+"""Stage 9, response: the final answer and the structured workflow result.
+
+The final answer comes from the frontier of the run: the subtasks that succeeded and whose
+successors did not (the sinks, when everything succeeded). One frontier output is the answer
+as it is; several are combined by one synthesis call, or joined under headings if that call
+fails.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+from automatos.domain.result import (
+    LLMCall,
+    SubtaskStatus,
+    Totals,
+    WorkflowResult,
+    WorkflowStatus,
+)
+from automatos.errors import LLMError
+from automatos.llm.base import Message
+from automatos.phases.state import WorkflowState
+
+__all__ = ["RespondStage", "build_result", "frontier"]
+
+SYNTHESIS_PROMPT = (
+    "You write the final answer of a multi-step task. Combine the results of the final "
+    "steps below into one complete answer to the request. Keep every fact they give; do not "
+    "mention the steps themselves."
+)
+
+
+def frontier(state: WorkflowState) -> list[str]:
+    """Succeeded subtasks none of whose successors succeeded, in plan order."""
+    plan = state.require_plan()
+    ok = {sid for sid, r in state.results.items() if r.status is SubtaskStatus.SUCCEEDED}
+    return [
+        s.id for s in plan.subtasks if s.id in ok and not any(n in ok for n in s.graph.successors)
+    ]
+
+
+class RespondStage:
+    """Stage 9."""
+
+    name = "respond"
+
+    async def run(self, state: WorkflowState) -> None:
+        """Set the final answer."""
+        ends = frontier(state)
+        outputs = [(sid, state.results[sid].output or "") for sid in ends]
+        if not outputs:
+            state.final_answer = None
+        elif len(outputs) == 1:
+            state.final_answer = outputs[0][1]
+        else:
+            state.final_answer = await self._synthesise(state, outputs)
+
+    async def _synthesise(self, state: WorkflowState, outputs: list[tuple[str, str]]) -> str:
+        sections = "\n\n".join(f"## {sid}\n{text}" for sid, text in outputs)
+        try:
+            done = await state.runtime.llm.complete(
+                [
+                    Message("system", SYNTHESIS_PROMPT),
+                    Message("user", f"Request:\n{state.request.text}\n\nResults:\n\n{sections}"),
+                ]
+            )
+        except LLMError as exc:
+            state.warnings.append(f"synthesis failed ({exc}); final answer joins the results")
+            return sections
+        state.llm_calls.append(
+            LLMCall(
+                stage=self.name,
+                model=done.model,
+                tokens_in=done.tokens_in,
+                tokens_out=done.tokens_out,
+                cost_usd=done.cost_usd,
+                latency_s=done.latency_s,
+            )
+        )
+        return done.text
+
+
+def build_result(state: WorkflowState) -> WorkflowResult:
+    """The workflow result from the state after the last stage."""
+    plan = state.require_plan()
+    counts = Counter(r.status for r in state.results.values())
+    by_status = {status: counts.get(status, 0) for status in SubtaskStatus}
+    succeeded = by_status[SubtaskStatus.SUCCEEDED]
+    if succeeded == len(plan.subtasks):
+        status = WorkflowStatus.SUCCEEDED
+    elif succeeded:
+        status = WorkflowStatus.PARTIAL
+    else:
+        status = WorkflowStatus.FAILED
+    calls = state.llm_calls
+    totals = Totals(
+        tokens_in=sum(c.tokens_in for c in calls),
+        tokens_out=sum(c.tokens_out for c in calls),
+        cost_usd=sum(c.cost_usd for c in calls),
+        wall_time_s=time.perf_counter() - state.started,
+        llm_calls=len(calls),
+        by_status=by_status,
+    )
+    return WorkflowResult.model_construct(
+        workflow_id=state.workflow_id,
+        request=state.request.text,
+        status=status,
+        plan=plan,
+        assignments=tuple(state.assignments[s.id] for s in plan.subtasks),
+        results={s.id: state.results[s.id] for s in plan.subtasks},
+        final_answer=state.final_answer,
+        totals=totals,
+        llm_calls=tuple(calls),
+        stages=tuple(state.stages),
+        warnings=tuple(state.warnings),
+    )

@@ -1,0 +1,64 @@
+"""The state one workflow carries from stage to stage."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from automatos.domain.agent import DEFAULT_AGENT, AgentSpec, Assignment
+from automatos.domain.plan import Plan
+from automatos.domain.request import WorkflowRequest
+from automatos.domain.result import LLMCall, SubtaskResult
+from automatos.llm.base import LLMProvider
+from automatos.phases.events import EventBus
+from automatos.runners.base import TaskRunner
+from automatos.settings import Settings
+
+__all__ = ["Runtime", "WorkflowState"]
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What the stages use but do not own: settings, the model and the runner."""
+
+    settings: Settings
+    llm: LLMProvider
+    runner: TaskRunner
+
+
+@dataclass
+class WorkflowState:
+    """Everything known about one workflow so far; each stage fills in its part."""
+
+    request: WorkflowRequest
+    runtime: Runtime
+    bus: EventBus
+    agents: dict[str, AgentSpec] = field(default_factory=dict)
+    plan: Plan | None = None
+    assignments: dict[str, Assignment] = field(default_factory=dict)
+    results: dict[str, SubtaskResult] = field(default_factory=dict)
+    llm_calls: list[LLMCall] = field(default_factory=list)
+    final_answer: str | None = None
+    stages: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
+
+    def __post_init__(self) -> None:
+        if not self.agents:
+            self.agents = {DEFAULT_AGENT.name: DEFAULT_AGENT}
+            self.agents.update((a.name, a) for a in self.request.agents)
+
+    @property
+    def workflow_id(self) -> str:
+        """The request's workflow id."""
+        return self.request.workflow_id
+
+    def require_plan(self) -> Plan:
+        """The plan, which every stage after planning may rely on."""
+        if self.plan is None:
+            raise RuntimeError("no plan yet: a planning stage must run first")
+        return self.plan
+
+    def agent_for(self, subtask_id: str) -> AgentSpec:
+        """The agent assigned to a subtask."""
+        return self.agents[self.assignments[subtask_id].agent]

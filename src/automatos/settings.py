@@ -1,0 +1,95 @@
+"""Settings, read from ``AUTOMATOS_*`` environment variables (nested with ``__``) or passed in.
+
+Nothing reads the environment at import: build a :class:`Settings` where the program starts
+(the CLI does) and hand it to :class:`automatos.Engine`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["ExecutionSettings", "LLMSettings", "ModelPrice", "PlanLimits", "Settings"]
+
+ProviderName = Literal["openai", "anthropic"]
+
+
+class ModelPrice(BaseModel):
+    """US dollars per million tokens for one model."""
+
+    input_per_mtok: float = Field(ge=0)
+    output_per_mtok: float = Field(ge=0)
+
+
+class LLMSettings(BaseModel):
+    """Which model to call, and how patiently."""
+
+    provider: ProviderName | None = None
+    """``openai`` (any OpenAI-compatible endpoint) or ``anthropic``; unset means none configured."""
+    base_url: str | None = None
+    """Endpoint of an OpenAI-compatible server, e.g. ``http://127.0.0.1:11434/v1`` for Ollama."""
+    api_key: SecretStr | None = None
+    model: str = "gpt-4o-mini"
+    """Model used by every stage unless an agent names its own."""
+    json_mode: Literal["json_schema", "json_object", "prompt"] = "json_schema"
+    """How structured output is asked for: a JSON schema, plain JSON mode, or the prompt only."""
+    timeout_s: float = Field(default=120.0, gt=0)
+    """Timeout of one call, retries not included."""
+    max_retries: int = Field(default=4, ge=0)
+    """Retries of one call on 429, 5xx and timeouts."""
+    backoff_base_s: float = Field(default=0.5, ge=0)
+    backoff_max_s: float = Field(default=30.0, ge=0)
+    max_tokens: int = Field(default=2048, gt=0)
+    prices: dict[str, ModelPrice] = Field(
+        default_factory=lambda: {
+            "gpt-4o-mini": ModelPrice(input_per_mtok=0.15, output_per_mtok=0.60),
+            "gpt-4o": ModelPrice(input_per_mtok=2.50, output_per_mtok=10.0),
+            "claude-3-5-haiku-latest": ModelPrice(input_per_mtok=0.80, output_per_mtok=4.0),
+            "claude-sonnet-4-5": ModelPrice(input_per_mtok=3.0, output_per_mtok=15.0),
+        }
+    )
+    """Price table by model name; a model missing here is costed at zero."""
+
+
+class PlanLimits(BaseModel):
+    """Bounds on what the decomposer (or a recipe) may ask the engine to run."""
+
+    max_subtasks: int = Field(default=50, gt=0)
+    max_depth: int = Field(default=20, gt=0)
+    """Longest chain of dependent subtasks, counted in subtasks."""
+    max_fanout: int = Field(default=50, gt=0)
+    """Most subtasks that may depend directly on one subtask."""
+    max_plan_chars: int = Field(default=1_000_000, gt=0)
+    """Largest decomposer answer that is parsed at all."""
+    max_field_chars: int = Field(default=20_000, gt=0)
+    """Longest description or expected output of one subtask."""
+    max_request_chars: int = Field(default=100_000, gt=0)
+
+
+class ExecutionSettings(BaseModel):
+    """How subtasks are dispatched."""
+
+    max_concurrency: int = Field(default=8, gt=0)
+    """Subtasks running at once across the workflow."""
+    subtask_timeout_s: float = Field(default=300.0, gt=0)
+    max_attempts: int = Field(default=3, gt=0)
+    """Attempts per subtask, the first included."""
+    retry_backoff_s: float = Field(default=1.0, ge=0)
+    """Delay before the first retry of a subtask; doubles on each further retry."""
+    max_dependency_chars: int = Field(default=12_000, gt=0)
+    """Longest output of one dependency quoted into a subtask's prompt."""
+
+
+class Settings(BaseSettings):
+    """All settings of an engine. ``Settings()`` reads ``AUTOMATOS_*`` variables, e.g.
+    ``AUTOMATOS_LLM__PROVIDER=openai`` or ``AUTOMATOS_EXECUTION__MAX_CONCURRENCY=16``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AUTOMATOS_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    plan: PlanLimits = Field(default_factory=PlanLimits)
+    execution: ExecutionSettings = Field(default_factory=ExecutionSettings)

@@ -1,0 +1,159 @@
+"""A scripted LLM for tests and benchmarks: replies by rule or in sequence, with latency and
+injected faults, through the same Protocol as the real providers."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from automatos.errors import (
+    ConfigurationError,
+    ProviderUnavailableError,
+    RateLimitedError,
+)
+from automatos.llm.base import Completion, Message, estimate_tokens
+
+__all__ = ["Fault", "Rule", "ScriptedCall", "ScriptedLLM"]
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A failure to inject in place of a reply. Build one with the class methods."""
+
+    kind: str
+    retry_after: float | None = None
+    text: str = ""
+
+    @classmethod
+    def malformed_json(cls, text: str = '{"subtasks": [{"id": "a", "descr') -> Fault:
+        """Answer with text that is not valid JSON (truncated by default)."""
+        return cls("malformed_json", text=text)
+
+    @classmethod
+    def rate_limit(cls, retry_after: float | None = 0.0) -> Fault:
+        """Raise a 429 carrying ``Retry-After``."""
+        return cls("rate_limit", retry_after=retry_after)
+
+    @classmethod
+    def server_error(cls) -> Fault:
+        """Raise a 500."""
+        return cls("server_error")
+
+    @classmethod
+    def timeout(cls) -> Fault:
+        """Never answer, so that the caller's timeout fires."""
+        return cls("timeout")
+
+
+Reply = str | Fault | Callable[[Sequence[Message]], "str | Fault"]
+
+
+@dataclass
+class Rule:
+    """Reply with ``reply`` to calls whose last user message matches ``match``.
+
+    ``match`` is a regular expression searched in that message, or a predicate on it.
+    ``times`` limits how often the rule fires; ``None`` is unlimited.
+    """
+
+    match: str | re.Pattern[str] | Callable[[str], bool]
+    reply: Reply
+    times: int | None = None
+
+    def matches(self, prompt: str) -> bool:
+        """Whether this rule answers ``prompt``."""
+        if self.times is not None and self.times <= 0:
+            return False
+        if callable(self.match):
+            return self.match(prompt)
+        return re.search(self.match, prompt) is not None
+
+
+@dataclass(frozen=True)
+class ScriptedCall:
+    """One call the scripted LLM received."""
+
+    messages: tuple[Message, ...]
+    model: str | None
+    json_schema: Mapping[str, Any] | None
+
+
+@dataclass
+class ScriptedLLM:
+    """An :class:`~automatos.llm.LLMProvider` that answers from a script.
+
+    A call is answered by the first matching rule, else by the next reply of ``replies``,
+    else by ``default``; with none of these it raises
+    :class:`~automatos.errors.ConfigurationError`. ``latency`` is seconds (or a function of
+    the messages giving seconds) slept before answering. Calls are kept in :attr:`calls`
+    unless ``record`` is false.
+    """
+
+    replies: Iterable[Reply] = ()
+    rules: Sequence[Rule] = ()
+    default: Reply | None = None
+    latency: float | Callable[[Sequence[Message]], float] = 0.0
+    model: str = "scripted"
+    record: bool = True
+    calls: list[ScriptedCall] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._queue: deque[Reply] = deque(self.replies)
+
+    def _pick(self, messages: Sequence[Message]) -> Reply:
+        prompt = next((m.content for m in reversed(messages) if m.role == "user"), "")
+        for rule in self.rules:
+            if rule.matches(prompt):
+                if rule.times is not None:
+                    rule.times -= 1
+                return rule.reply
+        if self._queue:
+            return self._queue.popleft()
+        if self.default is not None:
+            return self.default
+        raise ConfigurationError(f"the scripted LLM has no reply for: {prompt[:200]!r}")
+
+    async def complete(
+        self,
+        messages: Sequence[Message],
+        *,
+        model: str | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        json_schema: Mapping[str, Any] | None = None,
+        timeout_s: float | None = None,
+    ) -> Completion:
+        """Answer from the script."""
+        if self.record:
+            self.calls.append(ScriptedCall(tuple(messages), model, json_schema))
+        delay = self.latency(messages) if callable(self.latency) else self.latency
+        if delay > 0:
+            await asyncio.sleep(delay)
+        reply = self._pick(messages)
+        if callable(reply):
+            reply = reply(messages)
+        if isinstance(reply, Fault):
+            reply = await self._fault(reply)
+        prompt_tokens = sum(estimate_tokens(m.content) for m in messages)
+        return Completion(
+            text=reply,
+            model=model or self.model,
+            tokens_in=prompt_tokens,
+            tokens_out=estimate_tokens(reply),
+            latency_s=delay,
+            finish_reason="stop",
+        )
+
+    async def _fault(self, fault: Fault) -> str:
+        if fault.kind == "malformed_json":
+            return fault.text
+        if fault.kind == "rate_limit":
+            raise RateLimitedError("HTTP 429: scripted rate limit", retry_after=fault.retry_after)
+        if fault.kind == "server_error":
+            raise ProviderUnavailableError("HTTP 500: scripted server error")
+        await asyncio.Event().wait()  # a hung server: only the caller's timeout ends this
+        raise AssertionError("unreachable")  # pragma: no cover
