@@ -1,4 +1,13 @@
-"""The nouns of the engine; no I/O here."""
+"""The nouns of the engine; no I/O here.
+
+Inputs that come from outside (requests, subtask specs, agents) are pydantic models and are
+validated once. Records the engine builds itself, several per subtask on the dispatcher's
+hot path (subtasks with their graph metadata, assignments, results, events), are slotted
+dataclasses and are not validated again. They are not ``frozen``: a frozen dataclass's
+``__init__`` sets each field through ``object.__setattr__`` and costs about five times as much
+(measured: 0.98 µs against 0.18 µs for eight fields), which was a tenth of the engine's
+overhead per subtask. Treat them as values; the engine never changes one once it is built.
+"""
 
 from automatos.domain.agent import DEFAULT_AGENT, AgentSpec, Assignment
 from automatos.domain.event import (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["DEFAULT_AGENT", "AgentSpec", "Assignment"]
@@ -22,10 +24,9 @@ class AgentSpec(BaseModel):
     max_tokens: int | None = Field(default=None, gt=0)
 
 
-class Assignment(BaseModel):
+@dataclass(slots=True)
+class Assignment:
     """Which agent runs a subtask, and why."""
-
-    model_config = ConfigDict(frozen=True)
 
     subtask_id: str
     agent: str

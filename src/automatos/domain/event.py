@@ -22,7 +22,7 @@ __all__ = [
 
 # Frozen slotted dataclasses rather than pydantic models: a run emits several events per
 # subtask, and these sit on the dispatcher's hot path.
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Event:
     """Base of all events: ``seq`` counts from 1 within a workflow; ``at`` is a Unix time."""
 
@@ -32,7 +32,7 @@ class Event:
     at: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class WorkflowStarted(Event):
     """A workflow began."""
 
@@ -40,7 +40,7 @@ class WorkflowStarted(Event):
     request: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class WorkflowFinished(Event):
     """A workflow ended; ``status`` is a :class:`~automatos.domain.result.WorkflowStatus`."""
 
@@ -49,7 +49,7 @@ class WorkflowFinished(Event):
     elapsed_s: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StageStarted(Event):
     """A stage began."""
 
@@ -57,7 +57,7 @@ class StageStarted(Event):
     stage: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StageFinished(Event):
     """A stage ended, successfully or with ``error``."""
 
@@ -67,7 +67,7 @@ class StageFinished(Event):
     error: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SubtaskStarted(Event):
     """An attempt at a subtask began."""
 
@@ -77,7 +77,7 @@ class SubtaskStarted(Event):
     attempt: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SubtaskRetried(Event):
     """An attempt failed and the subtask will be tried again after ``delay_s``."""
 
@@ -88,7 +88,7 @@ class SubtaskRetried(Event):
     delay_s: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SubtaskFinished(Event):
     """A subtask reached its final status (succeeded, failed or cancelled)."""
 
@@ -99,7 +99,7 @@ class SubtaskFinished(Event):
     error: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SubtaskSkipped(Event):
     """A subtask will not run because a dependency did not succeed."""
 

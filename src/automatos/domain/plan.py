@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cached_property
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,10 +28,11 @@ class SubtaskSpec(BaseModel):
     """Name of a pre-assigned agent (recipes); the selection stage keeps it."""
 
 
-class GraphMetadata(BaseModel):
+# Subtask and GraphMetadata are built by graph analysis from already validated specs, many
+# per plan, so they are slotted dataclasses: no second validation, one object each.
+@dataclass(slots=True)
+class GraphMetadata:
     """Where a subtask sits in the plan (the PRD's Fix 6: stage 1's graph reaches execution)."""
-
-    model_config = ConfigDict(frozen=True)
 
     layer: int
     """Topological layer, 0 for subtasks with no dependencies."""
@@ -45,9 +47,17 @@ class GraphMetadata(BaseModel):
     on_critical_path: bool
 
 
-class Subtask(SubtaskSpec):
-    """A subtask of a checked plan, with its graph metadata attached."""
+@dataclass(slots=True)
+class Subtask:
+    """A subtask of a checked plan (the fields of :class:`SubtaskSpec`) with its graph metadata."""
 
+    id: str
+    description: str
+    depends_on: tuple[str, ...]
+    requires_context: bool
+    complexity: int
+    expected_output: str
+    agent: str | None
     graph: GraphMetadata
 
 

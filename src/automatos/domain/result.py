@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
@@ -38,10 +39,9 @@ class WorkflowStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
-class ErrorInfo(BaseModel):
+@dataclass(slots=True)
+class ErrorInfo:
     """An error, kept as data: its class name and message."""
-
-    model_config = ConfigDict(frozen=True)
 
     type: str
     message: str
@@ -49,13 +49,12 @@ class ErrorInfo(BaseModel):
     @classmethod
     def of(cls, exc: BaseException) -> ErrorInfo:
         """Describe an exception."""
-        return cls(type=type(exc).__name__, message=str(exc) or repr(exc))
+        return cls(type(exc).__name__, str(exc) or repr(exc))
 
 
-class SubtaskResult(BaseModel):
+@dataclass(slots=True)
+class SubtaskResult:
     """The one committed result of a subtask."""
-
-    model_config = ConfigDict(frozen=True)
 
     subtask_id: str
     status: SubtaskStatus
@@ -69,10 +68,9 @@ class SubtaskResult(BaseModel):
     error: ErrorInfo | None = None
 
 
-class LLMCall(BaseModel):
+@dataclass(slots=True)
+class LLMCall:
     """One call to a model, successful or not."""
-
-    model_config = ConfigDict(frozen=True)
 
     stage: str
     model: str

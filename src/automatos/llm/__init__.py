@@ -2,17 +2,18 @@
 
 from automatos.llm.base import Completion, LLMProvider, Message, estimate_tokens
 from automatos.llm.factory import build_provider, wrap_provider
-from automatos.llm.pricing import PricedLLM, cost_of
-from automatos.llm.retry import RetryingLLM
+from automatos.llm.managed import ManagedLLM
+from automatos.llm.pricing import cost_of
+from automatos.llm.retry import backoff_delay
 from automatos.llm.structured import Structured, complete_structured, extract_json
 
 __all__ = [
     "Completion",
     "LLMProvider",
+    "ManagedLLM",
     "Message",
-    "PricedLLM",
-    "RetryingLLM",
     "Structured",
+    "backoff_delay",
     "build_provider",
     "complete_structured",
     "cost_of",

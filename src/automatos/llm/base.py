@@ -11,7 +11,7 @@ __all__ = ["Completion", "LLMProvider", "Message", "estimate_tokens"]
 Role = Literal["system", "user", "assistant"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Message:
     """One chat message."""
 
@@ -19,7 +19,7 @@ class Message:
     content: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Completion:
     """A model's answer to one call, with what it cost."""
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from automatos.errors import ConfigurationError
 from automatos.llm.anthropic import AnthropicProvider
 from automatos.llm.base import LLMProvider
+from automatos.llm.managed import ManagedLLM
 from automatos.llm.openai_compat import OpenAICompatibleProvider
-from automatos.llm.pricing import PricedLLM
-from automatos.llm.retry import RetryingLLM
 from automatos.settings import LLMSettings
 
 __all__ = ["NO_LLM_MESSAGE", "build_provider", "wrap_provider"]
@@ -53,11 +52,4 @@ def build_provider(settings: LLMSettings) -> LLMProvider:
 
 def wrap_provider(provider: LLMProvider, settings: LLMSettings) -> LLMProvider:
     """``provider`` with the timeouts, retries and prices of ``settings``."""
-    retrying = RetryingLLM(
-        provider,
-        timeout_s=settings.timeout_s,
-        max_retries=settings.max_retries,
-        backoff_base_s=settings.backoff_base_s,
-        backoff_max_s=settings.backoff_max_s,
-    )
-    return PricedLLM(retrying, settings.prices)
+    return ManagedLLM(provider, settings)

@@ -20,7 +20,7 @@ JsonMode = Literal["json_schema", "json_object", "prompt"]
 class OpenAICompatibleProvider:
     """Chat completion through the official ``openai`` SDK.
 
-    The SDK's own retries are switched off: :class:`~automatos.llm.retry.RetryingLLM` retries
+    The SDK's own retries are switched off: :class:`~automatos.llm.managed.ManagedLLM` retries
     every provider the same way.
     """
 

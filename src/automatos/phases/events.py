@@ -27,8 +27,9 @@ class EventBus:
 
     def emit(self, kind: type[E], **fields: Any) -> E:
         """Build the next event of ``kind`` and deliver it."""
-        event = kind(len(self.history) + 1, self.workflow_id, time.time(), **fields)
-        self.history.append(event)
+        history = self.history
+        event = kind(len(history) + 1, self.workflow_id, time.time(), **fields)
+        history.append(event)
         for callback in self._subscribers:
             callback(event)
         return event

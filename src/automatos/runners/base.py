@@ -1,41 +1,32 @@
 """The TaskRunner seam (the PRD's bridge to distributed execution).
 
 A runner takes one :class:`AgentTask` — everything an agent needs to do one subtask, and
-nothing that lives only in this process — and returns the agent's :class:`AgentOutput`. The
-orchestrator keeps the graph, the retries, the timeouts and the commit of results, so a
+nothing that lives only in this process — and returns the agent's answer as a
+:class:`~automatos.llm.Completion`. The orchestrator keeps the graph, the retries, the
+timeouts and the commit of results, so a
 runner that runs tasks in-process, on a Redis queue or as Kubernetes Jobs changes none of it.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict
-
 from automatos.domain.agent import AgentSpec
+from automatos.llm.base import Completion, Message
 
-__all__ = ["AgentOutput", "AgentTask", "ChatTurn", "TaskRunner"]
-
-
-class ChatTurn(BaseModel):
-    """A serialisable chat message."""
-
-    model_config = ConfigDict(frozen=True)
-
-    role: str
-    content: str
+__all__ = ["AgentTask", "TaskRunner"]
 
 
-class AgentTask(BaseModel):
+@dataclass(slots=True)
+class AgentTask:
     """One attempt at one subtask, as sent to a runner."""
-
-    model_config = ConfigDict(frozen=True)
 
     workflow_id: str
     subtask_id: str
     attempt: int
     agent: AgentSpec
-    messages: tuple[ChatTurn, ...]
+    messages: tuple[Message, ...]
     timeout_s: float
 
     @property
@@ -44,25 +35,12 @@ class AgentTask(BaseModel):
         return f"{self.workflow_id}:{self.subtask_id}:{self.attempt}"
 
 
-class AgentOutput(BaseModel):
-    """What the agent wrote, and what it cost."""
-
-    model_config = ConfigDict(frozen=True)
-
-    text: str
-    model: str
-    tokens_in: int
-    tokens_out: int
-    cost_usd: float
-    latency_s: float
-
-
 @runtime_checkable
 class TaskRunner(Protocol):
     """Runs agent tasks; raises :class:`~automatos.errors.AutomatosError` subclasses on failure."""
 
-    async def run(self, task: AgentTask) -> AgentOutput:
-        """Run one attempt of one subtask and return its output."""
+    async def run(self, task: AgentTask) -> Completion:
+        """Run one attempt of one subtask and return what the agent wrote, and its cost."""
         ...
 
     async def aclose(self) -> None:

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal, cast
-
-from automatos.llm.base import LLMProvider, Message
-from automatos.runners.base import AgentOutput, AgentTask
+from automatos.llm.base import Completion, LLMProvider
+from automatos.runners.base import AgentTask
 
 __all__ = ["LocalTaskRunner"]
-
-Role = Literal["system", "user", "assistant"]
 
 
 class LocalTaskRunner:
@@ -18,23 +14,18 @@ class LocalTaskRunner:
     def __init__(self, llm: LLMProvider) -> None:
         self.llm = llm
 
-    async def run(self, task: AgentTask) -> AgentOutput:
-        """Call the agent's model with the task's messages."""
+    async def run(self, task: AgentTask) -> Completion:
+        """Call the agent's model with the task's messages.
+
+        The call gets the LLM settings' timeout and retries; the task's own timeout bounds
+        the whole attempt and is enforced by the dispatcher.
+        """
         agent = task.agent
-        done = await self.llm.complete(
-            [Message(cast(Role, m.role), m.content) for m in task.messages],
+        return await self.llm.complete(
+            task.messages,
             model=agent.model,
             temperature=agent.temperature,
             max_tokens=agent.max_tokens,
-            timeout_s=task.timeout_s,
-        )
-        return AgentOutput.model_construct(
-            text=done.text,
-            model=done.model,
-            tokens_in=done.tokens_in,
-            tokens_out=done.tokens_out,
-            cost_usd=done.cost_usd,
-            latency_s=done.latency_s,
         )
 
     async def aclose(self) -> None:

@@ -138,14 +138,9 @@ class ScriptedLLM:
             reply = reply(messages)
         if isinstance(reply, Fault):
             reply = await self._fault(reply)
-        prompt_tokens = sum(estimate_tokens(m.content) for m in messages)
+        prompt_chars = sum([len(m.content) for m in messages])
         return Completion(
-            text=reply,
-            model=model or self.model,
-            tokens_in=prompt_tokens,
-            tokens_out=estimate_tokens(reply),
-            latency_s=delay,
-            finish_reason="stop",
+            reply, model or self.model, max(1, prompt_chars // 4), estimate_tokens(reply), delay
         )
 
     async def _fault(self, fault: Fault) -> str:

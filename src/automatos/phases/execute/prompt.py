@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from automatos.domain.agent import AgentSpec
 from automatos.domain.plan import Subtask
 from automatos.domain.result import SubtaskResult
-from automatos.runners.base import ChatTurn
+from automatos.llm.base import Message
 
 __all__ = ["subtask_messages"]
 
@@ -18,7 +18,7 @@ def subtask_messages(
     agent: AgentSpec,
     results: Mapping[str, SubtaskResult],
     max_dependency_chars: int,
-) -> tuple[ChatTurn, ...]:
+) -> tuple[Message, ...]:
     """System prompt of the agent, then the step with the outputs it depends on."""
     parts = [f"Overall request:\n{request}", f"Your step ({subtask.id}):\n{subtask.description}"]
     if subtask.expected_output:
@@ -32,6 +32,6 @@ def subtask_messages(
             quoted.append(f"### {dep}\n{output}")
         parts.append("Results of the steps this one depends on:\n\n" + "\n\n".join(quoted))
     return (
-        ChatTurn.model_construct(role="system", content=agent.system_prompt),
-        ChatTurn.model_construct(role="user", content="\n\n".join(parts)),
+        Message("system", agent.system_prompt),
+        Message("user", "\n\n".join(parts)),
     )

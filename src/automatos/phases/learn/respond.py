@@ -102,7 +102,7 @@ def build_result(state: WorkflowState) -> WorkflowResult:
         llm_calls=len(calls),
         by_status=by_status,
     )
-    return WorkflowResult.model_construct(
+    return WorkflowResult(
         workflow_id=state.workflow_id,
         request=state.request.text,
         status=status,

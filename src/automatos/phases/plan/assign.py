@@ -31,7 +31,7 @@ class AssignStage:
                 f"known agents: {', '.join(sorted(state.agents))}"
             )
         state.assignments = {
-            s.id: Assignment.model_construct(
+            s.id: Assignment(
                 subtask_id=s.id,
                 agent=s.agent or DEFAULT_AGENT.name,
                 reason="pre-assigned by the recipe" if s.agent else "default agent",

@@ -1,0 +1,159 @@
+"""Scheduling overhead of the engine against plain asyncio, on simulated LLM latency.
+
+The engine runs recipes (no decomposition call) through its real pipeline: graph checks,
+LocalTaskRunner, the LLM wrappers (timeout, retries, pricing), events and result commits,
+and the final response stage, with the scripted provider sleeping the simulated latency.
+
+Workloads (issue #2):
+  a. 1,000 independent subtasks x 50 ms              -> wall time / 50 ms
+  b. 10 layers x 50, each subtask depending on 3 random subtasks of the previous layer,
+     lognormal latency (median 50 ms, sigma 0.5, clipped to 10-400 ms), seed 1
+                                                      -> wall time / critical path
+  c. 10,000 independent subtasks x 0 ms              -> us and KB per subtask
+
+The floor is plain asyncio measured in the same run: one gather for (a) and (c), and one
+gather per layer for (b) (what a layer-barrier executor would do at best).
+The last line of output is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import math
+import random
+import time
+import tracemalloc
+from collections.abc import Sequence
+
+from automatos import Engine, Settings, SubtaskSpec, WorkflowRequest
+from automatos.llm.base import Message
+from automatos.settings import ExecutionSettings, PlanLimits
+from automatos.testing import ScriptedLLM
+
+_MARK = "Your step ("
+
+
+def _settings(n: int) -> Settings:
+    return Settings(
+        plan=PlanLimits(max_subtasks=n, max_fanout=n, max_depth=n),
+        execution=ExecutionSettings(max_concurrency=n, subtask_timeout_s=60, max_attempts=1),
+    )
+
+
+def _latency_of(latencies: dict[str, float]):  # type: ignore[no-untyped-def]
+    def latency(messages: Sequence[Message]) -> float:
+        text = messages[-1].content
+        start = text.find(_MARK)
+        if start < 0:
+            return 0.0
+        start += len(_MARK)
+        return latencies[text[start : text.index(")", start)]]
+
+    return latency
+
+
+async def _run_engine(specs: list[SubtaskSpec], latencies: dict[str, float]) -> float:
+    llm = ScriptedLLM(default="ok", latency=_latency_of(latencies), record=False)
+    engine = Engine(_settings(len(specs)), llm=llm)
+    request = WorkflowRequest(text="benchmark", subtasks=tuple(specs))
+    gc.collect()
+    started = time.perf_counter()
+    result = await engine.run(request)
+    elapsed = time.perf_counter() - started
+    assert result.totals.by_status["succeeded"] == len(specs), result.totals
+    assert len(result.results) == len(specs)
+    return elapsed
+
+
+async def _gather_floor(latencies: Sequence[float]) -> float:
+    async def one(delay: float) -> str:
+        if delay:
+            await asyncio.sleep(delay)
+        return "ok"
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(d) for d in latencies))
+    return time.perf_counter() - started
+
+
+def _independent(n: int, latency: float) -> tuple[list[SubtaskSpec], dict[str, float]]:
+    specs = [SubtaskSpec(id=f"t{i}", description=f"task {i}") for i in range(n)]
+    return specs, {s.id: latency for s in specs}
+
+
+def _layered(seed: int = 1) -> tuple[list[SubtaskSpec], dict[str, float], list[list[str]]]:
+    rng = random.Random(seed)
+    specs: list[SubtaskSpec] = []
+    latencies: dict[str, float] = {}
+    layers: list[list[str]] = []
+    for layer in range(10):
+        ids = [f"l{layer}_{i}" for i in range(50)]
+        for sid in ids:
+            deps = tuple(rng.sample(layers[-1], 3)) if layers else ()
+            specs.append(SubtaskSpec(id=sid, description=f"task {sid}", depends_on=deps))
+            latencies[sid] = min(0.4, max(0.01, math.exp(rng.gauss(math.log(0.05), 0.5))))
+        layers.append(ids)
+    return specs, latencies, layers
+
+
+def _critical_path(specs: list[SubtaskSpec], latencies: dict[str, float]) -> float:
+    finish: dict[str, float] = {}
+    for s in specs:  # specs are in layer order
+        finish[s.id] = latencies[s.id] + max((finish[d] for d in s.depends_on), default=0.0)
+    return max(finish.values())
+
+
+async def _memory_per_task(specs: list[SubtaskSpec], latencies: dict[str, float]) -> float:
+    gc.collect()
+    tracemalloc.start()
+    try:
+        await _run_engine(specs, latencies)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return peak / len(specs) / 1024
+
+
+async def main(repeats: int) -> dict[str, object]:
+    """Run the three workloads, best of ``repeats`` each, and return the figures."""
+    a_specs, a_lat = _independent(1000, 0.05)
+    a_engine = min([await _run_engine(a_specs, a_lat) for _ in range(repeats)])
+    a_floor = min([await _gather_floor(list(a_lat.values())) for _ in range(repeats)])
+
+    b_specs, b_lat, b_layers = _layered(1)
+    b_cp = _critical_path(b_specs, b_lat)
+    b_engine = min([await _run_engine(b_specs, b_lat) for _ in range(repeats)])
+    b_barrier = 0.0
+    for layer in b_layers:
+        b_barrier += await _gather_floor([b_lat[s] for s in layer])
+
+    c_specs, c_lat = _independent(10_000, 0.0)
+    c_engine = min([await _run_engine(c_specs, c_lat) for _ in range(repeats)])
+    c_floor = min([await _gather_floor([0.0] * 10_000) for _ in range(repeats)])
+    c_kb = await _memory_per_task(c_specs, c_lat)
+
+    figures: dict[str, object] = {
+        "a_ratio_to_bound": round(a_engine / 0.05, 3),
+        "b_ratio_to_critical_path": round(b_engine / b_cp, 3),
+        "c_us_per_task": round(c_engine / 10_000 * 1e6, 1),
+        "c_kb_per_task": round(c_kb, 2),
+        "floor": {
+            "a_gather_ratio_to_bound": round(a_floor / 0.05, 3),
+            "b_layer_barrier_ratio_to_critical_path": round(b_barrier / b_cp, 3),
+            "b_critical_path_s": round(b_cp, 3),
+            "c_gather_us_per_task": round(c_floor / 10_000 * 1e6, 1),
+        },
+    }
+    return figures
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=3, help="runs per workload; best kept")
+    args = parser.parse_args()
+    import uvloop
+    figures = uvloop.run(main(args.repeats))
+    print(json.dumps(figures))
