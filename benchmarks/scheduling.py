@@ -28,7 +28,7 @@ import time
 import tracemalloc
 from collections.abc import Sequence
 
-from automatos import Engine, Settings, SubtaskSpec, WorkflowRequest
+from automatos import Engine, Settings, SubtaskSpec, WorkflowRequest, aio
 from automatos.llm.base import Message
 from automatos.settings import ExecutionSettings, PlanLimits
 from automatos.testing import ScriptedLLM
@@ -146,6 +146,11 @@ async def main(repeats: int) -> dict[str, object]:
             "b_critical_path_s": round(b_cp, 3),
             "c_gather_us_per_task": round(c_floor / 10_000 * 1e6, 1),
         },
+        "setup": {
+            "loop": aio.loop_name(),
+            "max_concurrency": "number of subtasks (unbounded)",
+            "repeats": repeats,
+        },
     }
     return figures
 
@@ -154,6 +159,5 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=3, help="runs per workload; best kept")
     args = parser.parse_args()
-    import uvloop
-    figures = uvloop.run(main(args.repeats))
+    figures = aio.run(main(args.repeats))
     print(json.dumps(figures))

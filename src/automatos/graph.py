@@ -122,6 +122,8 @@ def _find_cycle(deps: dict[str, tuple[str, ...]], stuck: set[str]) -> list[str]:
         node = min(x for x in deps[node] if x in stuck)
     cycle = path[seen[node] :]
     cycle.reverse()  # walked along "depends on"; report in execution order
+    first = cycle.index(min(cycle))
+    cycle = cycle[first:] + cycle[:first]
     return [*cycle, cycle[0]]
 
 

@@ -66,7 +66,9 @@ class AnthropicProvider:
         if system:
             extra["system"] = system
         if temperature is not None:
-            extra["temperature"] = temperature
+            # Current SDKs no longer take ``temperature`` as an argument; the API still reads
+            # it for the models that support it.
+            extra["extra_body"] = {"temperature": temperature}
         if timeout_s is not None:
             extra["timeout"] = timeout_s
         if json_schema is not None:

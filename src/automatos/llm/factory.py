@@ -11,14 +11,16 @@ from automatos.settings import LLMSettings
 
 __all__ = ["NO_LLM_MESSAGE", "build_provider", "wrap_provider"]
 
-NO_LLM_MESSAGE = (
-    "No LLM is configured. Set one of:\n"
-    "  AUTOMATOS_LLM__PROVIDER=openai  AUTOMATOS_LLM__BASE_URL=<endpoint, e.g. "
-    "http://127.0.0.1:11434/v1 for Ollama>  AUTOMATOS_LLM__API_KEY=<key, if the server needs "
-    "one>  AUTOMATOS_LLM__MODEL=<model name>\n"
-    "  AUTOMATOS_LLM__PROVIDER=anthropic  AUTOMATOS_LLM__API_KEY=<key>  "
-    "AUTOMATOS_LLM__MODEL=claude-sonnet-4-5"
-)
+NO_LLM_MESSAGE = """No LLM is configured. Set one of:
+  - an OpenAI-compatible endpoint (OpenAI, OpenRouter, Ollama, vLLM, llama.cpp server):
+      AUTOMATOS_LLM__PROVIDER=openai
+      AUTOMATOS_LLM__BASE_URL=http://127.0.0.1:11434/v1   (omit for api.openai.com)
+      AUTOMATOS_LLM__API_KEY=...                          (if the server needs one)
+      AUTOMATOS_LLM__MODEL=...
+  - Anthropic (pip install 'automatos[anthropic]'):
+      AUTOMATOS_LLM__PROVIDER=anthropic
+      AUTOMATOS_LLM__API_KEY=...
+      AUTOMATOS_LLM__MODEL=claude-sonnet-4-5"""
 
 
 def build_provider(settings: LLMSettings) -> LLMProvider:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from automatos.domain.agent import AgentSpec
+from automatos.domain.plan import Subtask
 from automatos.llm.base import Completion, Message
 
 __all__ = ["AgentTask", "TaskRunner"]
@@ -23,11 +24,17 @@ class AgentTask:
     """One attempt at one subtask, as sent to a runner."""
 
     workflow_id: str
-    subtask_id: str
+    subtask: Subtask
+    """The subtask with its graph metadata (layer, critical path, slack: the PRD's Fix 6)."""
     attempt: int
     agent: AgentSpec
     messages: tuple[Message, ...]
     timeout_s: float
+
+    @property
+    def subtask_id(self) -> str:
+        """The subtask's id."""
+        return self.subtask.id
 
     @property
     def task_id(self) -> str:

@@ -11,6 +11,7 @@ is the engine's hot path, which is why it is written with few layers and few obj
 from __future__ import annotations
 
 import asyncio
+import heapq
 import time
 from collections import deque
 
@@ -48,7 +49,15 @@ class Dispatcher:
         self.settings = state.runtime.settings.execution
         self._subtasks = self.plan.by_id
         self._waiting = {s.id: len(s.graph.predecessors) for s in self.plan.subtasks}
-        self._ready = deque(s.id for s in self.plan.subtasks if not s.graph.predecessors)
+        # Ready subtasks wait in a heap by slack, so that when the concurrency limit binds,
+        # those on the critical path start first (the graph analysis put to use).
+        self._order = {s.id: i for i, s in enumerate(self.plan.subtasks)}
+        self._ready = [
+            (s.graph.slack, i, s.id)
+            for i, s in enumerate(self.plan.subtasks)
+            if not s.graph.predecessors
+        ]
+        heapq.heapify(self._ready)
         self._running: dict[str, asyncio.Task[None]] = {}
         self._open = len(self.plan.subtasks)
         self._finished = asyncio.Event()
@@ -67,7 +76,7 @@ class Dispatcher:
         ready, running = self._ready, self._running
         limit = self.settings.max_concurrency
         while ready and len(running) < limit:
-            sid = ready.popleft()
+            sid = heapq.heappop(ready)[2]
             running[sid] = asyncio.create_task(self._run(sid))
 
     async def _run(self, sid: str) -> None:
@@ -84,9 +93,10 @@ class Dispatcher:
         state = self.state
         settings = self.settings
         agent = state.agent_for(sid)
+        subtask = self._subtasks[sid]
         messages = subtask_messages(
             state.request.text,
-            self._subtasks[sid],
+            subtask,
             agent,
             state.results,
             settings.max_dependency_chars,
@@ -99,7 +109,7 @@ class Dispatcher:
         while True:
             attempt += 1
             state.bus.emit(SubtaskStarted, subtask_id=sid, agent=agent.name, attempt=attempt)
-            task = AgentTask(state.workflow_id, sid, attempt, agent, messages, timeout)
+            task = AgentTask(state.workflow_id, subtask, attempt, agent, messages, timeout)
             key = (sid, attempt)
             deadlines.arm(key)
             try:
@@ -160,11 +170,13 @@ class Dispatcher:
             self._open -= 1
         sid = result.subtask_id
         if result.status is _SUCCEEDED:
-            waiting, done = self._waiting, self.state.results
-            for succ in self._subtasks[sid].graph.successors:
+            waiting, done, subtasks = self._waiting, self.state.results, self._subtasks
+            for succ in subtasks[sid].graph.successors:
                 waiting[succ] -= 1
                 if not waiting[succ] and succ not in done:
-                    self._ready.append(succ)
+                    heapq.heappush(
+                        self._ready, (subtasks[succ].graph.slack, self._order[succ], succ)
+                    )
         else:
             self._skip_downstream(sid)
         if self._ready:

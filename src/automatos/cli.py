@@ -1,0 +1,204 @@
+"""The ``automatos`` command: ``run``, ``graph``, ``version``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from automatos import aio
+from automatos.domain.plan import Plan
+from automatos.domain.request import WorkflowRequest
+from automatos.domain.result import WorkflowResult
+from automatos.engine import Engine
+from automatos.errors import AutomatosError, ConfigurationError, InvalidRequestError
+from automatos.graph import build_plan
+from automatos.llm.structured import describe_error
+from automatos.phases.plan.decompose import Decomposition, to_specs
+from automatos.progress import ProgressDisplay
+from automatos.recipe import MAX_RECIPE_BYTES, load_recipe, parse_recipe
+from automatos.settings import Settings
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="automatos",
+    help="Plan a request into a graph of subtasks and run it with a team of LLM agents.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    line = Text("error: ", style="bold red")
+    line.append(message)
+    Console(stderr=True).print(line, highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+@app.command()
+def run(
+    request: Annotated[
+        str | None, typer.Argument(help="What to do, in plain words.", show_default=False)
+    ] = None,
+    recipe: Annotated[
+        Path | None,
+        typer.Option(help="A YAML or JSON recipe: the request with its own subtasks."),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the whole workflow result as JSON.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option(help="No progress display.")] = False,
+) -> None:
+    """Run a request (or a recipe) and print the final answer."""
+    try:
+        settings = Settings()
+        workflow = _request(request, recipe)
+        engine = Engine(settings)
+    except ConfigurationError as exc:
+        raise _fail(str(exc), 2) from None
+    except (AutomatosError, ValidationError) as exc:
+        raise _fail(_message(exc)) from None
+    err = Console(stderr=True)
+    try:
+        result = aio.run(_run(engine, workflow, err, show=not quiet))
+    except AutomatosError as exc:
+        raise _fail(f"{type(exc).__name__}: {exc}") from None
+    except KeyboardInterrupt:
+        raise _fail("cancelled", 130) from None
+    if as_json:
+        typer.echo(result.model_dump_json(indent=2))
+    else:
+        _print_result(result, err)
+    if result.status.value == "failed":
+        raise typer.Exit(1)
+
+
+def _request(text: str | None, recipe: Path | None) -> WorkflowRequest:
+    if recipe is not None:
+        return load_recipe(recipe, request=text)
+    if not text or not text.strip():
+        raise InvalidRequestError('give a request, e.g. automatos run "compare A and B"')
+    return WorkflowRequest(text=text)
+
+
+def _message(exc: Exception) -> str:
+    return describe_error(exc) if isinstance(exc, ValidationError) else str(exc)
+
+
+async def _run(
+    engine: Engine, request: WorkflowRequest, console: Console, *, show: bool
+) -> WorkflowResult:
+    async with engine:
+        if not show or not console.is_terminal:
+            return await engine.run(request)
+        with ProgressDisplay(console) as display:
+            return await engine.run(request, on_event=display.on_event)
+
+
+def _print_result(result: WorkflowResult, err: Console) -> None:
+    totals = result.totals
+    counts = ", ".join(f"{n} {s.value}" for s, n in totals.by_status.items() if n)
+    err.print(
+        f"[bold]{result.status.value}[/]: {counts}; {totals.wall_time_s:.1f}s, "
+        f"{totals.tokens_in + totals.tokens_out} tokens, ${totals.cost_usd:.4f}, "
+        f"{totals.llm_calls} LLM calls",
+        highlight=False,
+    )
+    for warning in result.warnings:
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    for sid, r in result.results.items():
+        if r.error is not None:
+            err.print(f"[red]{sid}[/] {r.status.value}: {r.error.type}: {r.error.message}")
+    if result.final_answer is not None:
+        typer.echo(result.final_answer)
+
+
+@app.command()
+def graph(
+    plan_file: Annotated[
+        Path, typer.Argument(help="A plan or recipe file (JSON or YAML) with 'subtasks'.")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the analysis as JSON.")] = False,
+) -> None:
+    """Check a plan and print its analysis: layers, critical path, per-subtask metadata."""
+    settings = Settings()
+    try:
+        plan = _load_plan(plan_file, settings)
+    except AutomatosError as exc:
+        raise _fail(f"{type(exc).__name__}: {exc}") from None
+    if as_json:
+        typer.echo(json.dumps(_plan_json(plan), indent=2))
+        return
+    out = Console()
+    out.print(f"[bold]{len(plan.subtasks)} subtasks in {len(plan.layers)} layers[/]")
+    for i, layer in enumerate(plan.layers):
+        out.print(f"  layer {i}: {', '.join(layer)}", highlight=False)
+    out.print(
+        f"critical path (cost {plan.critical_path_cost:g}): {' -> '.join(plan.critical_path)}",
+        highlight=False,
+    )
+    table = Table("subtask", "layer", "depth", "depends on", "needed by", "slack", "critical")
+    for s in plan.subtasks:
+        g = s.graph
+        table.add_row(
+            s.id,
+            str(g.layer),
+            str(g.depth),
+            ", ".join(g.predecessors),
+            ", ".join(g.successors),
+            f"{g.slack:g}",
+            "yes" if g.on_critical_path else "",
+        )
+    out.print(table)
+
+
+def _load_plan(path: Path, settings: Settings) -> Plan:
+    try:
+        if path.stat().st_size > MAX_RECIPE_BYTES:
+            raise InvalidRequestError(f"{path} is larger than {MAX_RECIPE_BYTES} bytes")
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidRequestError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise InvalidRequestError(f"{path} is not UTF-8 text") from exc
+    stripped = text.lstrip()
+    if stripped.startswith("[") or (stripped.startswith("{") and '"request"' not in text):
+        try:
+            drafts = Decomposition.model_validate_json(
+                f'{{"subtasks": {text}}}' if stripped.startswith("[") else text
+            ).subtasks
+        except ValidationError as exc:
+            raise InvalidRequestError(f"{path} is not a valid plan: {describe_error(exc)}") from exc
+        return build_plan(to_specs(drafts), settings.plan)
+    recipe = parse_recipe(text, source=str(path), request="(plan file)")
+    return build_plan(recipe.subtasks or (), settings.plan)
+
+
+def _plan_json(plan: Plan) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(plan.model_dump_json())
+    return data
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    from automatos import __version__
+
+    typer.echo(__version__)
+
+
+def main() -> None:
+    """Entry point of the ``automatos`` script."""
+    app(prog_name="automatos")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,122 @@
+"""The live progress display of the CLI: one line per subtask (status, agent, elapsed)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from types import TracebackType
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from automatos.domain.event import (
+    Event,
+    StageFinished,
+    StageStarted,
+    SubtaskFinished,
+    SubtaskRetried,
+    SubtaskSkipped,
+    SubtaskStarted,
+)
+
+__all__ = ["ProgressDisplay"]
+
+_STYLE = {
+    "waiting": "dim",
+    "running": "yellow",
+    "retrying": "magenta",
+    "succeeded": "green",
+    "failed": "bold red",
+    "skipped": "dim red",
+    "cancelled": "red",
+}
+_MAX_ROWS = 40
+
+
+@dataclass
+class _Row:
+    status: str = "waiting"
+    agent: str = ""
+    attempt: int = 0
+    started: float | None = None
+    elapsed: float | None = None
+    note: str = ""
+
+
+class ProgressDisplay:
+    """Feed it events (``display.on_event``); it redraws a table on the console.
+
+    Long plans show the running and most recent subtasks, with a count of the rest.
+    """
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.stage = "starting"
+        self.rows: dict[str, _Row] = {}
+        self._live = Live(console=console, refresh_per_second=8, transient=False)
+        self._live.get_renderable = self._render  # type: ignore[method-assign]
+
+    def __enter__(self) -> ProgressDisplay:
+        self._live.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._live.__exit__(exc_type, exc, tb)
+
+    def on_event(self, event: Event) -> None:
+        """Update the rows from one event."""
+        if isinstance(event, StageStarted):
+            self.stage = event.stage
+        elif isinstance(event, StageFinished) and event.stage == "decompose" and not event.error:
+            self.stage = "planned"
+        elif isinstance(event, SubtaskStarted):
+            row = self.rows.setdefault(event.subtask_id, _Row())
+            row.status, row.agent, row.attempt = "running", event.agent, event.attempt
+            if row.started is None:
+                row.started = time.monotonic()
+        elif isinstance(event, SubtaskRetried):
+            row = self.rows.setdefault(event.subtask_id, _Row())
+            row.status, row.note = "retrying", event.error[:60]
+        elif isinstance(event, SubtaskFinished):
+            row = self.rows.setdefault(event.subtask_id, _Row())
+            row.status, row.elapsed = event.status, event.elapsed_s
+            row.note = (event.error or "")[:60]
+        elif isinstance(event, SubtaskSkipped):
+            row = self.rows.setdefault(event.subtask_id, _Row())
+            row.status, row.note = "skipped", event.reason[:60]
+
+    def _render(self) -> Table:
+        table = Table(title=f"stage: {self.stage}", title_justify="left", expand=False)
+        for column in ("subtask", "status", "agent", "elapsed", "note"):
+            table.add_column(column, overflow="ellipsis", max_width=60)
+        rows = list(self.rows.items())
+        if len(rows) > _MAX_ROWS:
+            active = [r for r in rows if r[1].status in ("running", "retrying")]
+            rest = [r for r in rows if r[1].status not in ("running", "retrying")]
+            shown = (active + rest[-(_MAX_ROWS - len(active)) :])[:_MAX_ROWS]
+            table.caption = f"{len(rows) - len(shown)} more subtasks not shown"
+            rows = shown
+        now = time.monotonic()
+        for sid, row in rows:
+            if row.elapsed is not None:
+                elapsed = f"{row.elapsed:.1f}s"
+            elif row.started is not None:
+                elapsed = f"{now - row.started:.1f}s"
+            else:
+                elapsed = ""
+            attempt = f" (try {row.attempt})" if row.attempt > 1 else ""
+            table.add_row(
+                sid,
+                Text(row.status + attempt, style=_STYLE.get(row.status, "")),
+                row.agent,
+                elapsed,
+                row.note,
+            )
+        return table

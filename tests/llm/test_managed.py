@@ -1,0 +1,94 @@
+import asyncio
+import time
+
+import pytest
+
+from automatos import (
+    LLMTimeoutError,
+    ProviderRequestError,
+    ProviderUnavailableError,
+    RateLimitedError,
+)
+from automatos.llm import ManagedLLM, Message, backoff_delay, cost_of
+from automatos.settings import LLMSettings, ModelPrice
+from automatos.testing import Fault, ScriptedLLM
+
+HELLO = [Message("user", "hello")]
+
+
+def managed(llm: ScriptedLLM, **overrides: object) -> ManagedLLM:
+    base = {"timeout_s": 5.0, "max_retries": 3, "backoff_base_s": 0.001, "backoff_max_s": 0.01}
+    return ManagedLLM(llm, LLMSettings.model_validate(base | overrides))
+
+
+async def test_429_waits_for_retry_after_then_succeeds() -> None:
+    llm = ScriptedLLM([Fault.rate_limit(retry_after=0.2), "fine"])
+    started = time.perf_counter()
+    done = await managed(llm).complete(HELLO)
+    assert done.text == "fine"
+    assert time.perf_counter() - started >= 0.19
+    assert len(llm.calls) == 2
+
+
+async def test_5xx_is_retried_until_it_gives_up() -> None:
+    llm = ScriptedLLM([Fault.server_error()] * 3 + ["ok"])
+    assert (await managed(llm).complete(HELLO)).text == "ok"
+    llm = ScriptedLLM([Fault.server_error()] * 5)
+    with pytest.raises(ProviderUnavailableError):
+        await managed(llm, max_retries=2).complete(HELLO)
+    assert len(llm.calls) == 3
+
+
+async def test_a_hung_call_times_out_and_is_retried() -> None:
+    llm = ScriptedLLM([Fault.timeout(), Fault.timeout()])
+    with pytest.raises(LLMTimeoutError, match=r"0\.05"):
+        await managed(llm, timeout_s=0.05, max_retries=1).complete(HELLO)
+    assert len(llm.calls) == 2
+    llm = ScriptedLLM([Fault.timeout(), "late but fine"])
+    assert (await managed(llm, timeout_s=0.05).complete(HELLO)).text == "late but fine"
+
+
+async def test_a_call_with_its_own_timeout() -> None:
+    llm = ScriptedLLM([Fault.timeout()])
+    with pytest.raises(LLMTimeoutError, match=r"0\.03"):
+        await managed(llm, max_retries=0).complete(HELLO, timeout_s=0.03)
+
+
+async def test_a_refused_call_is_not_retried() -> None:
+    def refuse(_: object) -> str:
+        raise ProviderRequestError("HTTP 401: bad key")
+
+    llm = ScriptedLLM(default=refuse)
+    with pytest.raises(ProviderRequestError):
+        await managed(llm).complete(HELLO)
+    assert len(llm.calls) == 1
+
+
+async def test_an_outside_cancel_stays_a_cancel() -> None:
+    llm = ScriptedLLM([Fault.timeout()])
+    task = asyncio.create_task(managed(llm).complete(HELLO))
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_answers_are_priced() -> None:
+    llm = ScriptedLLM(default="x" * 400, model="m")
+    prices = {"m": ModelPrice(input_per_mtok=1.0, output_per_mtok=2.0)}
+    done = await managed(llm, prices=prices).complete(HELLO)
+    assert done.tokens_out == 100
+    assert done.cost_usd == pytest.approx((done.tokens_in * 1.0 + 100 * 2.0) / 1e6)
+    assert cost_of("unknown", 10, 10, prices) == 0.0
+
+
+def test_backoff_grows_with_jitter_and_honours_retry_after() -> None:
+    for attempt in range(1, 8):
+        delay = backoff_delay(attempt, 0.5, 4.0, None)
+        ceiling = min(4.0, 0.5 * 2 ** (attempt - 1))
+        assert ceiling / 2 <= delay <= ceiling
+    assert backoff_delay(1, 0.5, 4.0, retry_after=9.0) == 9.0
+
+
+def test_rate_limited_error_carries_its_delay() -> None:
+    assert RateLimitedError("x", retry_after=3).retry_after == 3

@@ -1,0 +1,36 @@
+from automatos import SubtaskFinished, SubtaskResult, SubtaskSkipped, SubtaskStatus, WorkflowRequest
+from automatos.phases.events import EventBus
+from automatos.phases.execute.commit import commit_result
+from automatos.phases.state import Runtime, WorkflowState
+from automatos.runners.local import LocalTaskRunner
+from automatos.testing import ScriptedLLM
+from tests.conftest import fast_settings
+
+
+def state() -> WorkflowState:
+    llm = ScriptedLLM()
+    return WorkflowState(
+        request=WorkflowRequest(text="r"),
+        runtime=Runtime(fast_settings(), llm, LocalTaskRunner(llm)),
+        bus=EventBus("w"),
+    )
+
+
+def test_a_subtask_has_exactly_one_committed_result() -> None:
+    s = state()
+    first = SubtaskResult("a", SubtaskStatus.SUCCEEDED, output="first")
+    late = SubtaskResult("a", SubtaskStatus.SUCCEEDED, output="late duplicate")
+    assert commit_result(s, first) is True
+    assert commit_result(s, late) is False
+    assert s.results["a"].output == "first"
+    assert [type(e) for e in s.bus.history] == [SubtaskFinished]
+
+
+def test_skips_are_announced_with_their_reason() -> None:
+    s = state()
+    commit_result(s, SubtaskResult("b", SubtaskStatus.SKIPPED), "dependency 'a' failed")
+    event = s.bus.history[0]
+    assert isinstance(event, SubtaskSkipped)
+    assert event.reason == "dependency 'a' failed"
+    assert event.seq == 1
+    assert event.workflow_id == "w"

@@ -1,0 +1,269 @@
+"""Stage 4: ready-set dispatch, concurrency, timeouts, retries, failure isolation, cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from automatos import (
+    AgentSpec,
+    Engine,
+    Event,
+    SubtaskFinished,
+    SubtaskRetried,
+    SubtaskSkipped,
+    SubtaskSpec,
+    SubtaskStarted,
+    SubtaskStatus,
+    WorkflowRequest,
+    WorkflowStatus,
+)
+from automatos.errors import ProviderRequestError
+from automatos.llm.base import Completion, Message
+from automatos.runners.base import AgentTask
+from automatos.testing import Fault, ScriptedLLM
+from tests.conftest import fast_settings, step_of
+
+
+def recipe(*specs: tuple[str, Sequence[str]], agents: Sequence[AgentSpec] = ()) -> WorkflowRequest:
+    return WorkflowRequest(
+        text="the request",
+        subtasks=tuple(
+            SubtaskSpec(id=sid, description=f"step {sid}", depends_on=tuple(deps))
+            for sid, deps in specs
+        ),
+        agents=tuple(agents),
+    )
+
+
+def by_step(delays: dict[str, float], default: float = 0.0) -> ScriptedLLM:
+    return ScriptedLLM(
+        default=lambda messages: f"out:{step_of(messages)}",
+        latency=lambda messages: delays.get(step_of(messages), default),
+    )
+
+
+async def test_a_subtask_starts_when_its_own_dependencies_finish_not_its_layer() -> None:
+    # fast -> after_fast ; slow -> after_slow. A layer barrier would hold after_fast until
+    # slow is done; ready-set dispatch starts it at once.
+    llm = by_step({"slow": 0.3, "fast": 0.01, "after_fast": 0.01, "after_slow": 0.01})
+    events: list[Event] = []
+    result = await Engine(fast_settings(), llm=llm).run(
+        recipe(("fast", []), ("slow", []), ("after_fast", ["fast"]), ("after_slow", ["slow"])),
+        on_event=events.append,
+    )
+    assert result.status is WorkflowStatus.SUCCEEDED
+    order = [(type(e).__name__, getattr(e, "subtask_id", "")) for e in events]
+    assert order.index(("SubtaskFinished", "after_fast")) < order.index(("SubtaskFinished", "slow"))
+
+
+async def test_dependency_outputs_reach_the_prompt() -> None:
+    llm = by_step({})
+    await Engine(fast_settings(), llm=llm).run(recipe(("a", []), ("b", []), ("c", ["a", "b"])))
+    prompt = next(c.messages[-1].content for c in llm.calls if step_of(c.messages) == "c")
+    assert "### a\nout:a" in prompt
+    assert "### b\nout:b" in prompt
+    assert "the request" in prompt
+    assert "step c" in prompt
+
+
+async def test_long_dependency_outputs_are_cut() -> None:
+    llm = ScriptedLLM(default=lambda m: "z" * 5000 if step_of(m) == "a" else "ok")
+    settings = fast_settings(max_dependency_chars=100)
+    await Engine(settings, llm=llm).run(recipe(("a", []), ("b", ["a"])))
+    prompt = llm.calls[-1].messages[-1].content
+    assert "z" * 100 + "\n[… truncated]" in prompt
+    assert "z" * 101 not in prompt
+
+
+async def test_the_concurrency_limit_holds() -> None:
+    running = peak = 0
+
+    async def complete(messages: Sequence[Message], **_: object) -> Completion:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.01)
+        running -= 1
+        return Completion("ok", "m", 1, 1, 0.01)
+
+    llm = ScriptedLLM(default="ok")
+    llm.complete = complete  # type: ignore[method-assign]
+    result = await Engine(fast_settings(max_concurrency=3), llm=llm).run(
+        recipe(*[(f"t{i}", []) for i in range(12)])
+    )
+    assert result.totals.by_status[SubtaskStatus.SUCCEEDED] == 12
+    assert peak == 3
+
+
+async def test_critical_path_subtasks_start_first_when_slots_are_short() -> None:
+    request = WorkflowRequest(
+        text="r",
+        subtasks=(
+            SubtaskSpec(id="side", description="x", complexity=1),
+            SubtaskSpec(id="head", description="x", complexity=3),
+            SubtaskSpec(id="tail", description="x", complexity=3, depends_on=("head",)),
+        ),
+    )
+    events: list[Event] = []
+    await Engine(fast_settings(max_concurrency=1), llm=by_step({})).run(
+        request, on_event=events.append
+    )
+    started = [e.subtask_id for e in events if isinstance(e, SubtaskStarted)]
+    assert started[0] == "head"
+
+
+async def test_a_failed_subtask_retries_alone() -> None:
+    failures = {"flaky": 2}
+
+    def reply(messages: Sequence[Message]) -> str | Fault:
+        step = step_of(messages)
+        if failures.get(step, 0) > 0:
+            failures[step] -= 1
+            return Fault.server_error()
+        return f"out:{step}"
+
+    llm = ScriptedLLM(default=reply)
+    settings = fast_settings(max_attempts=3)
+    settings.llm.max_retries = 0
+    events: list[Event] = []
+    result = await Engine(settings, llm=llm).run(
+        recipe(("flaky", []), ("steady", []), ("end", ["flaky", "steady"])), on_event=events.append
+    )
+    assert result.status is WorkflowStatus.SUCCEEDED
+    assert result.results["flaky"].attempts == 3
+    assert result.results["steady"].attempts == 1
+    assert [step_of(c.messages) for c in llm.calls].count("steady") == 1
+    retried = [e for e in events if isinstance(e, SubtaskRetried)]
+    assert [(e.subtask_id, e.attempt) for e in retried] == [("flaky", 1), ("flaky", 2)]
+
+
+async def test_failure_skips_what_depends_on_it_and_independent_branches_finish() -> None:
+    def reply(messages: Sequence[Message]) -> str | Fault:
+        return Fault.server_error() if step_of(messages) == "bad" else "fine"
+
+    settings = fast_settings(max_attempts=2)
+    settings.llm.max_retries = 0
+    events: list[Event] = []
+    result = await Engine(settings, llm=ScriptedLLM(default=reply)).run(
+        recipe(
+            ("bad", []),
+            ("child", ["bad"]),
+            ("grandchild", ["child"]),
+            ("good", []),
+            ("good2", ["good"]),
+        ),
+        on_event=events.append,
+    )
+    statuses = {sid: r.status for sid, r in result.results.items()}
+    assert statuses == {
+        "bad": SubtaskStatus.FAILED,
+        "child": SubtaskStatus.SKIPPED,
+        "grandchild": SubtaskStatus.SKIPPED,
+        "good": SubtaskStatus.SUCCEEDED,
+        "good2": SubtaskStatus.SUCCEEDED,
+    }
+    assert result.status is WorkflowStatus.PARTIAL
+    assert result.results["bad"].error is not None
+    assert result.results["bad"].error.type == "ProviderUnavailableError"
+    skipped = {e.subtask_id: e.reason for e in events if isinstance(e, SubtaskSkipped)}
+    assert skipped == {"child": "dependency 'bad' failed", "grandchild": "dependency 'bad' failed"}
+    assert result.final_answer == "fine"
+
+
+async def test_a_refused_call_is_not_retried_by_the_dispatcher() -> None:
+    def refuse(_: object) -> str:
+        raise ProviderRequestError("HTTP 400: bad request")
+
+    result = await Engine(fast_settings(max_attempts=3), llm=ScriptedLLM(default=refuse)).run(
+        recipe(("only", []))
+    )
+    assert result.results["only"].attempts == 1
+    assert result.status is WorkflowStatus.FAILED
+
+
+async def test_a_subtask_that_overruns_its_timeout_is_retried_then_failed() -> None:
+    llm = by_step({"stuck": 5.0, "quick": 0.0})
+    settings = fast_settings(subtask_timeout_s=0.1, max_attempts=2)
+    events: list[Event] = []
+    result = await Engine(settings, llm=llm).run(
+        recipe(("stuck", []), ("quick", []), ("after", ["stuck"])), on_event=events.append
+    )
+    stuck = result.results["stuck"]
+    assert stuck.status is SubtaskStatus.FAILED
+    assert stuck.attempts == 2
+    assert stuck.error is not None
+    assert stuck.error.type == "SubtaskTimeoutError"
+    assert 0.19 <= stuck.latency_s < 2
+    assert result.results["quick"].status is SubtaskStatus.SUCCEEDED
+    assert result.results["after"].status is SubtaskStatus.SKIPPED
+
+
+async def test_cancelling_the_run_cancels_running_subtasks_and_records_them() -> None:
+    llm = by_step({"long": 10.0, "short": 0.0})
+    events: list[Event] = []
+    engine = Engine(fast_settings(), llm=llm)
+    task = asyncio.create_task(
+        engine.run(recipe(("short", []), ("long", []), ("after", ["long"])), on_event=events.append)
+    )
+    await asyncio.sleep(0.1)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    finished = {e.subtask_id: e.status for e in events if isinstance(e, SubtaskFinished)}
+    assert finished == {"short": "succeeded", "long": "cancelled", "after": "cancelled"}
+    assert type(events[-1]).__name__ == "WorkflowFinished"
+    assert events[-1].status == "cancelled"  # type: ignore[attr-defined]
+
+
+async def test_recipe_agents_are_used() -> None:
+    writer = AgentSpec(
+        name="writer", system_prompt="You write prose.", model="writer-model", temperature=0.9
+    )
+    seen: list[AgentTask] = []
+
+    class Recording:
+        async def run(self, task: AgentTask) -> Completion:
+            seen.append(task)
+            return Completion("text", task.agent.model or "default", 3, 4, 0.0)
+
+        async def aclose(self) -> None:
+            pass
+
+    request = WorkflowRequest(
+        text="r",
+        subtasks=(
+            SubtaskSpec(id="a", description="x", agent="writer"),
+            SubtaskSpec(id="b", description="y", depends_on=("a",)),
+        ),
+        agents=(writer,),
+    )
+    result = await Engine(fast_settings(), llm=ScriptedLLM(), runner=Recording()).run(request)
+    assert [a.agent for a in result.assignments] == ["writer", "generalist"]
+    first = seen[0]
+    assert first.agent == writer
+    assert first.messages[0].content == "You write prose."
+    assert first.subtask.graph.successors == ("b",)
+    assert first.subtask.graph.on_critical_path
+    assert first.task_id == f"{request.workflow_id}:a:1"
+    assert result.results["a"].tokens_in == 3
+    assert result.results["a"].agent == "writer"
+
+
+async def test_a_bug_in_a_runner_fails_the_subtask_not_the_engine() -> None:
+    class Broken:
+        async def run(self, task: AgentTask) -> Completion:
+            raise ZeroDivisionError("oops")
+
+        async def aclose(self) -> None:
+            pass
+
+    result = await Engine(fast_settings(), llm=ScriptedLLM(), runner=Broken()).run(
+        recipe(("a", []))
+    )
+    assert result.results["a"].status is SubtaskStatus.FAILED
+    assert result.results["a"].error is not None
+    assert result.results["a"].error.type == "ZeroDivisionError"
+    assert result.results["a"].attempts == 1

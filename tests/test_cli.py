@@ -1,0 +1,144 @@
+"""The CLI end to end, against a local OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from automatos.cli import app
+from automatos.domain.event import SubtaskFinished, SubtaskStarted
+from automatos.progress import ProgressDisplay
+from tests.support.fake_servers import FakeLLMServer, Reply, openai_chat
+
+PLAN = {
+    "subtasks": [
+        {"id": "facts", "description": "list the facts"},
+        {"id": "summary", "description": "summarise", "depends_on": ["facts"]},
+    ]
+}
+
+
+def respond(path: str, body: dict[str, Any]) -> Reply:
+    system = body["messages"][0]["content"]
+    if "planner" in system:
+        return openai_chat(json.dumps(PLAN))
+    step = body["messages"][-1]["content"].split("Your step (")[1].split(")")[0]
+    return openai_chat(f"answer of {step}")
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeLLMServer]:
+    with FakeLLMServer(respond) as s:
+        monkeypatch.setenv("AUTOMATOS_LLM__PROVIDER", "openai")
+        monkeypatch.setenv("AUTOMATOS_LLM__BASE_URL", s.base_url)
+        monkeypatch.setenv("AUTOMATOS_LLM__MODEL", "fake-model")
+        yield s
+
+
+runner = CliRunner()
+
+
+def test_run_without_an_llm_names_the_settings() -> None:
+    result = runner.invoke(app, ["run", "do something"])
+    assert result.exit_code == 2
+    assert "No LLM is configured" in result.output
+    assert "AUTOMATOS_LLM__BASE_URL" in result.output
+
+
+def test_run_prints_the_final_answer(server: FakeLLMServer) -> None:
+    result = runner.invoke(app, ["run", "tell me about graphs"])
+    assert result.exit_code == 0, result.output
+    assert "answer of summary" in result.output
+    assert "succeeded: 2 succeeded" in result.output
+
+
+def test_run_json(server: FakeLLMServer) -> None:
+    result = runner.invoke(app, ["run", "tell me about graphs", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["status"] == "succeeded"
+    assert data["final_answer"] == "answer of summary"
+    assert data["plan"]["subtasks"][1]["graph"]["predecessors"] == ["facts"]
+    assert data["totals"]["tokens_in"] == 33  # three calls of 11 prompt tokens
+
+
+def test_run_a_recipe(server: FakeLLMServer, tmp_path: Path) -> None:
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(
+        "request: compare\nsubtasks:\n  - id: one\n    description: a\n"
+        "  - id: two\n    description: b\n    depends_on: [one]\n"
+    )
+    result = runner.invoke(app, ["run", "--recipe", str(recipe), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["stages"] == ["recipe", "select_agents", "execute", "respond"]
+    assert all("planner" not in b["messages"][0]["content"] for _, b in server.requests)
+
+
+def test_bad_input_gets_a_clear_error(tmp_path: Path) -> None:
+    assert "give a request" in runner.invoke(app, ["run", "  "]).output
+    missing = runner.invoke(app, ["run", "--recipe", str(tmp_path / "none.yaml")])
+    assert missing.exit_code == 1
+    assert "cannot read" in missing.output
+
+
+def test_graph_prints_the_analysis(tmp_path: Path) -> None:
+    plan = tmp_path / "plan.json"
+    plan.write_text(
+        json.dumps(
+            {
+                "subtasks": [
+                    {"id": "a", "description": "x", "complexity": 1},
+                    {"id": "b", "description": "y", "depends_on": ["a"], "complexity": 4},
+                    {"id": "c", "description": "z", "depends_on": ["a"], "complexity": 1},
+                ]
+            }
+        )
+    )
+    text = runner.invoke(app, ["graph", str(plan)])
+    assert text.exit_code == 0, text.output
+    assert "layer 1: b, c" in text.output
+    assert "a -> b" in text.output
+    data = json.loads(runner.invoke(app, ["graph", str(plan), "--json"]).stdout)
+    assert data["critical_path"] == ["a", "b"]
+    assert data["subtasks"][2]["graph"]["slack"] == 3
+
+
+def test_graph_names_a_cycle(tmp_path: Path) -> None:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(
+        "request: r\nsubtasks:\n  - {id: a, description: x, depends_on: [b]}\n"
+        "  - {id: b, description: y, depends_on: [a]}\n"
+    )
+    result = runner.invoke(app, ["graph", str(plan)])
+    assert result.exit_code == 1
+    assert "CycleError" in result.output
+    assert "a -> b -> a" in result.output
+
+
+def test_version() -> None:
+    assert runner.invoke(app, ["version"]).output.strip() == "0.1.0"
+
+
+def test_progress_display_shows_one_line_per_subtask() -> None:
+    console = Console(record=True, force_terminal=True, width=100)
+    display = ProgressDisplay(console)
+    display.on_event(SubtaskStarted(1, "w", 0.0, subtask_id="facts", agent="generalist", attempt=1))
+    display.on_event(
+        SubtaskFinished(2, "w", 0.0, subtask_id="facts", status="succeeded", elapsed_s=1.5)
+    )
+    display.on_event(SubtaskStarted(3, "w", 0.0, subtask_id="summary", agent="writer", attempt=2))
+    console.print(display._render())
+    text = console.export_text()
+    assert "facts" in text
+    assert "succeeded" in text
+    assert "1.5s" in text
+    assert "summary" in text
+    assert "running (try 2)" in text
+    assert "writer" in text
