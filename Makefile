@@ -8,6 +8,12 @@ REQUEST ?= Research the three most popular open-source vector databases and writ
 
 .PHONY: demo test lint bench clean
 
+# llama-cpp-python compiles llama.cpp from source. Build for a portable x86-64 baseline
+# (AVX2, FMA, F16C) rather than -march=native: a native build turns on AMX on CPUs that
+# report it, and AMX kernels crash where the VM does not enable AMX for the process (seen on
+# these machines). On other architectures the x86 options are ignored.
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,7 +45,13 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeLLMServer]:
 runner = CliRunner()
 
 
-def test_run_without_an_llm_names_the_settings() -> None:
+def test_run_without_any_model_names_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "llama_cpp" else real(name, *a),
+    )
     result = runner.invoke(app, ["run", "do something"])
     assert result.exit_code == 2
     assert "No LLM is configured" in result.output

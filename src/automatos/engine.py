@@ -11,6 +11,7 @@ from automatos.domain.request import WorkflowRequest
 from automatos.domain.result import WorkflowResult
 from automatos.llm.base import LLMProvider
 from automatos.llm.factory import build_provider, wrap_provider
+from automatos.llm.local import LlamaCppProvider
 from automatos.phases.pipeline import run_workflow
 from automatos.phases.state import Runtime
 from automatos.runners.base import TaskRunner
@@ -48,7 +49,15 @@ class Engine:
     @property
     def runtime(self) -> Runtime:
         """What every workflow of this engine runs with."""
-        return Runtime(self.settings, self.llm, self.runner)
+        style = self.settings.plan.schema_style
+        if style == "auto":
+            provider = self._provider
+            numbered = (
+                isinstance(provider, LlamaCppProvider) and provider.prompt_style == "completion"
+            )
+        else:
+            numbered = style == "numbered"
+        return Runtime(self.settings, self.llm, self.runner, numbered_plans=numbered)
 
     async def run(
         self,

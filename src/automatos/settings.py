@@ -6,6 +6,7 @@ Nothing reads the environment at import: build a :class:`Settings` where the pro
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
@@ -13,7 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["ExecutionSettings", "LLMSettings", "ModelPrice", "PlanLimits", "Settings"]
 
-ProviderName = Literal["openai", "anthropic"]
+ProviderName = Literal["openai", "anthropic", "local"]
 
 
 class ModelPrice(BaseModel):
@@ -27,14 +28,17 @@ class LLMSettings(BaseModel):
     """Which model to call, and how patiently."""
 
     provider: ProviderName | None = None
-    """``openai`` (any OpenAI-compatible endpoint) or ``anthropic``; unset means none configured."""
+    """``openai`` (any OpenAI-compatible endpoint), ``anthropic`` or ``local`` (a GGUF file run
+    in-process by llama.cpp). Unset: ``openai`` if a base URL or key is set, else ``local``."""
     base_url: str | None = None
     """Endpoint of an OpenAI-compatible server, e.g. ``http://127.0.0.1:11434/v1`` for Ollama."""
     api_key: SecretStr | None = None
     model: str = "gpt-4o-mini"
     """Model used by every stage unless an agent names its own."""
-    json_mode: Literal["json_schema", "json_object", "prompt"] = "json_schema"
-    """How structured output is asked for: a JSON schema, plain JSON mode, or the prompt only."""
+    json_mode: Literal["json_schema", "json_object", "json_object_schema", "prompt"] = "json_schema"
+    """How structured output is asked for: ``json_schema`` (OpenAI, vLLM, OpenRouter),
+    ``json_object`` (plain JSON mode), ``json_object_schema`` (JSON mode with a ``schema``, as
+    llama.cpp servers take it) or ``prompt`` (the prompt alone)."""
     timeout_s: float = Field(default=120.0, gt=0)
     """Timeout of one call, retries not included."""
     max_retries: int = Field(default=4, ge=0)
@@ -42,6 +46,17 @@ class LLMSettings(BaseModel):
     backoff_base_s: float = Field(default=0.5, ge=0)
     backoff_max_s: float = Field(default=30.0, ge=0)
     max_tokens: int = Field(default=2048, gt=0)
+    model_path: Path | None = None
+    """GGUF file for the ``local`` provider; unset means the embedded Gemma 3 270M."""
+    local_prompt_style: Literal["auto", "chat", "completion"] = "auto"
+    """``chat`` for instruction-tuned models, ``completion`` (few-shot) for base models;
+    ``auto`` is ``completion`` for the embedded model and ``chat`` for your own file."""
+    local_n_ctx: int = Field(default=4096, gt=0)
+    """Context window of the local model, in tokens."""
+    local_threads: int | None = Field(default=None, gt=0)
+    """CPU threads of the local model; unset lets llama.cpp choose."""
+    local_max_tokens: int = Field(default=320, gt=0)
+    """Longest answer of the local model, in tokens."""
     prices: dict[str, ModelPrice] = Field(
         default_factory=lambda: {
             "gpt-4o-mini": ModelPrice(input_per_mtok=0.15, output_per_mtok=0.60),
@@ -54,7 +69,7 @@ class LLMSettings(BaseModel):
 
 
 class PlanLimits(BaseModel):
-    """Bounds on what the decomposer (or a recipe) may ask the engine to run."""
+    """How plans are asked for, and the bounds on what a decomposer or recipe may ask to run."""
 
     max_subtasks: int = Field(default=50, gt=0)
     max_depth: int = Field(default=20, gt=0)
@@ -66,6 +81,13 @@ class PlanLimits(BaseModel):
     max_field_chars: int = Field(default=20_000, gt=0)
     """Longest description or expected output of one subtask."""
     max_request_chars: int = Field(default=100_000, gt=0)
+    schema_style: Literal["auto", "open", "numbered"] = "auto"
+    """``open``: the decomposer names its subtasks. ``numbered``: ids are ``step_1``, ``step_2``,
+    … and a step may depend only on earlier ones, which a grammar-constrained model then
+    cannot get wrong (``numbered_min_steps`` to ``numbered_max_steps`` steps). ``auto``:
+    numbered for the embedded model."""
+    numbered_min_steps: int = Field(default=2, ge=1, le=12)
+    numbered_max_steps: int = Field(default=3, ge=1, le=12)
 
 
 class ExecutionSettings(BaseModel):

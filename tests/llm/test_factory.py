@@ -1,19 +1,49 @@
+import importlib.util
+from pathlib import Path
+
 import pytest
 
 from automatos import ConfigurationError, Engine, Settings
 from automatos.llm.anthropic import AnthropicProvider
 from automatos.llm.factory import build_provider
+from automatos.llm.local import LlamaCppProvider
 from automatos.llm.openai_compat import OpenAICompatibleProvider
 from automatos.settings import LLMSettings
 
 
-def test_no_provider_names_the_settings() -> None:
+def test_without_the_local_extra_the_error_names_the_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "llama_cpp" else real(name, *a),
+    )
     with pytest.raises(ConfigurationError) as info:
         build_provider(LLMSettings())
     for setting in ("AUTOMATOS_LLM__PROVIDER", "AUTOMATOS_LLM__BASE_URL", "AUTOMATOS_LLM__MODEL"):
         assert setting in str(info.value)
     with pytest.raises(ConfigurationError):
         Engine(Settings())
+    assert "automatos[local]" in str(info.value)
+
+
+def test_nothing_configured_means_the_embedded_model() -> None:
+    provider = build_provider(LLMSettings())
+    assert isinstance(provider, LlamaCppProvider)
+    assert provider.prompt_style == "completion"
+    assert provider.model_path.name == "gemma-3-270m-q4_k_m.gguf"
+    assert Engine(Settings()).runtime.numbered_plans
+
+
+def test_your_own_gguf_uses_its_chat_template(tmp_path: Path) -> None:
+    provider = build_provider(LLMSettings(model_path=tmp_path / "m.gguf"))
+    assert isinstance(provider, LlamaCppProvider)
+    assert provider.prompt_style == "chat"
+    assert not Engine(
+        Settings(llm=LLMSettings(model_path=tmp_path / "m.gguf"))
+    ).runtime.numbered_plans
 
 
 def test_a_base_url_alone_means_openai_compatible() -> None:

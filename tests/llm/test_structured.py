@@ -46,7 +46,7 @@ async def test_broken_json_is_repaired_once_with_the_error_shown() -> None:
     assert repair[-2].role == "assistant"
     assert repair[-2].content.startswith('{"name"')
     assert "could not be used" in repair[-1].content
-    assert "validation error" in repair[-1].content
+    assert "invalid JSON" in repair[-1].content
 
 
 async def test_a_second_failure_is_a_typed_error() -> None:

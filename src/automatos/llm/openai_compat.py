@@ -14,7 +14,7 @@ from automatos.llm.http_errors import error_for_status
 
 __all__ = ["OpenAICompatibleProvider"]
 
-JsonMode = Literal["json_schema", "json_object", "prompt"]
+JsonMode = Literal["json_schema", "json_object", "json_object_schema", "prompt"]
 
 
 class OpenAICompatibleProvider:
@@ -49,6 +49,8 @@ class OpenAICompatibleProvider:
             return None
         if self.json_mode == "json_object":
             return {"type": "json_object"}
+        if self.json_mode == "json_object_schema":
+            return {"type": "json_object", "schema": dict(schema)}
         return {"type": "json_schema", "json_schema": {"name": "output", "schema": dict(schema)}}
 
     async def complete(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -12,7 +13,14 @@ from pydantic import BaseModel, ValidationError
 from automatos.errors import AutomatosError, StructuredOutputError
 from automatos.llm.base import Completion, LLMProvider, Message
 
-__all__ = ["Structured", "complete_structured", "describe_error", "extract_json", "pydantic_parser"]
+__all__ = [
+    "Structured",
+    "complete_structured",
+    "describe_error",
+    "extract_json",
+    "load_json",
+    "pydantic_parser",
+]
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -41,11 +49,28 @@ def extract_json(text: str) -> str:
     return text[min(starts) :].strip() if starts else text.strip()
 
 
+def load_json(text: str) -> Any:
+    """Parse JSON as models write it: control characters inside strings are accepted.
+
+    Grammar-constrained local models emit raw newlines inside strings, which strict JSON
+    forbids but which mean nothing else.
+
+    Raises:
+        ValueError: not JSON, or nested too deeply to parse.
+    """
+    try:
+        return json.loads(text, strict=False)
+    except RecursionError as exc:
+        raise ValueError("the JSON is nested too deeply") from exc
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"invalid JSON: {exc}") from exc
+
+
 def pydantic_parser(model: type[M]) -> Callable[[str], M]:
     """A parser that validates a reply's JSON into ``model``."""
 
     def parse(text: str) -> M:
-        return model.model_validate_json(extract_json(text))
+        return model.model_validate(load_json(extract_json(text)))
 
     return parse
 

@@ -24,6 +24,8 @@ class Runtime:
     settings: Settings
     llm: LLMProvider
     runner: TaskRunner
+    numbered_plans: bool = False
+    """Ask the decomposer for numbered steps under ``numbered_schema`` (small models)."""
 
 
 @dataclass

@@ -10,7 +10,7 @@ from automatos import (
     StageFinished,
     WorkflowStatus,
 )
-from automatos.phases.plan.decompose import Decomposition, parse_plan
+from automatos.phases.plan.decompose import Decomposition, numbered_schema, parse_plan
 from automatos.settings import PlanLimits
 from automatos.testing import Rule, ScriptedLLM
 from tests.conftest import fast_settings, plan_json
@@ -78,3 +78,32 @@ async def test_a_cycle_twice_is_a_typed_error_and_the_stage_says_so() -> None:
     assert finished[-1].stage == "decompose"
     assert "CycleError" in (finished[-1].error or "")
     assert json.loads(cyclic)  # the answer itself was valid JSON: the graph check caught it
+
+
+def test_numbered_schema_only_admits_valid_plans() -> None:
+    schema = numbered_schema(2, 4)
+    variants = schema["properties"]["subtasks"]["anyOf"]
+    assert [v["minItems"] for v in variants] == [2, 3, 4]
+    longest = variants[-1]["prefixItems"]
+    assert [s["properties"]["id"]["const"] for s in longest] == [f"step_{i}" for i in range(1, 5)]
+    assert longest[0]["properties"]["depends_on"] == {
+        "type": "array",
+        "items": {"type": "string"},
+        "maxItems": 0,
+    }
+    assert longest[3]["properties"]["depends_on"]["items"]["enum"] == ["step_1", "step_2", "step_3"]
+    assert all(s["properties"]["depends_on"].get("minItems", 0) == 1 for s in longest[1:])
+
+
+async def test_numbered_plans_are_asked_for_when_configured() -> None:
+    answer = plan_json(
+        {"id": "step_1", "description": "x", "depends_on": []},
+        {"id": "step_2", "description": "y", "depends_on": ["step_1"]},
+    )
+    settings = fast_settings()
+    settings.plan.schema_style = "numbered"
+    llm = ScriptedLLM([answer], default="done")
+    result = await Engine(settings, llm=llm).run("r")
+    assert result.plan.layers == (("step_1",), ("step_2",))
+    assert llm.calls[0].json_schema == numbered_schema(2, 3)
+    assert "step_1" in llm.calls[0].messages[0].content

@@ -9,19 +9,32 @@ for repair; a second failure raises the typed error of what is still wrong.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from automatos.domain.plan import Plan, SubtaskSpec
 from automatos.domain.result import LLMCall
 from automatos.errors import InvalidRequestError, PlanLimitError, PlanParseError
 from automatos.graph import build_plan
 from automatos.llm.base import Message
-from automatos.llm.structured import complete_structured, describe_error, extract_json
+from automatos.llm.structured import (
+    complete_structured,
+    describe_error,
+    extract_json,
+    load_json,
+)
 from automatos.phases.state import WorkflowState
 from automatos.settings import PlanLimits
 
-__all__ = ["DecomposeStage", "Decomposition", "RecipeStage", "decomposition_messages", "parse_plan"]
+__all__ = [
+    "DecomposeStage",
+    "Decomposition",
+    "RecipeStage",
+    "decomposition_messages",
+    "numbered_schema",
+    "parse_plan",
+]
 
 
 class DraftSubtask(BaseModel):
@@ -65,12 +78,65 @@ Answer with JSON only, in this shape:
 "requires_context": false, "complexity": 2, "expected_output": "..."}}]}}"""
 
 
-def decomposition_messages(request: str, limits: PlanLimits) -> list[Message]:
+NUMBERED_NOTE = """
+Number the subtasks: their ids are "step_1", "step_2", … in order, and a step may depend only \
+on steps before it. Use {min_steps} to {max_steps} steps."""
+
+
+def decomposition_messages(request: str, limits: PlanLimits, *, numbered: bool) -> list[Message]:
     """The prompt of stage 1."""
-    return [
-        Message("system", SYSTEM_PROMPT.format(max_subtasks=limits.max_subtasks)),
-        Message("user", f"Request:\n{request}"),
+    system = SYSTEM_PROMPT.format(max_subtasks=limits.max_subtasks)
+    if numbered:
+        system += NUMBERED_NOTE.format(
+            min_steps=limits.numbered_min_steps, max_steps=limits.numbered_max_steps
+        )
+    return [Message("system", system), Message("user", f"Request:\n{request}")]
+
+
+def numbered_schema(min_steps: int, max_steps: int) -> dict[str, Any]:
+    """A decomposition schema in which every valid answer is a valid plan.
+
+    Ids are ``step_1`` … ``step_n`` and each step after the first depends on at least one
+    earlier step and on nothing else, so duplicates, dangling dependencies and cycles cannot
+    be written at all. Small models decoding under this schema's grammar always produce a
+    plan that runs; ``n`` ranges from ``min_steps`` to ``max_steps``.
+    """
+
+    def step(i: int) -> dict[str, Any]:
+        earlier = [f"step_{j}" for j in range(1, i)]
+        depends: dict[str, Any] = (
+            {"type": "array", "items": {"enum": earlier}, "minItems": 1, "maxItems": i - 1}
+            if earlier
+            else {"type": "array", "items": {"type": "string"}, "maxItems": 0}
+        )
+        return {
+            "type": "object",
+            "properties": {
+                "id": {"const": f"step_{i}"},
+                # Plain characters only: escapes and newlines make small models ramble.
+                "description": {"type": "string", "pattern": "^[A-Za-z0-9 ,.;:()'-]{8,100}$"},
+                "depends_on": depends,
+            },
+            "required": ["id", "description", "depends_on"],
+            "additionalProperties": False,
+        }
+
+    plans = [
+        {
+            "type": "array",
+            "prefixItems": [step(i) for i in range(1, n + 1)],
+            "items": False,
+            "minItems": n,
+            "maxItems": n,
+        }
+        for n in range(min(min_steps, max_steps), max_steps + 1)
     ]
+    return {
+        "type": "object",
+        "properties": {"subtasks": {"anyOf": plans}},
+        "required": ["subtasks"],
+        "additionalProperties": False,
+    }
 
 
 def parse_plan(text: str, limits: PlanLimits) -> Plan:
@@ -91,8 +157,8 @@ def parse_plan(text: str, limits: PlanLimits) -> Plan:
     if body.startswith("["):
         body = f'{{"subtasks": {body}}}'
     try:
-        drafts = Decomposition.model_validate_json(body).subtasks
-    except ValidationError as exc:
+        drafts = Decomposition.model_validate(load_json(body)).subtasks
+    except ValueError as exc:  # pydantic's ValidationError is one
         raise PlanParseError(f"the plan is not valid: {describe_error(exc)}") from exc
     return build_plan(to_specs(drafts), limits)
 
@@ -126,12 +192,19 @@ class DecomposeStage:
                 f"the request is {len(state.request.text)} characters long; the limit is "
                 f"{limits.max_request_chars} (setting plan.max_request_chars)"
             )
+        numbered = state.runtime.numbered_plans
         answer = await complete_structured(
             state.runtime.llm,
-            decomposition_messages(state.request.text, limits),
+            decomposition_messages(state.request.text, limits, numbered=numbered),
             lambda text: parse_plan(text, limits),
-            json_schema=Decomposition.model_json_schema(),
+            json_schema=(
+                numbered_schema(limits.numbered_min_steps, limits.numbered_max_steps)
+                if numbered
+                else Decomposition.model_json_schema()
+            ),
             temperature=0.2,
+            # A plan must not be cut short; the local model's answer length is for prose.
+            max_tokens=settings.llm.max_tokens,
         )
         state.llm_calls.extend(
             LLMCall(

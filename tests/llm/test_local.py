@@ -1,0 +1,101 @@
+"""The in-process llama.cpp provider, on the embedded Gemma 3 270M."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from automatos import ConfigurationError, ProviderRequestError
+from automatos.llm import Message
+from automatos.llm.local import LlamaCppProvider, completion_prompt, default_model_path
+from automatos.phases.plan.decompose import decomposition_messages, numbered_schema, parse_plan
+from automatos.settings import PlanLimits
+
+
+@pytest.fixture(scope="module")
+def gemma() -> Iterator[LlamaCppProvider]:
+    provider = LlamaCppProvider(
+        default_model_path(), prompt_style="completion", n_ctx=2048, max_tokens=48
+    )
+    yield provider
+    provider._worker.shutdown(wait=True)
+
+
+ASK = [Message("system", "Answer briefly."), Message("user", "Name a colour of the sky.")]
+
+
+def test_completion_prompt_is_few_shot() -> None:
+    prompt = completion_prompt(ASK, structured=False)
+    assert prompt.count("Task:") == 3
+    assert prompt.endswith("Task: Name a colour of the sky.\nAnswer:")
+    assert "Answer briefly" not in prompt
+    structured = completion_prompt(ASK, structured=True)
+    assert structured.endswith("Task: Answer briefly.\n\nName a colour of the sky.\nAnswer (JSON):")
+
+
+async def test_plain_generation(gemma: LlamaCppProvider) -> None:
+    done = await gemma.complete(ASK, temperature=0.0)
+    assert done.text
+    assert done.tokens_in > 50
+    assert 0 < done.tokens_out <= 48
+    assert done.model == "gemma-3-270m-q4_k_m"
+
+
+async def test_numbered_plans_always_parse_and_pass_the_graph_checks(
+    gemma: LlamaCppProvider,
+) -> None:
+    limits = PlanLimits()
+    messages = decomposition_messages("Compare two sorting algorithms.", limits, numbered=True)
+    done = await gemma.complete(
+        messages, json_schema=numbered_schema(2, 3), max_tokens=400, temperature=0.0
+    )
+    plan = parse_plan(done.text, limits)
+    assert 2 <= len(plan.subtasks) <= 3
+    assert [s.id for s in plan.subtasks] == [f"step_{i + 1}" for i in range(len(plan.subtasks))]
+    json.loads(done.text)
+
+
+async def test_concurrent_calls_share_one_model(gemma: LlamaCppProvider) -> None:
+    answers = await asyncio.gather(*(gemma.complete(ASK, max_tokens=8) for _ in range(3)))
+    assert all(a.tokens_out > 0 for a in answers)
+
+
+async def test_a_cancelled_call_frees_the_model_quickly(gemma: LlamaCppProvider) -> None:
+    long = asyncio.create_task(
+        gemma.complete([Message("user", "Write a very long story.")], max_tokens=2000)
+    )
+    await asyncio.sleep(0.5)
+    long.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await long
+    started = time.perf_counter()
+    await gemma.complete(ASK, max_tokens=4)
+    assert time.perf_counter() - started < 5  # not the ~30 s the story would have taken
+
+
+async def test_a_prompt_larger_than_the_context_is_refused() -> None:
+    small = LlamaCppProvider(default_model_path(), prompt_style="completion", n_ctx=256)
+    with pytest.raises(ProviderRequestError, match="local_n_ctx"):
+        await small.complete([Message("user", "word " * 2000)])
+    await small.aclose()
+
+
+async def test_a_missing_model_file_is_named(tmp_path: Path) -> None:
+    missing = LlamaCppProvider(tmp_path / "nothing.gguf")
+    with pytest.raises(ConfigurationError, match=r"nothing\.gguf"):
+        await missing.complete(ASK)
+    await missing.aclose()
+
+
+async def test_a_file_that_is_not_a_model_is_named(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(b"not a gguf file" * 100)
+    broken = LlamaCppProvider(bad)
+    with pytest.raises(ConfigurationError, match="cannot load"):
+        await broken.complete(ASK)
+    await broken.aclose()
