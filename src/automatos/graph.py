@@ -189,7 +189,7 @@ def _analyse(
                 graph,
             )
         )
-    return Plan(
+    return Plan.model_construct(
         subtasks=tuple(subtasks),
         layers=tuple(tuple(layer) for layer in layers),
         critical_path=tuple(_critical_path(order, deps, succs, start, finish, latest, total)),

@@ -5,11 +5,8 @@ from __future__ import annotations
 import importlib.util
 
 from automatos.errors import ConfigurationError
-from automatos.llm.anthropic import AnthropicProvider
 from automatos.llm.base import LLMProvider
-from automatos.llm.local import LlamaCppProvider, default_model_path
 from automatos.llm.managed import ManagedLLM
-from automatos.llm.openai_compat import OpenAICompatibleProvider
 from automatos.settings import LLMSettings
 
 __all__ = ["NO_LLM_MESSAGE", "build_provider", "wrap_provider"]
@@ -44,7 +41,11 @@ def build_provider(settings: LLMSettings) -> LLMProvider:
     if provider is None:
         provider = "openai" if settings.base_url or settings.api_key else "local"
     key = settings.api_key.get_secret_value() if settings.api_key else None
+    # Providers are imported when chosen: the SDKs are large, and an engine that does not use
+    # them should not pay their import time or carry their objects through every GC.
     if provider == "openai":
+        from automatos.llm.openai_compat import OpenAICompatibleProvider
+
         return OpenAICompatibleProvider(
             model=settings.model,
             base_url=settings.base_url,
@@ -53,6 +54,8 @@ def build_provider(settings: LLMSettings) -> LLMProvider:
             timeout_s=settings.timeout_s,
         )
     if provider == "anthropic":
+        from automatos.llm.anthropic import AnthropicProvider
+
         return AnthropicProvider(
             model=settings.model,
             api_key=key,
@@ -64,6 +67,8 @@ def build_provider(settings: LLMSettings) -> LLMProvider:
 
 
 def _local_provider(settings: LLMSettings) -> LLMProvider:
+    from automatos.llm.local import LlamaCppProvider, default_model_path
+
     if importlib.util.find_spec("llama_cpp") is None:
         raise ConfigurationError(NO_LLM_MESSAGE)
     embedded = settings.model_path is None

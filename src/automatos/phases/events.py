@@ -25,10 +25,10 @@ class EventBus:
         """Call ``callback`` with every later event; it must not block."""
         self._subscribers.append(callback)
 
-    def emit(self, kind: type[E], **fields: Any) -> E:
-        """Build the next event of ``kind`` and deliver it."""
+    def emit(self, kind: type[E], *args: Any, **fields: Any) -> E:
+        """Build the next event of ``kind`` from its own fields and deliver it."""
         history = self.history
-        event = kind(len(history) + 1, self.workflow_id, time.time(), **fields)
+        event = kind(len(history) + 1, self.workflow_id, time.time(), *args, **fields)
         history.append(event)
         for callback in self._subscribers:
             callback(event)

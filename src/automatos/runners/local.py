@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
+from typing import Any
+
 from automatos.llm.base import Completion, LLMProvider
 from automatos.runners.base import AgentTask
 
@@ -14,14 +17,15 @@ class LocalTaskRunner:
     def __init__(self, llm: LLMProvider) -> None:
         self.llm = llm
 
-    async def run(self, task: AgentTask) -> Completion:
+    def run(self, task: AgentTask) -> Coroutine[Any, Any, Completion]:
         """Call the agent's model with the task's messages.
 
         The call gets the LLM settings' timeout and retries; the task's own timeout bounds
-        the whole attempt and is enforced by the dispatcher.
+        the whole attempt and is enforced by the dispatcher. (A plain function returning the
+        model's coroutine: one coroutine frame less per subtask.)
         """
         agent = task.agent
-        return await self.llm.complete(
+        return self.llm.complete(
             task.messages,
             model=agent.model,
             temperature=agent.temperature,

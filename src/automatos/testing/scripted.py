@@ -82,6 +82,10 @@ class ScriptedCall:
     json_schema: Mapping[str, Any] | None
 
 
+def _last_user(messages: Sequence[Message]) -> str:
+    return next((m.content for m in reversed(messages) if m.role == "user"), "")
+
+
 @dataclass
 class ScriptedLLM:
     """An :class:`~automatos.llm.LLMProvider` that answers from a script.
@@ -105,17 +109,20 @@ class ScriptedLLM:
         self._queue: deque[Reply] = deque(self.replies)
 
     def _pick(self, messages: Sequence[Message]) -> Reply:
-        prompt = next((m.content for m in reversed(messages) if m.role == "user"), "")
-        for rule in self.rules:
-            if rule.matches(prompt):
-                if rule.times is not None:
-                    rule.times -= 1
-                return rule.reply
+        if self.rules:
+            prompt = _last_user(messages)
+            for rule in self.rules:
+                if rule.matches(prompt):
+                    if rule.times is not None:
+                        rule.times -= 1
+                    return rule.reply
         if self._queue:
             return self._queue.popleft()
         if self.default is not None:
             return self.default
-        raise ConfigurationError(f"the scripted LLM has no reply for: {prompt[:200]!r}")
+        raise ConfigurationError(
+            f"the scripted LLM has no reply for: {_last_user(messages)[:200]!r}"
+        )
 
     async def complete(
         self,

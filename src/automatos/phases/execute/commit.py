@@ -21,11 +21,12 @@ def commit_result(state: WorkflowState, result: SubtaskResult, reason: str = "")
     if result.status is SubtaskStatus.SKIPPED:
         state.bus.emit(SubtaskSkipped, subtask_id=result.subtask_id, reason=reason)
     else:
+        error = result.error
         state.bus.emit(
             SubtaskFinished,
-            subtask_id=result.subtask_id,
-            status=result.status.value,
-            elapsed_s=result.latency_s,
-            error=result.error.message if result.error else None,
+            result.subtask_id,
+            result.status.value,
+            result.latency_s,
+            error.message if error else None,
         )
     return True

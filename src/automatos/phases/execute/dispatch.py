@@ -16,10 +16,11 @@ import time
 from collections import deque
 
 from automatos.deadlines import DeadlineQueue
+from automatos.domain.agent import AgentSpec
 from automatos.domain.event import SubtaskRetried, SubtaskStarted
 from automatos.domain.result import ErrorInfo, LLMCall, SubtaskResult, SubtaskStatus
 from automatos.errors import SubtaskTimeoutError, is_retryable
-from automatos.llm.base import Completion
+from automatos.llm.base import Completion, Message
 from automatos.phases.execute.commit import commit_result
 from automatos.phases.execute.prompt import subtask_messages
 from automatos.phases.state import WorkflowState
@@ -80,40 +81,26 @@ class Dispatcher:
             running[sid] = asyncio.create_task(self._run(sid))
 
     async def _run(self, sid: str) -> None:
-        try:
-            result = await self._attempts(sid)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # a bug outside the runner must not hang the workflow
-            result = SubtaskResult(sid, SubtaskStatus.FAILED, error=ErrorInfo.of(exc))
-        del self._running[sid]
-        self._settle(result)
-
-    async def _attempts(self, sid: str) -> SubtaskResult:
+        # One coroutine per subtask, retries included: every frame here is paid per subtask.
         state = self.state
-        settings = self.settings
-        agent = state.agent_for(sid)
-        subtask = self._subtasks[sid]
-        messages = subtask_messages(
-            state.request.text,
-            subtask,
-            agent,
-            state.results,
-            settings.max_dependency_chars,
-        )
-        timeout = settings.subtask_timeout_s
-        runner = state.runtime.runner
         deadlines = self._deadlines
         started = time.perf_counter()
+        try:
+            agent, messages = self._prepare(sid)
+        except Exception as exc:  # a bug in prompt building must not hang the workflow
+            return self._finish(SubtaskResult(sid, SubtaskStatus.FAILED, error=ErrorInfo.of(exc)))
+        timeout = self.settings.subtask_timeout_s
+        subtask = self._subtasks[sid]
         attempt = 0
         while True:
             attempt += 1
-            state.bus.emit(SubtaskStarted, subtask_id=sid, agent=agent.name, attempt=attempt)
-            task = AgentTask(state.workflow_id, subtask, attempt, agent, messages, timeout)
+            state.bus.emit(SubtaskStarted, sid, agent.name, attempt)
             key = (sid, attempt)
             deadlines.arm(key)
             try:
-                done = await runner.run(task)
+                done = await state.runtime.runner.run(
+                    AgentTask(state.workflow_id, subtask, attempt, agent, messages, timeout)
+                )
             except asyncio.CancelledError:
                 if not deadlines.disarm(key):
                     raise
@@ -123,21 +110,37 @@ class Dispatcher:
                 error = exc
             else:
                 deadlines.disarm(key)
-                return self._succeeded(sid, agent.name, done, attempt, started)
-            if attempt >= settings.max_attempts or not is_retryable(error):
-                return SubtaskResult(
-                    sid,
-                    SubtaskStatus.FAILED,
-                    agent=agent.name,
-                    latency_s=time.perf_counter() - started,
-                    attempts=attempt,
-                    error=ErrorInfo.of(error),
+                return self._finish(self._succeeded(sid, agent.name, done, attempt, started))
+            if attempt >= self.settings.max_attempts or not is_retryable(error):
+                return self._finish(
+                    SubtaskResult(
+                        sid,
+                        SubtaskStatus.FAILED,
+                        agent=agent.name,
+                        latency_s=time.perf_counter() - started,
+                        attempts=attempt,
+                        error=ErrorInfo.of(error),
+                    )
                 )
-            delay = settings.retry_backoff_s * 2 ** (attempt - 1)
-            state.bus.emit(
-                SubtaskRetried, subtask_id=sid, attempt=attempt, error=str(error), delay_s=delay
-            )
+            delay = self.settings.retry_backoff_s * 2 ** (attempt - 1)
+            state.bus.emit(SubtaskRetried, sid, attempt, str(error), delay)
             await asyncio.sleep(delay)
+
+    def _prepare(self, sid: str) -> tuple[AgentSpec, tuple[Message, ...]]:
+        state = self.state
+        agent = state.agent_for(sid)
+        messages = subtask_messages(
+            state.request.text,
+            self._subtasks[sid],
+            agent,
+            state.results,
+            self.settings.max_dependency_chars,
+        )
+        return agent, messages
+
+    def _finish(self, result: SubtaskResult) -> None:
+        del self._running[result.subtask_id]
+        self._settle(result)
 
     def _succeeded(
         self, sid: str, agent: str, done: Completion, attempts: int, started: float

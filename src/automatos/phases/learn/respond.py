@@ -36,7 +36,9 @@ def frontier(state: WorkflowState) -> list[str]:
     plan = state.require_plan()
     ok = {sid for sid, r in state.results.items() if r.status is SubtaskStatus.SUCCEEDED}
     return [
-        s.id for s in plan.subtasks if s.id in ok and not any(n in ok for n in s.graph.successors)
+        s.id
+        for s in plan.subtasks
+        if s.id in ok and (not s.graph.successors or ok.isdisjoint(s.graph.successors))
     ]
 
 
@@ -102,7 +104,9 @@ def build_result(state: WorkflowState) -> WorkflowResult:
         llm_calls=len(calls),
         by_status=by_status,
     )
-    return WorkflowResult(
+    # Built from the engine's own typed records: validating thousands of them again would
+    # only cost time at the end of every run.
+    return WorkflowResult.model_construct(
         workflow_id=state.workflow_id,
         request=state.request.text,
         status=status,
