@@ -13,12 +13,12 @@ from rich.text import Text
 
 from automatos.domain.event import (
     Event,
-    StageFinished,
     StageStarted,
     SubtaskFinished,
     SubtaskRetried,
     SubtaskSkipped,
     SubtaskStarted,
+    WorkflowFinished,
 )
 
 __all__ = ["ProgressDisplay"]
@@ -54,6 +54,7 @@ class ProgressDisplay:
     def __init__(self, console: Console) -> None:
         self.console = console
         self.stage = "starting"
+        self._stage_started = time.monotonic()
         self.rows: dict[str, _Row] = {}
         self._live = Live(console=console, refresh_per_second=8, transient=False)
         self._live.get_renderable = self._render  # type: ignore[method-assign]
@@ -73,9 +74,9 @@ class ProgressDisplay:
     def on_event(self, event: Event) -> None:
         """Update the rows from one event."""
         if isinstance(event, StageStarted):
-            self.stage = event.stage
-        elif isinstance(event, StageFinished) and event.stage == "decompose" and not event.error:
-            self.stage = "planned"
+            self.stage, self._stage_started = event.stage, time.monotonic()
+        elif isinstance(event, WorkflowFinished):
+            self.stage = f"finished: {event.status}"
         elif isinstance(event, SubtaskStarted):
             row = self.rows.setdefault(event.subtask_id, _Row())
             row.status, row.agent, row.attempt = "running", event.agent, event.attempt
@@ -93,7 +94,10 @@ class ProgressDisplay:
             row.status, row.note = "skipped", event.reason[:60]
 
     def _render(self) -> Table:
-        table = Table(title=f"stage: {self.stage}", title_justify="left", expand=False)
+        title = f"stage: {self.stage}"
+        if not self.stage.startswith("finished"):
+            title += f" ({time.monotonic() - self._stage_started:.1f}s)"
+        table = Table(title=title, title_justify="left", expand=False)
         for column in ("subtask", "status", "agent", "elapsed", "note"):
             table.add_column(column, overflow="ellipsis", max_width=60)
         rows = list(self.rows.items())
