@@ -9,7 +9,7 @@ from automatos.domain.agent import DEFAULT_AGENT, AgentSpec, Assignment
 from automatos.domain.plan import Plan
 from automatos.domain.request import WorkflowRequest
 from automatos.domain.result import LLMCall, SubtaskResult
-from automatos.llm.base import LLMProvider
+from automatos.llm.base import Completion, LLMProvider
 from automatos.phases.events import EventBus
 from automatos.runners.base import TaskRunner
 from automatos.settings import Settings
@@ -60,6 +60,20 @@ class WorkflowState:
         if self.plan is None:
             raise RuntimeError("no plan yet: a planning stage must run first")
         return self.plan
+
+    def record_call(self, stage: str, done: Completion, subtask_id: str | None = None) -> None:
+        """Keep one model call in the workflow's call log."""
+        self.llm_calls.append(
+            LLMCall(
+                stage,
+                done.model,
+                subtask_id,
+                done.tokens_in,
+                done.tokens_out,
+                done.cost_usd,
+                done.latency_s,
+            )
+        )
 
     def agent_for(self, subtask_id: str) -> AgentSpec:
         """The agent assigned to a subtask."""

@@ -18,7 +18,7 @@ from collections import deque
 from automatos.deadlines import DeadlineQueue
 from automatos.domain.agent import AgentSpec
 from automatos.domain.event import SubtaskRetried, SubtaskStarted
-from automatos.domain.result import ErrorInfo, LLMCall, SubtaskResult, SubtaskStatus
+from automatos.domain.result import ErrorInfo, SubtaskResult, SubtaskStatus
 from automatos.errors import SubtaskTimeoutError, is_retryable
 from automatos.llm.base import Completion, Message
 from automatos.phases.execute.commit import commit_result
@@ -145,17 +145,7 @@ class Dispatcher:
     def _succeeded(
         self, sid: str, agent: str, done: Completion, attempts: int, started: float
     ) -> SubtaskResult:
-        self.state.llm_calls.append(
-            LLMCall(
-                "execute",
-                done.model,
-                sid,
-                done.tokens_in,
-                done.tokens_out,
-                done.cost_usd,
-                done.latency_s,
-            )
-        )
+        self.state.record_call("execute", done, sid)
         return SubtaskResult(
             sid,
             _SUCCEEDED,

@@ -12,7 +12,6 @@ import time
 from collections import Counter
 
 from automatos.domain.result import (
-    LLMCall,
     SubtaskStatus,
     Totals,
     WorkflowResult,
@@ -70,16 +69,7 @@ class RespondStage:
         except LLMError as exc:
             state.warnings.append(f"synthesis failed ({exc}); final answer joins the results")
             return sections
-        state.llm_calls.append(
-            LLMCall(
-                stage=self.name,
-                model=done.model,
-                tokens_in=done.tokens_in,
-                tokens_out=done.tokens_out,
-                cost_usd=done.cost_usd,
-                latency_s=done.latency_s,
-            )
-        )
+        state.record_call(self.name, done)
         return done.text
 
 

@@ -14,7 +14,6 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from automatos.domain.plan import Plan, SubtaskSpec
-from automatos.domain.result import LLMCall
 from automatos.errors import InvalidRequestError, PlanLimitError, PlanParseError
 from automatos.graph import build_plan
 from automatos.llm.base import Message
@@ -206,17 +205,8 @@ class DecomposeStage:
             # A plan must not be cut short; the local model's answer length is for prose.
             max_tokens=settings.llm.max_tokens,
         )
-        state.llm_calls.extend(
-            LLMCall(
-                stage=self.name,
-                model=c.model,
-                tokens_in=c.tokens_in,
-                tokens_out=c.tokens_out,
-                cost_usd=c.cost_usd,
-                latency_s=c.latency_s,
-            )
-            for c in answer.completions
-        )
+        for done in answer.completions:
+            state.record_call(self.name, done)
         state.plan = answer.value
 
 
