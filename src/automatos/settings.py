@@ -12,7 +12,14 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["ExecutionSettings", "LLMSettings", "ModelPrice", "PlanLimits", "Settings"]
+__all__ = [
+    "ExecutionSettings",
+    "LLMSettings",
+    "ModelPrice",
+    "PlanLimits",
+    "Settings",
+    "StoreSettings",
+]
 
 ProviderName = Literal["openai", "anthropic", "local"]
 
@@ -104,6 +111,27 @@ class ExecutionSettings(BaseModel):
     """Longest output of one dependency quoted into a subtask's prompt."""
 
 
+def _data_dir() -> Path:
+    return Path.home() / ".automatos"
+
+
+class StoreSettings(BaseModel):
+    """Where runs, agents and what was learned are kept."""
+
+    enabled: bool = True
+    """Persist every run; off, the engine keeps nothing between runs and learns nothing."""
+    url: str | None = None
+    """SQLAlchemy URL, e.g. ``postgresql+asyncpg://postgres@127.0.0.1:5432/test``; unset is a
+    SQLite file ``automatos.db`` in ``data_dir``."""
+    data_dir: Path = Field(default_factory=_data_dir)
+    workspace: str = Field(default="default", min_length=1, max_length=64)
+    batch_size: int = Field(default=500, gt=0)
+    """Results, events and calls written per transaction."""
+    flush_interval_s: float = Field(default=0.05, gt=0)
+    """Longest a finished subtask's result waits before it is written: a crash loses at most
+    what finished in this interval (or one batch)."""
+
+
 class Settings(BaseSettings):
     """All settings of an engine. ``Settings()`` reads ``AUTOMATOS_*`` variables, e.g.
     ``AUTOMATOS_LLM__PROVIDER=openai`` or ``AUTOMATOS_EXECUTION__MAX_CONCURRENCY=16``."""
@@ -115,3 +143,4 @@ class Settings(BaseSettings):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     plan: PlanLimits = Field(default_factory=PlanLimits)
     execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)

@@ -9,7 +9,7 @@ dataclasses and are not validated again. They are not ``frozen``: a frozen datac
 overhead per subtask. Treat them as values; the engine never changes one once it is built.
 """
 
-from automatos.domain.agent import DEFAULT_AGENT, AgentSpec, Assignment
+from automatos.domain.agent import DEFAULT_AGENT, AgentMetrics, AgentSpec, Assignment
 from automatos.domain.event import (
     Event,
     StageFinished,
@@ -36,6 +36,7 @@ from automatos.domain.result import (
 
 __all__ = [
     "DEFAULT_AGENT",
+    "AgentMetrics",
     "AgentSpec",
     "Assignment",
     "ErrorInfo",

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["DEFAULT_AGENT", "AgentSpec", "Assignment"]
+__all__ = ["DEFAULT_AGENT", "AgentMetrics", "AgentSpec", "Assignment"]
 
 
 class AgentSpec(BaseModel):
@@ -31,6 +31,18 @@ class Assignment:
     subtask_id: str
     agent: str
     reason: str = ""
+
+
+@dataclass(slots=True)
+class AgentMetrics:
+    """What was learned about an agent, overall or for one task type (stage 6 writes it)."""
+
+    success_rate: float = 0.5
+    """Exponential moving average of success (1) and failure (0); starts undecided."""
+    avg_quality: float = 0.5
+    avg_latency_s: float = 0.0
+    avg_cost_usd: float = 0.0
+    total_executions: int = 0
 
 
 DEFAULT_AGENT = AgentSpec(

@@ -1,0 +1,113 @@
+"""The store seam: what the engine keeps between runs, and the records it reads back."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel
+
+from automatos.domain.agent import AgentMetrics, AgentSpec
+from automatos.domain.event import Event
+from automatos.domain.result import LLMCall, SubtaskResult
+
+__all__ = ["RunDetail", "RunSummary", "Store", "WriteBatch"]
+
+OVERALL = "*"
+"""The task type under which an agent's overall metrics are kept."""
+
+
+@dataclass
+class WriteBatch:
+    """Rows of one workflow waiting to be written together."""
+
+    workflow_id: str
+    results: list[SubtaskResult] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    calls: list[LLMCall] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.results) + len(self.events) + len(self.calls)
+
+
+class RunSummary(BaseModel):
+    """One stored workflow execution, without its details."""
+
+    id: str
+    request: str
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    totals: dict[str, Any] | None
+    stages: list[dict[str, Any]]
+
+
+class RunDetail(RunSummary):
+    """A stored execution with its results, model calls and events."""
+
+    final_answer: str | None
+    error: str | None
+    plan: dict[str, Any] | None
+    extra: dict[str, Any]
+    results: list[dict[str, Any]]
+    calls: list[dict[str, Any]]
+    events: int
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Durable records of runs, agents and learned metrics."""
+
+    async def start_execution(
+        self, workflow_id: str, request: str, extra: Mapping[str, Any]
+    ) -> None:
+        """Record that a workflow began."""
+        ...
+
+    async def write(self, batch: WriteBatch) -> None:
+        """Write results, events and calls of one workflow in one transaction."""
+        ...
+
+    async def finish_execution(
+        self,
+        workflow_id: str,
+        *,
+        status: str,
+        stages: Sequence[Mapping[str, Any]],
+        plan: Mapping[str, Any] | None,
+        totals: Mapping[str, Any] | None,
+        final_answer: str | None,
+        error: str | None,
+    ) -> None:
+        """Record how a workflow ended."""
+        ...
+
+    async def list_runs(self, limit: int = 20) -> list[RunSummary]:
+        """The newest executions first."""
+        ...
+
+    async def get_run(self, workflow_id: str) -> RunDetail | None:
+        """One execution with its details, or ``None``."""
+        ...
+
+    async def agents(self) -> list[AgentSpec]:
+        """Every registered agent of the workspace."""
+        ...
+
+    async def save_agent(self, spec: AgentSpec) -> None:
+        """Add an agent, or replace the one of the same name."""
+        ...
+
+    async def agent_metrics(self) -> dict[str, dict[str, AgentMetrics]]:
+        """Learned metrics by agent name, then task type (``"*"`` is overall)."""
+        ...
+
+    async def save_metrics(self, metrics: Mapping[str, Mapping[str, AgentMetrics]]) -> None:
+        """Replace the metrics given, by agent name and task type."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        ...

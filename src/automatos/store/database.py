@@ -1,0 +1,60 @@
+"""Engines and migrations: SQLite by default, PostgreSQL by URL, schema by Alembic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, event
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from automatos.settings import StoreSettings
+
+__all__ = ["create_engine", "database_url", "migrate"]
+
+_MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def database_url(settings: StoreSettings) -> str:
+    """The configured URL, or the SQLite file in the data directory."""
+    if settings.url:
+        return settings.url
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return f"sqlite+aiosqlite:///{settings.data_dir / 'automatos.db'}"
+
+
+def create_engine(url: str, **options: Any) -> AsyncEngine:
+    """An async engine; SQLite connections get WAL, a busy timeout and foreign keys."""
+    engine = create_async_engine(url, **options)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            # WAL lets readers (``automatos runs list``) work while a run writes; NORMAL
+            # sync is durable across application crashes, which is what is promised.
+            for pragma in (
+                "journal_mode=WAL",
+                "synchronous=NORMAL",
+                "busy_timeout=10000",
+                "foreign_keys=ON",
+            ):
+                cursor.execute(f"PRAGMA {pragma}")
+            cursor.close()
+
+    return engine
+
+
+def _upgrade(connection: Connection) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+async def migrate(engine: AsyncEngine) -> None:
+    """Bring the schema to the newest migration."""
+    async with engine.begin() as connection:
+        await connection.run_sync(_upgrade)

@@ -1,0 +1,307 @@
+"""The SQLAlchemy store, on SQLite or PostgreSQL: the only code that speaks SQL."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from automatos.domain.agent import AgentMetrics, AgentSpec
+from automatos.domain.event import Event
+from automatos.settings import StoreSettings
+from automatos.store.base import RunDetail, RunSummary, WriteBatch
+from automatos.store.database import create_engine, database_url, migrate
+from automatos.store.tables import (
+    agent_metrics,
+    agents,
+    events,
+    llm_calls,
+    subtask_results,
+    workflow_executions,
+    workspaces,
+)
+
+__all__ = ["SqlStore"]
+
+_BASE_FIELDS = {"seq", "workflow_id", "at"}
+
+
+_FIELDS: dict[type[Event], tuple[str, ...]] = {}
+
+
+def _event_fields(kind: type[Event]) -> tuple[str, ...]:
+    fields = _FIELDS.get(kind)
+    if fields is None:
+        fields = _FIELDS[kind] = tuple(
+            f.name for f in dataclasses.fields(kind) if f.name not in _BASE_FIELDS
+        )
+    return fields
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class SqlStore:
+    """A :class:`~automatos.store.base.Store` over one SQLAlchemy engine and one workspace."""
+
+    def __init__(self, engine: AsyncEngine, workspace: str) -> None:
+        self.engine = engine
+        self.workspace = workspace
+
+    @classmethod
+    async def open(cls, settings: StoreSettings, **engine_options: Any) -> SqlStore:
+        """Connect, migrate the schema to the newest version, and make sure the workspace exists."""
+        engine = create_engine(database_url(settings), **engine_options)
+        await migrate(engine)
+        store = cls(engine, settings.workspace)
+        async with engine.begin() as conn:
+            found = await conn.scalar(
+                select(workspaces.c.id).where(workspaces.c.id == settings.workspace)
+            )
+            if found is None:
+                await conn.execute(
+                    insert(workspaces).values(
+                        id=settings.workspace, name=settings.workspace, created_at=_now()
+                    )
+                )
+        return store
+
+    async def aclose(self) -> None:
+        """Dispose of the engine's connections."""
+        await self.engine.dispose()
+
+    async def start_execution(
+        self, workflow_id: str, request: str, extra: Mapping[str, Any]
+    ) -> None:
+        """Insert the execution as running."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                insert(workflow_executions).values(
+                    id=workflow_id,
+                    workspace_id=self.workspace,
+                    request=request,
+                    status="running",
+                    stages=[],
+                    extra=dict(extra),
+                    started_at=_now(),
+                )
+            )
+
+    async def write(self, batch: WriteBatch) -> None:
+        """Insert a batch of rows in one transaction (``executemany`` per table)."""
+        wid = batch.workflow_id
+        async with self.engine.begin() as conn:
+            if batch.results:
+                await conn.execute(
+                    insert(subtask_results),
+                    [
+                        {
+                            "workflow_id": wid,
+                            "subtask_id": r.subtask_id,
+                            "status": r.status.value,
+                            "agent": r.agent,
+                            "output": r.output,
+                            "tokens_in": r.tokens_in,
+                            "tokens_out": r.tokens_out,
+                            "cost_usd": r.cost_usd,
+                            "latency_s": r.latency_s,
+                            "attempts": r.attempts,
+                            "error": dataclasses.asdict(r.error) if r.error else None,
+                        }
+                        for r in batch.results
+                    ],
+                )
+            if batch.events:
+                await conn.execute(
+                    insert(events),
+                    [
+                        {
+                            "workflow_id": wid,
+                            "seq": e.seq,
+                            "kind": e.kind,
+                            "at": e.at,
+                            "data": {f: getattr(e, f) for f in _event_fields(type(e))},
+                        }
+                        for e in batch.events
+                    ],
+                )
+            if batch.calls:
+                await conn.execute(
+                    insert(llm_calls),
+                    [{"workflow_id": wid, **dataclasses.asdict(c)} for c in batch.calls],
+                )
+
+    async def finish_execution(
+        self,
+        workflow_id: str,
+        *,
+        status: str,
+        stages: Sequence[Mapping[str, Any]],
+        plan: Mapping[str, Any] | None,
+        totals: Mapping[str, Any] | None,
+        final_answer: str | None,
+        error: str | None,
+    ) -> None:
+        """Record the end of the execution."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(workflow_executions)
+                .where(workflow_executions.c.id == workflow_id)
+                .values(
+                    status=status,
+                    stages=[dict(s) for s in stages],
+                    plan=dict(plan) if plan is not None else None,
+                    totals=dict(totals) if totals is not None else None,
+                    final_answer=final_answer,
+                    error=error,
+                    finished_at=_now(),
+                )
+            )
+
+    async def list_runs(self, limit: int = 20) -> list[RunSummary]:
+        """The newest executions of the workspace."""
+        w = workflow_executions.c
+        query = (
+            select(w.id, w.request, w.status, w.started_at, w.finished_at, w.totals, w.stages)
+            .where(w.workspace_id == self.workspace)
+            .order_by(w.started_at.desc())
+            .limit(limit)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [RunSummary.model_validate(dict(row)) for row in rows]
+
+    async def get_run(self, workflow_id: str) -> RunDetail | None:
+        """One execution, found by its id or by a unique prefix of it."""
+        async with self.engine.connect() as conn:
+            row = await self._find(conn, workflow_id)
+            if row is None:
+                return None
+            wid = row["id"]
+            results = (
+                await conn.execute(
+                    select(subtask_results).where(subtask_results.c.workflow_id == wid)
+                )
+            ).mappings()
+            calls = (
+                await conn.execute(
+                    select(llm_calls).where(llm_calls.c.workflow_id == wid).order_by(llm_calls.c.id)
+                )
+            ).mappings()
+            count = await conn.scalar(
+                select(func.count()).select_from(events).where(events.c.workflow_id == wid)
+            )
+            detail = dict(row)
+        return RunDetail.model_validate(
+            {
+                **detail,
+                "results": [
+                    {k: v for k, v in r.items() if k != "workflow_id"} for r in results.all()
+                ],
+                "calls": [
+                    {k: v for k, v in c.items() if k not in ("workflow_id", "id")}
+                    for c in calls.all()
+                ],
+                "events": count or 0,
+            }
+        )
+
+    async def _find(self, conn: AsyncConnection, workflow_id: str) -> Mapping[str, Any] | None:
+        w = workflow_executions.c
+        query = select(workflow_executions).where(
+            w.workspace_id == self.workspace, w.id.startswith(workflow_id, autoescape=True)
+        )
+        rows = (await conn.execute(query.limit(2))).mappings().all()
+        return dict(rows[0]) if len(rows) == 1 else None
+
+    async def agents(self) -> list[AgentSpec]:
+        """The workspace's agents, by name."""
+        query = (
+            select(agents.c.spec)
+            .where(agents.c.workspace_id == self.workspace)
+            .order_by(agents.c.name)
+        )
+        async with self.engine.connect() as conn:
+            specs = (await conn.execute(query)).scalars().all()
+        return [AgentSpec.model_validate(spec) for spec in specs]
+
+    async def save_agent(self, spec: AgentSpec) -> None:
+        """Insert or replace an agent by name."""
+        data = spec.model_dump(mode="json")
+        async with self.engine.begin() as conn:
+            found = await conn.scalar(self._agent_id(spec.name))
+            if found is None:
+                await conn.execute(
+                    insert(agents).values(
+                        workspace_id=self.workspace, name=spec.name, spec=data, created_at=_now()
+                    )
+                )
+            else:
+                await conn.execute(update(agents).where(agents.c.id == found).values(spec=data))
+
+    def _agent_id(self, name: str) -> Any:
+        return select(agents.c.id).where(
+            agents.c.workspace_id == self.workspace, agents.c.name == name
+        )
+
+    async def agent_metrics(self) -> dict[str, dict[str, AgentMetrics]]:
+        """Learned metrics of the workspace's agents."""
+        m = agent_metrics.c
+        query = (
+            select(
+                agents.c.name,
+                m.task_type,
+                m.success_rate,
+                m.avg_quality,
+                m.avg_latency_s,
+                m.avg_cost_usd,
+                m.total_executions,
+            )
+            .join(agents, agents.c.id == m.agent_id)
+            .where(agents.c.workspace_id == self.workspace)
+        )
+        out: dict[str, dict[str, AgentMetrics]] = {}
+        async with self.engine.connect() as conn:
+            for row in (await conn.execute(query)).all():
+                name, task_type, *values = row
+                out.setdefault(name, {})[task_type] = AgentMetrics(*values)
+        return out
+
+    async def save_metrics(self, metrics: Mapping[str, Mapping[str, AgentMetrics]]) -> None:
+        """Upsert metrics; agents not yet registered are registered by name."""
+        async with self.engine.begin() as conn:
+            for name, by_type in metrics.items():
+                agent_id = await conn.scalar(self._agent_id(name))
+                if agent_id is None:
+                    result = await conn.execute(
+                        insert(agents).values(
+                            workspace_id=self.workspace,
+                            name=name,
+                            spec=AgentSpec(name=name).model_dump(mode="json"),
+                            created_at=_now(),
+                        )
+                    )
+                    key = result.inserted_primary_key
+                    assert key is not None
+                    agent_id = key[0]
+                for task_type, value in by_type.items():
+                    row = dataclasses.asdict(value) | {"updated_at": _now()}
+                    changed = await conn.execute(
+                        update(agent_metrics)
+                        .where(
+                            agent_metrics.c.agent_id == agent_id,
+                            agent_metrics.c.task_type == task_type,
+                        )
+                        .values(**row)
+                    )
+                    if not changed.rowcount:
+                        await conn.execute(
+                            insert(agent_metrics).values(
+                                agent_id=agent_id, task_type=task_type, **row
+                            )
+                        )
