@@ -3,25 +3,26 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from automatos import Engine, Settings
 from automatos.llm.base import Message
-from automatos.settings import ExecutionSettings, LLMSettings
+from automatos.settings import ExecutionSettings, LLMSettings, StoreSettings
 from automatos.testing import Rule, ScriptedLLM
 
 
 @pytest.fixture(autouse=True)
-def _no_automatos_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests never see the developer's own AUTOMATOS_* settings."""
-    import os
-
+def _no_automatos_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Tests never see the developer's own AUTOMATOS_* settings, nor write to their home."""
     for key in list(os.environ):
         if key.startswith("AUTOMATOS_"):
             monkeypatch.delenv(key)
+    monkeypatch.setenv("AUTOMATOS_STORE__DATA_DIR", str(tmp_path / "automatos-data"))
 
 
 def fast_settings(**execution: Any) -> Settings:
@@ -29,6 +30,7 @@ def fast_settings(**execution: Any) -> Settings:
     return Settings(
         llm=LLMSettings(timeout_s=5, max_retries=2, backoff_base_s=0.001, backoff_max_s=0.01),
         execution=ExecutionSettings(retry_backoff_s=0.001, **execution),
+        store=StoreSettings(enabled=False),
     )
 
 

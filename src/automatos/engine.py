@@ -17,6 +17,7 @@ from automatos.phases.state import Runtime
 from automatos.runners.base import TaskRunner
 from automatos.runners.local import LocalTaskRunner
 from automatos.settings import Settings
+from automatos.store.base import Store
 
 __all__ = ["Engine"]
 
@@ -29,6 +30,9 @@ class Engine:
         llm: the model provider; by default the one the settings configure. Whatever it
             is, every call gets the settings' timeout, retries and prices.
         runner: where agent tasks run; by default in this process.
+        store: where runs, agents and learned metrics are kept; by default the database of
+            ``settings.store`` (a SQLite file unless a URL is set), opened on the first run;
+            none when ``settings.store.enabled`` is false.
 
     Raises:
         ConfigurationError: no ``llm`` is given and the settings configure none.
@@ -40,15 +44,30 @@ class Engine:
         *,
         llm: LLMProvider | None = None,
         runner: TaskRunner | None = None,
+        store: Store | None = None,
     ) -> None:
         self.settings = settings if settings is not None else Settings()
+        self.store = store
+        self._owns_store = False
+        self._store_lock = asyncio.Lock()
         self._provider = llm if llm is not None else build_provider(self.settings.llm)
         self.llm = wrap_provider(self._provider, self.settings.llm)
         self.runner = runner if runner is not None else LocalTaskRunner(self.llm)
 
+    async def open_store(self) -> Store | None:
+        """The store, opened (and migrated) on first use; ``None`` when storage is off."""
+        if self.store is None and self.settings.store.enabled:
+            async with self._store_lock:
+                if self.store is None:
+                    from automatos.store.sql import SqlStore
+
+                    self.store = await SqlStore.open(self.settings.store)
+                    self._owns_store = True
+        return self.store
+
     @property
     def runtime(self) -> Runtime:
-        """What every workflow of this engine runs with."""
+        """What every workflow of this engine runs with (the store once it is open)."""
         style = self.settings.plan.schema_style
         if style == "auto":
             provider = self._provider
@@ -57,7 +76,9 @@ class Engine:
             )
         else:
             numbered = style == "numbered"
-        return Runtime(self.settings, self.llm, self.runner, numbered_plans=numbered)
+        return Runtime(
+            self.settings, self.llm, self.runner, store=self.store, numbered_plans=numbered
+        )
 
     async def run(
         self,
@@ -71,6 +92,7 @@ class Engine:
         """
         if isinstance(request, str):
             request = WorkflowRequest(text=request)
+        await self.open_store()
         return await run_workflow(request, self.runtime, on_event)
 
     async def stream(self, request: WorkflowRequest | str) -> AsyncIterator[Event]:
@@ -97,6 +119,9 @@ class Engine:
     async def aclose(self) -> None:
         """Close the runner and the provider's connections."""
         await self.runner.aclose()
+        if self._owns_store and self.store is not None:
+            await self.store.aclose()
+            self.store, self._owns_store = None, False
         close = getattr(self._provider, "aclose", None)
         if close is not None:
             await close()

@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 
 from automatos.settings import StoreSettings
-from automatos.store import SqlStore
+from automatos.store.sql import SqlStore
 
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"

@@ -7,7 +7,8 @@ import pytest
 from automatos import AgentSpec, ErrorInfo, LLMCall, SubtaskResult, SubtaskStatus
 from automatos.domain.agent import AgentMetrics
 from automatos.domain.event import SubtaskFinished, SubtaskStarted
-from automatos.store import OVERALL, SqlStore, WriteBatch
+from automatos.store import OVERALL, WriteBatch
+from automatos.store.sql import SqlStore
 
 
 async def test_an_execution_round_trips(store: SqlStore) -> None:
@@ -40,7 +41,8 @@ async def test_an_execution_round_trips(store: SqlStore) -> None:
     assert runs[0].totals == {"tokens_in": 10}
     detail = await store.get_run("wf-")
     assert detail is not None
-    assert detail.final_answer == "out a" and detail.events == 2
+    assert detail.final_answer == "out a"
+    assert detail.events == 2
     assert detail.extra == {"recipe": False}
     by_id = {r["subtask_id"]: r for r in detail.results}
     assert by_id["a"]["output"] == "out a"
@@ -55,19 +57,22 @@ async def test_a_running_execution_shows_what_finished(store: SqlStore) -> None:
     await store.write(WriteBatch("wf-2", results=[SubtaskResult("a", SubtaskStatus.SUCCEEDED)]))
     detail = await store.get_run("wf-2")
     assert detail is not None
-    assert detail.status == "running" and detail.finished_at is None
+    assert detail.status == "running"
+    assert detail.finished_at is None
     assert [r["subtask_id"] for r in detail.results] == ["a"]
 
 
 async def test_a_result_is_written_once(store: SqlStore) -> None:
     await store.start_execution("wf-3", "r", {})
     await store.write(WriteBatch("wf-3", results=[SubtaskResult("a", SubtaskStatus.SUCCEEDED)]))
-    with pytest.raises(Exception, match="(?i)unique|duplicate"):
+    with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
         await store.write(WriteBatch("wf-3", results=[SubtaskResult("a", SubtaskStatus.FAILED)]))
 
 
 async def test_agents_and_metrics(store: SqlStore) -> None:
-    await store.save_agent(AgentSpec(name="writer", description="writes", capabilities=("writing",)))
+    await store.save_agent(
+        AgentSpec(name="writer", description="writes", capabilities=("writing",))
+    )
     await store.save_agent(AgentSpec(name="writer", description="writes well"))
     await store.save_agent(AgentSpec(name="analyst"))
     assert [a.name for a in await store.agents()] == ["analyst", "writer"]

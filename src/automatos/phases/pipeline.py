@@ -26,6 +26,8 @@ from automatos.phases.learn.respond import RespondStage, build_result
 from automatos.phases.plan.assign import AssignStage
 from automatos.phases.plan.decompose import DecomposeStage, RecipeStage
 from automatos.phases.state import Runtime, WorkflowState
+from automatos.store.base import Store
+from automatos.store.writer import BatchWriter
 
 __all__ = ["Stage", "run_workflow", "select_stages"]
 
@@ -58,11 +60,23 @@ async def run_workflow(
             emitted so far, ending with ``workflow_finished``, describe where it stopped.
     """
     bus = EventBus(request.workflow_id)
+    state = WorkflowState(request=request, runtime=runtime, bus=bus)
+    store = runtime.store
+    if store is not None:
+        settings = runtime.settings.store
+        await store.start_execution(
+            request.workflow_id, request.text, {"recipe": request.is_recipe}
+        )
+        state.writer = BatchWriter(
+            store, request.workflow_id, settings.batch_size, settings.flush_interval_s
+        )
+        bus.subscribe(state.writer.add_event)
     if on_event is not None:
         bus.subscribe(on_event)
-    state = WorkflowState(request=request, runtime=runtime, bus=bus)
     bus.emit(WorkflowStarted, request=request.text)
     status = WorkflowStatus.FAILED
+    result: WorkflowResult | None = None
+    error: BaseException | None = None
     try:
         for stage in select_stages(request):
             await _run_stage(stage, state)
@@ -72,8 +86,36 @@ async def run_workflow(
     except asyncio.CancelledError:
         status = WorkflowStatus.CANCELLED
         raise
+    except BaseException as exc:
+        error = exc
+        raise
     finally:
         bus.emit(WorkflowFinished, status=status.value, elapsed_s=_elapsed(state.started))
+        if store is not None:
+            await _finish_record(store, state, status, result, error)
+
+
+async def _finish_record(
+    store: Store,
+    state: WorkflowState,
+    status: WorkflowStatus,
+    result: WorkflowResult | None,
+    error: BaseException | None,
+) -> None:
+    writer = state.writer
+    if writer is not None:
+        await writer.aclose()
+        if writer.error is not None:
+            state.warnings.append(f"some records could not be stored: {writer.error}")
+    await store.finish_execution(
+        state.workflow_id,
+        status=status.value,
+        stages=state.stage_log,
+        plan=state.plan.model_dump(mode="json") if state.plan is not None else None,
+        totals=result.totals.model_dump(mode="json") if result is not None else None,
+        final_answer=state.final_answer,
+        error=f"{type(error).__name__}: {error}" if error is not None else None,
+    )
 
 
 async def _run_stage(stage: Stage, state: WorkflowState) -> None:
@@ -82,15 +124,15 @@ async def _run_stage(stage: Stage, state: WorkflowState) -> None:
     try:
         await stage.run(state)
     except BaseException as exc:
-        state.bus.emit(
-            StageFinished,
-            stage=stage.name,
-            elapsed_s=_elapsed(started),
-            error=f"{type(exc).__name__}: {exc}",
-        )
+        error = f"{type(exc).__name__}: {exc}"
+        elapsed = _elapsed(started)
+        state.stage_log.append({"stage": stage.name, "elapsed_s": elapsed, "error": error})
+        state.bus.emit(StageFinished, stage=stage.name, elapsed_s=elapsed, error=error)
         raise
+    elapsed = _elapsed(started)
     state.stages.append(stage.name)
-    state.bus.emit(StageFinished, stage=stage.name, elapsed_s=_elapsed(started))
+    state.stage_log.append({"stage": stage.name, "elapsed_s": elapsed, "error": None})
+    state.bus.emit(StageFinished, stage=stage.name, elapsed_s=elapsed)
 
 
 def _elapsed(since: float) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from automatos.domain.agent import DEFAULT_AGENT, AgentSpec, Assignment
 from automatos.domain.plan import Plan
@@ -13,6 +14,8 @@ from automatos.llm.base import Completion, LLMProvider
 from automatos.phases.events import EventBus
 from automatos.runners.base import TaskRunner
 from automatos.settings import Settings
+from automatos.store.base import Store
+from automatos.store.writer import BatchWriter
 
 __all__ = ["Runtime", "WorkflowState"]
 
@@ -24,6 +27,7 @@ class Runtime:
     settings: Settings
     llm: LLMProvider
     runner: TaskRunner
+    store: Store | None = None
     numbered_plans: bool = False
     """Ask the decomposer for numbered steps under ``numbered_schema`` (small models)."""
 
@@ -43,6 +47,9 @@ class WorkflowState:
     final_answer: str | None = None
     stages: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    stage_log: list[dict[str, Any]] = field(default_factory=list)
+    """Per-stage metadata (name, seconds, error), as stored with the execution."""
+    writer: BatchWriter | None = None
     started: float = field(default_factory=time.perf_counter)
 
     def __post_init__(self) -> None:
@@ -62,18 +69,19 @@ class WorkflowState:
         return self.plan
 
     def record_call(self, stage: str, done: Completion, subtask_id: str | None = None) -> None:
-        """Keep one model call in the workflow's call log."""
-        self.llm_calls.append(
-            LLMCall(
-                stage,
-                done.model,
-                subtask_id,
-                done.tokens_in,
-                done.tokens_out,
-                done.cost_usd,
-                done.latency_s,
-            )
+        """Keep one model call in the workflow's call log (and the store)."""
+        call = LLMCall(
+            stage,
+            done.model,
+            subtask_id,
+            done.tokens_in,
+            done.tokens_out,
+            done.cost_usd,
+            done.latency_s,
         )
+        self.llm_calls.append(call)
+        if self.writer is not None:
+            self.writer.add_call(call)
 
     def agent_for(self, subtask_id: str) -> AgentSpec:
         """The agent assigned to a subtask."""

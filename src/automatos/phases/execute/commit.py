@@ -18,6 +18,8 @@ def commit_result(state: WorkflowState, result: SubtaskResult, reason: str = "")
     if result.subtask_id in state.results:
         return False
     state.results[result.subtask_id] = result
+    if state.writer is not None:
+        state.writer.add_result(result)
     if result.status is SubtaskStatus.SKIPPED:
         state.bus.emit(SubtaskSkipped, subtask_id=result.subtask_id, reason=reason)
     else:
