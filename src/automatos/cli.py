@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -24,8 +25,11 @@ from automatos.phases.plan.decompose import Decomposition, to_specs
 from automatos.progress import ProgressDisplay
 from automatos.recipe import MAX_RECIPE_BYTES, load_recipe, parse_recipe
 from automatos.settings import Settings
+from automatos.store.sql import SqlStore
 
 __all__ = ["app", "main"]
+
+T = TypeVar("T")
 
 app = typer.Typer(
     name="automatos",
@@ -185,6 +189,74 @@ def _load_plan(path: Path, settings: Settings) -> Plan:
 def _plan_json(plan: Plan) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(plan.model_dump_json())
     return data
+
+
+runs_app = typer.Typer(help="Stored workflow executions.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+
+
+async def _with_store(action: Callable[[SqlStore], Awaitable[T]]) -> T:
+    store = await SqlStore.open(Settings().store)
+    try:
+        return await action(store)
+    finally:
+        await store.aclose()
+
+
+@runs_app.command("list")
+def runs_list(
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+) -> None:
+    """List stored runs, newest first."""
+    runs = aio.run(_with_store(lambda store: store.list_runs(limit)))
+    if as_json:
+        for run in runs:
+            typer.echo(run.model_dump_json())
+        return
+    for run in runs:
+        totals = run.totals or {}
+        seconds = f"{totals['wall_time_s']:.1f}s" if "wall_time_s" in totals else "-"
+        typer.echo(
+            f"{run.id[:12]}  {run.started_at:%Y-%m-%d %H:%M:%S}  {run.status:<9}  "
+            f"{seconds:>7}  {run.request[:70]}"
+        )
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: Annotated[str, typer.Argument(help="A run id, or a unique prefix of one.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the run as JSON.")] = False,
+) -> None:
+    """Show one stored run: its stages, subtask results and answer."""
+    run = aio.run(_with_store(lambda store: store.get_run(run_id)))
+    if run is None:
+        raise _fail(f"no run {run_id!r} (or the prefix is not unique)")
+    if as_json:
+        typer.echo(run.model_dump_json(indent=2))
+        return
+    out = Console()
+    out.print(f"[bold]{run.id}[/] {run.status}  started {run.started_at:%Y-%m-%d %H:%M:%S}")
+    out.print(Text(f"request: {run.request}"))
+    for stage in run.stages:
+        note = f"  {stage['error']}" if stage.get("error") else ""
+        out.print(Text(f"  stage {stage['stage']}: {stage['elapsed_s']:.2f}s{note}"))
+    table = Table("subtask", "status", "agent", "attempts", "seconds", "tokens", "output")
+    for r in run.results:
+        table.add_row(
+            r["subtask_id"],
+            r["status"],
+            r["agent"] or "",
+            str(r["attempts"]),
+            f"{r['latency_s']:.1f}",
+            str(r["tokens_in"] + r["tokens_out"]),
+            (r["output"] or (r["error"] or {}).get("message", ""))[:60],
+        )
+    out.print(table)
+    if run.error:
+        out.print(Text(f"error: {run.error}", style="red"))
+    if run.final_answer:
+        out.print(Text(run.final_answer))
 
 
 @app.command()
