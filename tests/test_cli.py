@@ -27,8 +27,10 @@ PLAN = {
 
 def respond(path: str, body: dict[str, Any]) -> Reply:
     system = body["messages"][0]["content"]
-    if "planner" in system:
+    if "planner of a workflow engine" in system:
         return openai_chat(json.dumps(PLAN))
+    if "assign the best agent" in system:
+        return openai_chat(json.dumps({"assignments": []}))  # unsure: the score decides
     step = body["messages"][-1]["content"].split("Your step (")[1].split(")")[0]
     return openai_chat(f"answer of {step}")
 
@@ -72,7 +74,7 @@ def test_run_json(server: FakeLLMServer) -> None:
     assert data["status"] == "succeeded"
     assert data["final_answer"] == "answer of summary"
     assert data["plan"]["subtasks"][1]["graph"]["predecessors"] == ["facts"]
-    assert data["totals"]["tokens_in"] == 33  # three calls of 11 prompt tokens
+    assert data["totals"]["tokens_in"] == 44  # four calls (plan, select, two steps) of 11
 
 
 def test_run_a_recipe(server: FakeLLMServer, tmp_path: Path) -> None:
@@ -84,8 +86,11 @@ def test_run_a_recipe(server: FakeLLMServer, tmp_path: Path) -> None:
     result = runner.invoke(app, ["run", "--recipe", str(recipe), "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["stages"] == ["recipe", "select_agents", "execute", "respond"]
-    assert all("planner" not in b["messages"][0]["content"] for _, b in server.requests)
+    assert data["stages"] == ["recipe", "select_agents", "execute", "learn", "respond"]
+    assert all(
+        "planner of a workflow engine" not in b["messages"][0]["content"]
+        for _, b in server.requests
+    )
 
 
 def test_bad_input_gets_a_clear_error(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from automatos.phases.pipeline import run_workflow
 from automatos.phases.state import Runtime
 from automatos.runners.base import TaskRunner
 from automatos.runners.local import LocalTaskRunner
+from automatos.scoring import Scorer
 from automatos.settings import Settings
 from automatos.store.base import Store
 
@@ -33,6 +34,7 @@ class Engine:
         store: where runs, agents and learned metrics are kept; by default the database of
             ``settings.store`` (a SQLite file unless a URL is set), opened on the first run;
             none when ``settings.store.enabled`` is false.
+        scorer: scores each subtask's output (stage 7); agents learn from the scores.
 
     Raises:
         ConfigurationError: no ``llm`` is given and the settings configure none.
@@ -45,9 +47,11 @@ class Engine:
         llm: LLMProvider | None = None,
         runner: TaskRunner | None = None,
         store: Store | None = None,
+        scorer: Scorer | None = None,
     ) -> None:
         self.settings = settings if settings is not None else Settings()
         self.store = store
+        self.scorer = scorer
         self._owns_store = False
         self._store_lock = asyncio.Lock()
         self._provider = llm if llm is not None else build_provider(self.settings.llm)
@@ -77,7 +81,12 @@ class Engine:
         else:
             numbered = style == "numbered"
         return Runtime(
-            self.settings, self.llm, self.runner, store=self.store, numbered_plans=numbered
+            self.settings,
+            self.llm,
+            self.runner,
+            store=self.store,
+            scorer=self.scorer,
+            numbered_plans=numbered,
         )
 
     async def run(

@@ -17,6 +17,7 @@ __all__ = [
     "LLMSettings",
     "ModelPrice",
     "PlanLimits",
+    "SelectionSettings",
     "Settings",
     "StoreSettings",
 ]
@@ -111,6 +112,21 @@ class ExecutionSettings(BaseModel):
     """Longest output of one dependency quoted into a subtask's prompt."""
 
 
+class SelectionSettings(BaseModel):
+    """Stage 2: how agents are chosen."""
+
+    use_llm: bool = True
+    """Ask the model to assign agents (one call per workflow); the score decides otherwise."""
+    min_confidence: float = Field(default=0.5, ge=0, le=1)
+    """Below this confidence the model's choice is replaced by the score's."""
+    jitter: float = Field(default=0.02, ge=0)
+    """Random spread added to scores so that equal agents share work and get measured."""
+    seed: int | None = None
+    """Seed of that spread, for reproducible runs."""
+    min_type_executions: int = Field(default=3, ge=0)
+    """Executions of a task type before its own metrics replace an agent's overall ones."""
+
+
 def _data_dir() -> Path:
     return Path.home() / ".automatos"
 
@@ -144,3 +160,4 @@ class Settings(BaseSettings):
     plan: PlanLimits = Field(default_factory=PlanLimits)
     execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
+    selection: SelectionSettings = Field(default_factory=SelectionSettings)

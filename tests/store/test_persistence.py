@@ -48,7 +48,13 @@ async def test_a_run_is_stored_with_its_results_events_and_calls(tmp_path: Path)
     assert {r["subtask_id"]: r["output"] for r in run.results} == {"a": "out:a", "b": "out:b"}
     assert run.events == len(events)
     assert [c["stage"] for c in run.calls] == ["decompose", "execute", "execute"]
-    assert [s["stage"] for s in run.stages] == ["decompose", "select_agents", "execute", "respond"]
+    assert [s["stage"] for s in run.stages] == [
+        "decompose",
+        "select_agents",
+        "execute",
+        "learn",
+        "respond",
+    ]
     assert run.totals is not None and run.totals["llm_calls"] == 3
     assert run.plan is not None and len(run.plan["subtasks"]) == 2
 

@@ -22,6 +22,8 @@ class AgentSpec(BaseModel):
     system_prompt: str = "You are a careful, capable assistant."
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_tokens: int | None = Field(default=None, gt=0)
+    cost_hint_usd: float | None = Field(default=None, ge=0)
+    """Expected dollars per subtask, used for cost efficiency until runs have been measured."""
 
 
 @dataclass(slots=True)

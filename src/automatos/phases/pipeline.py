@@ -20,11 +20,13 @@ from automatos.domain.event import (
 )
 from automatos.domain.request import WorkflowRequest
 from automatos.domain.result import WorkflowResult, WorkflowStatus
+from automatos.phases.evaluate.assess import AssessStage
 from automatos.phases.events import EventBus
 from automatos.phases.execute.dispatch import ExecuteStage
+from automatos.phases.learn.metrics import LearnStage
 from automatos.phases.learn.respond import RespondStage, build_result
-from automatos.phases.plan.assign import AssignStage
 from automatos.phases.plan.decompose import DecomposeStage, RecipeStage
+from automatos.phases.plan.select import SelectStage
 from automatos.phases.state import Runtime, WorkflowState
 from automatos.store.base import Store
 from automatos.store.writer import BatchWriter
@@ -42,10 +44,20 @@ class Stage(Protocol):
         ...
 
 
-def select_stages(request: WorkflowRequest) -> Sequence[Stage]:
-    """The stages a request needs; a recipe skips decomposition but not its checks."""
-    first: Stage = RecipeStage() if request.is_recipe else DecomposeStage()
-    return (first, AssignStage(), ExecuteStage(), RespondStage())
+def select_stages(request: WorkflowRequest, runtime: Runtime) -> Sequence[Stage]:
+    """The stages a request needs; a recipe skips decomposition but not its checks.
+
+    Quality assessment runs when a scorer is configured, learning when there is a store to
+    learn into.
+    """
+    stages: list[Stage] = [RecipeStage() if request.is_recipe else DecomposeStage()]
+    stages += [SelectStage(), ExecuteStage()]
+    if runtime.scorer is not None:
+        stages.append(AssessStage())
+    if runtime.store is not None:
+        stages.append(LearnStage())
+    stages.append(RespondStage())
+    return stages
 
 
 async def run_workflow(
@@ -78,7 +90,7 @@ async def run_workflow(
     result: WorkflowResult | None = None
     error: BaseException | None = None
     try:
-        for stage in select_stages(request):
+        for stage in select_stages(request, runtime):
             await _run_stage(stage, state)
         result = build_result(state)
         status = result.status

@@ -6,13 +6,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from automatos.domain.agent import DEFAULT_AGENT, AgentSpec, Assignment
+from automatos.domain.agent import DEFAULT_AGENT, AgentMetrics, AgentSpec, Assignment
 from automatos.domain.plan import Plan
 from automatos.domain.request import WorkflowRequest
 from automatos.domain.result import LLMCall, SubtaskResult
 from automatos.llm.base import Completion, LLMProvider
 from automatos.phases.events import EventBus
 from automatos.runners.base import TaskRunner
+from automatos.scoring import Scorer
 from automatos.settings import Settings
 from automatos.store.base import Store
 from automatos.store.writer import BatchWriter
@@ -28,6 +29,7 @@ class Runtime:
     llm: LLMProvider
     runner: TaskRunner
     store: Store | None = None
+    scorer: Scorer | None = None
     numbered_plans: bool = False
     """Ask the decomposer for numbered steps under ``numbered_schema`` (small models)."""
 
@@ -50,6 +52,13 @@ class WorkflowState:
     stage_log: list[dict[str, Any]] = field(default_factory=list)
     """Per-stage metadata (name, seconds, error), as stored with the execution."""
     writer: BatchWriter | None = None
+    task_types: dict[str, str] = field(default_factory=dict)
+    """The task type of each subtask, under which its agent's metrics are learned."""
+    agent_metrics: dict[str, dict[str, AgentMetrics]] = field(default_factory=dict)
+    """What was known about the agents when they were selected."""
+    selection_notes: dict[str, str] = field(default_factory=dict)
+    quality: dict[str, float] = field(default_factory=dict)
+    """Observed quality of each scored subtask's output, in [0, 1]."""
     started: float = field(default_factory=time.perf_counter)
 
     def __post_init__(self) -> None:

@@ -236,7 +236,7 @@ async def test_recipe_agents_are_used() -> None:
         text="r",
         subtasks=(
             SubtaskSpec(id="a", description="x", agent="writer"),
-            SubtaskSpec(id="b", description="y", depends_on=("a",)),
+            SubtaskSpec(id="b", description="y", depends_on=("a",), agent="generalist"),
         ),
         agents=(writer,),
     )

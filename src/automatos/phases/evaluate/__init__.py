@@ -1,0 +1,1 @@
+"""EVALUATE: stage 7 (quality assessment of the real outputs)."""

@@ -1,0 +1,67 @@
+"""Stage 6, learning: the metrics of every agent that ran move toward what was observed.
+
+``m ← α·observed + (1−α)·m`` with α = 0.1, for success (1 or 0), quality (stage 7's score,
+when the run was scored), latency and cost; overall and for the subtask's task type. The
+metrics are stored, and the next selection (stage 2) reads them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from automatos.domain.agent import AgentMetrics
+from automatos.domain.result import SubtaskResult, SubtaskStatus
+from automatos.phases.state import WorkflowState
+from automatos.store.base import OVERALL
+
+__all__ = ["ALPHA", "LearnStage", "update_metrics"]
+
+ALPHA = 0.1
+
+
+def update_metrics(
+    current: AgentMetrics, result: SubtaskResult, quality: float | None, alpha: float = ALPHA
+) -> AgentMetrics:
+    """One exponential-moving-average step. Latency and cost start at their first value."""
+    m = dataclasses.replace(current)
+    first = m.total_executions == 0
+    success = 1.0 if result.status is SubtaskStatus.SUCCEEDED else 0.0
+    m.success_rate = alpha * success + (1 - alpha) * m.success_rate
+    if quality is not None:
+        m.avg_quality = alpha * quality + (1 - alpha) * m.avg_quality
+    elif success == 0.0:
+        m.avg_quality = (1 - alpha) * m.avg_quality  # a failure wrote nothing of value
+    if first:
+        m.avg_latency_s, m.avg_cost_usd = result.latency_s, result.cost_usd
+    else:
+        m.avg_latency_s = alpha * result.latency_s + (1 - alpha) * m.avg_latency_s
+        m.avg_cost_usd = alpha * result.cost_usd + (1 - alpha) * m.avg_cost_usd
+    m.total_executions += 1
+    return m
+
+
+class LearnStage:
+    """Stage 6."""
+
+    name = "learn"
+
+    async def run(self, state: WorkflowState) -> None:
+        """Update and store the metrics of the agents that ran."""
+        store = state.runtime.store
+        if store is None:
+            return
+        known = state.agent_metrics or await store.agent_metrics()
+        changed: dict[str, dict[str, AgentMetrics]] = {}
+        for sid, result in state.results.items():
+            if result.agent is None or result.status not in (
+                SubtaskStatus.SUCCEEDED,
+                SubtaskStatus.FAILED,
+            ):
+                continue
+            quality = state.quality.get(sid)
+            mine = changed.setdefault(result.agent, {})
+            for kind in (OVERALL, state.task_types.get(sid, "general")):
+                base = mine.get(kind) or known.get(result.agent, {}).get(kind) or AgentMetrics()
+                mine[kind] = update_metrics(base, result, quality)
+        if changed:
+            await store.save_metrics(changed)

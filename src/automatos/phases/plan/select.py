@@ -1,0 +1,242 @@
+"""Stage 2, agent selection: one batch model call assigns agents to all subtasks.
+
+The prompt carries, for every candidate, what was learned about it: success rate, average
+quality, average latency, total executions and average cost (the PRD's Fix 2: the learning
+loop is read). The answer is validated; where the model fails, names an unknown agent, or is
+unsure (confidence below ``selection.min_confidence``), the multi-dimensional score of
+:mod:`automatos.phases.plan.scoring` decides. A recipe's pre-assigned agents are kept.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from automatos.domain.agent import AgentMetrics, AgentSpec, Assignment
+from automatos.domain.plan import Subtask
+from automatos.errors import InvalidRequestError, LLMError
+from automatos.llm.base import Message
+from automatos.llm.structured import complete_structured, pydantic_parser
+from automatos.phases.plan.scoring import AgentScore, learned, score_agent, task_type
+from automatos.phases.state import WorkflowState
+from automatos.registry import registered_agents
+from automatos.store.base import OVERALL
+
+__all__ = ["SelectStage", "selection_messages"]
+
+
+class Choice(BaseModel):
+    """The model's choice for one subtask."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    subtask_id: str
+    agent: str
+    confidence: float = Field(default=1.0, ge=0, le=1)
+    reason: str = ""
+
+
+class Selection(BaseModel):
+    """The model's answer."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    assignments: list[Choice]
+
+
+SYSTEM_PROMPT = """\
+You assign the best agent to each subtask of a plan. For each candidate you are given what it \
+is for and what was measured on its past runs: success rate, average quality (0 to 1), \
+average latency, number of executions and average cost. Prefer agents whose capabilities fit \
+the subtask and whose measured quality and success are high; trust measurements more when \
+they come from many executions; consider cost and latency when quality is similar. Give each \
+subtask exactly one agent, with your confidence (0 to 1) and a one-line reason.
+Answer with JSON only: {"assignments": [{"subtask_id": "...", "agent": "...", \
+"confidence": 0.8, "reason": "..."}]}"""
+
+
+def _signals(m: AgentMetrics) -> str:
+    return (
+        f"success_rate {m.success_rate:.2f}, avg_quality {m.avg_quality:.2f}, "
+        f"avg_latency_s {m.avg_latency_s:.2f}, total_executions {m.total_executions}, "
+        f"avg_cost_usd {m.avg_cost_usd:.4f}"
+    )
+
+
+def selection_messages(
+    subtasks: Sequence[Subtask],
+    kinds: Mapping[str, str],
+    candidates: Sequence[AgentSpec],
+    metrics: Mapping[str, Mapping[str, AgentMetrics]],
+) -> list[Message]:
+    """The prompt of stage 2, learned signals included."""
+    lines = ["Subtasks:"]
+    lines += [f"- {s.id} ({kinds[s.id]}): {s.description}" for s in subtasks]
+    lines.append("\nCandidate agents:")
+    for agent in candidates:
+        known = metrics.get(agent.name, {})
+        lines.append(
+            f"- {agent.name}: {agent.description or 'no description'} "
+            f"[capabilities: {', '.join(agent.capabilities) or 'none'}]"
+        )
+        lines.append(f"  overall: {_signals(known.get(OVERALL) or AgentMetrics())}")
+        for kind, value in sorted(known.items()):
+            if kind != OVERALL:
+                lines.append(f"  on {kind} subtasks: {_signals(value)}")
+    return [Message("system", SYSTEM_PROMPT), Message("user", "\n".join(lines))]
+
+
+def _schema(subtask_ids: Sequence[str], names: Sequence[str]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "assignments": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "subtask_id": {"enum": list(subtask_ids)},
+                        "agent": {"enum": list(names)},
+                        "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+                        "reason": {"type": "string", "maxLength": 200},
+                    },
+                    "required": ["subtask_id", "agent", "confidence", "reason"],
+                },
+                "minItems": len(subtask_ids),
+                "maxItems": len(subtask_ids),
+            }
+        },
+        "required": ["assignments"],
+    }
+
+
+class SelectStage:
+    """Stage 2."""
+
+    name = "select_agents"
+
+    async def run(self, state: WorkflowState) -> None:
+        """Assign an agent to every subtask."""
+        plan = state.require_plan()
+        state.task_types = {s.id: task_type(s.description) for s in plan.subtasks}
+        store = state.runtime.store
+        if store is not None:
+            for agent in await registered_agents(store):
+                state.agents.setdefault(agent.name, agent)
+        state.agents.update((a.name, a) for a in state.request.agents)
+        named = {s.agent for s in plan.subtasks if s.agent}
+        unknown = sorted(named - state.agents.keys())
+        if unknown:
+            raise InvalidRequestError(
+                f"the recipe names unknown agents: {', '.join(unknown)}; "
+                f"known agents: {', '.join(sorted(state.agents))}"
+            )
+        assignments = {
+            s.id: Assignment(s.id, s.agent, "pre-assigned by the recipe")
+            for s in plan.subtasks
+            if s.agent
+        }
+        open_ = [s for s in plan.subtasks if not s.agent]
+        candidates = list(state.agents.values())
+        if open_ and len(candidates) == 1:
+            assignments.update(
+                (s.id, Assignment(s.id, candidates[0].name, "the only agent")) for s in open_
+            )
+        elif open_:
+            metrics = await store.agent_metrics() if store is not None else {}
+            state.agent_metrics = metrics
+            assignments.update(await self._choose(state, open_, candidates, metrics))
+        state.assignments = {s.id: assignments[s.id] for s in plan.subtasks}
+
+    async def _choose(
+        self,
+        state: WorkflowState,
+        subtasks: list[Subtask],
+        candidates: list[AgentSpec],
+        metrics: dict[str, dict[str, AgentMetrics]],
+    ) -> dict[str, Assignment]:
+        settings = state.runtime.settings.selection
+        kinds = state.task_types
+        chosen: dict[str, Assignment] = {}
+        if settings.use_llm:
+            chosen = await self._ask_model(state, subtasks, kinds, candidates, metrics)
+        rng = random.Random(settings.seed)
+        load = Counter(a.agent for a in chosen.values())
+        max_cost = max((self._cost(a, metrics) for a in candidates), default=0.0)
+        for s in subtasks:
+            if s.id in chosen:
+                continue
+            scores = [
+                score_agent(
+                    s,
+                    agent,
+                    learned(metrics.get(agent.name), kinds[s.id], settings.min_type_executions),
+                    kinds[s.id],
+                    load=load[agent.name],
+                    capacity=len(subtasks),
+                    cost=self._cost(agent, metrics),
+                    max_cost=max_cost,
+                    noise=rng.uniform(-settings.jitter, settings.jitter),
+                )
+                for agent in candidates
+            ]
+            best: AgentScore = max(scores, key=lambda x: x.total)
+            load[best.agent] += 1
+            note = state.selection_notes.get(s.id, "")
+            chosen[s.id] = Assignment(s.id, best.agent, f"{note}{best.explain()}")
+        return chosen
+
+    @staticmethod
+    def _cost(agent: AgentSpec, metrics: Mapping[str, Mapping[str, AgentMetrics]]) -> float:
+        overall = metrics.get(agent.name, {}).get(OVERALL)
+        if overall is not None and overall.total_executions:
+            return overall.avg_cost_usd
+        return agent.cost_hint_usd or 0.0
+
+    async def _ask_model(
+        self,
+        state: WorkflowState,
+        subtasks: list[Subtask],
+        kinds: Mapping[str, str],
+        candidates: list[AgentSpec],
+        metrics: Mapping[str, Mapping[str, AgentMetrics]],
+    ) -> dict[str, Assignment]:
+        names = [a.name for a in candidates]
+        ids = [s.id for s in subtasks]
+        try:
+            answer = await complete_structured(
+                state.runtime.llm,
+                selection_messages(subtasks, kinds, candidates, metrics),
+                pydantic_parser(Selection),
+                json_schema=_schema(ids, names),
+                temperature=0.0,
+                max_tokens=state.runtime.settings.llm.max_tokens,
+            )
+        except LLMError as exc:
+            for sid in ids:
+                state.selection_notes[sid] = f"selection call failed ({type(exc).__name__}); "
+            return {}
+        for done in answer.completions:
+            state.record_call(self.name, done)
+        floor = state.runtime.settings.selection.min_confidence
+        chosen: dict[str, Assignment] = {}
+        for choice in answer.value.assignments:
+            if choice.subtask_id not in ids or choice.subtask_id in chosen:
+                continue
+            if choice.agent not in names:
+                state.selection_notes[choice.subtask_id] = f"model chose unknown {choice.agent!r}; "
+            elif choice.confidence < floor:
+                state.selection_notes[choice.subtask_id] = (
+                    f"model unsure ({choice.agent} at {choice.confidence:.2f}); "
+                )
+            else:
+                chosen[choice.subtask_id] = Assignment(
+                    choice.subtask_id,
+                    choice.agent,
+                    f"model ({choice.confidence:.2f}): {choice.reason}".strip(),
+                )
+        return chosen

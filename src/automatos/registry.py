@@ -1,0 +1,82 @@
+"""The agent registry: agents defined in YAML, kept in the store with what was learned.
+
+A workspace starts with the starter team (``automatos/data/agents.yaml``) the first time it is
+used; ``automatos agents add`` and ``automatos agents import FILE`` add or replace agents.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from automatos.domain.agent import AgentSpec
+from automatos.errors import InvalidRequestError
+from automatos.llm.structured import describe_error
+from automatos.store.base import Store
+
+__all__ = ["load_agents", "parse_agents", "registered_agents", "starter_agents"]
+
+_MAX_BYTES = 1_000_000
+
+
+def parse_agents(text: str, *, source: str = "agents") -> list[AgentSpec]:
+    """Agents from YAML: a list, or a mapping with an ``agents`` list.
+
+    Raises:
+        InvalidRequestError: not YAML, or an agent of the wrong shape (named in the message).
+    """
+    try:
+        data: Any = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InvalidRequestError(f"{source} is not valid YAML: {exc}") from exc
+    if isinstance(data, dict):
+        data = data.get("agents")
+    if not isinstance(data, list) or not data:
+        raise InvalidRequestError(f"{source} must hold a non-empty list of agents")
+    specs = []
+    for i, item in enumerate(data):
+        try:
+            specs.append(AgentSpec.model_validate(item))
+        except ValidationError as exc:
+            raise InvalidRequestError(
+                f"{source}: agent {i + 1} is not valid: {describe_error(exc)}"
+            ) from exc
+    names = [s.name for s in specs]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise InvalidRequestError(f"{source} names agents twice: {', '.join(dupes)}")
+    return specs
+
+
+def load_agents(path: str | Path) -> list[AgentSpec]:
+    """Agents from a YAML file."""
+    path = Path(path)
+    try:
+        if path.stat().st_size > _MAX_BYTES:
+            raise InvalidRequestError(f"{path} is larger than {_MAX_BYTES} bytes")
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidRequestError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise InvalidRequestError(f"{path} is not UTF-8 text") from exc
+    return parse_agents(text, source=str(path))
+
+
+def starter_agents() -> list[AgentSpec]:
+    """The starter team shipped with the package."""
+    text = files("automatos").joinpath("data", "agents.yaml").read_text(encoding="utf-8")
+    return parse_agents(text, source="starter agents")
+
+
+async def registered_agents(store: Store) -> list[AgentSpec]:
+    """The workspace's agents; an empty workspace gets the starter team first."""
+    agents = await store.agents()
+    if not agents:
+        for spec in starter_agents():
+            await store.save_agent(spec)
+        agents = await store.agents()
+    return agents
