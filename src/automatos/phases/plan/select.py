@@ -124,9 +124,8 @@ class SelectStage:
         plan = state.require_plan()
         state.task_types = {s.id: task_type(s.description) for s in plan.subtasks}
         store = state.runtime.store
-        if store is not None:
-            for agent in await registered_agents(store):
-                state.agents.setdefault(agent.name, agent)
+        if store is not None:  # the registry replaces the lone default agent
+            state.agents = {a.name: a for a in await registered_agents(store)}
         state.agents.update((a.name, a) for a in state.request.agents)
         named = {s.agent for s in plan.subtasks if s.agent}
         unknown = sorted(named - state.agents.keys())
