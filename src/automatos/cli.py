@@ -8,12 +8,14 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+import yaml
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from automatos import aio
+from automatos.domain.agent import AgentSpec
 from automatos.domain.plan import Plan
 from automatos.domain.request import WorkflowRequest
 from automatos.domain.result import WorkflowResult
@@ -24,7 +26,9 @@ from automatos.llm.structured import describe_error
 from automatos.phases.plan.decompose import Decomposition, to_specs
 from automatos.progress import ProgressDisplay
 from automatos.recipe import MAX_RECIPE_BYTES, load_recipe, parse_recipe
+from automatos.registry import load_agents, registered_agents
 from automatos.settings import Settings
+from automatos.store.base import OVERALL
 from automatos.store.sql import SqlStore
 
 __all__ = ["app", "main"]
@@ -257,6 +261,103 @@ def runs_show(
         out.print(Text(f"error: {run.error}", style="red"))
     if run.final_answer:
         out.print(Text(run.final_answer))
+
+
+agents_app = typer.Typer(help="The agent registry.", no_args_is_help=True)
+app.add_typer(agents_app, name="agents")
+
+
+async def _agents_with_metrics(store: SqlStore) -> tuple[list[AgentSpec], dict[str, Any]]:
+    return await registered_agents(store), await store.agent_metrics()
+
+
+@agents_app.command("list")
+def agents_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+) -> None:
+    """List the workspace's agents with what was learned about them."""
+    agents, metrics = aio.run(_with_store(_agents_with_metrics))
+    if as_json:
+        for agent in agents:
+            typer.echo(agent.model_dump_json())
+        return
+    for agent in agents:
+        m = metrics.get(agent.name, {}).get(OVERALL)
+        learned = (
+            f"runs {m.total_executions}, success {m.success_rate:.2f}, quality {m.avg_quality:.2f}"
+            if m
+            else "no runs yet"
+        )
+        typer.echo(f"{agent.name:<14} {learned:<40} {agent.description[:60]}")
+
+
+@agents_app.command("show")
+def agents_show(name: Annotated[str, typer.Argument(help="The agent's name.")]) -> None:
+    """Show one agent: its definition and its learned metrics, overall and per task type."""
+    agents, metrics = aio.run(_with_store(_agents_with_metrics))
+    agent = next((a for a in agents if a.name == name), None)
+    if agent is None:
+        raise _fail(f"no agent {name!r}; known: {', '.join(a.name for a in agents)}")
+    typer.echo(yaml.safe_dump(agent.model_dump(mode="json"), sort_keys=False).rstrip())
+    for kind, m in sorted(metrics.get(name, {}).items()):
+        label = "overall" if kind == OVERALL else kind
+        typer.echo(
+            f"{label}: runs {m.total_executions}, success_rate {m.success_rate:.3f}, "
+            f"avg_quality {m.avg_quality:.3f}, avg_latency_s {m.avg_latency_s:.2f}, "
+            f"avg_cost_usd {m.avg_cost_usd:.5f}"
+        )
+
+
+@agents_app.command("add")
+def agents_add(
+    name: Annotated[str, typer.Argument(help="A new or existing agent's name.")],
+    description: Annotated[str, typer.Option(help="What the agent is for.")] = "",
+    capability: Annotated[
+        list[str] | None, typer.Option(help="A capability; repeat for several.")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="Model to call; default: the engine's.")] = None,
+    system_prompt: Annotated[str | None, typer.Option(help="The agent's system prompt.")] = None,
+    temperature: Annotated[float | None, typer.Option(help="Sampling temperature.")] = None,
+    cost_hint_usd: Annotated[
+        float | None, typer.Option(help="Expected dollars per subtask.")
+    ] = None,
+) -> None:
+    """Add an agent, or replace the one of the same name."""
+    fields: dict[str, Any] = {
+        "name": name,
+        "description": description,
+        "capabilities": tuple(capability or ()),
+        "model": model,
+        "temperature": temperature,
+        "cost_hint_usd": cost_hint_usd,
+    }
+    if system_prompt is not None:
+        fields["system_prompt"] = system_prompt
+    try:
+        spec = AgentSpec.model_validate(fields)
+    except ValidationError as exc:
+        raise _fail(f"invalid agent: {describe_error(exc)}") from None
+    aio.run(_with_store(lambda store: _save(store, [spec])))
+    typer.echo(f"saved agent {name}")
+
+
+@agents_app.command("import")
+def agents_import(
+    file: Annotated[Path, typer.Argument(help="A YAML file: a list of agents, or 'agents:'.")],
+) -> None:
+    """Add (or replace) every agent of a YAML file."""
+    try:
+        specs = load_agents(file)
+    except AutomatosError as exc:
+        raise _fail(str(exc)) from None
+    aio.run(_with_store(lambda store: _save(store, specs)))
+    typer.echo(f"saved {len(specs)} agents: {', '.join(s.name for s in specs)}")
+
+
+async def _save(store: SqlStore, specs: list[AgentSpec]) -> None:
+    await registered_agents(store)  # an empty workspace gets the starter team first
+    for spec in specs:
+        await store.save_agent(spec)
 
 
 @app.command()
