@@ -9,7 +9,8 @@ Workloads (issue #2):
   b. 10 layers x 50, each subtask depending on 3 random subtasks of the previous layer,
      lognormal latency (median 50 ms, sigma 0.5, clipped to 10-400 ms), seed 1
                                                       -> wall time / critical path
-  c. 10,000 independent subtasks x 0 ms              -> us and KB per subtask
+  c. 10,000 independent subtasks x 0 ms              -> us and KB per subtask; and the same
+     with every result, event and model call written to a SQLite store (durable mode)
 
 The floor is plain asyncio measured in the same run: one gather for (a) and (c), and one
 gather per layer for (b) (what a layer-barrier executor would do at best).
@@ -24,22 +25,25 @@ import gc
 import json
 import math
 import random
+import tempfile
 import time
 import tracemalloc
 from collections.abc import Sequence
+from pathlib import Path
 
 from automatos import Engine, Settings, SubtaskSpec, WorkflowRequest, aio
 from automatos.llm.base import Message
-from automatos.settings import ExecutionSettings, PlanLimits
+from automatos.settings import ExecutionSettings, PlanLimits, StoreSettings
 from automatos.testing import ScriptedLLM
 
 _MARK = "Your step ("
 
 
-def _settings(n: int) -> Settings:
+def _settings(n: int, data_dir: Path | None = None) -> Settings:
     return Settings(
         plan=PlanLimits(max_subtasks=n, max_fanout=n, max_depth=n),
         execution=ExecutionSettings(max_concurrency=n, subtask_timeout_s=60, max_attempts=1),
+        store=StoreSettings(enabled=data_dir is not None, data_dir=data_dir or Path(".")),
     )
 
 
@@ -55,14 +59,18 @@ def _latency_of(latencies: dict[str, float]):  # type: ignore[no-untyped-def]
     return latency
 
 
-async def _run_engine(specs: list[SubtaskSpec], latencies: dict[str, float]) -> float:
+async def _run_engine(
+    specs: list[SubtaskSpec], latencies: dict[str, float], data_dir: Path | None = None
+) -> float:
     llm = ScriptedLLM(default="ok", latency=_latency_of(latencies), record=False)
-    engine = Engine(_settings(len(specs)), llm=llm)
+    engine = Engine(_settings(len(specs), data_dir), llm=llm)
+    await engine.open_store()  # connecting and migrating are not part of a run
     request = WorkflowRequest(text="benchmark", subtasks=tuple(specs))
     gc.collect()
     started = time.perf_counter()
     result = await engine.run(request)
     elapsed = time.perf_counter() - started
+    await engine.aclose()
     assert result.totals.by_status["succeeded"] == len(specs), result.totals
     assert len(result.results) == len(specs)
     return elapsed
@@ -134,12 +142,15 @@ async def main(repeats: int) -> dict[str, object]:
     c_engine = min([await _run_engine(c_specs, c_lat) for _ in range(repeats)])
     c_floor = min([await _gather_floor([0.0] * 10_000) for _ in range(repeats)])
     c_kb = await _memory_per_task(c_specs, c_lat)
+    with tempfile.TemporaryDirectory() as tmp:
+        c_durable = min([await _run_engine(c_specs, c_lat, Path(tmp)) for _ in range(repeats)])
 
     figures: dict[str, object] = {
         "a_ratio_to_bound": round(a_engine / 0.05, 3),
         "b_ratio_to_critical_path": round(b_engine / b_cp, 3),
         "c_us_per_task": round(c_engine / 10_000 * 1e6, 1),
         "c_kb_per_task": round(c_kb, 2),
+        "c_durable_us_per_task": round(c_durable / 10_000 * 1e6, 1),
         "floor": {
             "a_gather_ratio_to_bound": round(a_floor / 0.05, 3),
             "b_layer_barrier_ratio_to_critical_path": round(b_barrier / b_cp, 3),

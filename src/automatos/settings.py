@@ -119,6 +119,9 @@ class SelectionSettings(BaseModel):
     """Ask the model to assign agents (one call per workflow); the score decides otherwise."""
     min_confidence: float = Field(default=0.5, ge=0, le=1)
     """Below this confidence the model's choice is replaced by the score's."""
+    exploration: float = Field(default=0.15, ge=0)
+    """Bonus ``exploration / sqrt(1 + executions)`` added to an agent's score, so that agents
+    with few runs get tried before the engine settles on one (explore, then exploit)."""
     jitter: float = Field(default=0.02, ge=0)
     """Random spread added to scores so that equal agents share work and get measured."""
     seed: int | None = None

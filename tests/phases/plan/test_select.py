@@ -10,7 +10,14 @@ import pytest
 
 from automatos import AgentSpec, Engine, SubtaskSpec, WorkflowRequest
 from automatos.domain.agent import AgentMetrics
-from automatos.phases.plan.scoring import capability_match, learned, score_agent, task_type
+from automatos.phases.plan.scoring import (
+    Profile,
+    capability_match,
+    learned,
+    score_agent,
+    subtask_words,
+    task_type,
+)
 from automatos.settings import StoreSettings
 from automatos.store import OVERALL
 from automatos.store.sql import SqlStore
@@ -106,28 +113,26 @@ async def test_pre_assigned_agents_are_kept_and_not_asked_about(store: SqlStore)
 def test_the_score_weighs_what_was_learned() -> None:
     from automatos.domain.plan import GraphMetadata, Subtask
 
-    subtask = Subtask(
-        "s",
-        "survey the sources",
-        (),
-        False,
-        2,
-        "",
-        None,
-        GraphMetadata(0, 1, (), (), 0.0, 0.0, True),
-    )
+    graph = GraphMetadata(0, 1, (), (), 0.0, 0.0, True)
+    subtask = Subtask("s", "survey the sources", (), False, 2, "", None, graph)
     kind = task_type(subtask.description)
     assert kind == "research"
-    assert capability_match(subtask, RESEARCHER, kind) > capability_match(subtask, CODER, kind)
-    good = score_agent(
-        subtask, CODER, AgentMetrics(1.0, 1.0), kind, load=0, capacity=1, cost=0, max_cost=0
+    wanted = subtask_words(subtask)
+    researcher, coder = Profile.of(RESEARCHER), Profile.of(CODER)
+    assert capability_match(wanted, researcher, kind) > capability_match(wanted, coder, kind)
+
+    def score(metrics: AgentMetrics, **kw: float) -> float:
+        options = {"load": 0, "capacity": 1, "cost": 0.0, "max_cost": 0.0} | kw
+        return score_agent(wanted, CODER, coder, metrics, kind, **options).total  # type: ignore[arg-type]
+
+    assert score(AgentMetrics(1.0, 1.0)) - score(AgentMetrics(0.0, 0.0)) == pytest.approx(0.3)
+    busy = score_agent(
+        wanted, CODER, coder, AgentMetrics(), kind, load=1, capacity=1, cost=1, max_cost=1
     )
-    poor = score_agent(
-        subtask, CODER, AgentMetrics(0.0, 0.0), kind, load=0, capacity=1, cost=0, max_cost=0
-    )
-    assert good.total - poor.total == pytest.approx(0.3)
-    busy = score_agent(subtask, CODER, AgentMetrics(), kind, load=1, capacity=1, cost=1, max_cost=1)
     assert busy.availability == 0 and busy.cost_efficiency == 0
+    fresh = score(AgentMetrics(), exploration=0.2)
+    tried = score(AgentMetrics(total_executions=3), exploration=0.2)
+    assert fresh - tried == pytest.approx(0.2 - 0.1)
     typed = {
         OVERALL: AgentMetrics(0.5, 0.5, total_executions=9),
         "research": AgentMetrics(0.9, 0.9, total_executions=3),

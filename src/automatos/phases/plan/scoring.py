@@ -1,11 +1,16 @@
 """The multi-dimensional agent score of stage 2, and the task types metrics are kept under.
 
 ``S = 0.4·capability_match + 0.3·performance + 0.2·availability + 0.1·cost_efficiency``, each
-in [0, 1], with ``performance = 0.5·success_rate + 0.5·avg_quality``.
+in [0, 1], with ``performance = 0.5·success_rate + 0.5·avg_quality``. Two small terms are
+added: an exploration bonus ``e / sqrt(1 + executions)`` that gets little-tried agents
+measured before the engine settles on one (without it a first choice that works at all is
+never challenged), and a seeded random spread that shares work between equal agents (the
+role of the noise η in the PRD's attractor dynamics).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,7 +19,15 @@ from automatos.domain.agent import AgentMetrics, AgentSpec
 from automatos.domain.plan import Subtask
 from automatos.store.base import OVERALL
 
-__all__ = ["AgentScore", "capability_match", "learned", "score_agent", "task_type"]
+__all__ = [
+    "AgentScore",
+    "Profile",
+    "capability_match",
+    "learned",
+    "score_agent",
+    "subtask_words",
+    "task_type",
+]
 
 _WORD = re.compile(r"[a-z][a-z0-9+#-]{2,}")
 
@@ -66,13 +79,29 @@ def task_type(description: str) -> str:
     return best
 
 
-def capability_match(subtask: Subtask, agent: AgentSpec, kind: str) -> float:
-    """How well an agent's capabilities and description cover the subtask's words, in [0, 1]."""
-    wanted = words(f"{subtask.description} {subtask.expected_output}")
-    capabilities = words(" ".join(agent.capabilities))
-    described = words(agent.description)
-    hits = len(wanted & capabilities) + 0.5 * len(wanted & described)
-    if kind in agent.capabilities or kind in capabilities:
+@dataclass(frozen=True)
+class Profile:
+    """An agent's words, computed once per selection rather than once per subtask."""
+
+    capabilities: frozenset[str]
+    described: frozenset[str]
+
+    @classmethod
+    def of(cls, agent: AgentSpec) -> Profile:
+        """The profile of an agent."""
+        caps = words(" ".join(agent.capabilities)) | {c.lower() for c in agent.capabilities}
+        return cls(frozenset(caps), frozenset(words(agent.description)))
+
+
+def subtask_words(subtask: Subtask) -> set[str]:
+    """The words of a subtask that capabilities are matched against."""
+    return words(f"{subtask.description} {subtask.expected_output}")
+
+
+def capability_match(wanted: set[str], profile: Profile, kind: str) -> float:
+    """How well an agent's capabilities and description cover a subtask's words, in [0, 1]."""
+    hits = len(wanted & profile.capabilities) + 0.5 * len(wanted & profile.described)
+    if kind in profile.capabilities:
         hits += 1.0
     return min(1.0, hits / 3.0)
 
@@ -110,8 +139,9 @@ class AgentScore:
 
 
 def score_agent(
-    subtask: Subtask,
+    wanted: set[str],
     agent: AgentSpec,
+    profile: Profile,
     metrics: AgentMetrics,
     kind: str,
     *,
@@ -119,14 +149,17 @@ def score_agent(
     capacity: int,
     cost: float,
     max_cost: float,
+    exploration: float = 0.0,
     noise: float = 0.0,
 ) -> AgentScore:
-    """The multi-dimensional score; ``load`` is the agent's subtasks already given out."""
-    capability = capability_match(subtask, agent, kind)
+    """The multi-dimensional score; ``wanted`` are the subtask's words, ``load`` the agent's
+    subtasks already given out."""
+    capability = capability_match(wanted, profile, kind)
     performance = 0.5 * metrics.success_rate + 0.5 * metrics.avg_quality
     availability = max(0.0, 1.0 - load / max(1, capacity))
     cost_efficiency = 1.0 - cost / max_cost if max_cost > 0 else 1.0
     total = 0.4 * capability + 0.3 * performance + 0.2 * availability + 0.1 * cost_efficiency
+    bonus = exploration / math.sqrt(1 + metrics.total_executions)
     return AgentScore(
-        agent.name, total + noise, capability, performance, availability, cost_efficiency
+        agent.name, total + bonus + noise, capability, performance, availability, cost_efficiency
     )

@@ -21,7 +21,14 @@ from automatos.domain.plan import Subtask
 from automatos.errors import InvalidRequestError, LLMError
 from automatos.llm.base import Message
 from automatos.llm.structured import complete_structured, pydantic_parser
-from automatos.phases.plan.scoring import AgentScore, learned, score_agent, task_type
+from automatos.phases.plan.scoring import (
+    AgentScore,
+    Profile,
+    learned,
+    score_agent,
+    subtask_words,
+    task_type,
+)
 from automatos.phases.state import WorkflowState
 from automatos.registry import registered_agents
 from automatos.store.base import OVERALL
@@ -166,19 +173,23 @@ class SelectStage:
         rng = random.Random(settings.seed)
         load = Counter(a.agent for a in chosen.values())
         max_cost = max((self._cost(a, metrics) for a in candidates), default=0.0)
+        profiles = {a.name: Profile.of(a) for a in candidates}
         for s in subtasks:
             if s.id in chosen:
                 continue
+            wanted = subtask_words(s)
             scores = [
                 score_agent(
-                    s,
+                    wanted,
                     agent,
+                    profiles[agent.name],
                     learned(metrics.get(agent.name), kinds[s.id], settings.min_type_executions),
                     kinds[s.id],
                     load=load[agent.name],
                     capacity=len(subtasks),
                     cost=self._cost(agent, metrics),
                     max_cost=max_cost,
+                    exploration=settings.exploration,
                     noise=rng.uniform(-settings.jitter, settings.jitter),
                 )
                 for agent in candidates
