@@ -7,6 +7,7 @@ EXPECTED = {
     "AgentSpec",
     "Assignment",
     "AutomatosError",
+    "BudgetExceededError",
     "ConfigurationError",
     "CycleError",
     "DanglingDependencyError",

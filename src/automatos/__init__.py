@@ -40,6 +40,7 @@ from automatos.domain import (
 from automatos.engine import Engine
 from automatos.errors import (
     AutomatosError,
+    BudgetExceededError,
     ConfigurationError,
     CycleError,
     DanglingDependencyError,
@@ -70,6 +71,7 @@ __all__ = [
     "AgentSpec",
     "Assignment",
     "AutomatosError",
+    "BudgetExceededError",
     "ConfigurationError",
     "CycleError",
     "DanglingDependencyError",

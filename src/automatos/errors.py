@@ -23,6 +23,7 @@ AutomatosError
 │   └── StructuredOutputError   the reply did not validate, even after one repair
 └── ExecutionError              a subtask could not be run
     ├── SubtaskTimeoutError     the subtask took longer than its timeout (retryable)
+    ├── BudgetExceededError     the workflow's token or dollar budget would be exceeded
     └── WorkflowCancelledError  the run was cancelled before it finished
 ```
 
@@ -37,6 +38,7 @@ from typing import ClassVar
 
 __all__ = [
     "AutomatosError",
+    "BudgetExceededError",
     "ConfigurationError",
     "CycleError",
     "DanglingDependencyError",
@@ -163,6 +165,12 @@ class ExecutionError(AutomatosError):
 
 class SubtaskTimeoutError(ExecutionError):
     """The subtask took longer than its timeout."""
+
+
+class BudgetExceededError(ExecutionError):
+    """Dispatching another subtask would exceed the workflow's budget (tokens or dollars)."""
+
+    retryable: ClassVar[bool] = False
 
 
 class WorkflowCancelledError(ExecutionError):

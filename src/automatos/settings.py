@@ -108,6 +108,10 @@ class ExecutionSettings(BaseModel):
     """Attempts per subtask, the first included."""
     retry_backoff_s: float = Field(default=1.0, ge=0)
     """Delay before the first retry of a subtask; doubles on each further retry."""
+    budget_tokens: int | None = Field(default=None, gt=0)
+    """Tokens (in and out, every stage) a workflow may spend; unset is no limit."""
+    budget_usd: float | None = Field(default=None, gt=0)
+    """Dollars a workflow may spend; unset is no limit."""
     max_dependency_chars: int = Field(default=12_000, gt=0)
     """Longest output of one dependency quoted into a subtask's prompt."""
 

@@ -26,6 +26,10 @@ class WorkflowRequest(BaseModel):
     agents: tuple[AgentSpec, ...] = ()
     """Agents available to this workflow, in addition to the default one."""
     workflow_id: str = Field(default_factory=_new_id, min_length=1, max_length=64)
+    budget_tokens: int | None = Field(default=None, gt=0)
+    """This workflow's token budget; unset uses ``execution.budget_tokens``."""
+    budget_usd: float | None = Field(default=None, gt=0)
+    """This workflow's dollar budget; unset uses ``execution.budget_usd``."""
 
     @property
     def is_recipe(self) -> bool:

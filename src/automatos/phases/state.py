@@ -57,6 +57,8 @@ class WorkflowState:
     agent_metrics: dict[str, dict[str, AgentMetrics]] = field(default_factory=dict)
     """What was known about the agents when they were selected."""
     selection_notes: dict[str, str] = field(default_factory=dict)
+    spent_tokens: int = 0
+    spent_usd: float = 0.0
     quality: dict[str, float] = field(default_factory=dict)
     """Observed quality of each scored subtask's output, in [0, 1]."""
     started: float = field(default_factory=time.perf_counter)
@@ -89,6 +91,8 @@ class WorkflowState:
             done.latency_s,
         )
         self.llm_calls.append(call)
+        self.spent_tokens += call.tokens_in + call.tokens_out
+        self.spent_usd += call.cost_usd
         if self.writer is not None:
             self.writer.add_call(call)
 

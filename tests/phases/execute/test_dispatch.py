@@ -267,3 +267,42 @@ async def test_a_bug_in_a_runner_fails_the_subtask_not_the_engine() -> None:
     assert result.results["a"].error is not None
     assert result.results["a"].error.type == "ZeroDivisionError"
     assert result.results["a"].attempts == 1
+
+
+async def test_a_budget_stops_new_subtasks_with_a_typed_error() -> None:
+    # Each call costs 67 tokens here: two fit in 150, a third would not.
+    llm = ScriptedLLM(default="x" * 20)
+    settings = fast_settings(max_concurrency=1)
+    request = WorkflowRequest(
+        text="the request",
+        subtasks=tuple(
+            SubtaskSpec(id=f"s{i}", description="step", depends_on=(f"s{i - 1}",) if i else ())
+            for i in range(5)
+        ),
+        budget_tokens=150,
+    )
+    result = await Engine(settings, llm=llm).run(request)
+    statuses = [r.status for r in result.results.values()]
+    assert statuses == [SubtaskStatus.SUCCEEDED] * 2 + [SubtaskStatus.SKIPPED] * 3
+    refused = [
+        r for r in result.results.values() if r.error and r.error.type == "BudgetExceededError"
+    ]
+    assert len(refused) == 1
+    assert refused[0].subtask_id == "s2"
+    assert "token budget 150: 134 spent" in refused[0].error.message  # type: ignore[union-attr]
+    assert result.status is WorkflowStatus.PARTIAL
+    assert result.totals.tokens_in + result.totals.tokens_out <= 150
+    assert any(w.startswith("budget exceeded") for w in result.warnings)
+
+
+async def test_a_dollar_budget_from_the_settings() -> None:
+    from automatos.settings import ModelPrice
+
+    settings = fast_settings(max_concurrency=2)
+    settings.execution.budget_usd = 0.000_001
+    settings.llm.prices = {"scripted": ModelPrice(input_per_mtok=1.0, output_per_mtok=1.0)}
+    result = await Engine(settings, llm=ScriptedLLM(default="ok")).run(
+        recipe(*[(f"t{i}", []) for i in range(6)])
+    )
+    assert result.totals.cost_usd > 0
+    assert result.totals.by_status[SubtaskStatus.SKIPPED] >= 1

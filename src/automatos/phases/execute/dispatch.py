@@ -19,8 +19,9 @@ from automatos.deadlines import DeadlineQueue
 from automatos.domain.agent import AgentSpec
 from automatos.domain.event import SubtaskRetried, SubtaskStarted
 from automatos.domain.result import ErrorInfo, SubtaskResult, SubtaskStatus
-from automatos.errors import SubtaskTimeoutError, is_retryable
+from automatos.errors import BudgetExceededError, SubtaskTimeoutError, is_retryable
 from automatos.llm.base import Completion, Message
+from automatos.phases.execute.budget import Budget
 from automatos.phases.execute.commit import commit_result
 from automatos.phases.execute.prompt import subtask_messages
 from automatos.phases.state import WorkflowState
@@ -63,6 +64,10 @@ class Dispatcher:
         self._open = len(self.plan.subtasks)
         self._finished = asyncio.Event()
         self._deadlines = DeadlineQueue(self.settings.subtask_timeout_s)
+        request = state.request
+        tokens = request.budget_tokens or self.settings.budget_tokens
+        usd = request.budget_usd or self.settings.budget_usd
+        self._budget = Budget(tokens, usd) if tokens is not None or usd is not None else None
 
     async def run(self) -> None:
         """Run until every subtask has a result; on cancellation, cancel what runs."""
@@ -76,9 +81,26 @@ class Dispatcher:
     def _pump(self) -> None:
         ready, running = self._ready, self._running
         limit = self.settings.max_concurrency
+        budget, state = self._budget, self.state
         while ready and len(running) < limit:
             sid = heapq.heappop(ready)[2]
+            if budget is not None:
+                refusal = budget.refusal(state.spent_tokens, state.spent_usd, len(running))
+                if refusal is not None:
+                    self._refuse(sid, refusal)
+                    continue
             running[sid] = asyncio.create_task(self._run(sid))
+
+    def _refuse(self, sid: str, why: str) -> None:
+        error = BudgetExceededError(f"not started: {why}")
+        if not self.state.warnings or not self.state.warnings[-1].startswith("budget"):
+            self.state.warnings.append(f"budget exceeded; subtasks were not started ({why})")
+        skipped = SubtaskResult(sid, SubtaskStatus.SKIPPED, error=ErrorInfo.of(error))
+        if commit_result(self.state, skipped, str(error)):
+            self._open -= 1
+        self._skip_downstream(sid)
+        if not self._open:
+            self._finished.set()
 
     async def _run(self, sid: str) -> None:
         # One coroutine per subtask, retries included: every frame here is paid per subtask.
@@ -161,6 +183,8 @@ class Dispatcher:
     def _settle(self, result: SubtaskResult) -> None:
         if commit_result(self.state, result):
             self._open -= 1
+        if self._budget is not None:
+            self._budget.record(result.tokens_in + result.tokens_out, result.cost_usd)
         sid = result.subtask_id
         if result.status is _SUCCEEDED:
             waiting, done, subtasks = self._waiting, self.state.results, self._subtasks
