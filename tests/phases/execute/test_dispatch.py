@@ -270,7 +270,7 @@ async def test_a_bug_in_a_runner_fails_the_subtask_not_the_engine() -> None:
 
 
 async def test_a_budget_stops_new_subtasks_with_a_typed_error() -> None:
-    # Each call costs 67 tokens here: two fit in 150, a third would not.
+    # The calls cost 67 and 85 tokens (the second quotes the first): two fit in 160.
     llm = ScriptedLLM(default="x" * 20)
     settings = fast_settings(max_concurrency=1)
     request = WorkflowRequest(
@@ -279,7 +279,7 @@ async def test_a_budget_stops_new_subtasks_with_a_typed_error() -> None:
             SubtaskSpec(id=f"s{i}", description="step", depends_on=(f"s{i - 1}",) if i else ())
             for i in range(5)
         ),
-        budget_tokens=150,
+        budget_tokens=160,
     )
     result = await Engine(settings, llm=llm).run(request)
     statuses = [r.status for r in result.results.values()]
@@ -289,9 +289,9 @@ async def test_a_budget_stops_new_subtasks_with_a_typed_error() -> None:
     ]
     assert len(refused) == 1
     assert refused[0].subtask_id == "s2"
-    assert "token budget 150: 134 spent" in refused[0].error.message  # type: ignore[union-attr]
+    assert "token budget 160: 152 spent" in refused[0].error.message  # type: ignore[union-attr]
     assert result.status is WorkflowStatus.PARTIAL
-    assert result.totals.tokens_in + result.totals.tokens_out <= 150
+    assert result.totals.tokens_in + result.totals.tokens_out <= 160
     assert any(w.startswith("budget exceeded") for w in result.warnings)
 
 
