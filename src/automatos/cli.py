@@ -22,6 +22,7 @@ from automatos.domain.result import WorkflowResult
 from automatos.engine import Engine
 from automatos.errors import AutomatosError, ConfigurationError, InvalidRequestError
 from automatos.graph import build_plan
+from automatos.legacy import read_legacy
 from automatos.llm.structured import describe_error
 from automatos.phases.plan.decompose import Decomposition, to_specs
 from automatos.progress import ProgressDisplay
@@ -244,7 +245,8 @@ def runs_show(
     out.print(Text(f"request: {run.request}"))
     for stage in run.stages:
         note = f"  {stage['error']}" if stage.get("error") else ""
-        out.print(Text(f"  stage {stage['stage']}: {stage['elapsed_s']:.2f}s{note}"))
+        took = f"{stage['elapsed_s']:.2f}s" if "elapsed_s" in stage else "(imported)"
+        out.print(Text(f"  stage {stage['stage']}: {took}{note}"))
     table = Table("subtask", "status", "agent", "attempts", "seconds", "tokens", "output")
     for r in run.results:
         table.add_row(
@@ -261,6 +263,43 @@ def runs_show(
         out.print(Text(f"error: {run.error}", style="red"))
     if run.final_answer:
         out.print(Text(run.final_answer))
+
+
+@runs_app.command("import-legacy")
+def runs_import_legacy(
+    file: Annotated[Path, typer.Argument(help="Seed WorkflowExecution records (JSON or JSONL).")],
+) -> None:
+    """Import the seed system's records, mapping their nine stages onto phases and stages."""
+    try:
+        runs = read_legacy(file)
+    except AutomatosError as exc:
+        raise _fail(str(exc)) from None
+
+    async def save(store: SqlStore) -> list[str]:
+        skipped = []
+        for run in runs:
+            found = await store.get_run(run.id)
+            if found is not None and found.id == run.id:
+                skipped.append(run.id)
+                continue
+            await store.start_execution(run.id, run.request, run.extra, run.started_at)
+            await store.finish_execution(
+                run.id,
+                status=run.status,
+                stages=run.stages,
+                plan=None,
+                totals=None,
+                final_answer=run.final_answer,
+                error=None,
+                finished_at=run.finished_at,
+            )
+        return skipped
+
+    skipped = aio.run(_with_store(save))
+    imported = [r.id for r in runs if r.id not in skipped]
+    typer.echo(f"imported {len(imported)} legacy runs: {', '.join(imported) or '-'}")
+    if skipped:
+        typer.echo(f"already stored, left as they were: {', '.join(skipped)}")
 
 
 agents_app = typer.Typer(help="The agent registry.", no_args_is_help=True)

@@ -61,9 +61,13 @@ class Store(Protocol):
     """Durable records of runs, agents and learned metrics."""
 
     async def start_execution(
-        self, workflow_id: str, request: str, extra: Mapping[str, Any]
+        self,
+        workflow_id: str,
+        request: str,
+        extra: Mapping[str, Any],
+        started_at: datetime | None = None,
     ) -> None:
-        """Record that a workflow began."""
+        """Record that a workflow began (now, unless ``started_at`` says when)."""
         ...
 
     async def write(self, batch: WriteBatch) -> None:
@@ -80,6 +84,7 @@ class Store(Protocol):
         totals: Mapping[str, Any] | None,
         final_answer: str | None,
         error: str | None,
+        finished_at: datetime | None = None,
     ) -> None:
         """Record how a workflow ended."""
         ...

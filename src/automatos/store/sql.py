@@ -76,7 +76,11 @@ class SqlStore:
         await self.engine.dispose()
 
     async def start_execution(
-        self, workflow_id: str, request: str, extra: Mapping[str, Any]
+        self,
+        workflow_id: str,
+        request: str,
+        extra: Mapping[str, Any],
+        started_at: datetime | None = None,
     ) -> None:
         """Insert the execution as running."""
         async with self.engine.begin() as conn:
@@ -88,7 +92,7 @@ class SqlStore:
                     status="running",
                     stages=[],
                     extra=dict(extra),
-                    started_at=_now(),
+                    started_at=started_at or _now(),
                 )
             )
 
@@ -146,6 +150,7 @@ class SqlStore:
         totals: Mapping[str, Any] | None,
         final_answer: str | None,
         error: str | None,
+        finished_at: datetime | None = None,
     ) -> None:
         """Record the end of the execution."""
         async with self.engine.begin() as conn:
@@ -159,7 +164,7 @@ class SqlStore:
                     totals=dict(totals) if totals is not None else None,
                     final_answer=final_answer,
                     error=error,
-                    finished_at=_now(),
+                    finished_at=finished_at or _now(),
                 )
             )
 
