@@ -33,6 +33,7 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/scheduling.py
+	$(BIN)/python benchmarks/learning.py
 
 clean:
 	rm -rf $(VENV)

@@ -97,7 +97,7 @@ def selection_messages(
     return [Message("system", SYSTEM_PROMPT), Message("user", "\n".join(lines))]
 
 
-def _schema(subtask_ids: Sequence[str], names: Sequence[str]) -> dict[str, Any]:
+def _schema(subtask_ids: Sequence[str], names: Sequence[str], reason_chars: int) -> dict[str, Any]:
     return {
         "type": "object",
         "properties": {
@@ -109,7 +109,7 @@ def _schema(subtask_ids: Sequence[str], names: Sequence[str]) -> dict[str, Any]:
                         "subtask_id": {"enum": list(subtask_ids)},
                         "agent": {"enum": list(names)},
                         "confidence": {"type": "number", "minimum": 0, "maximum": 1},
-                        "reason": {"type": "string", "maxLength": 200},
+                        "reason": {"type": "string", "maxLength": reason_chars},
                     },
                     "required": ["subtask_id", "agent", "confidence", "reason"],
                 },
@@ -222,7 +222,8 @@ class SelectStage:
                 state.runtime.llm,
                 selection_messages(subtasks, kinds, candidates, metrics),
                 pydantic_parser(Selection),
-                json_schema=_schema(ids, names),
+                # Small local models decode under this schema's grammar, slowly: short reasons.
+                json_schema=_schema(ids, names, 40 if state.runtime.numbered_plans else 200),
                 temperature=0.0,
                 max_tokens=state.runtime.settings.llm.max_tokens,
             )
