@@ -16,7 +16,6 @@ shows the prompt carries what was learned. The last line of output is one JSON o
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import random
 import re
@@ -33,12 +32,20 @@ from automatos.testing import Rule, ScriptedLLM
 
 GOOD, POOR = "ada", "bob"
 AGENTS = [
-    AgentSpec(name=name, description="Writes short reports.", capabilities=("writing",),
-              system_prompt=f"You are {name}.")
+    AgentSpec(
+        name=name,
+        description="Writes short reports.",
+        capabilities=("writing",),
+        system_prompt=f"You are {name}.",
+    )
     for name in (GOOD, POOR)
 ]
-TASKS = ["write a short report on solar power", "write a short report on wind farms",
-         "write a short report on heat pumps", "write a short report on batteries"]
+TASKS = [
+    "write a short report on solar power",
+    "write a short report on wind farms",
+    "write a short report on heat pumps",
+    "write a short report on batteries",
+]
 
 
 class ScriptedScorer:
@@ -67,15 +74,30 @@ def signal_reader(rng: random.Random) -> Rule:
         best = max(quality, key=lambda n: quality[n])
         if rng.random() < 0.2:
             best = rng.choice(sorted(quality))
-        return json.dumps({"assignments": [{"subtask_id": sid.group(1) if sid else "s",
-                                            "agent": best, "confidence": 0.9, "reason": "best"}]})
+        return json.dumps(
+            {
+                "assignments": [
+                    {
+                        "subtask_id": sid.group(1) if sid else "s",
+                        "agent": best,
+                        "confidence": 0.9,
+                        "reason": "best",
+                    }
+                ]
+            }
+        )
 
     return Rule(lambda prompt: prompt.startswith("Subtasks:"), choose)
 
 
 def unsure() -> Rule:
-    reply = json.dumps({"assignments": [{"subtask_id": "s", "agent": GOOD, "confidence": 0.1,
-                                         "reason": "no idea"}]})
+    reply = json.dumps(
+        {
+            "assignments": [
+                {"subtask_id": "s", "agent": GOOD, "confidence": 0.1, "reason": "no idea"}
+            ]
+        }
+    )
     return Rule(lambda prompt: prompt.startswith("Subtasks:"), reply)
 
 
@@ -91,8 +113,12 @@ async def run_mode(mode: str, runs: int, seed: int) -> list[str]:
         for i in range(runs):
             settings = Settings()
             settings.selection.seed = seed * 1000 + i
-            engine = Engine(settings, llm=ScriptedLLM(rules=[rule], default=write),
-                            store=store, scorer=ScriptedScorer())
+            engine = Engine(
+                settings,
+                llm=ScriptedLLM(rules=[rule], default=write),
+                store=store,
+                scorer=ScriptedScorer(),
+            )
             request = WorkflowRequest(
                 text=TASKS[i % len(TASKS)],
                 subtasks=(SubtaskSpec(id="s", description=TASKS[i % len(TASKS)]),),
@@ -121,11 +147,16 @@ async def main(runs: int, seeds: int) -> dict[str, object]:
         }
     return {
         **figures["score"],
-        "rise_points": round(100 * (figures["score"]["share_after_10"]
-                                    - figures["score"]["share_first_10"]), 1),
+        "rise_points": round(
+            100 * (figures["score"]["share_after_10"] - figures["score"]["share_first_10"]), 1
+        ),
         "llm_path": figures["llm"],
-        "setup": {"runs": runs, "seeds": seeds, "quality_source": "scripted scorer",
-                  "primary_path": "score (model unsure)"},
+        "setup": {
+            "runs": runs,
+            "seeds": seeds,
+            "quality_source": "scripted scorer",
+            "primary_path": "score (model unsure)",
+        },
     }
 
 
@@ -135,4 +166,3 @@ if __name__ == "__main__":
     parser.add_argument("--seeds", type=int, default=10, help="series averaged")
     args = parser.parse_args()
     print(json.dumps(aio.run(main(args.runs, args.seeds))))
-    _ = asyncio  # imported for readers running main() from an existing loop
