@@ -86,7 +86,15 @@ def test_run_a_recipe(server: FakeLLMServer, tmp_path: Path) -> None:
     result = runner.invoke(app, ["run", "--recipe", str(recipe), "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["stages"] == ["recipe", "select_agents", "execute", "learn", "respond"]
+    assert data["stages"] == [
+        "recipe",
+        "select_agents",
+        "execute",
+        "aggregate",
+        "assess",
+        "learn",
+        "respond",
+    ]
     assert all(
         "planner of a workflow engine" not in b["messages"][0]["content"]
         for _, b in server.requests

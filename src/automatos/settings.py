@@ -17,6 +17,7 @@ __all__ = [
     "LLMSettings",
     "ModelPrice",
     "PlanLimits",
+    "QualitySettings",
     "SelectionSettings",
     "Settings",
     "StoreSettings",
@@ -134,6 +135,27 @@ class SelectionSettings(BaseModel):
     """Executions of a task type before its own metrics replace an agent's overall ones."""
 
 
+class QualitySettings(BaseModel):
+    """Stages 5 and 7: how outputs are scored."""
+
+    weights: dict[str, float] = Field(
+        default_factory=lambda: {
+            "completeness": 0.3,
+            "accuracy": 0.25,
+            "efficiency": 0.1,
+            "reliability": 0.1,
+            "coherence": 0.25,
+        }
+    )
+    """Weights of the five dimensions in Q."""
+    gate: float = Field(default=0.6, ge=0, le=1)
+    """A workflow whose Q is below this is marked as needing review."""
+    judge: Literal["never", "auto", "always"] = "auto"
+    """When an LLM judge scores the outputs: ``auto`` for multi-agent plans (three agents or
+    more, the Organ level and above), the heuristic scorer otherwise."""
+    judge_min_agents: int = Field(default=3, ge=1)
+
+
 def _data_dir() -> Path:
     return Path.home() / ".automatos"
 
@@ -168,3 +190,4 @@ class Settings(BaseSettings):
     execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     selection: SelectionSettings = Field(default_factory=SelectionSettings)
+    quality: QualitySettings = Field(default_factory=QualitySettings)

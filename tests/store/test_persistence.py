@@ -52,6 +52,8 @@ async def test_a_run_is_stored_with_its_results_events_and_calls(tmp_path: Path)
         "decompose",
         "select_agents",
         "execute",
+        "aggregate",
+        "assess",
         "learn",
         "respond",
     ]

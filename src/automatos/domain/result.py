@@ -13,6 +13,7 @@ from automatos.domain.plan import Plan
 __all__ = [
     "ErrorInfo",
     "LLMCall",
+    "QualityReport",
     "SubtaskResult",
     "SubtaskStatus",
     "Totals",
@@ -94,6 +95,23 @@ class Totals(BaseModel):
     by_status: dict[SubtaskStatus, int]
 
 
+class QualityReport(BaseModel):
+    """Stage 7's verdict on a workflow: Q with its 95% interval, the dimensions, per subtask."""
+
+    model_config = ConfigDict(frozen=True)
+
+    q: float
+    low: float
+    high: float
+    n: int
+    needs_review: bool
+    """Q fell below the quality gate (setting ``quality.gate``)."""
+    method: str
+    """``heuristic``, ``judge`` or ``custom``."""
+    dimensions: dict[str, float | None]
+    subtasks: dict[str, dict[str, float | None]]
+
+
 class WorkflowResult(BaseModel):
     """The final structured result of a workflow (stage 9)."""
 
@@ -111,3 +129,4 @@ class WorkflowResult(BaseModel):
     stages: tuple[str, ...]
     """The stages that ran, in order."""
     warnings: tuple[str, ...] = ()
+    quality: QualityReport | None = None

@@ -20,6 +20,7 @@ from automatos.domain.event import (
 )
 from automatos.domain.request import WorkflowRequest
 from automatos.domain.result import WorkflowResult, WorkflowStatus
+from automatos.phases.evaluate.aggregate import AggregateStage
 from automatos.phases.evaluate.assess import AssessStage
 from automatos.phases.events import EventBus
 from automatos.phases.execute.dispatch import ExecuteStage
@@ -47,13 +48,10 @@ class Stage(Protocol):
 def select_stages(request: WorkflowRequest, runtime: Runtime) -> Sequence[Stage]:
     """The stages a request needs; a recipe skips decomposition but not its checks.
 
-    Quality assessment runs when a scorer is configured, learning when there is a store to
-    learn into.
+    Learning runs when there is a store to learn into.
     """
     stages: list[Stage] = [RecipeStage() if request.is_recipe else DecomposeStage()]
-    stages += [SelectStage(), ExecuteStage()]
-    if runtime.scorer is not None:
-        stages.append(AssessStage())
+    stages += [SelectStage(), ExecuteStage(), AggregateStage(), AssessStage()]
     if runtime.store is not None:
         stages.append(LearnStage())
     stages.append(RespondStage())

@@ -9,8 +9,9 @@ from typing import Any
 from automatos.domain.agent import DEFAULT_AGENT, AgentMetrics, AgentSpec, Assignment
 from automatos.domain.plan import Plan
 from automatos.domain.request import WorkflowRequest
-from automatos.domain.result import LLMCall, SubtaskResult
+from automatos.domain.result import LLMCall, QualityReport, SubtaskResult
 from automatos.llm.base import Completion, LLMProvider
+from automatos.phases.evaluate.heuristics import Dimensions
 from automatos.phases.events import EventBus
 from automatos.runners.base import TaskRunner
 from automatos.scoring import Scorer
@@ -59,6 +60,9 @@ class WorkflowState:
     selection_notes: dict[str, str] = field(default_factory=dict)
     spent_tokens: int = 0
     spent_usd: float = 0.0
+    dimensions: dict[str, Dimensions] = field(default_factory=dict)
+    """Stage 5's five dimension scores of each subtask."""
+    quality_report: QualityReport | None = None
     quality: dict[str, float] = field(default_factory=dict)
     """Observed quality of each scored subtask's output, in [0, 1]."""
     started: float = field(default_factory=time.perf_counter)

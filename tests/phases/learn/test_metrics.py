@@ -60,6 +60,7 @@ async def test_the_loop_closes(tmp_path: Path) -> None:
         await store.save_agent(agent)
     settings = fast_settings()
     settings.selection.use_llm = False
+    settings.selection.jitter = 0.0  # equal but for what was learned
     engine = Engine(
         settings, llm=ScriptedLLM(default=writes_by_agent), store=store, scorer=ByAgent()
     )

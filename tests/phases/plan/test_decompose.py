@@ -27,7 +27,14 @@ async def test_the_prompt_carries_the_request_and_the_schema() -> None:
     assert "write a haiku about graphs" in first.messages[-1].content
     assert "planner" in first.messages[0].content
     assert first.json_schema == Decomposition.model_json_schema()
-    assert result.stages == ("decompose", "select_agents", "execute", "respond")
+    assert result.stages == (
+        "decompose",
+        "select_agents",
+        "execute",
+        "aggregate",
+        "assess",
+        "respond",
+    )
     assert [c.stage for c in result.llm_calls] == ["decompose", "execute"]
 
 

@@ -108,4 +108,5 @@ def build_result(state: WorkflowState) -> WorkflowResult:
         llm_calls=tuple(calls),
         stages=tuple(state.stages),
         warnings=tuple(state.warnings),
+        quality=state.quality_report,
     )

@@ -1,0 +1,121 @@
+"""Scorers of stage 7: the heuristic one (no model) and an LLM judge with a rubric."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from automatos.domain.plan import Subtask
+from automatos.errors import LLMError
+from automatos.llm.base import LLMProvider, Message
+from automatos.llm.structured import complete_structured, pydantic_parser
+from automatos.phases.evaluate.heuristics import Dimensions, heuristic_dimensions
+from automatos.phases.evaluate.quality import DEFAULT_WEIGHTS, weighted
+
+__all__ = ["HeuristicScorer", "JudgeVerdict", "LLMJudgeScorer", "task_of"]
+
+
+def task_of(subtask: Subtask) -> str:
+    """What a subtask asked for, as one text."""
+    if subtask.expected_output:
+        return f"{subtask.description} Expected: {subtask.expected_output}"
+    return subtask.description
+
+
+@dataclass
+class HeuristicScorer:
+    """Scores outputs with the heuristics of :mod:`.heuristics`; fast, free, no model."""
+
+    weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+
+    def dimensions(self, request: str, subtask: Subtask, output: str) -> Dimensions:
+        """The content dimensions of one output (no run data)."""
+        return heuristic_dimensions(task_of(subtask), output, request=request)
+
+    async def score(self, request: str, subtask: Subtask, output: str) -> float:
+        """Q over the content dimensions."""
+        return weighted(self.dimensions(request, subtask, output), self.weights)
+
+
+class Judged(BaseModel):
+    """One rubric dimension as the judge scores it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    score: float = Field(ge=0, le=1)
+    reason: str = ""
+
+
+class JudgeVerdict(BaseModel):
+    """The judge's answer: three content dimensions, each with a one-line reason."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    completeness: Judged
+    accuracy: Judged
+    coherence: Judged
+
+
+RUBRIC = """\
+You grade one answer written by an agent for one step of a larger task. Score each \
+dimension from 0 to 1 and give a one-line reason:
+- completeness: does the answer do everything the step asks, to the end (not cut off)?
+- accuracy: is it correct, consistent with the request and the facts, free of contradictions?
+- coherence: is it on topic, well organised, free of repetition?
+An empty answer, a refusal, or an answer to a different question scores near 0 on all three.
+Answer with JSON only: {"completeness": {"score": 0.9, "reason": "..."}, "accuracy": \
+{"score": 0.8, "reason": "..."}, "coherence": {"score": 0.9, "reason": "..."}}"""
+
+
+@dataclass
+class LLMJudgeScorer:
+    """Scores outputs by asking a model to apply a rubric.
+
+    A judge whose JSON does not validate gets one repair attempt; if that fails too (or
+    the call fails), the heuristic scorer's score is used and :attr:`fallbacks` counts it.
+    """
+
+    llm: LLMProvider
+    weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    fallbacks: int = 0
+    last_reasons: dict[str, str] | None = None
+
+    async def verdict(self, request: str, subtask: Subtask, output: str) -> JudgeVerdict:
+        """The judge's rubric scores of one output.
+
+        Raises:
+            LLMError: the judge failed, or its answer did not validate after a repair.
+        """
+        answer = await complete_structured(
+            self.llm,
+            [
+                Message("system", RUBRIC),
+                Message(
+                    "user",
+                    f"Request:\n{request}\n\nStep:\n{task_of(subtask)}\n\nAnswer:\n{output}",
+                ),
+            ],
+            pydantic_parser(JudgeVerdict),
+            json_schema=JudgeVerdict.model_json_schema(),
+            temperature=0.0,
+        )
+        return answer.value
+
+    async def score(self, request: str, subtask: Subtask, output: str) -> float:
+        """Q over the judged dimensions, or the heuristic score if the judge fails."""
+        if not output.strip():
+            return 0.0
+        try:
+            v = await self.verdict(request, subtask, output)
+        except LLMError:
+            self.fallbacks += 1
+            return await HeuristicScorer(self.weights).score(request, subtask, output)
+        self.last_reasons = {
+            "completeness": v.completeness.reason,
+            "accuracy": v.accuracy.reason,
+            "coherence": v.coherence.reason,
+        }
+        dims = Dimensions(v.completeness.score, v.accuracy.score, None, None, v.coherence.score)
+        return weighted(dims, self.weights)
