@@ -34,6 +34,7 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python benchmarks/scheduling.py
 	$(BIN)/python benchmarks/learning.py
+	$(BIN)/python benchmarks/quality.py
 
 clean:
 	rm -rf $(VENV)

@@ -23,11 +23,15 @@ from automatos.engine import Engine
 from automatos.errors import AutomatosError, ConfigurationError, InvalidRequestError
 from automatos.graph import build_plan
 from automatos.legacy import read_legacy
+from automatos.llm.factory import build_provider, wrap_provider
 from automatos.llm.structured import describe_error
+from automatos.phases.evaluate.labelled import read_labelled, score_lines
+from automatos.phases.evaluate.scorers import HeuristicScorer, LLMJudgeScorer
 from automatos.phases.plan.decompose import Decomposition, to_specs
 from automatos.progress import ProgressDisplay
 from automatos.recipe import MAX_RECIPE_BYTES, load_recipe, parse_recipe
 from automatos.registry import load_agents, registered_agents
+from automatos.scoring import Scorer
 from automatos.settings import Settings
 from automatos.store.base import OVERALL
 from automatos.store.sql import SqlStore
@@ -121,6 +125,13 @@ def _print_result(result: WorkflowResult, err: Console) -> None:
         f"{totals.llm_calls} LLM calls",
         highlight=False,
     )
+    if result.quality is not None:
+        q = result.quality
+        review = "  needs review" if q.needs_review else ""
+        err.print(
+            f"quality {q.q:.2f} (95% {q.low:.2f}-{q.high:.2f}, {q.method}){review}",
+            highlight=False,
+        )
     for warning in result.warnings:
         err.print(f"[yellow]warning:[/] {warning}", highlight=False)
     for sid, r in result.results.items():
@@ -196,6 +207,46 @@ def _plan_json(plan: Plan) -> dict[str, Any]:
     return data
 
 
+@app.command("eval")
+def eval_file(
+    file: Annotated[Path, typer.Argument(help='JSONL of {"task": ..., "output": ...} lines.')],
+    judge: Annotated[
+        bool, typer.Option("--judge", help="Score with the LLM judge instead of heuristics.")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="End with the summary as one JSON object.")
+    ] = False,
+) -> None:
+    """Score each line's output; with labels (1 good, 0 bad), report the AUC and mean gap."""
+    try:
+        lines = read_labelled(file)
+        scorer: Scorer = (
+            LLMJudgeScorer(wrap_provider(build_provider(Settings().llm), Settings().llm))
+            if judge
+            else HeuristicScorer()
+        )
+    except ConfigurationError as exc:
+        raise _fail(str(exc), 2) from None
+    except AutomatosError as exc:
+        raise _fail(str(exc)) from None
+    report = aio.run(score_lines(lines, scorer))
+    for score in report.scores:
+        typer.echo(f"{score:.3f}")
+    if report.auc is not None and not as_json:
+        err = Console(stderr=True)
+        err.print(
+            f"AUC {report.auc:.3f}; good mean {report.good_mean:.3f}, bad mean "
+            f"{report.bad_mean:.3f} (gap {report.good_mean - report.bad_mean:.3f}); "  # type: ignore[operator]
+            f"range {report.min:.3f}-{report.max:.3f}",
+            highlight=False,
+        )
+    if as_json:
+        summary = report.model_dump(exclude={"scores"})
+        typer.echo(
+            json.dumps({k: summary[k] for k in ("auc", "good_mean", "bad_mean", "min", "max")})
+        )
+
+
 runs_app = typer.Typer(help="Stored workflow executions.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
 
@@ -259,6 +310,9 @@ def runs_show(
             (r["output"] or (r["error"] or {}).get("message", ""))[:60],
         )
     out.print(table)
+    if run.quality:
+        q = run.quality
+        out.print(Text(f"quality {q['q']:.2f} (95% {q['low']:.2f}-{q['high']:.2f}, {q['method']})"))
     if run.error:
         out.print(Text(f"error: {run.error}", style="red"))
     if run.final_answer:

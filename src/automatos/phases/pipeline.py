@@ -125,6 +125,11 @@ async def _finish_record(
         totals=result.totals.model_dump(mode="json") if result is not None else None,
         final_answer=state.final_answer,
         error=f"{type(error).__name__}: {error}" if error is not None else None,
+        quality=(
+            state.quality_report.model_dump(mode="json")
+            if state.quality_report is not None
+            else None
+        ),
     )
 
 

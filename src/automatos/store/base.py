@@ -49,6 +49,7 @@ class RunDetail(RunSummary):
 
     final_answer: str | None
     error: str | None
+    quality: dict[str, Any] | None = None
     plan: dict[str, Any] | None
     extra: dict[str, Any]
     results: list[dict[str, Any]]
@@ -85,6 +86,7 @@ class Store(Protocol):
         final_answer: str | None,
         error: str | None,
         finished_at: datetime | None = None,
+        quality: Mapping[str, Any] | None = None,
     ) -> None:
         """Record how a workflow ended."""
         ...

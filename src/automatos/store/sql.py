@@ -151,6 +151,7 @@ class SqlStore:
         final_answer: str | None,
         error: str | None,
         finished_at: datetime | None = None,
+        quality: Mapping[str, Any] | None = None,
     ) -> None:
         """Record the end of the execution."""
         async with self.engine.begin() as conn:
@@ -165,6 +166,7 @@ class SqlStore:
                     final_answer=final_answer,
                     error=error,
                     finished_at=finished_at or _now(),
+                    quality=dict(quality) if quality is not None else None,
                 )
             )
 

@@ -76,6 +76,7 @@ workflow_executions = Table(
     Column("totals", JSON),
     Column("final_answer", Text),
     Column("error", Text),
+    Column("quality", JSON),
     Column("extra", JSON, nullable=False),
     Column("started_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True)),
