@@ -162,3 +162,55 @@ def test_progress_display_shows_one_line_per_subtask() -> None:
     assert "summary" in text
     assert "running (try 2)" in text
     assert "writer" in text
+
+
+def test_eval_scores_a_labelled_file(tmp_path: Path) -> None:
+    lines = tmp_path / "set.jsonl"
+    good = (
+        "Use a virtual environment: python -m venv .venv creates one, and activating it "
+        "keeps each project's packages apart from the system's and from each other."
+    )
+    lines.write_text(
+        json.dumps(
+            {"task": "Explain why to use a Python virtual environment.", "output": good, "label": 1}
+        )
+        + "\n"
+        + json.dumps(
+            {
+                "task": "Explain why to use a Python virtual environment.",
+                "output": "I'm sorry, I can't help with that.",
+                "label": 0,
+            }
+        )
+        + "\n"
+    )
+    result = runner.invoke(app, ["eval", str(lines), "--json"])
+    assert result.exit_code == 0, result.output
+    out = result.stdout.strip().splitlines()
+    first, second = float(out[0]), float(out[1])
+    assert first > 0.6 > second
+    summary = json.loads(out[-1])
+    assert set(summary) == {"auc", "good_mean", "bad_mean", "min", "max"}
+    assert summary["auc"] == 1.0
+    text = runner.invoke(app, ["eval", str(lines)])
+    assert "AUC 1.000" in text.output
+
+
+def test_eval_names_a_bad_line(tmp_path: Path) -> None:
+    lines = tmp_path / "bad.jsonl"
+    lines.write_text('{"task": "t", "output": "o"}\n{"output": "no task"}\n')
+    result = runner.invoke(app, ["eval", str(lines)])
+    assert result.exit_code == 1
+    assert "bad.jsonl:2" in result.output and "task" in result.output
+
+
+def test_eval_with_the_judge(server: FakeLLMServer, tmp_path: Path) -> None:
+    verdict = {
+        d: {"score": 0.8, "reason": "fine"} for d in ("completeness", "accuracy", "coherence")
+    }
+    server.responder = lambda path, body: openai_chat(json.dumps(verdict))
+    lines = tmp_path / "set.jsonl"
+    lines.write_text(json.dumps({"task": "Say hi.", "output": "Hi there."}) + "\n")
+    result = runner.invoke(app, ["eval", str(lines), "--judge"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "0.800"

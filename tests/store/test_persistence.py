@@ -59,6 +59,7 @@ async def test_a_run_is_stored_with_its_results_events_and_calls(tmp_path: Path)
     ]
     assert run.totals is not None and run.totals["llm_calls"] == 3
     assert run.plan is not None and len(run.plan["subtasks"]) == 2
+    assert run.quality is not None and 0 <= run.quality["q"] <= 1
 
 
 async def test_a_failed_plan_is_stored_as_failed_with_its_error(tmp_path: Path) -> None:

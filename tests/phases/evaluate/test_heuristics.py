@@ -1,0 +1,68 @@
+"""The heuristics on text unlike the benchmark's (a cooking task), so they are not tuned to it."""
+
+import pytest
+
+from automatos.phases.evaluate.heuristics import (
+    contradiction,
+    finished,
+    heuristic_dimensions,
+    is_refusal,
+    relevance,
+    repetition,
+)
+from automatos.phases.evaluate.quality import weighted
+
+TASK = "Explain how to bake sourdough bread at home."
+GOOD = (
+    "Mix 500 g of bread flour with 350 g of water and 100 g of active sourdough starter, rest "
+    "the dough for an hour, then add 10 g of salt. Over the next four hours, stretch and fold "
+    "the dough every 30 minutes so the gluten develops. Shape it into a tight round, let it "
+    "proof in a floured basket overnight in the fridge, and bake it in a preheated Dutch oven "
+    "at 250 °C for 20 minutes with the lid on and 25 minutes without. Let the loaf cool for an "
+    "hour before slicing, or the crumb will be gummy."
+)
+BAD = {
+    "off topic": (
+        "The stock market closed higher on Friday as investors weighed quarterly earnings "
+        "reports from technology companies against concerns about interest rates and inflation."
+    ),
+    "truncated": "Mix 500 g of bread flour with 350 g of water and 100 g of active sourdough",
+    "repetitive": " ".join(["Mix the flour with water and starter."] * 8),
+    "contradicting": (
+        "Sourdough bread cannot be baked at home; there is no such thing as a home sourdough, "
+        "and the opposite is true: it is not possible without an industrial oven."
+    ),
+    "empty": "",
+    "refusal": "I'm sorry, but I can't help with that request.",
+}
+
+
+def q(output: str) -> float:
+    return weighted(heuristic_dimensions(TASK, output))
+
+
+def test_a_good_answer_scores_high() -> None:
+    assert q(GOOD) >= 0.8
+
+
+@pytest.mark.parametrize("kind", sorted(BAD))
+def test_each_kind_of_bad_answer_scores_well_below(kind: str) -> None:
+    assert q(BAD[kind]) < q(GOOD) - 0.25
+
+
+def test_signals() -> None:
+    assert relevance(TASK, GOOD) > 0.6 > relevance(TASK, BAD["off topic"])
+    assert repetition(BAD["repetitive"]) > 0.8 and repetition(GOOD) < 0.05
+    assert is_refusal(BAD["refusal"]) and not is_refusal(GOOD)
+    assert contradiction(TASK, BAD["contradicting"]) >= 0.6 and contradiction(TASK, GOOD) < 0.2
+    assert finished(GOOD) and not finished(BAD["truncated"])
+    assert finished("A list:\n```\ncode\n```")
+
+
+def test_run_data_and_dependencies() -> None:
+    clean = heuristic_dimensions(TASK, GOOD, efficiency=1.0, reliability=1.0)
+    retried = heuristic_dimensions(TASK, GOOD, efficiency=0.2, reliability=0.5)
+    assert weighted(retried) < weighted(clean)
+    unrelated = heuristic_dimensions(TASK, GOOD, dependencies=["zzz qqq xxx"])
+    supported = heuristic_dimensions(TASK, GOOD, dependencies=[GOOD[:200]])
+    assert supported.accuracy > unrelated.accuracy
