@@ -5,8 +5,9 @@ a SQLite store: stage 2 selects, stage 4 runs, a scorer scores the output, stage
 agents' metrics, and the next run's selection reads them. The figure is the good agent's
 share of selections in the first 10 runs and in the 40 after.
 
-Quality comes from a scripted scorer (0.9 for the good agent's outputs, 0.2 for the poor
-one's): the quality assessment stage has not landed yet. Two selection paths are measured:
+Quality comes from the engine's own evaluation stage (the heuristic scorer of stage 7): the
+good agent writes a complete, on-topic paragraph, the poor one a fragment about something
+else. Two selection paths are measured:
 ``score``, where the model answers that it is unsure and the multi-dimensional score decides
 (the engine's own logic), and ``llm``, where a scripted model picks the candidate whose
 measured quality in the prompt is highest (exploring at random one time in five), which
@@ -24,7 +25,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from automatos import AgentSpec, Engine, Settings, SubtaskSpec, WorkflowRequest, aio
-from automatos.domain.plan import Subtask
 from automatos.llm.base import Message
 from automatos.settings import StoreSettings
 from automatos.store.sql import SqlStore
@@ -48,17 +48,21 @@ TASKS = [
 ]
 
 
-class ScriptedScorer:
-    """Quality by author: the good agent's outputs score 0.9, the poor one's 0.2."""
-
-    async def score(self, request: str, subtask: Subtask, output: str) -> float:
-        return 0.9 if output.startswith("A thorough") else 0.2
+TOPIC = re.compile(r"report on ([a-z ]+)")
 
 
 def write(messages: Sequence[Message]) -> str:
+    found = TOPIC.search(messages[-1].content)
+    topic = found.group(1) if found else "the subject"
     if f"You are {GOOD}." in messages[0].content:
-        return "A thorough report with sources and figures."
-    return "Some words."
+        return (
+            f"A short report on {topic}: {topic} has grown quickly over the last decade as "
+            f"costs fell and capacity rose. The main advantages of {topic} are low running "
+            f"costs and low emissions; the main drawbacks are upfront cost and dependence on "
+            f"local conditions. Policy support and better storage will decide how fast {topic} "
+            "spreads in the next ten years."
+        )
+    return "The weather was nice and the"
 
 
 def signal_reader(rng: random.Random) -> Rule:
@@ -113,12 +117,7 @@ async def run_mode(mode: str, runs: int, seed: int) -> list[str]:
         for i in range(runs):
             settings = Settings()
             settings.selection.seed = seed * 1000 + i
-            engine = Engine(
-                settings,
-                llm=ScriptedLLM(rules=[rule], default=write),
-                store=store,
-                scorer=ScriptedScorer(),
-            )
+            engine = Engine(settings, llm=ScriptedLLM(rules=[rule], default=write), store=store)
             request = WorkflowRequest(
                 text=TASKS[i % len(TASKS)],
                 subtasks=(SubtaskSpec(id="s", description=TASKS[i % len(TASKS)]),),
@@ -154,7 +153,7 @@ async def main(runs: int, seeds: int) -> dict[str, object]:
         "setup": {
             "runs": runs,
             "seeds": seeds,
-            "quality_source": "scripted scorer",
+            "quality_source": "evaluation stage (heuristic scorer)",
             "primary_path": "score (model unsure)",
         },
     }
