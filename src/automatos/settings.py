@@ -152,7 +152,8 @@ class QualitySettings(BaseModel):
     """A workflow whose Q is below this is marked as needing review."""
     judge: Literal["never", "auto", "always"] = "auto"
     """When an LLM judge scores the outputs: ``auto`` for multi-agent plans (three agents or
-    more, the Organ level and above), the heuristic scorer otherwise."""
+    more, the Organ level and above) unless the model is the embedded small one; the
+    heuristic scorer otherwise."""
     judge_min_agents: int = Field(default=3, ge=1)
 
 

@@ -28,8 +28,8 @@ def uses_judge(state: WorkflowState) -> bool:
     settings = state.runtime.settings.quality
     if settings.judge == "always":
         return True
-    if settings.judge == "never":
-        return False
+    if settings.judge == "never" or state.runtime.numbered_plans:
+        return False  # a model too small to plan freely is too small to judge
     return len({a.agent for a in state.assignments.values()}) >= settings.judge_min_agents
 
 
