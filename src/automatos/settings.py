@@ -138,6 +138,9 @@ class SelectionSettings(BaseModel):
 class QualitySettings(BaseModel):
     """Stages 5 and 7: how outputs are scored."""
 
+    enabled: bool = True
+    """Off skips stages 5 and 7, as the PRD's Atom level does; agents then learn from
+    success, latency and cost alone."""
     weights: dict[str, float] = Field(
         default_factory=lambda: {
             "completeness": 0.3,

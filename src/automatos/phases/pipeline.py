@@ -51,7 +51,9 @@ def select_stages(request: WorkflowRequest, runtime: Runtime) -> Sequence[Stage]
     Learning runs when there is a store to learn into.
     """
     stages: list[Stage] = [RecipeStage() if request.is_recipe else DecomposeStage()]
-    stages += [SelectStage(), ExecuteStage(), AggregateStage(), AssessStage()]
+    stages += [SelectStage(), ExecuteStage()]
+    if runtime.settings.quality.enabled:
+        stages += [AggregateStage(), AssessStage()]
     if runtime.store is not None:
         stages.append(LearnStage())
     stages.append(RespondStage())

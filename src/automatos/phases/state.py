@@ -13,6 +13,7 @@ from automatos.domain.result import LLMCall, QualityReport, SubtaskResult
 from automatos.llm.base import Completion, LLMProvider
 from automatos.phases.evaluate.heuristics import Dimensions
 from automatos.phases.events import EventBus
+from automatos.phases.plan.scoring import task_type
 from automatos.runners.base import TaskRunner
 from automatos.scoring import Scorer
 from automatos.settings import Settings
@@ -99,6 +100,15 @@ class WorkflowState:
         self.spent_usd += call.cost_usd
         if self.writer is not None:
             self.writer.add_call(call)
+
+    def task_type(self, subtask_id: str) -> str:
+        """The subtask's task type (computed on first use)."""
+        kind = self.task_types.get(subtask_id)
+        if kind is None:
+            kind = self.task_types[subtask_id] = task_type(
+                self.require_plan().by_id[subtask_id].description
+            )
+        return kind
 
     def agent_for(self, subtask_id: str) -> AgentSpec:
         """The agent assigned to a subtask."""

@@ -13,6 +13,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 __all__ = [
     "Dimensions",
@@ -73,16 +74,20 @@ def _cosine(a: Counter[str], b: Counter[str]) -> float:
     return dot / math.sqrt(sum(v * v for v in a.values()) * sum(v * v for v in b.values()))
 
 
-def key_terms(task: str) -> list[str]:
+@lru_cache(maxsize=512)
+def key_terms(task: str) -> tuple[str, ...]:
     """The task's own subject words (identifier parts included), instruction words dropped."""
     terms = []
     for raw in _IDENT.findall(task):
         word = raw.lower()
         if len(word) > 1 and word not in _INSTRUCTION:
             terms.append(word)
-    return list(dict.fromkeys(terms))
+    return tuple(dict.fromkeys(terms))
 
 
+# The dimensions share signals (relevance, contradiction, repetition) of the same output;
+# a small cache computes each once per output instead of once per dimension.
+@lru_cache(maxsize=512)
 def relevance(task: str, output: str) -> float:
     """How much of the task's subject the output is about, by character trigrams.
 
@@ -110,6 +115,7 @@ def on_topic(task: str, output: str) -> float:
     return min(1.0, relevance(task, output) / 0.6)
 
 
+@lru_cache(maxsize=512)
 def repetition(output: str) -> float:
     """Share of the text that repeats itself: 0 for none, near 1 for a loop.
 
@@ -131,6 +137,7 @@ def is_refusal(output: str) -> bool:
     return bool(_REFUSAL.search(head)) and len(_WORD.findall(output)) < 80
 
 
+@lru_cache(maxsize=512)
 def contradiction(task: str, output: str) -> float:
     """Cues that the output denies its own subject, in [0, 1].
 

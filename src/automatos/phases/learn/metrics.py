@@ -60,7 +60,7 @@ class LearnStage:
                 continue
             quality = state.quality.get(sid)
             mine = changed.setdefault(result.agent, {})
-            for kind in (OVERALL, state.task_types.get(sid, "general")):
+            for kind in (OVERALL, state.task_type(sid)):
                 base = mine.get(kind) or known.get(result.agent, {}).get(kind) or AgentMetrics()
                 mine[kind] = update_metrics(base, result, quality)
         if changed:

@@ -27,7 +27,6 @@ from automatos.phases.plan.scoring import (
     learned,
     score_agent,
     subtask_words,
-    task_type,
 )
 from automatos.phases.state import WorkflowState
 from automatos.registry import registered_agents
@@ -129,7 +128,6 @@ class SelectStage:
     async def run(self, state: WorkflowState) -> None:
         """Assign an agent to every subtask."""
         plan = state.require_plan()
-        state.task_types = {s.id: task_type(s.description) for s in plan.subtasks}
         store = state.runtime.store
         if store is not None:  # the registry replaces the lone default agent
             state.agents = {a.name: a for a in await registered_agents(store)}
@@ -166,7 +164,7 @@ class SelectStage:
         metrics: dict[str, dict[str, AgentMetrics]],
     ) -> dict[str, Assignment]:
         settings = state.runtime.settings.selection
-        kinds = state.task_types
+        kinds = {s.id: state.task_type(s.id) for s in subtasks}
         chosen: dict[str, Assignment] = {}
         if settings.use_llm:
             chosen = await self._ask_model(state, subtasks, kinds, candidates, metrics)
