@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from automatos.settings import StoreSettings
@@ -55,6 +57,17 @@ def _upgrade(connection: Connection) -> None:
 
 
 async def migrate(engine: AsyncEngine) -> None:
-    """Bring the schema to the newest migration."""
-    async with engine.begin() as connection:
-        await connection.run_sync(_upgrade)
+    """Bring the schema to the newest migration.
+
+    Two processes opening a new database at once both see it empty, and the slower one's
+    ``CREATE TABLE`` fails; it then finds the schema made by the other and goes on.
+    """
+    for attempt in range(3):
+        try:
+            async with engine.begin() as connection:
+                await connection.run_sync(_upgrade)
+            return
+        except OperationalError:
+            if attempt == 2:
+                raise
+            await asyncio.sleep(0.2 * (attempt + 1))
