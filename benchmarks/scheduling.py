@@ -178,7 +178,7 @@ async def main(repeats: int) -> dict[str, object]:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeats", type=int, default=3, help="runs per workload; best kept")
+    parser.add_argument("--repeats", type=int, default=5, help="runs per workload; best kept")
     args = parser.parse_args()
     figures = aio.run(main(args.repeats))
     print(json.dumps(figures))

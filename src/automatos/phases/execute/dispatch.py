@@ -50,15 +50,19 @@ class Dispatcher:
         self.plan = state.require_plan()
         self.settings = state.runtime.settings.execution
         self._subtasks = self.plan.by_id
-        self._waiting = {s.id: len(s.graph.predecessors) for s in self.plan.subtasks}
         # Ready subtasks wait in a heap by slack, so that when the concurrency limit binds,
-        # those on the critical path start first (the graph analysis put to use).
-        self._order = {s.id: i for i, s in enumerate(self.plan.subtasks)}
-        self._ready = [
-            (s.graph.slack, i, s.id)
-            for i, s in enumerate(self.plan.subtasks)
-            if not s.graph.predecessors
-        ]
+        # those on the critical path start first (the graph analysis put to use). Only
+        # subtasks with dependencies need counting down and an order for later pushes.
+        self._waiting: dict[str, int] = {}
+        self._order: dict[str, int] = {}
+        self._ready: list[tuple[float, int, str]] = []
+        for i, s in enumerate(self.plan.subtasks):
+            graph = s.graph
+            if graph.predecessors:
+                self._waiting[s.id] = len(graph.predecessors)
+                self._order[s.id] = i
+            else:
+                self._ready.append((graph.slack, i, s.id))
         heapq.heapify(self._ready)
         self._running: dict[str, asyncio.Task[None]] = {}
         self._open = len(self.plan.subtasks)
