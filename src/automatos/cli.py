@@ -21,6 +21,7 @@ from automatos.domain.request import WorkflowRequest
 from automatos.domain.result import WorkflowResult
 from automatos.engine import Engine
 from automatos.errors import AutomatosError, ConfigurationError, InvalidRequestError
+from automatos.files import read_user_file
 from automatos.graph import build_plan
 from automatos.legacy import read_legacy
 from automatos.llm.factory import build_provider, wrap_provider
@@ -181,14 +182,7 @@ def graph(
 
 
 def _load_plan(path: Path, settings: Settings) -> Plan:
-    try:
-        if path.stat().st_size > MAX_RECIPE_BYTES:
-            raise InvalidRequestError(f"{path} is larger than {MAX_RECIPE_BYTES} bytes")
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidRequestError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise InvalidRequestError(f"{path} is not UTF-8 text") from exc
+    text = read_user_file(path, MAX_RECIPE_BYTES)
     stripped = text.lstrip()
     if stripped.startswith("[") or (stripped.startswith("{") and '"request"' not in text):
         try:

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from automatos.errors import InvalidRequestError
+from automatos.files import read_user_file
 from automatos.llm.structured import describe_error
 
 __all__ = ["LEGACY_STAGES", "ImportedRun", "LegacyRecord", "convert", "read_legacy"]
@@ -32,6 +33,7 @@ LEGACY_STAGES: dict[str, tuple[str, int, str]] = {
 }
 _STATUS = {"completed": "succeeded", "success": "succeeded", "error": "failed"}
 _REQUEST_KEYS = ("request", "user_request", "task", "query", "prompt")
+_MAX_BYTES = 200_000_000
 _ANSWER_KEYS = ("response", "final_response", "final_answer", "output", "answer")
 
 
@@ -110,10 +112,7 @@ def read_legacy(path: str | Path) -> list[ImportedRun]:
             (its position named).
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidRequestError(f"cannot read {path}: {exc}") from exc
+    text = read_user_file(path, _MAX_BYTES)
     try:
         data: Any = json.loads(text)
     except json.JSONDecodeError:

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from automatos.domain.request import WorkflowRequest
 from automatos.errors import InvalidRequestError
+from automatos.files import read_user_file
 from automatos.llm.structured import describe_error
 
 __all__ = ["MAX_RECIPE_BYTES", "load_recipe", "parse_recipe"]
@@ -28,18 +29,7 @@ def load_recipe(path: str | Path, request: str | None = None) -> WorkflowRequest
     Raises:
         InvalidRequestError: the file is missing, too large, unparsable or of the wrong shape.
     """
-    path = Path(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_RECIPE_BYTES:
-            raise InvalidRequestError(
-                f"recipe {path} is {size} bytes; the limit is {MAX_RECIPE_BYTES}"
-            )
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidRequestError(f"cannot read recipe {path}: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise InvalidRequestError(f"recipe {path} is not UTF-8 text") from exc
+    text = read_user_file(path, MAX_RECIPE_BYTES)
     return parse_recipe(text, source=str(path), request=request)
 
 

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from automatos.domain.agent import AgentSpec
 from automatos.errors import InvalidRequestError
+from automatos.files import read_user_file
 from automatos.llm.structured import describe_error
 from automatos.store.base import Store
 
@@ -54,15 +55,7 @@ def parse_agents(text: str, *, source: str = "agents") -> list[AgentSpec]:
 
 def load_agents(path: str | Path) -> list[AgentSpec]:
     """Agents from a YAML file."""
-    path = Path(path)
-    try:
-        if path.stat().st_size > _MAX_BYTES:
-            raise InvalidRequestError(f"{path} is larger than {_MAX_BYTES} bytes")
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidRequestError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise InvalidRequestError(f"{path} is not UTF-8 text") from exc
+    text = read_user_file(path, _MAX_BYTES)
     return parse_agents(text, source=str(path))
 
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from automatos.domain.plan import GraphMetadata, Subtask
 from automatos.errors import InvalidRequestError
+from automatos.files import read_user_file
 from automatos.llm.structured import describe_error
 from automatos.phases.evaluate.quality import auc
 from automatos.scoring import Scorer
@@ -46,13 +47,7 @@ class EvalReport(BaseModel):
 
 def read_labelled(path: str | Path) -> list[Labelled]:
     """The lines of a JSONL file; a malformed line is named by its number."""
-    path = Path(path)
-    try:
-        if path.stat().st_size > _MAX_BYTES:
-            raise InvalidRequestError(f"{path} is larger than {_MAX_BYTES} bytes")
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidRequestError(f"cannot read {path}: {exc}") from exc
+    text = read_user_file(path, _MAX_BYTES)
     lines = []
     for number, raw in enumerate(text.splitlines(), start=1):
         if not raw.strip():
