@@ -214,8 +214,9 @@ def eval_file(
     """Score each line's output; with labels (1 good, 0 bad), report the AUC and mean gap."""
     try:
         lines = read_labelled(file)
+        llm_settings = Settings().llm
         scorer: Scorer = (
-            LLMJudgeScorer(wrap_provider(build_provider(Settings().llm), Settings().llm))
+            LLMJudgeScorer(wrap_provider(build_provider(llm_settings), llm_settings))
             if judge
             else HeuristicScorer()
         )

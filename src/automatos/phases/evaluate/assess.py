@@ -13,9 +13,7 @@ import asyncio
 import dataclasses
 
 from automatos.domain.result import QualityReport, SubtaskStatus
-from automatos.llm.structured import describe_error
 from automatos.phases.evaluate.aggregate import workflow_dimensions
-from automatos.phases.evaluate.heuristics import Dimensions
 from automatos.phases.evaluate.quality import combine, weighted
 from automatos.phases.evaluate.scorers import LLMJudgeScorer
 from automatos.phases.state import WorkflowState
@@ -62,7 +60,17 @@ class AssessStage:
             for s, q in zip(succeeded, scores, strict=True):
                 state.quality[s.id] = min(1.0, max(0.0, float(q)))
         elif judge is not None:
-            verdicts = await asyncio.gather(*(self._judged(judge, state, s.id) for s in succeeded))
+            verdicts = await asyncio.gather(
+                *(
+                    judge.judged(
+                        state.request.text,
+                        s,
+                        state.results[s.id].output or "",
+                        state.dimensions[s.id],
+                    )
+                    for s in succeeded
+                )
+            )
             for s, dims in zip(succeeded, verdicts, strict=True):
                 state.dimensions[s.id] = dims
         for s in plan.subtasks:
@@ -71,7 +79,8 @@ class AssessStage:
         overall = combine([state.quality[s.id] for s in plan.subtasks])
         if judge is not None and judge.fallbacks:
             state.warnings.append(
-                f"the judge failed on {judge.fallbacks} subtask(s); heuristic scores used"
+                f"the judge failed on {judge.fallbacks} subtask(s); heuristic scores used "
+                f"(last: {judge.last_error})"
             )
         totals = workflow_dimensions([state.dimensions[s.id] for s in plan.subtasks])
         state.quality_report = QualityReport(
@@ -89,21 +98,4 @@ class AssessStage:
                 }
                 for s in plan.subtasks
             },
-        )
-
-    async def _judged(self, judge: LLMJudgeScorer, state: WorkflowState, sid: str) -> Dimensions:
-        subtask = state.require_plan().by_id[sid]
-        base = state.dimensions[sid]
-        output = state.results[sid].output or ""
-        try:
-            v = await judge.verdict(state.request.text, subtask, output)
-        except Exception as exc:  # a failed judge must not cost the run its result
-            judge.fallbacks += 1
-            state.selection_notes[f"judge:{sid}"] = describe_error(exc)
-            return base
-        return dataclasses.replace(
-            base,
-            completeness=v.completeness.score,
-            accuracy=v.accuracy.score,
-            coherence=v.coherence.score,
         )

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from automatos.domain.plan import Subtask
-from automatos.errors import LLMError
 from automatos.llm.base import LLMProvider, Message
 from automatos.llm.structured import complete_structured, pydantic_parser
 from automatos.phases.evaluate.heuristics import Dimensions, heuristic_dimensions
@@ -80,7 +80,7 @@ class LLMJudgeScorer:
     llm: LLMProvider
     weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     fallbacks: int = 0
-    last_reasons: dict[str, str] | None = None
+    last_error: str | None = None
 
     async def verdict(self, request: str, subtask: Subtask, output: str) -> JudgeVerdict:
         """The judge's rubric scores of one output.
@@ -103,19 +103,28 @@ class LLMJudgeScorer:
         )
         return answer.value
 
+    async def judged(
+        self, request: str, subtask: Subtask, output: str, fallback: Dimensions
+    ) -> Dimensions:
+        """``fallback`` with its content dimensions replaced by the judge's scores; ``fallback``
+        as it is if the judge fails (counted in :attr:`fallbacks`, the reason kept in
+        :attr:`last_error`)."""
+        try:
+            v = await self.verdict(request, subtask, output)
+        except Exception as exc:  # a failed judge must not cost the run its result
+            self.fallbacks += 1
+            self.last_error = f"{type(exc).__name__}: {exc}"[:300]
+            return fallback
+        return dataclasses.replace(
+            fallback,
+            completeness=v.completeness.score,
+            accuracy=v.accuracy.score,
+            coherence=v.coherence.score,
+        )
+
     async def score(self, request: str, subtask: Subtask, output: str) -> float:
         """Q over the judged dimensions, or the heuristic score if the judge fails."""
         if not output.strip():
             return 0.0
-        try:
-            v = await self.verdict(request, subtask, output)
-        except LLMError:
-            self.fallbacks += 1
-            return await HeuristicScorer(self.weights).score(request, subtask, output)
-        self.last_reasons = {
-            "completeness": v.completeness.reason,
-            "accuracy": v.accuracy.reason,
-            "coherence": v.coherence.reason,
-        }
-        dims = Dimensions(v.completeness.score, v.accuracy.score, None, None, v.coherence.score)
-        return weighted(dims, self.weights)
+        heuristic = HeuristicScorer(self.weights).dimensions(request, subtask, output)
+        return weighted(await self.judged(request, subtask, output, heuristic), self.weights)

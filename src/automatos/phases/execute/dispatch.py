@@ -72,6 +72,7 @@ class Dispatcher:
         tokens = request.budget_tokens or self.settings.budget_tokens
         usd = request.budget_usd or self.settings.budget_usd
         self._budget = Budget(tokens, usd) if tokens is not None or usd is not None else None
+        self._refused = False
 
     async def run(self) -> None:
         """Run until every subtask has a result; on cancellation, cancel what runs."""
@@ -97,7 +98,8 @@ class Dispatcher:
 
     def _refuse(self, sid: str, why: str) -> None:
         error = BudgetExceededError(f"not started: {why}")
-        if not self.state.warnings or not self.state.warnings[-1].startswith("budget"):
+        if not self._refused:
+            self._refused = True
             self.state.warnings.append(f"budget exceeded; subtasks were not started ({why})")
         skipped = SubtaskResult(sid, SubtaskStatus.SKIPPED, error=ErrorInfo.of(error))
         if commit_result(self.state, skipped, str(error)):

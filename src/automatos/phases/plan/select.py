@@ -131,7 +131,7 @@ class SelectStage:
         store = state.runtime.store
         if store is not None:  # the registry replaces the lone default agent
             state.agents = {a.name: a for a in await registered_agents(store)}
-        state.agents.update((a.name, a) for a in state.request.agents)
+            state.agents.update((a.name, a) for a in state.request.agents)
         named = {s.agent for s in plan.subtasks if s.agent}
         unknown = sorted(named - state.agents.keys())
         if unknown:
