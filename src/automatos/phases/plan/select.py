@@ -170,7 +170,8 @@ class SelectStage:
             chosen = await self._ask_model(state, subtasks, kinds, candidates, metrics)
         rng = random.Random(settings.seed)
         load = Counter(a.agent for a in chosen.values())
-        max_cost = max((self._cost(a, metrics) for a in candidates), default=0.0)
+        costs = {a.name: self._cost(a, metrics) for a in candidates}
+        max_cost = max(costs.values(), default=0.0)
         profiles = {a.name: Profile.of(a) for a in candidates}
         for s in subtasks:
             if s.id in chosen:
@@ -185,7 +186,7 @@ class SelectStage:
                     kinds[s.id],
                     load=load[agent.name],
                     capacity=len(subtasks),
-                    cost=self._cost(agent, metrics),
+                    cost=costs[agent.name],
                     max_cost=max_cost,
                     exploration=settings.exploration,
                     noise=rng.uniform(-settings.jitter, settings.jitter),
