@@ -214,3 +214,16 @@ def test_eval_with_the_judge(server: FakeLLMServer, tmp_path: Path) -> None:
     result = runner.invoke(app, ["eval", str(lines), "--judge"])
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == "0.800"
+
+
+def test_graph_of_a_bare_plan_list_and_a_broken_plan(tmp_path: Path) -> None:
+    plan = tmp_path / "list.json"
+    plan.write_text(
+        '[{"id": "a", "description": "x"}, {"id": "b", "description": "y", "depends_on": ["a"]}]'
+    )
+    assert "layer 1: b" in runner.invoke(app, ["graph", str(plan)]).output
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"subtasks": [{"id": "a"}]}')
+    result = runner.invoke(app, ["graph", str(broken)])
+    assert result.exit_code == 1
+    assert "PlanParseError" in result.output and "subtasks.0.description" in result.output

@@ -28,7 +28,7 @@ from automatos.llm.factory import build_provider, wrap_provider
 from automatos.llm.structured import describe_error
 from automatos.phases.evaluate.labelled import read_labelled, score_lines
 from automatos.phases.evaluate.scorers import HeuristicScorer, LLMJudgeScorer
-from automatos.phases.plan.decompose import Decomposition, to_specs
+from automatos.phases.plan.decompose import parse_plan
 from automatos.progress import ProgressDisplay
 from automatos.recipe import MAX_RECIPE_BYTES, load_recipe, parse_recipe
 from automatos.registry import load_agents, registered_agents
@@ -185,13 +185,9 @@ def _load_plan(path: Path, settings: Settings) -> Plan:
     text = read_user_file(path, MAX_RECIPE_BYTES)
     stripped = text.lstrip()
     if stripped.startswith("[") or (stripped.startswith("{") and '"request"' not in text):
-        try:
-            drafts = Decomposition.model_validate_json(
-                f'{{"subtasks": {text}}}' if stripped.startswith("[") else text
-            ).subtasks
-        except ValidationError as exc:
-            raise InvalidRequestError(f"{path} is not a valid plan: {describe_error(exc)}") from exc
-        return build_plan(to_specs(drafts), settings.plan)
+        # A bare plan reads like a decomposer's answer; the file's own size limit applies.
+        limits = settings.plan.model_copy(update={"max_plan_chars": MAX_RECIPE_BYTES})
+        return parse_plan(text, limits)
     recipe = parse_recipe(text, source=str(path), request="(plan file)")
     return build_plan(recipe.subtasks or (), settings.plan)
 
