@@ -4,15 +4,24 @@
 subtask's overhead when thousands run. Attempts of one workflow all have the same timeout,
 so their deadlines fall in the order they were armed: a FIFO of deadlines and a single timer
 for the earliest one do the same job in O(1) per attempt.
+
+A task that will be cancelled at a known time says so in :data:`caller_deadline`, so that
+what it calls can skip timers of its own that could only fire later (deadline propagation,
+as in gRPC): the model wrapper's per-call timeout, under the dispatcher's per-attempt one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import deque
 from collections.abc import Hashable
+from contextvars import ContextVar
 
-__all__ = ["DeadlineQueue"]
+__all__ = ["DeadlineQueue", "caller_deadline"]
+
+caller_deadline: ContextVar[float] = ContextVar("automatos_caller_deadline", default=math.inf)
+"""The event-loop time at which the current task will be cancelled by its caller."""
 
 
 class DeadlineQueue:
@@ -33,8 +42,11 @@ class DeadlineQueue:
         except RuntimeError:
             return False
 
-    def arm(self, token: Hashable) -> None:
-        """Start the clock for ``token`` (unique per attempt) on the current task."""
+    def arm(self, token: Hashable) -> float:
+        """Start the clock for ``token`` (unique per attempt) on the current task.
+
+        Returns the deadline, in event-loop time.
+        """
         task = asyncio.current_task()
         if task is None:
             raise RuntimeError("DeadlineQueue.arm must be called from a task")
@@ -43,6 +55,7 @@ class DeadlineQueue:
         self._live[token] = task
         if self._timer is None:
             self._timer = self._loop.call_at(deadline, self._fire)
+        return deadline
 
     def disarm(self, token: Hashable) -> bool:
         """Stop the clock; ``True`` if the deadline had passed and the task was cancelled.

@@ -133,22 +133,28 @@ def _analyse(
     order: list[str],
     limits: PlanLimits,
 ) -> Plan:
+    # One forward pass (depth, earliest start and finish) and one backward pass (latest
+    # start); subtasks without dependencies, the bulk of wide plans, take the short branch.
     cost = {s.id: float(s.complexity) for s in specs}
     succs: dict[str, list[str]] = {}
-    for s in specs:
-        for x in deps[s.id]:
-            succs.setdefault(x, []).append(s.id)
+    for sid, d in deps.items():
+        for x in d:
+            if x in succs:
+                succs[x].append(sid)
+            else:
+                succs[x] = [sid]
     depth: dict[str, int] = {}
     start: dict[str, float] = {}
     finish: dict[str, float] = {}
     for sid in order:
         preds = deps[sid]
         if preds:
-            depth[sid] = 1 + max(depth[p] for p in preds)
-            start[sid] = max(finish[p] for p in preds)
+            depth[sid] = 1 + max([depth[p] for p in preds])
+            begin = start[sid] = max([finish[p] for p in preds])
         else:
-            depth[sid], start[sid] = 1, 0.0
-        finish[sid] = start[sid] + cost[sid]
+            depth[sid] = 1
+            begin = start[sid] = 0.0
+        finish[sid] = begin + cost[sid]
     deepest = max(depth.values())
     if deepest > limits.max_depth:
         raise PlanLimitError(
@@ -159,25 +165,22 @@ def _analyse(
     latest: dict[str, float] = {}
     for sid in reversed(order):
         after = succs.get(sid)
-        latest[sid] = (min(latest[n] for n in after) if after else total) - cost[sid]
+        if after:
+            latest[sid] = min([latest[n] for n in after]) - cost[sid]
+        else:
+            latest[sid] = total - cost[sid]
     layers: list[list[str]] = [[] for _ in range(deepest)]
-    subtasks = []
+    subtasks: list[Subtask] = []
     no_succs: tuple[str, ...] = ()
+    append = subtasks.append
     for s in specs:
         sid = s.id
-        slack = latest[sid] - start[sid]
-        layers[depth[sid] - 1].append(sid)
+        level = depth[sid]
+        begin = start[sid]
+        slack = latest[sid] - begin
+        layers[level - 1].append(sid)
         after = succs.get(sid)
-        graph = GraphMetadata(
-            depth[sid] - 1,
-            depth[sid],
-            deps[sid],
-            tuple(after) if after else no_succs,
-            start[sid],
-            max(0.0, slack),
-            slack < _EPS,
-        )
-        subtasks.append(
+        append(
             Subtask(
                 sid,
                 s.description,
@@ -186,7 +189,15 @@ def _analyse(
                 s.complexity,
                 s.expected_output,
                 s.agent,
-                graph,
+                GraphMetadata(
+                    level - 1,
+                    level,
+                    deps[sid],
+                    tuple(after) if after else no_succs,
+                    begin,
+                    slack if slack > 0.0 else 0.0,
+                    slack < _EPS,
+                ),
             )
         )
     return Plan.model_construct(

@@ -8,7 +8,7 @@ import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from automatos.deadlines import DeadlineQueue
+from automatos.deadlines import DeadlineQueue, caller_deadline
 from automatos.errors import LLMTimeoutError, RateLimitedError, is_retryable
 from automatos.llm.base import Completion, LLMProvider, Message
 from automatos.llm.pricing import cost_of
@@ -47,6 +47,7 @@ class ManagedLLM:
         settings = self.settings
         timeout = timeout_s or settings.timeout_s
         shared = timeout == settings.timeout_s
+        loop = asyncio.get_running_loop()
         attempt = 0
         while True:
             attempt += 1
@@ -59,7 +60,12 @@ class ManagedLLM:
                 timeout_s=timeout,
             )
             try:
-                if shared:
+                if loop.time() + timeout >= caller_deadline.get():
+                    # The caller cancels this task before our timeout could fire (the
+                    # dispatcher's attempt deadline, usually): a timer here would be dead
+                    # weight on every call.
+                    done = await call
+                elif shared:
                     # The usual case, the default timeout: on the shared deadline queue,
                     # inline, since every layer here is paid on every call.
                     queue = self._deadlines

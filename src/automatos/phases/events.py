@@ -14,11 +14,16 @@ E = TypeVar("E", bound=Event)
 
 
 class EventBus:
-    """Emits the events of one workflow in order, keeping them in :attr:`history`."""
+    """Emits the events of one workflow in order, numbered from 1.
+
+    The bus keeps no events itself: a run of many subtasks emits several each, and only
+    subscribers (the store's writer, a progress display, ``Engine.stream``) need them.
+    """
 
     def __init__(self, workflow_id: str) -> None:
         self.workflow_id = workflow_id
-        self.history: list[Event] = []
+        self.emitted = 0
+        """How many events were emitted so far: the ``seq`` of the last one."""
         self._subscribers: list[Callable[[Event], None]] = []
 
     def subscribe(self, callback: Callable[[Event], None]) -> None:
@@ -27,9 +32,8 @@ class EventBus:
 
     def emit(self, kind: type[E], *args: Any, **fields: Any) -> E:
         """Build the next event of ``kind`` from its own fields and deliver it."""
-        history = self.history
-        event = kind(len(history) + 1, self.workflow_id, time.time(), *args, **fields)
-        history.append(event)
+        self.emitted += 1
+        event = kind(self.emitted, self.workflow_id, time.time(), *args, **fields)
         for callback in self._subscribers:
             callback(event)
         return event

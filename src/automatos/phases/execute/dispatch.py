@@ -15,7 +15,7 @@ import heapq
 import time
 from collections import deque
 
-from automatos.deadlines import DeadlineQueue
+from automatos.deadlines import DeadlineQueue, caller_deadline
 from automatos.domain.agent import AgentSpec
 from automatos.domain.event import SubtaskRetried, SubtaskStarted
 from automatos.domain.result import ErrorInfo, SubtaskResult, SubtaskStatus
@@ -64,6 +64,7 @@ class Dispatcher:
             else:
                 self._ready.append((graph.slack, i, s.id))
         heapq.heapify(self._ready)
+        self._loop = asyncio.get_running_loop()
         self._running: dict[str, asyncio.Task[None]] = {}
         self._open = len(self.plan.subtasks)
         self._finished = asyncio.Event()
@@ -87,6 +88,7 @@ class Dispatcher:
         ready, running = self._ready, self._running
         limit = self.settings.max_concurrency
         budget, state = self._budget, self.state
+        create_task = self._loop.create_task
         while ready and len(running) < limit:
             sid = heapq.heappop(ready)[2]
             if budget is not None:
@@ -94,7 +96,7 @@ class Dispatcher:
                 if refusal is not None:
                     self._refuse(sid, refusal)
                     continue
-            running[sid] = asyncio.create_task(self._run(sid))
+            running[sid] = create_task(self._run(sid))
 
     def _refuse(self, sid: str, why: str) -> None:
         error = BudgetExceededError(f"not started: {why}")
@@ -124,7 +126,7 @@ class Dispatcher:
             attempt += 1
             state.bus.emit(SubtaskStarted, sid, agent.name, attempt)
             key = (sid, attempt)
-            deadlines.arm(key)
+            caller_deadline.set(deadlines.arm(key))
             try:
                 done = await state.runtime.runner.run(
                     AgentTask(state.workflow_id, subtask, attempt, agent, messages, timeout)

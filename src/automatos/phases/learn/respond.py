@@ -9,7 +9,6 @@ fails.
 from __future__ import annotations
 
 import time
-from collections import Counter
 
 from automatos.domain.result import (
     SubtaskStatus,
@@ -23,6 +22,8 @@ from automatos.phases.state import WorkflowState
 
 __all__ = ["RespondStage", "build_result", "frontier"]
 
+_SUCCEEDED = SubtaskStatus.SUCCEEDED
+
 SYNTHESIS_PROMPT = (
     "You write the final answer of a multi-step task. Combine the results of the final "
     "steps below into one complete answer to the request. Keep every fact they give; do not "
@@ -32,13 +33,18 @@ SYNTHESIS_PROMPT = (
 
 def frontier(state: WorkflowState) -> list[str]:
     """Succeeded subtasks none of whose successors succeeded, in plan order."""
-    plan = state.require_plan()
-    ok = {sid for sid, r in state.results.items() if r.status is SubtaskStatus.SUCCEEDED}
-    return [
-        s.id
-        for s in plan.subtasks
-        if s.id in ok and (not s.graph.successors or ok.isdisjoint(s.graph.successors))
-    ]
+    results = state.results
+    ends = []
+    for s in state.require_plan().subtasks:
+        done = results.get(s.id)
+        if done is None or done.status is not _SUCCEEDED:
+            continue
+        after = s.graph.successors
+        if not after or all(
+            (r := results.get(n)) is None or r.status is not _SUCCEEDED for n in after
+        ):
+            ends.append(s.id)
+    return ends
 
 
 class RespondStage:
@@ -76,8 +82,9 @@ class RespondStage:
 def build_result(state: WorkflowState) -> WorkflowResult:
     """The workflow result from the state after the last stage."""
     plan = state.require_plan()
-    counts = Counter(r.status for r in state.results.values())
-    by_status = {status: counts.get(status, 0) for status in SubtaskStatus}
+    by_status = dict.fromkeys(SubtaskStatus, 0)
+    for r in state.results.values():
+        by_status[r.status] += 1
     succeeded = by_status[SubtaskStatus.SUCCEEDED]
     if succeeded == len(plan.subtasks):
         status = WorkflowStatus.SUCCEEDED
@@ -86,10 +93,16 @@ def build_result(state: WorkflowState) -> WorkflowResult:
     else:
         status = WorkflowStatus.FAILED
     calls = state.llm_calls
+    tokens_in = tokens_out = 0
+    cost = 0.0
+    for c in calls:
+        tokens_in += c.tokens_in
+        tokens_out += c.tokens_out
+        cost += c.cost_usd
     totals = Totals(
-        tokens_in=sum(c.tokens_in for c in calls),
-        tokens_out=sum(c.tokens_out for c in calls),
-        cost_usd=sum(c.cost_usd for c in calls),
+        tokens_in=tokens_in,
+        tokens_out=tokens_out,
+        cost_usd=cost,
         wall_time_s=time.perf_counter() - state.started,
         llm_calls=len(calls),
         by_status=by_status,

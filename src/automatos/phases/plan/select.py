@@ -132,20 +132,24 @@ class SelectStage:
         if store is not None:  # the registry replaces the lone default agent
             state.agents = {a.name: a for a in await registered_agents(store)}
             state.agents.update((a.name, a) for a in state.request.agents)
-        named = {s.agent for s in plan.subtasks if s.agent}
-        unknown = sorted(named - state.agents.keys())
+        preset = [s for s in plan.subtasks if s.agent]
+        unknown = sorted({s.agent for s in preset if s.agent and s.agent not in state.agents})
         if unknown:
             raise InvalidRequestError(
                 f"the recipe names unknown agents: {', '.join(unknown)}; "
                 f"known agents: {', '.join(sorted(state.agents))}"
             )
+        candidates = list(state.agents.values())
+        if not preset and len(candidates) == 1:  # nothing to choose: one pass, in plan order
+            only = candidates[0].name
+            state.assignments = {
+                s.id: Assignment(s.id, only, "the only agent") for s in plan.subtasks
+            }
+            return
         assignments = {
-            s.id: Assignment(s.id, s.agent, "pre-assigned by the recipe")
-            for s in plan.subtasks
-            if s.agent
+            s.id: Assignment(s.id, s.agent, "pre-assigned by the recipe") for s in preset if s.agent
         }
         open_ = [s for s in plan.subtasks if not s.agent]
-        candidates = list(state.agents.values())
         if open_ and len(candidates) == 1:
             assignments.update(
                 (s.id, Assignment(s.id, candidates[0].name, "the only agent")) for s in open_
