@@ -5,9 +5,10 @@ subtask's overhead when thousands run. Attempts of one workflow all have the sam
 so their deadlines fall in the order they were armed: a FIFO of deadlines and a single timer
 for the earliest one do the same job in O(1) per attempt.
 
-A task that will be cancelled at a known time says so in :data:`caller_deadline`, so that
-what it calls can skip timers of its own that could only fire later (deadline propagation,
-as in gRPC): the model wrapper's per-call timeout, under the dispatcher's per-attempt one.
+A task whose caller cancels it within a known time says so in :data:`caller_timeout`, so
+that what it calls can skip timers of its own that could only fire later (deadline
+propagation, as in gRPC): the model wrapper's per-call timeout, under the dispatcher's
+per-attempt one.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ import math
 from collections import deque
 from collections.abc import Hashable
 from contextvars import ContextVar
+from typing import Any
 
-__all__ = ["DeadlineQueue", "caller_deadline"]
+__all__ = ["DeadlineQueue", "caller_timeout"]
 
-caller_deadline: ContextVar[float] = ContextVar("automatos_caller_deadline", default=math.inf)
-"""The event-loop time at which the current task will be cancelled by its caller."""
+caller_timeout: ContextVar[float] = ContextVar("automatos_caller_timeout", default=math.inf)
+"""Seconds within which the current task's caller cancels it, from any moment of the work
+it was given (for a subtask's task: the dispatcher's per-attempt timeout)."""
 
 
 class DeadlineQueue:
@@ -31,7 +34,7 @@ class DeadlineQueue:
         self.timeout = timeout
         self._loop = asyncio.get_running_loop()
         self._queue: deque[tuple[float, Hashable]] = deque()
-        self._live: dict[Hashable, asyncio.Task[object]] = {}
+        self._live: dict[Hashable, asyncio.Task[Any]] = {}
         self._expired: set[Hashable] = set()
         self._timer: asyncio.TimerHandle | None = None
 
@@ -42,20 +45,18 @@ class DeadlineQueue:
         except RuntimeError:
             return False
 
-    def arm(self, token: Hashable) -> float:
-        """Start the clock for ``token`` (unique per attempt) on the current task.
-
-        Returns the deadline, in event-loop time.
-        """
-        task = asyncio.current_task()
+    def arm(self, token: Hashable, task: asyncio.Task[Any] | None = None) -> None:
+        """Start the clock for ``token`` (unique per attempt) on ``task``, by default the
+        current one."""
         if task is None:
-            raise RuntimeError("DeadlineQueue.arm must be called from a task")
+            task = asyncio.current_task()
+            if task is None:
+                raise RuntimeError("DeadlineQueue.arm needs a task: pass one or call it in one")
         deadline = self._loop.time() + self.timeout
         self._queue.append((deadline, token))
         self._live[token] = task
         if self._timer is None:
             self._timer = self._loop.call_at(deadline, self._fire)
-        return deadline
 
     def disarm(self, token: Hashable) -> bool:
         """Stop the clock; ``True`` if the deadline had passed and the task was cancelled.

@@ -9,6 +9,7 @@ from automatos import (
     ProviderUnavailableError,
     RateLimitedError,
 )
+from automatos.deadlines import caller_timeout
 from automatos.llm import ManagedLLM, Message, backoff_delay, cost_of
 from automatos.settings import LLMSettings, ModelPrice
 from automatos.testing import Fault, ScriptedLLM
@@ -52,6 +53,37 @@ async def test_a_call_with_its_own_timeout() -> None:
     llm = ScriptedLLM([Fault.timeout()])
     with pytest.raises(LLMTimeoutError, match=r"0\.03"):
         await managed(llm, max_retries=0).complete(HELLO, timeout_s=0.03)
+
+
+async def test_under_a_tighter_caller_timeout_no_timer_of_its_own_runs() -> None:
+    # The dispatcher cancels the task first: the wrapper's timeout could never fire, so it
+    # is not armed, and the caller's cancellation reaches the caller as a cancellation.
+    llm = ScriptedLLM([Fault.timeout()])
+    wrapper = managed(llm, timeout_s=0.05)
+
+    async def under_caller(limit: float) -> None:
+        caller_timeout.set(limit)
+        await wrapper.complete(HELLO)
+
+    task = asyncio.create_task(under_caller(0.05))
+    await asyncio.sleep(0.2)  # past the wrapper's own timeout: it did not fire
+    assert not task.done()
+    assert wrapper._deadlines is None
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_under_a_looser_caller_timeout_its_own_timeout_still_fires() -> None:
+    llm = ScriptedLLM([Fault.timeout(), "second try"])
+    wrapper = managed(llm, timeout_s=0.05)
+
+    async def under_caller() -> str:
+        caller_timeout.set(10.0)
+        return (await wrapper.complete(HELLO)).text
+
+    assert await asyncio.wait_for(under_caller(), 2) == "second try"
+    assert len(llm.calls) == 2
 
 
 async def test_a_refused_call_is_not_retried() -> None:

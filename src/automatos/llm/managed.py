@@ -8,7 +8,7 @@ import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from automatos.deadlines import DeadlineQueue, caller_deadline
+from automatos.deadlines import DeadlineQueue, caller_timeout
 from automatos.errors import LLMTimeoutError, RateLimitedError, is_retryable
 from automatos.llm.base import Completion, LLMProvider, Message
 from automatos.llm.pricing import cost_of
@@ -47,7 +47,9 @@ class ManagedLLM:
         settings = self.settings
         timeout = timeout_s or settings.timeout_s
         shared = timeout == settings.timeout_s
-        loop = asyncio.get_running_loop()
+        # The caller cancels this task before our timeout could fire (the dispatcher's
+        # attempt timeout, usually): a timer here would be dead weight on every call.
+        bounded = caller_timeout.get() <= timeout
         attempt = 0
         while True:
             attempt += 1
@@ -60,10 +62,7 @@ class ManagedLLM:
                 timeout_s=timeout,
             )
             try:
-                if loop.time() + timeout >= caller_deadline.get():
-                    # The caller cancels this task before our timeout could fire (the
-                    # dispatcher's attempt deadline, usually): a timer here would be dead
-                    # weight on every call.
+                if bounded:
                     done = await call
                 elif shared:
                     # The usual case, the default timeout: on the shared deadline queue,

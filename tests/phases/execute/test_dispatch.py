@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Sequence
 
 import pytest
@@ -20,6 +21,7 @@ from automatos import (
     WorkflowRequest,
     WorkflowStatus,
 )
+from automatos.deadlines import caller_timeout
 from automatos.errors import ProviderRequestError
 from automatos.llm.base import Completion, Message
 from automatos.runners.base import AgentTask
@@ -306,3 +308,20 @@ async def test_a_dollar_budget_from_the_settings() -> None:
     )
     assert result.totals.cost_usd > 0
     assert result.totals.by_status[SubtaskStatus.SKIPPED] >= 1
+
+
+async def test_subtask_calls_know_the_attempt_timeout_and_the_run_does_not() -> None:
+    seen: list[float] = []
+
+    def reply(messages: Sequence[Message]) -> str:
+        seen.append(caller_timeout.get())
+        return "ok"
+
+    settings = fast_settings(subtask_timeout_s=7.0)
+    result = await Engine(settings, llm=ScriptedLLM(default=reply)).run(
+        recipe(("a", []), ("b", []))
+    )
+    assert result.status is WorkflowStatus.SUCCEEDED
+    # two subtasks under the dispatcher's timeout, then the synthesis call outside it
+    assert seen == [7.0, 7.0, math.inf]
+    assert caller_timeout.get() == math.inf

@@ -12,6 +12,9 @@ from automatos.phases.state import WorkflowState
 
 __all__ = ["commit_result"]
 
+_SKIPPED = SubtaskStatus.SKIPPED
+_VALUE = {status: status.value for status in SubtaskStatus}  # Enum.value is a slow property
+
 
 def commit_result(state: WorkflowState, result: SubtaskResult, reason: str = "") -> bool:
     """Record ``result`` and announce it; ``False`` if the subtask already had one."""
@@ -20,14 +23,14 @@ def commit_result(state: WorkflowState, result: SubtaskResult, reason: str = "")
     state.results[result.subtask_id] = result
     if state.writer is not None:
         state.writer.add_result(result)
-    if result.status is SubtaskStatus.SKIPPED:
+    if result.status is _SKIPPED:
         state.bus.emit(SubtaskSkipped, subtask_id=result.subtask_id, reason=reason)
     else:
         error = result.error
         state.bus.emit(
             SubtaskFinished,
             result.subtask_id,
-            result.status.value,
+            _VALUE[result.status],
             result.latency_s,
             error.message if error else None,
         )

@@ -11,11 +11,12 @@ is the engine's hot path, which is why it is written with few layers and few obj
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import heapq
 import time
 from collections import deque
 
-from automatos.deadlines import DeadlineQueue, caller_deadline
+from automatos.deadlines import DeadlineQueue, caller_timeout
 from automatos.domain.agent import AgentSpec
 from automatos.domain.event import SubtaskRetried, SubtaskStarted
 from automatos.domain.result import ErrorInfo, SubtaskResult, SubtaskStatus
@@ -69,6 +70,10 @@ class Dispatcher:
         self._open = len(self.plan.subtasks)
         self._finished = asyncio.Event()
         self._deadlines = DeadlineQueue(self.settings.subtask_timeout_s)
+        # Subtask tasks run in a context that tells the model wrapper about the attempt
+        # timeout; set once here, each task's copy of it costs nothing more.
+        self._context = contextvars.copy_context()
+        self._context.run(caller_timeout.set, self.settings.subtask_timeout_s)
         request = state.request
         tokens = request.budget_tokens or self.settings.budget_tokens
         usd = request.budget_usd or self.settings.budget_usd
@@ -88,7 +93,13 @@ class Dispatcher:
         ready, running = self._ready, self._running
         limit = self.settings.max_concurrency
         budget, state = self._budget, self.state
-        create_task = self._loop.create_task
+        create_task, context = self._loop.create_task, self._context
+        if budget is None and len(ready) <= limit - len(running):
+            # Everything ready gets a slot: the heap's order would change nothing.
+            self._ready = []
+            for _, _, sid in ready:
+                running[sid] = create_task(self._run(sid), context=context.copy())
+            return
         while ready and len(running) < limit:
             sid = heapq.heappop(ready)[2]
             if budget is not None:
@@ -96,7 +107,7 @@ class Dispatcher:
                 if refusal is not None:
                     self._refuse(sid, refusal)
                     continue
-            running[sid] = create_task(self._run(sid))
+            running[sid] = create_task(self._run(sid), context=context.copy())
 
     def _refuse(self, sid: str, why: str) -> None:
         error = BudgetExceededError(f"not started: {why}")
@@ -121,12 +132,13 @@ class Dispatcher:
             return self._finish(SubtaskResult(sid, SubtaskStatus.FAILED, error=ErrorInfo.of(exc)))
         timeout = self.settings.subtask_timeout_s
         subtask = self._subtasks[sid]
+        task = self._running[sid]
         attempt = 0
         while True:
             attempt += 1
             state.bus.emit(SubtaskStarted, sid, agent.name, attempt)
             key = (sid, attempt)
-            caller_deadline.set(deadlines.arm(key))
+            deadlines.arm(key, task)
             try:
                 done = await state.runtime.runner.run(
                     AgentTask(state.workflow_id, subtask, attempt, agent, messages, timeout)
@@ -158,7 +170,7 @@ class Dispatcher:
 
     def _prepare(self, sid: str) -> tuple[AgentSpec, tuple[Message, ...]]:
         state = self.state
-        agent = state.agent_for(sid)
+        agent = state.agents[state.assignments[sid].agent]
         messages = subtask_messages(
             state.request.text,
             self._subtasks[sid],
