@@ -325,3 +325,14 @@ async def test_subtask_calls_know_the_attempt_timeout_and_the_run_does_not() -> 
     # two subtasks under the dispatcher's timeout, then the synthesis call outside it
     assert seen == [7.0, 7.0, math.inf]
     assert caller_timeout.get() == math.inf
+
+
+async def test_a_subscriber_that_raises_ends_the_run_instead_of_hanging_it() -> None:
+    def broken(event: Event) -> None:
+        if isinstance(event, SubtaskFinished) and event.subtask_id == "a":
+            raise RuntimeError("the display broke")
+
+    llm = by_step({"a": 0.0, "b": 5.0})
+    engine = Engine(fast_settings(), llm=llm)
+    with pytest.raises(RuntimeError, match="the display broke"):
+        await asyncio.wait_for(engine.run(recipe(("a", []), ("b", [])), on_event=broken), 3)

@@ -69,6 +69,7 @@ class Dispatcher:
         self._running: dict[str, asyncio.Task[None]] = {}
         self._open = len(self.plan.subtasks)
         self._finished = asyncio.Event()
+        self._crash: Exception | None = None
         self._deadlines = DeadlineQueue(self.settings.subtask_timeout_s)
         # Subtask tasks run in a context that tells the model wrapper about the attempt
         # timeout; set once here, each task's copy of it costs nothing more.
@@ -81,13 +82,20 @@ class Dispatcher:
         self._refused = False
 
     async def run(self) -> None:
-        """Run until every subtask has a result; on cancellation, cancel what runs."""
-        self._pump()
+        """Run until every subtask has a result; on cancellation, cancel what runs.
+
+        An error in the bookkeeping itself (a subscriber to the events that raises, a bug)
+        cancels what runs and is raised here, rather than leaving the run waiting forever.
+        """
         try:
+            self._pump()
             await self._finished.wait()
-        except asyncio.CancelledError:
+        except BaseException:
             await self._cancel_all()
             raise
+        if self._crash is not None:
+            await self._cancel_all()
+            raise self._crash
 
     def _pump(self) -> None:
         ready, running = self._ready, self._running
@@ -152,7 +160,7 @@ class Dispatcher:
                 error = exc
             else:
                 deadlines.disarm(key)
-                return self._finish(self._succeeded(sid, agent.name, done, attempt, started))
+                return self._finish(self._succeeded(sid, agent.name, done, attempt, started), done)
             if attempt >= self.settings.max_attempts or not is_retryable(error):
                 return self._finish(
                     SubtaskResult(
@@ -180,14 +188,21 @@ class Dispatcher:
         )
         return agent, messages
 
-    def _finish(self, result: SubtaskResult) -> None:
-        del self._running[result.subtask_id]
-        self._settle(result)
+    def _finish(self, result: SubtaskResult, call: Completion | None = None) -> None:
+        try:
+            del self._running[result.subtask_id]
+            if call is not None:
+                self.state.record_call("execute", call, result.subtask_id)
+            self._settle(result)
+        except Exception as exc:
+            if self._crash is None:
+                self._crash = exc
+            self._finished.set()
 
+    @staticmethod
     def _succeeded(
-        self, sid: str, agent: str, done: Completion, attempts: int, started: float
+        sid: str, agent: str, done: Completion, attempts: int, started: float
     ) -> SubtaskResult:
-        self.state.record_call("execute", done, sid)
         return SubtaskResult(
             sid,
             _SUCCEEDED,

@@ -20,9 +20,9 @@ def subtask_messages(
     max_dependency_chars: int,
 ) -> tuple[Message, ...]:
     """System prompt of the agent, then the step with the outputs it depends on."""
-    parts = [f"Overall request:\n{request}", f"Your step ({subtask.id}):\n{subtask.description}"]
+    text = f"Overall request:\n{request}\n\nYour step ({subtask.id}):\n{subtask.description}"
     if subtask.expected_output:
-        parts.append(f"Expected output:\n{subtask.expected_output}")
+        text += f"\n\nExpected output:\n{subtask.expected_output}"
     if subtask.graph.predecessors:
         quoted = []
         for dep in subtask.graph.predecessors:
@@ -30,8 +30,5 @@ def subtask_messages(
             if len(output) > max_dependency_chars:
                 output = output[:max_dependency_chars] + "\n[… truncated]"
             quoted.append(f"### {dep}\n{output}")
-        parts.append("Results of the steps this one depends on:\n\n" + "\n\n".join(quoted))
-    return (
-        Message("system", agent.system_prompt),
-        Message("user", "\n\n".join(parts)),
-    )
+        text += "\n\nResults of the steps this one depends on:\n\n" + "\n\n".join(quoted)
+    return (Message("system", agent.system_prompt), Message("user", text))
