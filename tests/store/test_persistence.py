@@ -47,7 +47,14 @@ async def test_a_run_is_stored_with_its_results_events_and_calls(tmp_path: Path)
     assert run.final_answer == "out:b"
     assert {r["subtask_id"]: r["output"] for r in run.results} == {"a": "out:a", "b": "out:b"}
     assert run.events == len(events)
-    assert [c["stage"] for c in run.calls] == ["decompose", "execute", "execute"]
+    # The selection answer does not validate, nor its repair: both calls are still counted.
+    assert [c["stage"] for c in run.calls] == [
+        "decompose",
+        "select_agents",
+        "select_agents",
+        "execute",
+        "execute",
+    ]
     assert [s["stage"] for s in run.stages] == [
         "decompose",
         "select_agents",
@@ -57,7 +64,7 @@ async def test_a_run_is_stored_with_its_results_events_and_calls(tmp_path: Path)
         "learn",
         "respond",
     ]
-    assert run.totals is not None and run.totals["llm_calls"] == 3
+    assert run.totals is not None and run.totals["llm_calls"] == 5
     assert run.plan is not None and len(run.plan["subtasks"]) == 2
     assert run.quality is not None and 0 <= run.quality["q"] <= 1
 
@@ -73,6 +80,8 @@ async def test_a_failed_plan_is_stored_as_failed_with_its_error(tmp_path: Path) 
     assert run.status == "failed"
     assert run.error is not None and "PlanParseError" in run.error
     assert run.stages[0]["error"].startswith("PlanParseError")
+    # the answer and its repair were paid for: both are in the call log
+    assert [c["stage"] for c in run.calls] == ["decompose", "decompose"]
 
 
 CHILD = textwrap.dedent(

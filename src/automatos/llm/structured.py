@@ -95,8 +95,12 @@ async def complete_structured(
     model: str | None = None,
     temperature: float | None = None,
     max_tokens: int | None = None,
+    on_call: Callable[[Completion], None] | None = None,
 ) -> Structured[T]:
     """Ask for structured output and parse it; on failure, show the model why, once.
+
+    ``on_call`` is given every answer as it arrives, valid or not, so that what a call
+    cost is accounted for even when the structured output fails in the end.
 
     ``parse`` raises :class:`ValueError` (pydantic's ``ValidationError`` is one) or an
     :class:`~automatos.errors.AutomatosError` when the answer is unusable. After the repair
@@ -114,6 +118,8 @@ async def complete_structured(
             json_schema=json_schema,
         )
         completions.append(done)
+        if on_call is not None:
+            on_call(done)
         try:
             return Structured(parse(done.text), tuple(completions))
         except (ValueError, AutomatosError) as exc:

@@ -113,6 +113,11 @@ async def test_the_llm_judge_scores_the_content() -> None:
     judge_calls = [c for c in llm.calls if "You grade one answer" in c.messages[0].content]
     assert len(judge_calls) == 3
     assert "Answer:\nPostgreSQL is a client-server" in judge_calls[0].messages[-1].content
+    # what judging cost is in the call log and the totals, per subtask judged
+    assessed = [c for c in result.llm_calls if c.stage == "assess"]
+    assert sorted(c.subtask_id or "" for c in assessed) == sorted(result.results)
+    assert result.totals.llm_calls == len(llm.calls)
+    assert result.totals.tokens_in == sum(c.tokens_in for c in result.llm_calls)
 
 
 async def test_a_judge_with_broken_json_is_repaired_or_replaced() -> None:
@@ -123,6 +128,8 @@ async def test_a_judge_with_broken_json_is_repaired_or_replaced() -> None:
     assert result.quality.method == "judge"
     assert any("judge failed on 3 subtask(s)" in w for w in result.warnings)
     assert result.quality.q >= 0.6  # the heuristic scores of good outputs stand in
+    # an answer and its repair for each of the 3 subtasks, failed but paid for
+    assert len([c for c in result.llm_calls if c.stage == "assess"]) == 6
 
 
 async def test_the_judge_runs_for_multi_agent_plans_by_default() -> None:

@@ -89,7 +89,10 @@ def broken_plans(draw: st.DrawFn) -> dict[str, Any]:
         tasks[victim].pop(draw(st.sampled_from(["id", "description"])))
     elif kind == "wrong_type":
         key = draw(st.sampled_from(["id", "description", "depends_on", "complexity"]))
-        tasks[victim][key] = draw(st.sampled_from([None, 42, 3.5, {"a": 1}, "high", [1, 2]]))
+        wrong: list[Any] = [None, 42, 3.5, {"a": 1}, [1, 2]]
+        if key == "complexity":  # a string is a valid id or description
+            wrong.append("high")
+        tasks[victim][key] = draw(st.sampled_from(wrong))
     else:
         tasks[victim]["complexity"] = float("nan")
     return plan

@@ -44,7 +44,11 @@ class AssessStage:
         judge = (
             None
             if custom is not None or not uses_judge(state)
-            else (LLMJudgeScorer(state.runtime.llm, settings.weights))
+            else LLMJudgeScorer(
+                state.runtime.llm,
+                settings.weights,
+                on_call=lambda done, sid: state.record_call(self.name, done, sid),
+            )
         )
         method = "custom" if custom is not None else "judge" if judge else "heuristic"
         succeeded = [

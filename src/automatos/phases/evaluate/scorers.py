@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from automatos.domain.plan import Subtask
-from automatos.llm.base import LLMProvider, Message
+from automatos.llm.base import Completion, LLMProvider, Message
 from automatos.llm.structured import complete_structured, pydantic_parser
 from automatos.phases.evaluate.heuristics import Dimensions, heuristic_dimensions
 from automatos.phases.evaluate.quality import DEFAULT_WEIGHTS, weighted
@@ -79,6 +79,8 @@ class LLMJudgeScorer:
 
     llm: LLMProvider
     weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    on_call: Callable[[Completion, str], None] | None = None
+    """Given each of the judge's answers and the id of the subtask judged (accounting)."""
     fallbacks: int = 0
     last_error: str | None = None
 
@@ -88,6 +90,7 @@ class LLMJudgeScorer:
         Raises:
             LLMError: the judge failed, or its answer did not validate after a repair.
         """
+        report = self.on_call
         answer = await complete_structured(
             self.llm,
             [
@@ -100,6 +103,7 @@ class LLMJudgeScorer:
             pydantic_parser(JudgeVerdict),
             json_schema=JudgeVerdict.model_json_schema(),
             temperature=0.0,
+            on_call=None if report is None else (lambda done: report(done, subtask.id)),
         )
         return answer.value
 

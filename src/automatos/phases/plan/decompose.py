@@ -204,9 +204,8 @@ class DecomposeStage:
             temperature=0.2,
             # A plan must not be cut short; the local model's answer length is for prose.
             max_tokens=settings.llm.max_tokens,
+            on_call=lambda done: state.record_call(self.name, done),
         )
-        for done in answer.completions:
-            state.record_call(self.name, done)
         state.plan = answer.value
 
 

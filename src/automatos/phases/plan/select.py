@@ -229,13 +229,12 @@ class SelectStage:
                 json_schema=_schema(ids, names, 40 if state.runtime.numbered_plans else 200),
                 temperature=0.0,
                 max_tokens=state.runtime.settings.llm.max_tokens,
+                on_call=lambda done: state.record_call(self.name, done),
             )
         except LLMError as exc:
             for sid in ids:
                 state.selection_notes[sid] = f"selection call failed ({type(exc).__name__}); "
             return {}
-        for done in answer.completions:
-            state.record_call(self.name, done)
         floor = state.runtime.settings.selection.min_confidence
         chosen: dict[str, Assignment] = {}
         for choice in answer.value.assignments:
