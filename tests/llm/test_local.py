@@ -65,17 +65,46 @@ async def test_concurrent_calls_share_one_model(gemma: LlamaCppProvider) -> None
     assert all(a.tokens_out > 0 for a in answers)
 
 
-async def test_a_cancelled_call_frees_the_model_quickly(gemma: LlamaCppProvider) -> None:
+async def cancel_a_long_call(
+    provider: LlamaCppProvider, json_schema: dict[str, object] | None = None
+) -> float:
+    """Seconds the next short call waited after a long one was cancelled mid-generation."""
     long = asyncio.create_task(
-        gemma.complete([Message("user", "Write a very long story.")], max_tokens=2000)
+        provider.complete(
+            [Message("user", "Write a very long story.")],
+            max_tokens=2000,
+            json_schema=json_schema,
+        )
     )
     await asyncio.sleep(0.5)
     long.cancel()
     with pytest.raises(asyncio.CancelledError):
         await long
     started = time.perf_counter()
-    await gemma.complete(ASK, max_tokens=4)
-    assert time.perf_counter() - started < 5  # not the ~30 s the story would have taken
+    await provider.complete(ASK, max_tokens=4)
+    return time.perf_counter() - started
+
+
+async def test_a_cancelled_call_frees_the_model_quickly(gemma: LlamaCppProvider) -> None:
+    assert await cancel_a_long_call(gemma) < 5  # not the ~30 s the story would have taken
+
+
+# Forces a long answer: the embedded model's chat-style answers are otherwise often empty.
+LONG_ARRAY = {"type": "array", "items": {"type": "integer"}, "minItems": 1000}
+
+
+async def test_a_cancelled_chat_call_frees_the_model_quickly() -> None:
+    chat = LlamaCppProvider(default_model_path(), prompt_style="chat", n_ctx=2048)
+    try:
+        await chat.complete(ASK, max_tokens=2)  # loaded, so that the cancel lands mid-answer
+        # 2,000 tokens under the grammar take ~100 s if the cancel does not stop them
+        assert await cancel_a_long_call(chat, LONG_ARRAY) < 5
+        again = await chat.complete(ASK, max_tokens=8, json_schema=LONG_ARRAY)
+        assert again.tokens_out == 8  # the model is still usable, and counts its tokens
+        assert 8 < again.tokens_in < 40
+        assert again.text.startswith("[")
+    finally:
+        chat._worker.shutdown(wait=True)
 
 
 async def test_a_prompt_larger_than_the_context_is_refused() -> None:

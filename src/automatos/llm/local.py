@@ -8,7 +8,7 @@ Two prompt styles: ``chat`` uses the GGUF's own chat template, for instruction-t
 ``completion`` renders the messages as a few-shot completion prompt, for base models such
 as the embedded Gemma 3 270M, whose chat answers are often empty. Structured calls are
 decoded under a grammar built from the JSON schema, so their answers always parse. A
-cancelled or timed-out completion-style call stops at its next token.
+cancelled or timed-out call, of either style, stops at its next token.
 """
 
 from __future__ import annotations
@@ -205,12 +205,7 @@ class LlamaCppProvider:
                 )
                 text = out["choices"][0]["text"]
             else:
-                # The chat API takes no stopping criteria: a cancelled chat call runs on to
-                # max_tokens on the worker thread, and its answer is dropped.
-                out = llama.create_chat_completion(
-                    messages=[{"role": m.role, "content": m.content} for m in messages], **options
-                )
-                text = out["choices"][0]["message"]["content"] or ""
+                return self._chat(llama, messages, options, stop)
         except ValueError as exc:  # llama.cpp's way of saying the prompt does not fit
             raise ProviderRequestError(
                 f"the local model refused the prompt: {exc} (setting llm.local_n_ctx)"
@@ -222,3 +217,38 @@ class LlamaCppProvider:
             int(usage.get("completion_tokens", 0)),
             out["choices"][0].get("finish_reason"),
         )
+
+    @staticmethod
+    def _chat(
+        llama: Any, messages: list[Message], options: dict[str, Any], stop: threading.Event
+    ) -> tuple[str, int, int, str | None]:
+        # The chat API takes no stopping criteria, so it is streamed: a cancelled call ends
+        # at the next token. A stream reports no usage: the prompt's tokens are those in the
+        # context when the first token arrives, and each streamed piece is one token.
+        parts: list[str] = []
+        tokens_in = tokens_out = 0
+        reason: str | None = "cancelled"
+        stream = llama.create_chat_completion(
+            messages=[{"role": m.role, "content": m.content} for m in messages],
+            stream=True,
+            **options,
+        )
+        try:
+            for chunk in stream:
+                if stop.is_set():
+                    break
+                choice = chunk["choices"][0]
+                piece = choice["delta"].get("content")
+                if piece:
+                    if not tokens_out:
+                        tokens_in = llama.n_tokens
+                    tokens_out += 1
+                    parts.append(piece)
+                reason = choice.get("finish_reason") or reason
+        finally:
+            stream.close()
+        if stop.is_set():
+            return "", tokens_in, tokens_out, "cancelled"
+        if not tokens_out:
+            tokens_in = llama.n_tokens
+        return "".join(parts).strip(), tokens_in, tokens_out, reason
