@@ -132,33 +132,28 @@ class SelectStage:
         if store is not None:  # the registry replaces the lone default agent
             state.agents = {a.name: a for a in await registered_agents(store)}
             state.agents.update((a.name, a) for a in state.request.agents)
-        preset = [s for s in plan.subtasks if s.agent]
-        unknown = sorted({s.agent for s in preset if s.agent and s.agent not in state.agents})
+        unknown = sorted(
+            {s.agent for s in plan.subtasks if s.agent and s.agent not in state.agents}
+        )
         if unknown:
             raise InvalidRequestError(
                 f"the recipe names unknown agents: {', '.join(unknown)}; "
                 f"known agents: {', '.join(sorted(state.agents))}"
             )
         candidates = list(state.agents.values())
-        if not preset and len(candidates) == 1:  # nothing to choose: one pass, in plan order
-            only = candidates[0].name
-            state.assignments = {
-                s.id: Assignment(s.id, only, "the only agent") for s in plan.subtasks
-            }
-            return
-        assignments = {
-            s.id: Assignment(s.id, s.agent, "pre-assigned by the recipe") for s in preset if s.agent
-        }
         open_ = [s for s in plan.subtasks if not s.agent]
-        if open_ and len(candidates) == 1:
-            assignments.update(
-                (s.id, Assignment(s.id, candidates[0].name, "the only agent")) for s in open_
-            )
-        elif open_:
+        chosen: dict[str, Assignment] = {}
+        if open_ and len(candidates) > 1:
             metrics = await store.agent_metrics() if store is not None else {}
             state.agent_metrics = metrics
-            assignments.update(await self._choose(state, open_, candidates, metrics))
-        state.assignments = {s.id: assignments[s.id] for s in plan.subtasks}
+            chosen = await self._choose(state, open_, candidates, metrics)
+        only = candidates[0].name
+        state.assignments = {
+            s.id: Assignment(s.id, s.agent, "pre-assigned by the recipe")
+            if s.agent
+            else chosen.get(s.id) or Assignment(s.id, only, "the only agent")
+            for s in plan.subtasks
+        }
 
     async def _choose(
         self,
