@@ -2,9 +2,10 @@
 
 The labelled set (``tests/data/quality.jsonl``, built by ``tests/data/make_quality_set.py``
 from the documentation that ships with Python) has 120 tasks, each with its good answer and
-seven bad ones: off-topic, truncated, repetitive, contradicting the question, empty, a
-refusal, and an answer to a different subtask. Targets: AUC >= 0.85, good mean >= 0.75, bad
-mean <= 0.45, scores spanning at least 0.3-0.95. The last line of output is one JSON object.
+eight bad ones: off-topic, truncated, repetitive, contradicting the question, empty, a
+refusal, an answer to a different subtask, and a deferral (the task said back as a
+promise). Targets: AUC >= 0.85, good mean >= 0.75, bad mean <= 0.45, scores spanning at
+least 0.3-0.95. The last line of output is one JSON object.
 """
 
 from __future__ import annotations

@@ -4,8 +4,10 @@ The real text is the documentation that ships with Python: each task asks what a
 library function does; its good answer is that function's docstring, written by the people
 who wrote the function. The bad answers are made from the same real text in the ways agents
 fail: off-topic (another module's documentation), truncated, repetitive, contradicting the
-question, empty, a refusal, and an answer to a different subtask (a sibling function's
-documentation). Run it again to rebuild the file; the choice is seeded.
+question, empty, a refusal, an answer to a different subtask (a sibling function's
+documentation), and a deferral: the task said back as a promise or a plan, with nothing
+done (what small models write in place of an answer). Run it again to rebuild the file;
+the choice is seeded.
 
     python tests/data/make_quality_set.py
 """
@@ -83,6 +85,15 @@ REFUSALS = [
     "Unfortunately I don't have enough information to answer this question.",
 ]
 
+DEFERRALS = [
+    "I will explain what {f} does in Python and how to use it.",
+    "Sure! Here is an explanation of what {f} does in Python and how you can use it.",
+    "To explain what {f} does, I would first look at what it does in Python, then show how to "
+    "use it.",
+    "Let me explain what {f} does in Python and how to use it in your code.",
+    "Okay. I'm going to describe {f}: what it does and how it is used in Python.",
+]
+
 
 def clean(doc: str) -> str:
     return re.sub(r"\s+", " ", doc).strip()
@@ -124,6 +135,7 @@ def contradict(module: str, name: str, text: str, rng: random.Random) -> str:
 
 def main() -> None:
     rng = random.Random(59)
+    deferrals = random.Random(60)  # its own stream: adding the kind changed no other line
     pool = candidates()
     rng.shuffle(pool)
     by_module: dict[str, list[tuple[str, str, str]]] = {}
@@ -146,6 +158,7 @@ def main() -> None:
             "empty": "",
             "refusal": rng.choice(REFUSALS),
             "other_subtask": rng.choice(siblings)[2],
+            "deferral": deferrals.choice(DEFERRALS).format(f=f"{module}.{name}"),
         }
         lines.append({"task": task, "output": text, "label": 1, "kind": "good"})
         lines += [

@@ -6,7 +6,9 @@ from automatos.phases.evaluate.heuristics import (
     contradiction,
     finished,
     heuristic_dimensions,
+    is_deferral,
     is_refusal,
+    novelty,
     relevance,
     repetition,
 )
@@ -34,6 +36,15 @@ BAD = {
     ),
     "empty": "",
     "refusal": "I'm sorry, but I can't help with that request.",
+    # what small models write in place of an answer: a promise, or the task said back
+    "promise": (
+        "Sure! I will explain how to bake sourdough bread at home, step by step, so that you "
+        "can bake it yourself."
+    ),
+    "restatement": (
+        "To explain how to bake sourdough bread at home, I would first describe the bread, "
+        "then explain how to bake it at home."
+    ),
 }
 
 
@@ -57,6 +68,14 @@ def test_signals() -> None:
     assert contradiction(TASK, BAD["contradicting"]) >= 0.6 and contradiction(TASK, GOOD) < 0.2
     assert finished(GOOD) and not finished(BAD["truncated"])
     assert finished("A list:\n```\ncode\n```")
+    assert is_deferral(TASK, BAD["promise"]) and is_deferral(TASK, BAD["restatement"])
+    assert novelty(TASK, BAD["restatement"]) < 0.1 < 0.6 < novelty(TASK, GOOD)
+
+
+def test_an_answer_that_opens_like_a_promise_but_delivers_is_not_a_deferral() -> None:
+    for opener in ("Here's how. ", "Sure! Let me walk you through it. ", "I would do this: "):
+        assert not is_deferral(TASK, opener + GOOD)
+        assert q(opener + GOOD) >= 0.8
 
 
 def test_run_data_and_dependencies() -> None:

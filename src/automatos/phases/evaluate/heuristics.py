@@ -2,8 +2,9 @@
 
 Each function looks at the output itself, against the task it answers and, when given, the
 request and the outputs it depended on. They return values in [0, 1]. The heuristics are
-deliberately generic (lengths, endings, repetition, character-level relevance, refusal and
-contradiction cues) so that they hold for outputs they were not tuned on.
+deliberately generic (lengths, endings, repetition, character-level relevance, novelty,
+refusal, deferral and contradiction cues) so that they hold for outputs they were not tuned
+on.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ __all__ = [
     "completeness",
     "contradiction",
     "heuristic_dimensions",
+    "is_deferral",
     "is_refusal",
+    "novelty",
     "relevance",
     "repetition",
 ]
@@ -39,6 +42,21 @@ _REFUSAL = re.compile(
     r"provide)|as an ai\b|as a language model|i don'?t have (?:enough )?information|"
     r"i do not have (?:enough )?information|cannot assist|can'?t assist|consult the)",
     re.IGNORECASE,
+)
+# An answer that opens like a promise or a plan ("I will…", "Let me…", "Here is…", "To do X,
+# I would first…") and then adds nothing to the task is a deferral, not an answer.
+_DEFERRAL = re.compile(
+    r"^\W*(?:(?:sure|okay|ok|certainly|of course|absolutely|great|alright)\b\W*)?"
+    r"(?:i will|i'll|i would|i'd|i am going to|i'm going to|i can|let me|let's|we will|"
+    r"we'll|here is|here's|below is|to .{0,100}?,? i (?:will|would))\b",
+    re.IGNORECASE,
+)
+# Words of promises and plans: they say what an answer would do, not what it finds.
+_META = frozenset(
+    "sure okay certainly course absolutely great alright here below will would going "
+    "explanation explain explaining describe description show first then next finally "
+    "look step steps detail details answer question task help your code yourself "
+    "following overview let use used uses using work works".split()
 )
 _CONTRADICTION = re.compile(
     r"\b(does not exist|doesn'?t exist|there is no such|no such (?:function|thing|method|"
@@ -131,6 +149,25 @@ def repetition(output: str) -> float:
     return max(gram_rep, sent_rep)
 
 
+def novelty(task: str, output: str) -> float:
+    """Share of the output's content words that its task did not already say, in [0, 1].
+
+    An answer brings something: names, facts, steps. One that only says the task back, in
+    the words of a promise or a plan, brings nothing.
+    """
+    words = {w.lower() for w in _WORD.findall(output) if len(w) > 3}
+    words -= _INSTRUCTION | _META
+    if not words:
+        return 0.0
+    given = {w.lower() for w in _WORD.findall(task)}
+    return len(words - given) / len(words)
+
+
+def is_deferral(task: str, output: str) -> bool:
+    """Whether the output promises or plans the task instead of doing it."""
+    return bool(_DEFERRAL.match(output.strip())) and novelty(task, output) < 0.35
+
+
 def is_refusal(output: str) -> bool:
     """Whether the output declines the task instead of doing it."""
     head = output.strip()[:300]
@@ -172,7 +209,9 @@ def completeness(task: str, output: str) -> float:
         return 0.0
     length = min(1.0, math.log1p(len(distinct)) / math.log1p(60))
     ending = 1.0 if finished(output) else 0.45
-    return length * ending * (0.25 + 0.75 * on_topic(task, output))
+    # Saying the task back covers none of it: under a third of new content words, less.
+    new = min(1.0, 0.2 + 0.8 * novelty(task, output) / 0.3)
+    return length * ending * new * (0.25 + 0.75 * on_topic(task, output))
 
 
 def coherence(task: str, output: str, request: str = "") -> float:
@@ -218,7 +257,7 @@ def heuristic_dimensions(
     own has neither, and Q is then taken over the other three."""
     if not output.strip():
         return Dimensions(0.0, 0.0, efficiency, reliability, 0.0)
-    refused = is_refusal(output)
+    refused = is_refusal(output) or is_deferral(task, output)
     return Dimensions(
         completeness=0.05 if refused else completeness(task, output),
         accuracy=0.1 if refused else accuracy(task, output, dependencies),
