@@ -121,7 +121,10 @@ class SelectionSettings(BaseModel):
     """Stage 2: how agents are chosen."""
 
     use_llm: bool = True
-    """Ask the model to assign agents (one call per workflow); the score decides otherwise."""
+    """Ask the model to assign agents; the score decides otherwise."""
+    batch_size: int = Field(default=12, gt=0)
+    """Subtasks per selection call: a larger plan is assigned in several calls, made at once,
+    so that no answer outgrows the model's output limit (``llm.max_tokens``)."""
     min_confidence: float = Field(default=0.5, ge=0, le=1)
     """Below this confidence the model's choice is replaced by the score's."""
     exploration: float = Field(default=0.15, ge=0)

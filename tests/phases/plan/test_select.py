@@ -140,3 +140,46 @@ def test_the_score_weighs_what_was_learned() -> None:
     assert learned(typed, "research", 3).avg_quality == 0.9
     assert learned(typed, "code", 3).avg_quality == 0.5
     assert learned(None, "code", 3) == AgentMetrics()
+
+
+async def test_a_large_plan_is_assigned_in_batches_and_a_failed_batch_falls_back_alone(
+    store: SqlStore,
+) -> None:
+    # 7 subtasks in batches of 3: three calls, each about its own subtasks only. The batch
+    # holding "s3" gets broken JSON twice; the score assigns those three, the model the rest.
+    def answer(prompt: str) -> str:
+        ids = [line[2:].split(" ", 1)[0] for line in prompt.splitlines() if line.startswith("- s")]
+        if "s3" in ids:
+            return '{"assignments": [{"subtask_'
+        return json.dumps(
+            {
+                "assignments": [
+                    {"subtask_id": sid, "agent": "researcher", "confidence": 0.9, "reason": "ok"}
+                    for sid in ids
+                ]
+            }
+        )
+
+    settings = fast_settings()
+    settings.selection.batch_size = 3
+    llm = ScriptedLLM(
+        rules=[Rule(lambda p: p.startswith("Subtasks:"), lambda m: answer(m[-1].content))],
+        default="done",
+    )
+    specs = [SubtaskSpec(id=f"s{i}", description="debug the python code") for i in range(7)]
+    result = await Engine(settings, llm=llm, store=store).run(request(*specs))
+    prompts = [c.messages[1].content for c in llm.calls if c.messages[1].content.startswith("Sub")]
+    listed = [[line[2:4] for line in p.splitlines() if line.startswith("- s")] for p in prompts]
+    assert sorted(map(tuple, listed)) == [
+        ("s0", "s1", "s2"),
+        ("s3", "s4", "s5"),
+        ("s3", "s4", "s5"),  # the repair attempt of the broken batch
+        ("s6",),
+    ]
+    by_id = {a.subtask_id: a for a in result.assignments}
+    for sid in ("s0", "s1", "s2", "s6"):
+        assert by_id[sid].agent == "researcher" and by_id[sid].reason.startswith("model")
+    for sid in ("s3", "s4", "s5"):
+        assert "selection call failed" in by_id[sid].reason
+        assert by_id[sid].agent == "coder"  # the score: capability fits python code
+    assert len([c for c in result.llm_calls if c.stage == "select_agents"]) == 4

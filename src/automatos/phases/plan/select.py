@@ -1,4 +1,4 @@
-"""Stage 2, agent selection: one batch model call assigns agents to all subtasks.
+"""Stage 2, agent selection: a model call assigns agents to the subtasks, in batches.
 
 The prompt carries, for every candidate, what was learned about it: success rate, average
 quality, average latency, total executions and average cost (the PRD's Fix 2: the learning
@@ -9,6 +9,7 @@ unsure (confidence below ``selection.min_confidence``), the multi-dimensional sc
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -206,6 +207,21 @@ class SelectStage:
         return agent.cost_hint_usd or 0.0
 
     async def _ask_model(
+        self,
+        state: WorkflowState,
+        subtasks: list[Subtask],
+        kinds: Mapping[str, str],
+        candidates: list[AgentSpec],
+        metrics: Mapping[str, Mapping[str, AgentMetrics]],
+    ) -> dict[str, Assignment]:
+        size = state.runtime.settings.selection.batch_size
+        batches = [subtasks[i : i + size] for i in range(0, len(subtasks), size)]
+        answers = await asyncio.gather(
+            *(self._ask_batch(state, batch, kinds, candidates, metrics) for batch in batches)
+        )
+        return {sid: a for answer in answers for sid, a in answer.items()}
+
+    async def _ask_batch(
         self,
         state: WorkflowState,
         subtasks: list[Subtask],
