@@ -115,6 +115,9 @@ class ExecutionSettings(BaseModel):
     """Dollars a workflow may spend; unset is no limit."""
     max_dependency_chars: int = Field(default=12_000, gt=0)
     """Longest output of one dependency quoted into a subtask's prompt."""
+    max_quoted_chars: int = Field(default=48_000, gt=0)
+    """Most characters of earlier outputs quoted into one prompt (a subtask's dependencies,
+    the final synthesis): short outputs are kept whole, long ones share the rest."""
 
 
 class SelectionSettings(BaseModel):

@@ -336,3 +336,15 @@ async def test_a_subscriber_that_raises_ends_the_run_instead_of_hanging_it() -> 
     engine = Engine(fast_settings(), llm=llm)
     with pytest.raises(RuntimeError, match="the display broke"):
         await asyncio.wait_for(engine.run(recipe(("a", []), ("b", [])), on_event=broken), 3)
+
+
+async def test_a_wide_fan_in_quotes_every_dependency_within_the_budget() -> None:
+    llm = ScriptedLLM(default=lambda m: "short" if step_of(m) == "d0" else "z" * 5000)
+    settings = fast_settings(max_dependency_chars=4000, max_quoted_chars=3000)
+    deps = [f"d{i}" for i in range(6)]
+    await Engine(settings, llm=llm).run(recipe(*[(d, []) for d in deps], ("join", deps)))
+    prompt = next(c for c in llm.calls if step_of(c.messages) == "join").messages[-1].content
+    assert "### d0\nshort\n" in prompt  # short outputs are kept whole
+    for d in deps[1:]:  # the five long ones share the rest: (3000 - 5) // 5 each
+        assert f"### {d}\n" + "z" * 599 + "\n[… truncated]" in prompt
+    assert prompt.count("z") == 5 * 599

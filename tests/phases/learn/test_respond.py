@@ -71,3 +71,22 @@ async def test_totals_add_up() -> None:
     assert t.tokens_in == sum(r.tokens_in for r in result.results.values())
     assert t.wall_time_s > 0
     assert t.by_status == {"succeeded": 2, "failed": 0, "skipped": 0, "cancelled": 0}
+
+
+async def test_a_synthesis_of_many_long_results_fits_the_budget() -> None:
+    settings = fast_settings(max_quoted_chars=2000)
+    llm = ScriptedLLM(rules=[Rule("^Request:", "combined")], default=lambda m: "w" * 3000)
+    specs = [(f"s{i}", ()) for i in range(8)]
+    result = await Engine(settings, llm=llm).run(request(*specs))
+    assert result.final_answer == "combined"
+    synthesis = llm.calls[-1].messages[-1].content
+    assert all(f"## s{i}\n" + "w" * 250 + "\n[… truncated]" in synthesis for i in range(8))
+    assert synthesis.count("w") == 8 * 250
+
+
+async def test_a_failed_synthesis_keeps_the_whole_results() -> None:
+    settings = fast_settings(max_quoted_chars=100)
+    settings.llm.max_retries = 0
+    llm = ScriptedLLM(rules=[Rule("^Request:", Fault.server_error())], default=lambda m: "w" * 300)
+    result = await Engine(settings, llm=llm).run(request(("a", ()), ("b", ())))
+    assert result.final_answer == "## a\n" + "w" * 300 + "\n\n## b\n" + "w" * 300

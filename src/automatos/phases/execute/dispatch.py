@@ -185,6 +185,7 @@ class Dispatcher:
             agent,
             state.results,
             self.settings.max_dependency_chars,
+            self.settings.max_quoted_chars,
         )
         return agent, messages
 

@@ -8,6 +8,7 @@ from automatos.domain.agent import AgentSpec
 from automatos.domain.plan import Subtask
 from automatos.domain.result import SubtaskResult
 from automatos.llm.base import Message
+from automatos.phases.quotes import fit_quotes
 
 __all__ = ["subtask_messages"]
 
@@ -18,17 +19,17 @@ def subtask_messages(
     agent: AgentSpec,
     results: Mapping[str, SubtaskResult],
     max_dependency_chars: int,
+    max_quoted_chars: int,
 ) -> tuple[Message, ...]:
     """System prompt of the agent, then the step with the outputs it depends on."""
     text = f"Overall request:\n{request}\n\nYour step ({subtask.id}):\n{subtask.description}"
     if subtask.expected_output:
         text += f"\n\nExpected output:\n{subtask.expected_output}"
-    if subtask.graph.predecessors:
-        quoted = []
-        for dep in subtask.graph.predecessors:
-            output = results[dep].output or ""
-            if len(output) > max_dependency_chars:
-                output = output[:max_dependency_chars] + "\n[… truncated]"
-            quoted.append(f"### {dep}\n{output}")
-        text += "\n\nResults of the steps this one depends on:\n\n" + "\n\n".join(quoted)
+    deps = subtask.graph.predecessors
+    if deps:
+        outputs = fit_quotes(
+            [results[dep].output or "" for dep in deps], max_quoted_chars, max_dependency_chars
+        )
+        quoted = "\n\n".join(f"### {dep}\n{out}" for dep, out in zip(deps, outputs, strict=True))
+        text += "\n\nResults of the steps this one depends on:\n\n" + quoted
     return (Message("system", agent.system_prompt), Message("user", text))

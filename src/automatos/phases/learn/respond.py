@@ -18,6 +18,7 @@ from automatos.domain.result import (
 )
 from automatos.errors import LLMError
 from automatos.llm.base import Message
+from automatos.phases.quotes import fit_quotes
 from automatos.phases.state import WorkflowState
 
 __all__ = ["RespondStage", "build_result", "frontier"]
@@ -64,19 +65,26 @@ class RespondStage:
             state.final_answer = await self._synthesise(state, outputs)
 
     async def _synthesise(self, state: WorkflowState, outputs: list[tuple[str, str]]) -> str:
-        sections = "\n\n".join(f"## {sid}\n{text}" for sid, text in outputs)
+        ids = [sid for sid, _ in outputs]
+        texts = [text for _, text in outputs]
+        budget = state.runtime.settings.execution.max_quoted_chars
+        prompt = _sections(ids, fit_quotes(texts, budget, budget))
         try:
             done = await state.runtime.llm.complete(
                 [
                     Message("system", SYNTHESIS_PROMPT),
-                    Message("user", f"Request:\n{state.request.text}\n\nResults:\n\n{sections}"),
+                    Message("user", f"Request:\n{state.request.text}\n\nResults:\n\n{prompt}"),
                 ]
             )
         except LLMError as exc:
             state.warnings.append(f"synthesis failed ({exc}); final answer joins the results")
-            return sections
+            return _sections(ids, texts)
         state.record_call(self.name, done)
         return done.text
+
+
+def _sections(ids: list[str], texts: list[str]) -> str:
+    return "\n\n".join(f"## {sid}\n{text}" for sid, text in zip(ids, texts, strict=True))
 
 
 def build_result(state: WorkflowState) -> WorkflowResult:
