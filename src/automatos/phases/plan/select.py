@@ -166,8 +166,15 @@ class SelectStage:
         settings = state.runtime.settings.selection
         kinds = {s.id: state.task_type(s.id) for s in subtasks}
         chosen: dict[str, Assignment] = {}
-        if settings.use_llm:
-            chosen = await self._ask_model(state, subtasks, kinds, candidates, metrics)
+        if settings.use_llm:  # in batches, asked at once: no answer outgrows the output limit
+            size = settings.batch_size
+            answers = await asyncio.gather(
+                *(
+                    self._ask_model(state, subtasks[i : i + size], kinds, candidates, metrics)
+                    for i in range(0, len(subtasks), size)
+                )
+            )
+            chosen = {sid: choice for answer in answers for sid, choice in answer.items()}
         rng = random.Random(settings.seed)
         load = Counter(a.agent for a in chosen.values())
         costs = {a.name: self._cost(a, metrics) for a in candidates}
@@ -207,21 +214,6 @@ class SelectStage:
         return agent.cost_hint_usd or 0.0
 
     async def _ask_model(
-        self,
-        state: WorkflowState,
-        subtasks: list[Subtask],
-        kinds: Mapping[str, str],
-        candidates: list[AgentSpec],
-        metrics: Mapping[str, Mapping[str, AgentMetrics]],
-    ) -> dict[str, Assignment]:
-        size = state.runtime.settings.selection.batch_size
-        batches = [subtasks[i : i + size] for i in range(0, len(subtasks), size)]
-        answers = await asyncio.gather(
-            *(self._ask_batch(state, batch, kinds, candidates, metrics) for batch in batches)
-        )
-        return {sid: a for answer in answers for sid, a in answer.items()}
-
-    async def _ask_batch(
         self,
         state: WorkflowState,
         subtasks: list[Subtask],
