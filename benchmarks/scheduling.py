@@ -52,6 +52,12 @@ def _settings(n: int, data_dir: Path | None = None, evaluate: bool = False) -> S
 
 
 def _latency_of(latencies: dict[str, float]):  # type: ignore[no-untyped-def]
+    """Each subtask's simulated latency; none for other calls (the final synthesis)."""
+    uniform = set(latencies.values())
+    if len(uniform) == 1:  # the same for all: no need to find the subtask in the prompt
+        value = uniform.pop()
+        return lambda messages: value if _MARK in messages[-1].content else 0.0
+
     def latency(messages: Sequence[Message]) -> float:
         text = messages[-1].content
         start = text.find(_MARK)

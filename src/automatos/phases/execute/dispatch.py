@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import heapq
+import itertools
 import time
 from collections import deque
 
@@ -71,6 +72,7 @@ class Dispatcher:
         self._finished = asyncio.Event()
         self._crash: Exception | None = None
         self._deadlines = DeadlineQueue(self.settings.subtask_timeout_s)
+        self._keys = itertools.count()  # one deadline key per attempt
         # Subtask tasks run in a context that tells the model wrapper about the attempt
         # timeout; set once here, each task's copy of it costs nothing more.
         self._context = contextvars.copy_context()
@@ -141,11 +143,12 @@ class Dispatcher:
         timeout = self.settings.subtask_timeout_s
         subtask = self._subtasks[sid]
         task = self._running[sid]
+        keys = self._keys
         attempt = 0
         while True:
             attempt += 1
             state.bus.emit(SubtaskStarted, sid, agent.name, attempt)
-            key = (sid, attempt)
+            key = next(keys)
             deadlines.arm(key, task)
             try:
                 done = await state.runtime.runner.run(
