@@ -92,3 +92,26 @@ async def test_an_oversized_request_is_refused() -> None:
 async def test_the_engine_closes_what_it_opened() -> None:
     async with Engine(fast_settings(), llm=ScriptedLLM(default="x")) as engine:
         assert engine.runner is not None
+
+
+async def test_a_subscriber_that_raises_is_dropped_with_a_warning_and_the_run_finishes() -> None:
+    seen: list[str] = []
+
+    def fragile(event: Event) -> None:
+        seen.append(event.kind)
+        if event.kind == "subtask_finished":
+            raise ValueError("the display broke")
+
+    request = WorkflowRequest(
+        text="r",
+        subtasks=(SubtaskSpec(id="a", description="x"), SubtaskSpec(id="b", description="y")),
+    )
+    result = await Engine(fast_settings(), llm=ScriptedLLM(default="ok")).run(
+        request, on_event=fragile
+    )
+    assert result.status is WorkflowStatus.SUCCEEDED
+    assert seen.count("subtask_finished") == 1  # dropped after its first failure
+    assert seen[-1] == "subtask_finished"
+    [warning] = result.warnings
+    assert "fragile failed on subtask_finished" in warning
+    assert "ValueError: the display broke" in warning

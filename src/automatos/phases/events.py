@@ -17,7 +17,9 @@ class EventBus:
     """Emits the events of one workflow in order, numbered from 1.
 
     The bus keeps no events itself: a run of many subtasks emits several each, and only
-    subscribers (the store's writer, a progress display, ``Engine.stream``) need them.
+    subscribers (the store's writer, a progress display, ``Engine.stream``) need them. A
+    subscriber that raises is dropped and its error kept in :attr:`failures`: a broken
+    display must not cost the workflow its work.
     """
 
     def __init__(self, workflow_id: str) -> None:
@@ -25,6 +27,8 @@ class EventBus:
         self.emitted = 0
         """How many events were emitted so far: the ``seq`` of the last one."""
         self._subscribers: list[Callable[[Event], None]] = []
+        self.failures: list[str] = []
+        """What went wrong in subscribers that were dropped, one line each."""
 
     def subscribe(self, callback: Callable[[Event], None]) -> None:
         """Call ``callback`` with every later event; it must not block."""
@@ -35,5 +39,17 @@ class EventBus:
         self.emitted += 1
         event = kind(self.emitted, self.workflow_id, time.time(), *args, **fields)
         for callback in self._subscribers:
-            callback(event)
+            try:
+                callback(event)
+            except Exception as exc:
+                self._drop(callback, event, exc)
         return event
+
+    def _drop(self, callback: Callable[[Event], None], event: Event, exc: Exception) -> None:
+        # A new list: the one being iterated over by emit stays as it was.
+        self._subscribers = [c for c in self._subscribers if c is not callback]
+        name = getattr(callback, "__qualname__", type(callback).__name__)
+        self.failures.append(
+            f"event subscriber {name} failed on {event.kind} #{event.seq} and was dropped: "
+            f"{type(exc).__name__}: {exc}"
+        )

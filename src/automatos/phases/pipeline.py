@@ -92,6 +92,7 @@ async def run_workflow(
     try:
         for stage in select_stages(request, runtime):
             await _run_stage(stage, state)
+        state.warnings += bus.failures
         result = build_result(state)
         status = result.status
         return result

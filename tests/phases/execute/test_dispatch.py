@@ -13,6 +13,7 @@ from automatos import (
     Engine,
     Event,
     SubtaskFinished,
+    SubtaskResult,
     SubtaskRetried,
     SubtaskSkipped,
     SubtaskSpec,
@@ -327,15 +328,18 @@ async def test_subtask_calls_know_the_attempt_timeout_and_the_run_does_not() -> 
     assert caller_timeout.get() == math.inf
 
 
-async def test_a_subscriber_that_raises_ends_the_run_instead_of_hanging_it() -> None:
-    def broken(event: Event) -> None:
-        if isinstance(event, SubtaskFinished) and event.subtask_id == "a":
-            raise RuntimeError("the display broke")
+async def test_a_bookkeeping_error_ends_the_run_instead_of_hanging_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken_commit(state: object, result: SubtaskResult, reason: str = "") -> bool:
+        raise RuntimeError(f"cannot record {result.subtask_id}")
 
+    monkeypatch.setattr("automatos.phases.execute.dispatch.commit_result", broken_commit)
     llm = by_step({"a": 0.0, "b": 5.0})
-    engine = Engine(fast_settings(), llm=llm)
-    with pytest.raises(RuntimeError, match="the display broke"):
-        await asyncio.wait_for(engine.run(recipe(("a", []), ("b", [])), on_event=broken), 3)
+    with pytest.raises(RuntimeError, match="cannot record a"):
+        await asyncio.wait_for(
+            Engine(fast_settings(), llm=llm).run(recipe(("a", []), ("b", []))), 3
+        )
 
 
 async def test_a_wide_fan_in_quotes_every_dependency_within_the_budget() -> None:
