@@ -34,18 +34,13 @@ SYNTHESIS_PROMPT = (
 
 def frontier(state: WorkflowState) -> list[str]:
     """Succeeded subtasks none of whose successors succeeded, in plan order."""
-    results = state.results
-    ends = []
-    for s in state.require_plan().subtasks:
-        done = results.get(s.id)
-        if done is None or done.status is not _SUCCEEDED:
-            continue
-        after = s.graph.successors
-        if not after or all(
-            (r := results.get(n)) is None or r.status is not _SUCCEEDED for n in after
-        ):
-            ends.append(s.id)
-    return ends
+    plan = state.require_plan()
+    ok = {sid for sid, r in state.results.items() if r.status is _SUCCEEDED}
+    return [
+        s.id
+        for s in plan.subtasks
+        if s.id in ok and (not s.graph.successors or ok.isdisjoint(s.graph.successors))
+    ]
 
 
 class RespondStage:
