@@ -86,7 +86,7 @@ class Dispatcher:
     async def run(self) -> None:
         """Run until every subtask has a result; on cancellation, cancel what runs.
 
-        An error in the bookkeeping itself (a subscriber to the events that raises, a bug)
+        An error in the bookkeeping itself (a bug, a store that cannot take a result)
         cancels what runs and is raised here, rather than leaving the run waiting forever.
         """
         try:
