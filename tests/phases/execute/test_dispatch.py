@@ -352,3 +352,63 @@ async def test_a_wide_fan_in_quotes_every_dependency_within_the_budget() -> None
     for d in deps[1:]:  # the five long ones share the rest: (3000 - 5) // 5 each
         assert f"### {d}\n" + "z" * 599 + "\n[… truncated]" in prompt
     assert prompt.count("z") == 5 * 599
+
+
+def flaky_once(delays: dict[str, float]) -> ScriptedLLM:
+    """'flaky' fails its first attempt with a 500; every step sleeps its delay."""
+    failed: list[str] = []
+
+    def reply(messages: Sequence[Message]) -> str | Fault:
+        step = step_of(messages)
+        if step == "flaky" and not failed:
+            failed.append(step)
+            return Fault.server_error()
+        return f"out:{step}"
+
+    return ScriptedLLM(default=reply, latency=lambda m: delays.get(step_of(m), 0.0))
+
+
+def timeline(events: list[Event]) -> tuple[list[tuple[str, str, int]], int]:
+    """(kind, subtask, attempt) in order, and the most subtasks ever running at once."""
+    order, running, peak = [], 0, 0
+    for e in events:
+        if isinstance(e, SubtaskStarted):
+            running += 1
+            order.append(("start", e.subtask_id, e.attempt))
+        elif isinstance(e, SubtaskRetried | SubtaskFinished):
+            running -= 1
+            order.append(("end", e.subtask_id, getattr(e, "attempt", 0)))
+        peak = max(peak, running)
+    return order, peak
+
+
+async def test_a_subtask_waiting_to_retry_gives_its_slot_to_other_work() -> None:
+    settings = fast_settings(max_concurrency=1, max_attempts=2)
+    settings.execution.retry_backoff_s = 0.3
+    settings.llm.max_retries = 0
+    events: list[Event] = []
+    result = await Engine(settings, llm=flaky_once({"other": 0.1})).run(
+        recipe(("flaky", []), ("other", [])), on_event=events.append
+    )
+    assert result.status is WorkflowStatus.SUCCEEDED
+    order, peak = timeline(events)
+    assert peak == 1
+    # the old way held the slot through the backoff: other waited 0.3 s for nothing
+    assert order.index(("end", "other", 0)) < order.index(("start", "flaky", 2))
+
+
+async def test_a_retry_whose_backoff_ends_while_slots_are_full_waits_for_one() -> None:
+    settings = fast_settings(max_concurrency=1, max_attempts=2)
+    settings.execution.retry_backoff_s = 0.02
+    settings.llm.max_retries = 0
+    events: list[Event] = []
+    result = await Engine(settings, llm=flaky_once({"other": 0.2})).run(
+        recipe(("flaky", []), ("other", []), ("third", [])), on_event=events.append
+    )
+    assert result.status is WorkflowStatus.SUCCEEDED
+    order, peak = timeline(events)
+    assert peak == 1
+    # back from its backoff, the retry gets the next free slot before work that was queued
+    after_other = order.index(("end", "other", 0)) + 1
+    assert order[after_other] == ("start", "flaky", 2)
+    assert order.index(("start", "third", 1)) > after_other

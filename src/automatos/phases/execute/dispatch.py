@@ -2,10 +2,11 @@
 
 Dispatch is driven by completions, not by layers: when a subtask finishes, each successor
 whose last dependency that was is started at once, within a global concurrency limit. A
-subtask that fails is retried alone, with backoff, while the rest go on; when it finally
-fails, everything downstream of it is skipped with the reason, and independent branches
-finish. The work per subtask is constant, so a plan of n subtasks costs O(n + edges); this
-is the engine's hot path, which is why it is written with few layers and few objects.
+subtask that fails is retried alone, with backoff, while the rest go on (its slot with them:
+it takes the next free one when its backoff is over); when it finally fails, everything
+downstream of it is skipped with the reason, and independent branches finish. The work per
+subtask is constant, so a plan of n subtasks costs O(n + edges); this is the engine's hot
+path, which is why it is written with few layers and few objects.
 """
 
 from __future__ import annotations
@@ -68,6 +69,10 @@ class Dispatcher:
         heapq.heapify(self._ready)
         self._loop = asyncio.get_running_loop()
         self._running: dict[str, asyncio.Task[None]] = {}
+        """Subtasks holding a slot of the concurrency limit."""
+        self._resting: dict[str, asyncio.Task[None]] = {}
+        """Subtasks waiting to retry, or for a slot to retry in."""
+        self._waiters: deque[tuple[str, asyncio.Future[None]]] = deque()
         self._open = len(self.plan.subtasks)
         self._finished = asyncio.Event()
         self._crash: Exception | None = None
@@ -177,7 +182,11 @@ class Dispatcher:
                 )
             delay = self.settings.retry_backoff_s * 2 ** (attempt - 1)
             state.bus.emit(SubtaskRetried, sid, attempt, str(error), delay)
+            # A subtask waiting to retry runs nothing: its slot goes to other work meanwhile.
+            self._resting[sid] = self._running.pop(sid)
+            self._fill_slots()
             await asyncio.sleep(delay)
+            await self._take_slot(sid)
 
     def _prepare(self, sid: str) -> tuple[AgentSpec, tuple[Message, ...]]:
         state = self.state
@@ -235,10 +244,28 @@ class Dispatcher:
                     )
         else:
             self._skip_downstream(sid)
-        if self._ready:
-            self._pump()
+        self._fill_slots()
         if not self._open:
             self._finished.set()
+
+    def _fill_slots(self) -> None:
+        """Give free slots to subtasks back from a retry's backoff first, then to ready ones."""
+        waiters = self._waiters
+        while waiters and len(self._running) < self.settings.max_concurrency:
+            sid, wake = waiters.popleft()
+            if not wake.done():  # the slot is theirs from now: held before they resume
+                self._running[sid] = self._resting.pop(sid)
+                wake.set_result(None)
+        if self._ready:
+            self._pump()
+
+    async def _take_slot(self, sid: str) -> None:
+        if not self._waiters and len(self._running) < self.settings.max_concurrency:
+            self._running[sid] = self._resting.pop(sid)
+            return
+        wake = self._loop.create_future()
+        self._waiters.append((sid, wake))
+        await wake
 
     def _skip_downstream(self, failed: str) -> None:
         reason = f"dependency {failed!r} {self.state.results[failed].status.value}"
@@ -250,7 +277,7 @@ class Dispatcher:
                 queue.extend(self._subtasks[sid].graph.successors)
 
     async def _cancel_all(self) -> None:
-        running = list(self._running.values())
+        running = [*self._running.values(), *self._resting.values()]
         for task in running:
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
