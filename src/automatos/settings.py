@@ -108,7 +108,8 @@ class ExecutionSettings(BaseModel):
     max_attempts: int = Field(default=3, gt=0)
     """Attempts per subtask, the first included."""
     retry_backoff_s: float = Field(default=1.0, ge=0)
-    """Delay before the first retry of a subtask; doubles on each further retry."""
+    """Longest delay before the first retry of a subtask (jittered down to half of it);
+    doubles on each further retry, and gives way to a rate limit's ``Retry-After``."""
     budget_tokens: int | None = Field(default=None, gt=0)
     """Tokens (in and out, every stage) a workflow may spend; unset is no limit."""
     budget_usd: float | None = Field(default=None, gt=0)

@@ -412,3 +412,23 @@ async def test_a_retry_whose_backoff_ends_while_slots_are_full_waits_for_one() -
     after_other = order.index(("end", "other", 0)) + 1
     assert order[after_other] == ("start", "flaky", 2)
     assert order.index(("start", "third", 1)) > after_other
+
+
+async def test_retry_delays_are_jittered_and_honour_retry_after() -> None:
+    faults = {"limited": [Fault.rate_limit(retry_after=0.2)], "broken": [Fault.server_error()]}
+
+    def reply(messages: Sequence[Message]) -> str | Fault:
+        pending = faults.get(step_of(messages))
+        return pending.pop() if pending else "ok"
+
+    settings = fast_settings(max_attempts=2)
+    settings.execution.retry_backoff_s = 0.05
+    settings.llm.max_retries = 0
+    events: list[Event] = []
+    result = await Engine(settings, llm=ScriptedLLM(default=reply)).run(
+        recipe(("limited", []), ("broken", [])), on_event=events.append
+    )
+    assert result.status is WorkflowStatus.SUCCEEDED
+    delays = {e.subtask_id: e.delay_s for e in events if isinstance(e, SubtaskRetried)}
+    assert delays["limited"] >= 0.2  # the server asked for that long
+    assert 0.025 <= delays["broken"] <= 0.05

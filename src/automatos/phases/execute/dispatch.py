@@ -15,6 +15,7 @@ import asyncio
 import contextvars
 import heapq
 import itertools
+import math
 import time
 from collections import deque
 
@@ -22,8 +23,14 @@ from automatos.deadlines import DeadlineQueue, caller_timeout
 from automatos.domain.agent import AgentSpec
 from automatos.domain.event import SubtaskRetried, SubtaskStarted
 from automatos.domain.result import ErrorInfo, SubtaskResult, SubtaskStatus
-from automatos.errors import BudgetExceededError, SubtaskTimeoutError, is_retryable
+from automatos.errors import (
+    BudgetExceededError,
+    RateLimitedError,
+    SubtaskTimeoutError,
+    is_retryable,
+)
 from automatos.llm.base import Completion, Message
+from automatos.llm.retry import backoff_delay
 from automatos.phases.execute.budget import Budget
 from automatos.phases.execute.commit import commit_result
 from automatos.phases.execute.prompt import subtask_messages
@@ -180,7 +187,10 @@ class Dispatcher:
                         error=ErrorInfo.of(error),
                     )
                 )
-            delay = self.settings.retry_backoff_s * 2 ** (attempt - 1)
+            # Jittered, so that subtasks failing together (a provider outage) do not all come
+            # back at once; a rate limit's Retry-After is honoured.
+            retry_after = error.retry_after if isinstance(error, RateLimitedError) else None
+            delay = backoff_delay(attempt, self.settings.retry_backoff_s, math.inf, retry_after)
             state.bus.emit(SubtaskRetried, sid, attempt, str(error), delay)
             # A subtask waiting to retry runs nothing: its slot goes to other work meanwhile.
             self._resting[sid] = self._running.pop(sid)
