@@ -124,8 +124,9 @@ class ExecutionSettings(BaseModel):
 class SelectionSettings(BaseModel):
     """Stage 2: how agents are chosen."""
 
-    use_llm: bool = True
-    """Ask the model to assign agents; the score decides otherwise."""
+    use_llm: bool | None = None
+    """Ask the model to assign agents; the score decides otherwise. Unset: ask, unless the
+    model is the embedded small one, whose choices would be no better than chance."""
     batch_size: int = Field(default=12, gt=0)
     """Subtasks per selection call: a larger plan is assigned in several calls, made at once,
     so that no answer outgrows the model's output limit (``llm.max_tokens``)."""

@@ -183,3 +183,19 @@ async def test_a_large_plan_is_assigned_in_batches_and_a_failed_batch_falls_back
         assert "selection call failed" in by_id[sid].reason
         assert by_id[sid].agent == "coder"  # the score: capability fits python code
     assert len([c for c in result.llm_calls if c.stage == "select_agents"]) == 4
+
+
+@pytest.mark.parametrize(("use_llm", "asked"), [(None, False), (True, True)])
+async def test_a_model_too_small_to_plan_freely_is_not_asked_by_default(
+    store: SqlStore, use_llm: bool | None, asked: bool
+) -> None:
+    settings = fast_settings()
+    settings.plan.schema_style = "numbered"  # what the embedded model gets
+    settings.selection.use_llm = use_llm
+    llm = ScriptedLLM(default="done")
+    result = await Engine(settings, llm=llm, store=store).run(
+        request(SubtaskSpec(id="a", description="debug the python code"))
+    )
+    prompts = [c.messages[-1].content for c in llm.calls]
+    assert any(p.startswith("Subtasks:") for p in prompts) is asked
+    assert result.assignments[0].agent == "coder"

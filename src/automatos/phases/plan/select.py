@@ -166,7 +166,8 @@ class SelectStage:
         settings = state.runtime.settings.selection
         kinds = {s.id: state.task_type(s.id) for s in subtasks}
         chosen: dict[str, Assignment] = {}
-        if settings.use_llm:  # in batches, asked at once: no answer outgrows the output limit
+        ask = settings.use_llm if settings.use_llm is not None else not state.runtime.numbered_plans
+        if ask:  # in batches, asked at once: no answer outgrows the output limit
             size = settings.batch_size
             answers = await asyncio.gather(
                 *(
