@@ -77,9 +77,20 @@ Answer with JSON only, in this shape:
 "requires_context": false, "complexity": 2, "expected_output": "..."}}]}}"""
 
 
+# Small models copy the form of what they are shown: without examples of descriptions they
+# wrote about the plan itself ("this is the first task") instead of about the request.
 NUMBERED_NOTE = """
 Number the subtasks: their ids are "step_1", "step_2", … in order, and a step may depend only \
-on steps before it. Use {min_steps} to {max_steps} steps."""
+on steps before it. Use {min_steps} to {max_steps} steps. Each description names what the \
+request is about, in the request's own words. Examples:
+Request: Explain how vaccines train the immune system.
+{{"subtasks": [{{"id": "step_1", "description": "How vaccines train the immune system: list \
+the facts", "depends_on": []}}, {{"id": "step_2", "description": "How vaccines train the immune \
+system: write the explanation", "depends_on": ["step_1"]}}]}}
+Request: Summarise the causes of the French Revolution.
+{{"subtasks": [{{"id": "step_1", "description": "The causes of the French Revolution: list the \
+facts", "depends_on": []}}, {{"id": "step_2", "description": "The causes of the French \
+Revolution: write the summary", "depends_on": ["step_1"]}}]}}"""
 
 
 def decomposition_messages(request: str, limits: PlanLimits, *, numbered: bool) -> list[Message]:
