@@ -48,7 +48,8 @@ def test_json_recipe_and_request_override(tmp_path: Path) -> None:
         ("request: x\n", "no 'subtasks'"),
         ("request: x\nsubtasks:\n  - id: a\n", "description"),
         ("request: x\nsubtasks:\n  - id: a\n    description: d\n    complexity: 9\n", "complexity"),
-        ("subtasks:\n  - id: a\n    description: d\n", "text"),
+        ("subtasks:\n  - id: a\n    description: d\n", "needs 'request'"),
+        ("request: 7\nsubtasks:\n  - id: a\n    description: d\n", "needs 'request'"),
         ("request: x\nsurprise: 1\nsubtasks: []\n", "surprise"),
     ],
 )

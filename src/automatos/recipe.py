@@ -47,7 +47,12 @@ def parse_recipe(
         data["request"] = request
     if "subtasks" not in data:
         raise InvalidRequestError(f"{source} has no 'subtasks'")
-    data["text"] = data.pop("request", None)
+    if not isinstance(data.get("request"), str) or not data["request"].strip():
+        raise InvalidRequestError(
+            f"{source} needs 'request': the text of what the subtasks are for, which every "
+            "subtask's prompt quotes"
+        )
+    data["text"] = data.pop("request")
     try:
         return WorkflowRequest.model_validate(data)
     except ValidationError as exc:
