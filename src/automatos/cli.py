@@ -35,6 +35,7 @@ from automatos.registry import load_agents, registered_agents
 from automatos.scoring import Scorer
 from automatos.settings import Settings
 from automatos.store.base import OVERALL
+from automatos.store.database import shown_url
 from automatos.store.sql import SqlStore
 
 __all__ = ["app", "main"]
@@ -260,6 +261,9 @@ def runs_list(
     if as_json:
         for run in runs:
             typer.echo(run.model_dump_json())
+        return
+    if not runs:
+        typer.echo(f"no stored runs yet (in {shown_url(Settings().store)})")
         return
     for run in runs:
         totals = run.totals or {}

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from automatos import Engine, Settings, SubtaskSpec, WorkflowRequest, aio
 from automatos.cli import app
 from automatos.settings import StoreSettings
+from automatos.store.database import shown_url
 from automatos.store.sql import SqlStore
 from automatos.testing import ScriptedLLM
 from tests.conftest import fast_settings, planner, step_of
@@ -158,3 +159,17 @@ def test_runs_list_and_show(tmp_path: Path, monkeypatch: object) -> None:
     assert "only" in shown.output and "the answer" in shown.output
     missing = runner.invoke(app, ["runs", "show", "zzz"], env=env)
     assert missing.exit_code == 1 and "no run" in missing.output
+
+
+def test_an_empty_store_says_so_and_where_it_is(tmp_path: Path) -> None:
+    env = {"AUTOMATOS_STORE__DATA_DIR": str(tmp_path)}
+    listed = CliRunner().invoke(app, ["runs", "list"], env=env)
+    assert listed.exit_code == 0, listed.output
+    assert "no stored runs yet" in listed.output
+    assert str(tmp_path / "automatos.db") in listed.output.replace("\n", "")
+
+
+def test_a_store_url_is_shown_without_its_password() -> None:
+    url = "postgresql+asyncpg://postgres:s3cret@127.0.0.1:5432/test"
+    shown = shown_url(StoreSettings(url=url))
+    assert "s3cret" not in shown and shown.startswith("postgresql+asyncpg://postgres:")

@@ -8,13 +8,13 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, event, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from automatos.settings import StoreSettings
 
-__all__ = ["create_engine", "database_url", "migrate"]
+__all__ = ["create_engine", "database_url", "migrate", "shown_url"]
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -25,6 +25,11 @@ def database_url(settings: StoreSettings) -> str:
         return settings.url
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return f"sqlite+aiosqlite:///{settings.data_dir / 'automatos.db'}"
+
+
+def shown_url(settings: StoreSettings) -> str:
+    """Where the store is, fit to print: the URL without its password."""
+    return make_url(database_url(settings)).render_as_string(hide_password=True)
 
 
 def create_engine(url: str, **options: Any) -> AsyncEngine:
