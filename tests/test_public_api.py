@@ -41,6 +41,7 @@ EXPECTED = {
     "SubtaskSpec",
     "SubtaskStarted",
     "SubtaskStatus",
+    "StoreError",
     "SubtaskTimeoutError",
     "Totals",
     "WorkflowCancelledError",

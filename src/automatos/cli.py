@@ -244,7 +244,10 @@ app.add_typer(runs_app, name="runs")
 
 
 async def _with_store(action: Callable[[SqlStore], Awaitable[T]]) -> T:
-    store = await SqlStore.open(Settings().store)
+    try:
+        store = await SqlStore.open(Settings().store)
+    except AutomatosError as exc:
+        raise _fail(f"{type(exc).__name__}: {exc}") from None
     try:
         return await action(store)
     finally:

@@ -21,6 +21,7 @@ AutomatosError
 │   ├── ProviderUnavailableError 5xx or the connection failed (retryable)
 │   ├── ProviderRequestError    4xx other than 429: the call itself is wrong (not retryable)
 │   └── StructuredOutputError   the reply did not validate, even after one repair
+├── StoreError                  the database of runs and agents cannot be reached (retryable)
 └── ExecutionError              a subtask could not be run
     ├── SubtaskTimeoutError     the subtask took longer than its timeout (retryable)
     ├── BudgetExceededError     the workflow's token or dollar budget would be exceeded
@@ -54,6 +55,7 @@ __all__ = [
     "ProviderUnavailableError",
     "RateLimitedError",
     "SelfDependencyError",
+    "StoreError",
     "StructuredOutputError",
     "SubtaskTimeoutError",
     "WorkflowCancelledError",
@@ -155,6 +157,13 @@ class StructuredOutputError(LLMError):
     def __init__(self, message: str, raw: str = "") -> None:
         self.raw = raw[:2000]
         super().__init__(message)
+
+
+class StoreError(AutomatosError):
+    """The store's database cannot be opened or reached; the message names where it is (without
+    its password) and the settings that say so."""
+
+    retryable: ClassVar[bool] = True
 
 
 class ExecutionError(AutomatosError):

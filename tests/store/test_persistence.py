@@ -11,9 +11,18 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
-from automatos import Engine, Settings, SubtaskSpec, WorkflowRequest, aio
+from automatos import (
+    ConfigurationError,
+    Engine,
+    Settings,
+    StoreError,
+    SubtaskSpec,
+    WorkflowRequest,
+    aio,
+)
 from automatos.cli import app
 from automatos.settings import StoreSettings
 from automatos.store.database import shown_url
@@ -173,3 +182,20 @@ def test_a_store_url_is_shown_without_its_password() -> None:
     url = "postgresql+asyncpg://postgres:s3cret@127.0.0.1:5432/test"
     shown = shown_url(StoreSettings(url=url))
     assert "s3cret" not in shown and shown.startswith("postgresql+asyncpg://postgres:")
+
+
+async def test_an_unreachable_store_is_a_typed_error_without_the_password() -> None:
+    unreachable = StoreSettings(url="postgresql+asyncpg://postgres:s3cret@127.0.0.1:1/test")
+    with pytest.raises(StoreError, match="cannot open the store") as caught:
+        await SqlStore.open(unreachable)
+    assert "s3cret" not in str(caught.value) and caught.value.retryable
+    with pytest.raises(ConfigurationError, match=r"store\.url"):
+        await SqlStore.open(StoreSettings(url="nosuchdb://somewhere"))
+
+
+def test_the_cli_names_an_unreachable_store_instead_of_a_traceback() -> None:
+    env = {"AUTOMATOS_STORE__URL": "postgresql+asyncpg://postgres:s3cret@127.0.0.1:1/test"}
+    listed = CliRunner().invoke(app, ["runs", "list"], env=env)
+    assert listed.exit_code == 1
+    assert "StoreError: cannot open the store" in listed.output
+    assert "s3cret" not in listed.output and "Traceback" not in listed.output

@@ -8,13 +8,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from automatos.domain.agent import AgentMetrics, AgentSpec
 from automatos.domain.event import Event
+from automatos.errors import ConfigurationError, StoreError
 from automatos.settings import StoreSettings
 from automatos.store.base import RunDetail, RunSummary, WriteBatch
-from automatos.store.database import create_engine, database_url, migrate
+from automatos.store.database import create_engine, database_url, migrate, shown_url
 from automatos.store.tables import (
     agent_metrics,
     agents,
@@ -55,21 +57,42 @@ class SqlStore:
 
     @classmethod
     async def open(cls, settings: StoreSettings, **engine_options: Any) -> SqlStore:
-        """Connect, migrate the schema to the newest version, and make sure the workspace exists."""
-        engine = create_engine(database_url(settings), **engine_options)
-        await migrate(engine)
-        store = cls(engine, settings.workspace)
-        async with engine.begin() as conn:
-            found = await conn.scalar(
-                select(workspaces.c.id).where(workspaces.c.id == settings.workspace)
-            )
-            if found is None:
-                await conn.execute(
-                    insert(workspaces).values(
-                        id=settings.workspace, name=settings.workspace, created_at=_now()
-                    )
+        """Connect, migrate the schema to the newest version, and make sure the workspace exists.
+
+        Raises:
+            ConfigurationError: ``store.url`` is not a database URL SQLAlchemy can use.
+            StoreError: the database cannot be reached or set up.
+        """
+        try:
+            engine = create_engine(database_url(settings), **engine_options)
+        except ArgumentError as exc:  # NoSuchModuleError too: an unknown dialect or driver
+            raise ConfigurationError(
+                f"store.url is not a database URL this install can use: {exc}"
+            ) from None
+        except OSError as exc:  # the data directory cannot be made
+            raise StoreError(
+                f"cannot make the store's directory {settings.data_dir}: {exc} "
+                "(setting store.data_dir)"
+            ) from exc
+        try:
+            await migrate(engine)
+            async with engine.begin() as conn:
+                found = await conn.scalar(
+                    select(workspaces.c.id).where(workspaces.c.id == settings.workspace)
                 )
-        return store
+                if found is None:
+                    await conn.execute(
+                        insert(workspaces).values(
+                            id=settings.workspace, name=settings.workspace, created_at=_now()
+                        )
+                    )
+        except (OSError, SQLAlchemyError) as exc:
+            await engine.dispose()
+            raise StoreError(
+                f"cannot open the store at {shown_url(settings)}: {type(exc).__name__}: {exc} "
+                "(settings store.url, store.data_dir)"
+            ) from exc
+        return cls(engine, settings.workspace)
 
     async def aclose(self) -> None:
         """Dispose of the engine's connections."""
