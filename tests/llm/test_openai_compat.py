@@ -112,9 +112,12 @@ async def test_an_unreachable_server() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    p = OpenAICompatibleProvider(model="m", base_url=f"http://127.0.0.1:{port}/v1")
-    with pytest.raises(ProviderUnavailableError, match="cannot reach"):
+    url = f"http://someone:s3cret@127.0.0.1:{port}/v1"
+    p = OpenAICompatibleProvider(model="m", base_url=url)
+    with pytest.raises(ProviderUnavailableError, match="cannot reach") as caught:
         await p.complete(HELLO)
+    assert f"http://127.0.0.1:{port}/v1" in str(caught.value)  # where, and the setting
+    assert "llm.base_url" in str(caught.value) and "s3cret" not in str(caught.value)
 
 
 async def test_no_choices_is_unavailable(server: FakeLLMServer) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, cast
+from urllib.parse import urlsplit, urlunsplit
 
 import openai
 
@@ -38,6 +39,12 @@ class OpenAICompatibleProvider:
         # Local servers need no key, but the SDK insists on one.
         self._client = openai.AsyncOpenAI(
             base_url=base_url, api_key=api_key or "unused", max_retries=0, timeout=timeout_s
+        )
+        # Where errors say the server is: the address without any credentials in it.
+        where = urlsplit(str(self._client.base_url))
+        netloc = where.hostname or ""
+        self._where = urlunsplit(
+            (where.scheme, f"{netloc}:{where.port}" if where.port else netloc, where.path, "", "")
         )
 
     async def aclose(self) -> None:
@@ -82,9 +89,11 @@ class OpenAICompatibleProvider:
                 **extra,
             )
         except openai.APITimeoutError as exc:
-            raise LLMTimeoutError(f"the OpenAI-compatible server timed out: {exc}") from exc
+            raise LLMTimeoutError(f"{self._where} timed out: {exc}") from exc
         except openai.APIConnectionError as exc:
-            raise ProviderUnavailableError(f"cannot reach the server: {exc}") from exc
+            raise ProviderUnavailableError(
+                f"cannot reach {self._where} (setting llm.base_url): {exc}"
+            ) from exc
         except openai.APIStatusError as exc:
             raise error_for_status(
                 exc.status_code, exc.message, dict(exc.response.headers)
