@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from automatos import ProviderUnavailableError, RateLimitedError
+from automatos import ConfigurationError, ProviderUnavailableError, RateLimitedError
 from automatos.llm import Message
 from automatos.llm.anthropic import AnthropicProvider
 from tests.support.fake_servers import FakeLLMServer, anthropic_message, error
@@ -58,3 +58,14 @@ async def test_errors_are_typed(server: FakeLLMServer) -> None:
     assert info.value.retry_after == 2
     with pytest.raises(ProviderUnavailableError):
         await provider(server).complete(HELLO)
+
+
+def test_no_key_is_a_configuration_error_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.delenv("ANTHROPIC_AUTH_TOKEN", raising=False)
+    with pytest.raises(ConfigurationError, match="AUTOMATOS_LLM__API_KEY"):
+        AnthropicProvider(model="claude-test")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "from-the-environment")
+    assert AnthropicProvider(model="claude-test").model == "claude-test"

@@ -44,6 +44,13 @@ class AnthropicProvider:
         self._client = anthropic.AsyncAnthropic(
             api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout_s
         )
+        # The SDK looks for a key in its own environment variables too, but only says it has
+        # none when the first call is sent, as a TypeError.
+        if self._client.api_key is None and self._client.auth_token is None:
+            raise ConfigurationError(
+                "the Anthropic provider needs a key: set AUTOMATOS_LLM__API_KEY "
+                "(or ANTHROPIC_API_KEY)"
+            )
 
     async def aclose(self) -> None:
         """Close the HTTP connections."""
