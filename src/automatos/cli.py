@@ -447,8 +447,7 @@ def agents_import(
 
 async def _save(store: SqlStore, specs: list[AgentSpec]) -> None:
     await registered_agents(store)  # an empty workspace gets the starter team first
-    for spec in specs:
-        await store.save_agent(spec)
+    await store.save_agents(specs)
 
 
 @app.command()

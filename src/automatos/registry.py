@@ -68,8 +68,7 @@ def starter_agents() -> list[AgentSpec]:
 async def registered_agents(store: Store) -> list[AgentSpec]:
     """The workspace's agents; an empty workspace gets the starter team first."""
     agents = await store.agents()
-    if not agents:
-        for spec in starter_agents():
-            await store.save_agent(spec)
+    if not agents:  # in one transaction, so that a run starting meanwhile sees all or none
+        await store.save_agents(starter_agents())
         agents = await store.agents()
     return agents

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from automatos import AgentSpec, ErrorInfo, LLMCall, SubtaskResult, SubtaskStatus
 from automatos.domain.agent import AgentMetrics
 from automatos.domain.event import SubtaskFinished, SubtaskStarted
+from automatos.registry import registered_agents
 from automatos.store import OVERALL, WriteBatch
 from automatos.store.sql import SqlStore
 
@@ -92,3 +95,17 @@ async def test_runs_are_listed_newest_first(store: SqlStore) -> None:
     for i in range(3):
         await store.start_execution(f"wf-{i}", f"request {i}", {})
     assert [r.id for r in await store.list_runs(limit=2)] == ["wf-2", "wf-1"]
+
+
+async def test_workflows_starting_at_once_register_and_learn_without_conflict(
+    store: SqlStore,
+) -> None:
+    # Several first runs seed the starter team at once, and learn about the same new agent.
+    teams = await asyncio.gather(*(registered_agents(store) for _ in range(8)))
+    assert all([a.name for a in team] == [a.name for a in teams[0]] for team in teams)
+    learned = {"newcomer": {OVERALL: AgentMetrics(0.9, 0.8, 1.0, 0.0, 1)}}
+    await asyncio.gather(*(store.save_metrics(learned) for _ in range(8)))
+    await asyncio.gather(*(store.save_agent(AgentSpec(name="newcomer")) for _ in range(8)))
+    names = [a.name for a in await store.agents()]
+    assert names.count("newcomer") == 1 and len(names) == len(teams[0]) + 1
+    assert (await store.agent_metrics())["newcomer"][OVERALL].success_rate == 0.9

@@ -107,6 +107,10 @@ class Store(Protocol):
         """Add an agent, or replace the one of the same name."""
         ...
 
+    async def save_agents(self, specs: Sequence[AgentSpec]) -> None:
+        """:meth:`save_agent` for each, in one transaction: readers see all or none."""
+        ...
+
     async def agent_metrics(self) -> dict[str, dict[str, AgentMetrics]]:
         """Learned metrics by agent name, then task type (``"*"`` is overall)."""
         ...

@@ -7,7 +7,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Executable, Table, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -48,6 +49,25 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def upsert(
+    dialect: str,
+    table: Table,
+    values: Mapping[str, Any],
+    keys: Sequence[str],
+    replace: Sequence[str] = (),
+) -> Executable:
+    """One atomic insert-or-update on the unique ``keys`` (``replace``: the columns a conflict
+    overwrites; none: the existing row is kept). Select-then-insert races when two workflows
+    register the same agent or learn about it at once; this does not."""
+    insert_into = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert_into(table).values(**values)
+    if not replace:
+        return statement.on_conflict_do_nothing(index_elements=list(keys))
+    return statement.on_conflict_do_update(
+        index_elements=list(keys), set_={c: statement.excluded[c] for c in replace}
+    )
+
+
 class SqlStore:
     """A :class:`~automatos.store.base.Store` over one SQLAlchemy engine and one workspace."""
 
@@ -77,15 +97,18 @@ class SqlStore:
         try:
             await migrate(engine)
             async with engine.begin() as conn:
-                found = await conn.scalar(
-                    select(workspaces.c.id).where(workspaces.c.id == settings.workspace)
-                )
-                if found is None:
-                    await conn.execute(
-                        insert(workspaces).values(
-                            id=settings.workspace, name=settings.workspace, created_at=_now()
-                        )
+                await conn.execute(
+                    upsert(
+                        engine.dialect.name,
+                        workspaces,
+                        {
+                            "id": settings.workspace,
+                            "name": settings.workspace,
+                            "created_at": _now(),
+                        },
+                        keys=["id"],
                     )
+                )
         except (OSError, SQLAlchemyError) as exc:
             await engine.dispose()
             raise StoreError(
@@ -262,17 +285,27 @@ class SqlStore:
 
     async def save_agent(self, spec: AgentSpec) -> None:
         """Insert or replace an agent by name."""
-        data = spec.model_dump(mode="json")
+        await self.save_agents([spec])
+
+    async def save_agents(self, specs: Sequence[AgentSpec]) -> None:
+        """Insert or replace agents by name, in one transaction."""
         async with self.engine.begin() as conn:
-            found = await conn.scalar(self._agent_id(spec.name))
-            if found is None:
+            for spec in specs:
+                row = {
+                    "workspace_id": self.workspace,
+                    "name": spec.name,
+                    "spec": spec.model_dump(mode="json"),
+                    "created_at": _now(),
+                }
                 await conn.execute(
-                    insert(agents).values(
-                        workspace_id=self.workspace, name=spec.name, spec=data, created_at=_now()
+                    upsert(
+                        self.engine.dialect.name,
+                        agents,
+                        row,
+                        keys=["workspace_id", "name"],
+                        replace=["spec"],
                     )
                 )
-            else:
-                await conn.execute(update(agents).where(agents.c.id == found).values(spec=data))
 
     def _agent_id(self, name: str) -> Any:
         return select(agents.c.id).where(
@@ -304,34 +337,29 @@ class SqlStore:
 
     async def save_metrics(self, metrics: Mapping[str, Mapping[str, AgentMetrics]]) -> None:
         """Upsert metrics; agents not yet registered are registered by name."""
+        dialect = self.engine.dialect.name
         async with self.engine.begin() as conn:
             for name, by_type in metrics.items():
+                agent = {
+                    "workspace_id": self.workspace,
+                    "name": name,
+                    "spec": AgentSpec(name=name).model_dump(mode="json"),
+                    "created_at": _now(),
+                }
+                await conn.execute(upsert(dialect, agents, agent, keys=["workspace_id", "name"]))
                 agent_id = await conn.scalar(self._agent_id(name))
-                if agent_id is None:
-                    result = await conn.execute(
-                        insert(agents).values(
-                            workspace_id=self.workspace,
-                            name=name,
-                            spec=AgentSpec(name=name).model_dump(mode="json"),
-                            created_at=_now(),
-                        )
-                    )
-                    key = result.inserted_primary_key
-                    assert key is not None
-                    agent_id = key[0]
                 for task_type, value in by_type.items():
-                    row = dataclasses.asdict(value) | {"updated_at": _now()}
-                    changed = await conn.execute(
-                        update(agent_metrics)
-                        .where(
-                            agent_metrics.c.agent_id == agent_id,
-                            agent_metrics.c.task_type == task_type,
+                    row = dataclasses.asdict(value) | {
+                        "agent_id": agent_id,
+                        "task_type": task_type,
+                        "updated_at": _now(),
+                    }
+                    await conn.execute(
+                        upsert(
+                            dialect,
+                            agent_metrics,
+                            row,
+                            keys=["agent_id", "task_type"],
+                            replace=[*dataclasses.asdict(value), "updated_at"],
                         )
-                        .values(**row)
                     )
-                    if not changed.rowcount:
-                        await conn.execute(
-                            insert(agent_metrics).values(
-                                agent_id=agent_id, task_type=task_type, **row
-                            )
-                        )
