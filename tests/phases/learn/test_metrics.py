@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -77,4 +78,26 @@ async def test_the_loop_closes(tmp_path: Path) -> None:
         WorkflowRequest(text="r", subtasks=(SubtaskSpec(id="s", description="write a report"),))
     )
     assert chosen.assignments[0].agent == "ada"
+    await store.aclose()
+
+
+async def test_runs_that_overlap_both_count(tmp_path: Path) -> None:
+    # Both runs select the writer before either has learned; the slow one learns last and
+    # must build on what the quick one stored, not on what it saw when it began.
+    store = await SqlStore.open(StoreSettings(data_dir=tmp_path))
+    llm = ScriptedLLM(default="done", latency=lambda m: 0.3 if "slow" in m[-1].content else 0.0)
+
+    def request(text: str) -> WorkflowRequest:
+        step = SubtaskSpec(id="only", description=f"write a report ({text})")
+        return WorkflowRequest(text=text, subtasks=(step,))
+
+    settings = fast_settings()
+    settings.selection.use_llm = False
+    settings.selection.seed = 7  # the same snapshot and seed: both runs pick the same agent
+    engine = Engine(settings, llm=llm, store=store)
+    first = await engine.run(request("first"))  # so that both runs see metrics when selecting
+    slow, quick = await asyncio.gather(engine.run(request("slow")), engine.run(request("quick")))
+    agent = first.assignments[0].agent
+    assert slow.assignments[0].agent == quick.assignments[0].agent == agent
+    assert (await store.agent_metrics())[agent][OVERALL].total_executions == 3
     await store.aclose()

@@ -50,7 +50,9 @@ class LearnStage:
         store = state.runtime.store
         if store is None:
             return
-        known = state.agent_metrics or await store.agent_metrics()
+        # Read now, not what selection saw: runs that overlapped have learned since, and
+        # building on the older values would undo their updates.
+        known = await store.agent_metrics()
         changed: dict[str, dict[str, AgentMetrics]] = {}
         for sid, result in state.results.items():
             if result.agent is None or result.status not in (
