@@ -109,3 +109,12 @@ async def test_workflows_starting_at_once_register_and_learn_without_conflict(
     names = [a.name for a in await store.agents()]
     assert names.count("newcomer") == 1 and len(names) == len(teams[0]) + 1
     assert (await store.agent_metrics())["newcomer"][OVERALL].success_rate == 0.9
+
+
+async def test_metrics_updates_from_runs_finishing_at_once_all_count(store: SqlStore) -> None:
+    def one_more(known: dict[str, dict[str, AgentMetrics]]) -> dict[str, dict[str, AgentMetrics]]:
+        seen = known.get("busy", {}).get(OVERALL, AgentMetrics()).total_executions
+        return {"busy": {OVERALL: AgentMetrics(total_executions=seen + 1)}}
+
+    await asyncio.gather(*(store.update_metrics(one_more) for _ in range(10)))
+    assert (await store.agent_metrics())["busy"][OVERALL].total_executions == 10

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -13,7 +13,7 @@ from automatos.domain.agent import AgentMetrics, AgentSpec
 from automatos.domain.event import Event
 from automatos.domain.result import LLMCall, SubtaskResult
 
-__all__ = ["RunDetail", "RunSummary", "Store", "WriteBatch"]
+__all__ = ["MetricsUpdate", "RunDetail", "RunSummary", "Store", "WriteBatch"]
 
 OVERALL = "*"
 """The task type under which an agent's overall metrics are kept."""
@@ -55,6 +55,12 @@ class RunDetail(RunSummary):
     results: list[dict[str, Any]]
     calls: list[dict[str, Any]]
     events: int
+
+
+MetricsUpdate = Callable[
+    [dict[str, dict[str, AgentMetrics]]], Mapping[str, Mapping[str, AgentMetrics]]
+]
+"""From the stored metrics (by agent name, then task type) to those to save."""
 
 
 @runtime_checkable
@@ -117,6 +123,11 @@ class Store(Protocol):
 
     async def save_metrics(self, metrics: Mapping[str, Mapping[str, AgentMetrics]]) -> None:
         """Replace the metrics given, by agent name and task type."""
+        ...
+
+    async def update_metrics(self, update: MetricsUpdate) -> None:
+        """Read the metrics, apply ``update`` and save what it returns, with no other update
+        of this store in between (learning from runs that finish at once)."""
         ...
 
     async def aclose(self) -> None:

@@ -50,20 +50,24 @@ class LearnStage:
         store = state.runtime.store
         if store is None:
             return
-        # Read now, not what selection saw: runs that overlapped have learned since, and
-        # building on the older values would undo their updates.
-        known = await store.agent_metrics()
-        changed: dict[str, dict[str, AgentMetrics]] = {}
-        for sid, result in state.results.items():
-            if result.agent is None or result.status not in (
-                SubtaskStatus.SUCCEEDED,
-                SubtaskStatus.FAILED,
-            ):
-                continue
-            quality = state.quality.get(sid)
-            mine = changed.setdefault(result.agent, {})
-            for kind in (OVERALL, state.task_type(sid)):
-                base = mine.get(kind) or known.get(result.agent, {}).get(kind) or AgentMetrics()
-                mine[kind] = update_metrics(base, result, quality)
-        if changed:
-            await store.save_metrics(changed)
+        # The metrics as stored when learning, not what selection saw: runs that overlapped
+        # have learned since, and building on older values would undo their updates.
+        await store.update_metrics(lambda known: _learned(state, known))
+
+
+def _learned(
+    state: WorkflowState, known: dict[str, dict[str, AgentMetrics]]
+) -> dict[str, dict[str, AgentMetrics]]:
+    changed: dict[str, dict[str, AgentMetrics]] = {}
+    for sid, result in state.results.items():
+        if result.agent is None or result.status not in (
+            SubtaskStatus.SUCCEEDED,
+            SubtaskStatus.FAILED,
+        ):
+            continue
+        quality = state.quality.get(sid)
+        mine = changed.setdefault(result.agent, {})
+        for kind in (OVERALL, state.task_type(sid)):
+            base = mine.get(kind) or known.get(result.agent, {}).get(kind) or AgentMetrics()
+            mine[kind] = update_metrics(base, result, quality)
+    return changed
