@@ -382,32 +382,29 @@ def timeline(events: list[Event]) -> tuple[list[tuple[str, str, int]], int]:
     return order, peak
 
 
-async def test_a_subtask_waiting_to_retry_gives_its_slot_to_other_work() -> None:
+async def one_slot(backoff: float, other: float, *ids: str) -> list[tuple[str, str, int]]:
+    """Run ``ids`` (flaky first) with one slot; the order of starts and ends."""
     settings = fast_settings(max_concurrency=1, max_attempts=2)
-    settings.execution.retry_backoff_s = 0.3
+    settings.execution.retry_backoff_s = backoff
     settings.llm.max_retries = 0
     events: list[Event] = []
-    result = await Engine(settings, llm=flaky_once({"other": 0.1})).run(
-        recipe(("flaky", []), ("other", [])), on_event=events.append
+    result = await Engine(settings, llm=flaky_once({"other": other})).run(
+        recipe(*[(sid, []) for sid in ids]), on_event=events.append
     )
     assert result.status is WorkflowStatus.SUCCEEDED
     order, peak = timeline(events)
     assert peak == 1
+    return order
+
+
+async def test_a_subtask_waiting_to_retry_gives_its_slot_to_other_work() -> None:
+    order = await one_slot(0.3, 0.1, "flaky", "other")
     # the old way held the slot through the backoff: other waited 0.3 s for nothing
     assert order.index(("end", "other", 0)) < order.index(("start", "flaky", 2))
 
 
 async def test_a_retry_whose_backoff_ends_while_slots_are_full_waits_for_one() -> None:
-    settings = fast_settings(max_concurrency=1, max_attempts=2)
-    settings.execution.retry_backoff_s = 0.02
-    settings.llm.max_retries = 0
-    events: list[Event] = []
-    result = await Engine(settings, llm=flaky_once({"other": 0.2})).run(
-        recipe(("flaky", []), ("other", []), ("third", [])), on_event=events.append
-    )
-    assert result.status is WorkflowStatus.SUCCEEDED
-    order, peak = timeline(events)
-    assert peak == 1
+    order = await one_slot(0.02, 0.2, "flaky", "other", "third")
     # back from its backoff, the retry gets the next free slot before work that was queued
     after_other = order.index(("end", "other", 0)) + 1
     assert order[after_other] == ("start", "flaky", 2)
