@@ -86,6 +86,21 @@ async def test_under_a_looser_caller_timeout_its_own_timeout_still_fires() -> No
     assert len(llm.calls) == 2
 
 
+async def test_a_wait_longer_than_the_caller_allows_is_left_to_the_caller() -> None:
+    llm = ScriptedLLM([Fault.rate_limit(retry_after=5.0), "too late"])
+    wrapper = managed(llm)
+
+    async def under_caller() -> str:
+        caller_timeout.set(1.0)  # the dispatcher would cancel a 5 s wait after 1 s
+        return (await wrapper.complete(HELLO)).text
+
+    started = time.perf_counter()
+    with pytest.raises(RateLimitedError) as caught:
+        await asyncio.wait_for(under_caller(), 3)
+    assert caught.value.retry_after == 5.0 and time.perf_counter() - started < 0.5
+    assert len(llm.calls) == 1
+
+
 async def test_a_refused_call_is_not_retried() -> None:
     def refuse(_: object) -> str:
         raise ProviderRequestError("HTTP 401: bad key")

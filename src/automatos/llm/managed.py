@@ -92,11 +92,12 @@ class ManagedLLM:
                 if attempt > settings.max_retries or not is_retryable(exc):
                     raise
                 retry_after = exc.retry_after if isinstance(exc, RateLimitedError) else None
-                await asyncio.sleep(
-                    backoff_delay(
-                        attempt, settings.backoff_base_s, settings.backoff_max_s, retry_after
-                    )
+                delay = backoff_delay(
+                    attempt, settings.backoff_base_s, settings.backoff_max_s, retry_after
                 )
+                if delay >= caller_timeout.get():
+                    raise  # the caller would cancel the wait: let it decide, Retry-After in hand
+                await asyncio.sleep(delay)
                 continue
             cost = cost_of(done.model, done.tokens_in, done.tokens_out, settings.prices)
             return dataclasses.replace(done, cost_usd=cost) if cost else done
