@@ -25,6 +25,7 @@ from automatos import (
 )
 from automatos.cli import app
 from automatos.settings import StoreSettings
+from automatos.store.base import MetricsUpdate
 from automatos.store.database import shown_url
 from automatos.store.sql import SqlStore
 from automatos.testing import ScriptedLLM
@@ -199,3 +200,25 @@ def test_the_cli_names_an_unreachable_store_instead_of_a_traceback() -> None:
     assert listed.exit_code == 1
     assert "StoreError: cannot open the store" in listed.output
     assert "s3cret" not in listed.output and "Traceback" not in listed.output
+
+
+async def test_a_store_lost_mid_run_costs_warnings_not_the_result(tmp_path: Path) -> None:
+    class Failing(SqlStore):
+        """A database that goes away once the run has started."""
+
+        async def update_metrics(self, update: MetricsUpdate) -> None:
+            raise OSError("disk full")
+
+        async def finish_execution(self, workflow_id: str, **fields: object) -> None:
+            raise OSError("disk full")
+
+    opened = await SqlStore.open(StoreSettings(data_dir=tmp_path))
+    store = Failing(opened.engine, opened.workspace)
+    request = WorkflowRequest(text="r", subtasks=(SubtaskSpec(id="a", description="x"),))
+    result = await Engine(fast_settings(), llm=ScriptedLLM(default="done"), store=store).run(
+        request
+    )
+    assert result.status.value == "succeeded" and result.final_answer == "done"
+    assert any("taught could not be stored: OSError: disk full" in w for w in result.warnings)
+    assert any("record could not be completed: OSError" in w for w in result.warnings)
+    await opened.aclose()

@@ -89,13 +89,13 @@ async def run_workflow(
     status = WorkflowStatus.FAILED
     result: WorkflowResult | None = None
     error: BaseException | None = None
+    problems: list[str] = []
     try:
         for stage in select_stages(request, runtime):
             await _run_stage(stage, state)
         state.warnings += bus.failures
         result = build_result(state)
         status = result.status
-        return result
     except asyncio.CancelledError:
         status = WorkflowStatus.CANCELLED
         raise
@@ -105,7 +105,10 @@ async def run_workflow(
     finally:
         bus.emit(WorkflowFinished, status=status.value, elapsed_s=_elapsed(state.started))
         if store is not None:
-            await _finish_record(store, state, status, result, error)
+            problems = await _finish_record(store, state, status, result, error)
+    if problems:  # the caller gets its result even when its record could not be completed
+        result = result.model_copy(update={"warnings": (*result.warnings, *problems)})
+    return result
 
 
 async def _finish_record(
@@ -114,26 +117,32 @@ async def _finish_record(
     status: WorkflowStatus,
     result: WorkflowResult | None,
     error: BaseException | None,
-) -> None:
+) -> list[str]:
+    """Complete the run's record; what could not be stored, one line each."""
+    problems = []
     writer = state.writer
     if writer is not None:
         await writer.aclose()
         if writer.error is not None:
-            state.warnings.append(f"some records could not be stored: {writer.error}")
-    await store.finish_execution(
-        state.workflow_id,
-        status=status.value,
-        stages=state.stage_log,
-        plan=state.plan.model_dump(mode="json") if state.plan is not None else None,
-        totals=result.totals.model_dump(mode="json") if result is not None else None,
-        final_answer=state.final_answer,
-        error=f"{type(error).__name__}: {error}" if error is not None else None,
-        quality=(
-            state.quality_report.model_dump(mode="json")
-            if state.quality_report is not None
-            else None
-        ),
-    )
+            problems.append(f"some records could not be stored: {writer.error}")
+    try:
+        await store.finish_execution(
+            state.workflow_id,
+            status=status.value,
+            stages=state.stage_log,
+            plan=state.plan.model_dump(mode="json") if state.plan is not None else None,
+            totals=result.totals.model_dump(mode="json") if result is not None else None,
+            final_answer=state.final_answer,
+            error=f"{type(error).__name__}: {error}" if error is not None else None,
+            quality=(
+                state.quality_report.model_dump(mode="json")
+                if state.quality_report is not None
+                else None
+            ),
+        )
+    except Exception as exc:  # a lost database must not cost the caller the result
+        problems.append(f"the run's record could not be completed: {type(exc).__name__}: {exc}")
+    return problems
 
 
 async def _run_stage(stage: Stage, state: WorkflowState) -> None:

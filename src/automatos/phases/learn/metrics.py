@@ -52,7 +52,12 @@ class LearnStage:
             return
         # The metrics as stored when learning, not what selection saw: runs that overlapped
         # have learned since, and building on older values would undo their updates.
-        await store.update_metrics(lambda known: _learned(state, known))
+        try:
+            await store.update_metrics(lambda known: _learned(state, known))
+        except Exception as exc:  # the run's work stands; only what it taught is not kept
+            state.warnings.append(
+                f"what this run taught could not be stored: {type(exc).__name__}: {exc}"
+            )
 
 
 def _learned(
