@@ -125,7 +125,9 @@ class Dispatcher:
         while ready and len(running) < limit:
             sid = heapq.heappop(ready)[2]
             if budget is not None:
-                refusal = budget.refusal(state.spent_tokens, state.spent_usd, len(running))
+                # Subtasks waiting to retry will spend too: they count as running here.
+                ahead = len(running) + len(self._resting)
+                refusal = budget.refusal(state.spent_tokens, state.spent_usd, ahead)
                 if refusal is not None:
                     self._refuse(sid, refusal)
                     continue
