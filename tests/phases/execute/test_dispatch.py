@@ -429,3 +429,22 @@ async def test_retry_delays_are_jittered_and_honour_retry_after() -> None:
     delays = {e.subtask_id: e.delay_s for e in events if isinstance(e, SubtaskRetried)}
     assert delays["limited"] >= 0.2  # the server asked for that long
     assert 0.025 <= delays["broken"] <= 0.05
+
+
+async def test_a_subtask_waiting_to_retry_counts_against_the_budget() -> None:
+    # One slot. "first" costs X; "flaky" fails once and waits to retry; "third" would then
+    # make three calls of about X each, over a budget of 2.5 X: it is not started.
+    llm = flaky_once({})
+    settings = fast_settings(max_concurrency=1, max_attempts=2)
+    settings.execution.retry_backoff_s = 0.1
+    settings.llm.max_retries = 0
+    probe = await Engine(settings, llm=ScriptedLLM(default="out:first")).run(recipe(("first", [])))
+    cost = probe.totals.tokens_in + probe.totals.tokens_out
+    request = recipe(("first", []), ("flaky", []), ("third", []))
+    request = request.model_copy(update={"budget_tokens": int(2.5 * cost)})
+    result = await Engine(settings, llm=llm).run(request)
+    assert result.results["flaky"].status is SubtaskStatus.SUCCEEDED
+    assert result.results["flaky"].attempts == 2
+    third = result.results["third"]
+    assert third.status is SubtaskStatus.SKIPPED
+    assert third.error is not None and third.error.type == "BudgetExceededError"
