@@ -26,7 +26,7 @@ from automatos import (
 from automatos.cli import app
 from automatos.settings import StoreSettings
 from automatos.store.base import MetricsUpdate
-from automatos.store.database import shown_url
+from automatos.store.database import create_engine, shown_url
 from automatos.store.sql import SqlStore
 from automatos.testing import ScriptedLLM
 from tests.conftest import fast_settings, planner, step_of
@@ -222,3 +222,17 @@ async def test_a_store_lost_mid_run_costs_warnings_not_the_result(tmp_path: Path
     assert any("taught could not be stored: OSError: disk full" in w for w in result.warnings)
     assert any("record could not be completed: OSError" in w for w in result.warnings)
     await opened.aclose()
+
+
+async def test_a_store_that_goes_away_is_a_typed_error(tmp_path: Path) -> None:
+    store = await SqlStore.open(StoreSettings(data_dir=tmp_path))
+    await store.engine.dispose()
+    store.engine = create_engine("postgresql+asyncpg://postgres:s3cret@127.0.0.1:1/test")
+    with pytest.raises(StoreError, match="start_execution: ConnectionRefusedError"):
+        await store.start_execution("wf", "r", {})
+    with pytest.raises(StoreError, match="agents"):
+        await store.agents()
+    request = WorkflowRequest(text="r", subtasks=(SubtaskSpec(id="a", description="x"),))
+    with pytest.raises(StoreError):
+        await Engine(fast_settings(), llm=ScriptedLLM(default="x"), store=store).run(request)
+    await store.engine.dispose()

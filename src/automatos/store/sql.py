@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import Executable, Table, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -46,6 +47,10 @@ def _event_fields(kind: type[Event]) -> tuple[str, ...]:
     return fields
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -67,6 +72,21 @@ def upsert(
     return statement.on_conflict_do_update(
         index_elements=list(keys), set_={c: statement.excluded[c] for c in replace}
     )
+
+
+def _typed(method: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+    """Database failures (a lost connection, a full disk) become :class:`StoreError`."""
+
+    @functools.wraps(method)
+    async def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await method(*args, **kwargs)
+        except (OSError, SQLAlchemyError) as exc:
+            raise StoreError(
+                f"the store failed in {method.__name__}: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    return guarded
 
 
 class SqlStore:
@@ -123,6 +143,7 @@ class SqlStore:
         """Dispose of the engine's connections."""
         await self.engine.dispose()
 
+    @_typed
     async def start_execution(
         self,
         workflow_id: str,
@@ -144,6 +165,7 @@ class SqlStore:
                 )
             )
 
+    @_typed
     async def write(self, batch: WriteBatch) -> None:
         """Insert a batch of rows in one transaction (``executemany`` per table)."""
         wid = batch.workflow_id
@@ -188,6 +210,7 @@ class SqlStore:
                     [{"workflow_id": wid, **dataclasses.asdict(c)} for c in batch.calls],
                 )
 
+    @_typed
     async def finish_execution(
         self,
         workflow_id: str,
@@ -218,6 +241,7 @@ class SqlStore:
                 )
             )
 
+    @_typed
     async def list_runs(self, limit: int = 20) -> list[RunSummary]:
         """The newest executions of the workspace."""
         w = workflow_executions.c
@@ -231,6 +255,7 @@ class SqlStore:
             rows = (await conn.execute(query)).mappings().all()
         return [RunSummary.model_validate(dict(row)) for row in rows]
 
+    @_typed
     async def get_run(self, workflow_id: str) -> RunDetail | None:
         """One execution, found by its id or by a unique prefix of it."""
         async with self.engine.connect() as conn:
@@ -274,6 +299,7 @@ class SqlStore:
         rows = (await conn.execute(query.limit(2))).mappings().all()
         return dict(rows[0]) if len(rows) == 1 else None
 
+    @_typed
     async def agents(self) -> list[AgentSpec]:
         """The workspace's agents, by name."""
         query = (
@@ -289,6 +315,7 @@ class SqlStore:
         """Insert or replace an agent by name."""
         await self.save_agents([spec])
 
+    @_typed
     async def save_agents(self, specs: Sequence[AgentSpec]) -> None:
         """Insert or replace agents by name, in one transaction."""
         async with self.engine.begin() as conn:
@@ -314,6 +341,7 @@ class SqlStore:
             agents.c.workspace_id == self.workspace, agents.c.name == name
         )
 
+    @_typed
     async def agent_metrics(self) -> dict[str, dict[str, AgentMetrics]]:
         """Learned metrics of the workspace's agents."""
         m = agent_metrics.c
@@ -349,6 +377,7 @@ class SqlStore:
             if changed:
                 await self.save_metrics(changed)
 
+    @_typed
     async def save_metrics(self, metrics: Mapping[str, Mapping[str, AgentMetrics]]) -> None:
         """Upsert metrics; agents not yet registered are registered by name."""
         dialect = self.engine.dialect.name
