@@ -55,7 +55,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def upsert(
+def _upsert(
     dialect: str,
     table: Table,
     values: Mapping[str, Any],
@@ -120,7 +120,7 @@ class SqlStore:
             await migrate(engine)
             async with engine.begin() as conn:
                 await conn.execute(
-                    upsert(
+                    _upsert(
                         engine.dialect.name,
                         workspaces,
                         {
@@ -327,7 +327,7 @@ class SqlStore:
                     "created_at": _now(),
                 }
                 await conn.execute(
-                    upsert(
+                    _upsert(
                         self.engine.dialect.name,
                         agents,
                         row,
@@ -389,7 +389,7 @@ class SqlStore:
                     "spec": AgentSpec(name=name).model_dump(mode="json"),
                     "created_at": _now(),
                 }
-                await conn.execute(upsert(dialect, agents, agent, keys=["workspace_id", "name"]))
+                await conn.execute(_upsert(dialect, agents, agent, keys=["workspace_id", "name"]))
                 agent_id = await conn.scalar(self._agent_id(name))
                 for task_type, value in by_type.items():
                     row = dataclasses.asdict(value) | {
@@ -398,7 +398,7 @@ class SqlStore:
                         "updated_at": _now(),
                     }
                     await conn.execute(
-                        upsert(
+                        _upsert(
                             dialect,
                             agent_metrics,
                             row,
