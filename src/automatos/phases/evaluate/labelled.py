@@ -54,7 +54,9 @@ def read_labelled(path: str | Path) -> list[Labelled]:
             continue
         try:
             lines.append(Labelled.model_validate(json.loads(raw)))
-        except (json.JSONDecodeError, ValidationError) as exc:
+        except json.JSONDecodeError as exc:
+            raise InvalidRequestError(f"{path}:{number}: not a JSON object: {exc}") from exc
+        except ValidationError as exc:
             raise InvalidRequestError(f"{path}:{number}: {describe_error(exc)}") from exc
     if not lines:
         raise InvalidRequestError(f"{path} has no lines to score")
