@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from automatos.domain.agent import DEFAULT_AGENT, AgentMetrics, AgentSpec, Assignment
+from automatos.domain.agent import DEFAULT_AGENT, AgentSpec, Assignment
 from automatos.domain.plan import Plan
 from automatos.domain.request import WorkflowRequest
 from automatos.domain.result import LLMCall, QualityReport, SubtaskResult
@@ -56,8 +56,6 @@ class WorkflowState:
     writer: BatchWriter | None = None
     task_types: dict[str, str] = field(default_factory=dict)
     """The task type of each subtask, under which its agent's metrics are learned."""
-    agent_metrics: dict[str, dict[str, AgentMetrics]] = field(default_factory=dict)
-    """What was known about the agents when they were selected."""
     selection_notes: dict[str, str] = field(default_factory=dict)
     spent_tokens: int = 0
     spent_usd: float = 0.0
@@ -109,7 +107,3 @@ class WorkflowState:
                 self.require_plan().by_id[subtask_id].description
             )
         return kind
-
-    def agent_for(self, subtask_id: str) -> AgentSpec:
-        """The agent assigned to a subtask."""
-        return self.agents[self.assignments[subtask_id].agent]

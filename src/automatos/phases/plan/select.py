@@ -146,7 +146,6 @@ class SelectStage:
         chosen: dict[str, Assignment] = {}
         if open_ and len(candidates) > 1:
             metrics = await store.agent_metrics() if store is not None else {}
-            state.agent_metrics = metrics
             chosen = await self._choose(state, open_, candidates, metrics)
         only = candidates[0].name
         state.assignments = {
