@@ -227,7 +227,7 @@ class LlamaCppProvider:
         # context when the first token arrives, and each streamed piece is one token.
         parts: list[str] = []
         tokens_in = tokens_out = 0
-        reason: str | None = "cancelled"
+        reason: str | None = None
         stream = llama.create_chat_completion(
             messages=[{"role": m.role, "content": m.content} for m in messages],
             stream=True,

@@ -149,6 +149,7 @@ def repetition(output: str) -> float:
     return max(gram_rep, sent_rep)
 
 
+@lru_cache(maxsize=512)
 def novelty(task: str, output: str) -> float:
     """Share of the output's content words that its task did not already say, in [0, 1].
 
