@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import deque
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from contextvars import ContextVar
 from typing import Any
 
@@ -27,11 +27,23 @@ caller_timeout: ContextVar[float] = ContextVar("automatos_caller_timeout", defau
 it was given (for a subtask's task: the dispatcher's per-attempt timeout)."""
 
 
-class DeadlineQueue:
-    """Cancels the task that armed a token when ``timeout`` seconds pass before it disarms."""
+Stuck = Callable[[Hashable, "asyncio.Task[Any]"], None]
 
-    def __init__(self, timeout: float) -> None:
+
+class DeadlineQueue:
+    """Cancels the task that armed a token when ``timeout`` seconds pass before it disarms.
+
+    With ``on_stuck``, a task that has still not disarmed ``grace`` seconds after it was
+    cancelled (third-party code that swallowed the cancellation) is reported to it, so the
+    owner can stop waiting for it.
+    """
+
+    def __init__(
+        self, timeout: float, *, grace: float = 5.0, on_stuck: Stuck | None = None
+    ) -> None:
         self.timeout = timeout
+        self.grace = grace
+        self.on_stuck = on_stuck
         self._loop = asyncio.get_running_loop()
         self._queue: deque[tuple[float, Hashable]] = deque()
         self._live: dict[Hashable, asyncio.Task[Any]] = {}
@@ -95,3 +107,10 @@ class DeadlineQueue:
                 del self._live[token]
                 self._expired.add(token)
                 task.cancel()
+                if self.on_stuck is not None:
+                    self._loop.call_later(self.grace, self._check_stuck, token, task)
+
+    def _check_stuck(self, token: Hashable, task: asyncio.Task[Any]) -> None:
+        if token in self._expired and not task.done() and self.on_stuck is not None:
+            self._expired.discard(token)
+            self.on_stuck(token, task)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
-from automatos.domain.event import Event, WorkflowFinished
+from automatos.domain.event import Event
 from automatos.domain.request import WorkflowRequest
 from automatos.domain.result import WorkflowResult
+from automatos.errors import ConfigurationError
 from automatos.llm.base import LLMProvider
 from automatos.llm.factory import build_provider, wrap_provider
 from automatos.llm.local import LlamaCppProvider
+from automatos.llm.managed import ManagedLLM
 from automatos.phases.pipeline import run_workflow
 from automatos.phases.state import Runtime
 from automatos.runners.base import TaskRunner
@@ -19,6 +20,7 @@ from automatos.runners.local import LocalTaskRunner
 from automatos.scoring import Scorer
 from automatos.settings import Settings
 from automatos.store.base import Store
+from automatos.streaming import WorkflowStream
 
 __all__ = ["Engine"]
 
@@ -93,37 +95,59 @@ class Engine:
         self,
         request: WorkflowRequest | str,
         *,
-        on_event: Callable[[Event], None] | None = None,
+        on_event: Callable[[Event], object] | None = None,
     ) -> WorkflowResult:
         """Run one request to the end and return its result.
 
-        ``on_event`` is called with each event as it happens, and must not block.
+        ``on_event`` is called with each event as it happens, and must not block; one that
+        raises is dropped, with a warning in the result.
+
+        Raises:
+            InvalidRequestError: the request is malformed.
+            ConfigurationError: a dollar budget is set and a model has no price.
+            AutomatosError: the workflow could not go on (a plan error, the store, …).
         """
+        return await self._run(request, on_event, None)
+
+    async def _run(
+        self,
+        request: WorkflowRequest | str,
+        on_event: Callable[[Event], object] | None,
+        gate: asyncio.Event | None,
+    ) -> WorkflowResult:
         if isinstance(request, str):
             request = WorkflowRequest(text=request)
+        self._check_prices(request)
         await self.open_store()
-        return await run_workflow(request, self.runtime, on_event)
+        return await run_workflow(request, self.runtime, on_event, gate=gate)
 
-    async def stream(self, request: WorkflowRequest | str) -> AsyncIterator[Event]:
-        """Run one request, yielding its events as they happen.
+    def stream(self, request: WorkflowRequest | str, *, max_buffered: int = 1000) -> WorkflowStream:
+        """Run one request, giving its events as they happen and then its result.
 
-        The last event is ``workflow_finished``; an error that stopped the workflow is
-        raised after it. Leaving the loop early cancels the workflow.
+        ``async for event in engine.stream(request)`` yields the events in order, the last
+        being ``workflow_finished``; an error that stopped the workflow is raised when they
+        end, and ``.result`` holds the :class:`WorkflowResult` once they ended without one.
+        At most ``max_buffered`` events wait for a slow reader: while they do, the workflow
+        starts no new work. Leaving the loop early cancels the workflow.
         """
-        queue: asyncio.Queue[Event] = asyncio.Queue()
-        task = asyncio.create_task(self.run(request, on_event=queue.put_nowait))
-        try:
-            while True:
-                event = await queue.get()
-                yield event
-                if isinstance(event, WorkflowFinished):
-                    break
-            await task
-        finally:
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        return WorkflowStream(lambda put, gate: self._run(request, put, gate), max_buffered)
+
+    def _check_prices(self, request: WorkflowRequest) -> None:
+        """Refuse a dollar budget that could not be kept: a model whose cost is unknown."""
+        if request.budget_usd is None and self.settings.execution.budget_usd is None:
+            return
+        llm = self.llm
+        if not isinstance(llm, ManagedLLM):
+            return
+        models = {self.settings.llm.model} if not llm.free else set()
+        models.update(a.model for a in request.agents if a.model)
+        unpriced = sorted(m for m in models if not llm.price_known(m))
+        if unpriced:
+            raise ConfigurationError(
+                f"a dollar budget is set, but the cost of {', '.join(unpriced)} is unknown: "
+                "add its price to AUTOMATOS_LLM__PRICES (setting llm.prices) or use a token "
+                "budget"
+            )
 
     async def aclose(self) -> None:
         """Close the runner and the provider's connections."""

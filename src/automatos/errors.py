@@ -20,13 +20,24 @@ AutomatosError
 │   ├── RateLimitedError        429; carries ``retry_after`` (retryable)
 │   ├── ProviderUnavailableError 5xx or the connection failed (retryable)
 │   ├── ProviderRequestError    4xx other than 429: the call itself is wrong (not retryable)
+│   ├── ProviderContractError   the provider returned something that is not a Completion, or
+│   │                           raised an exception of its own (retryable: it may be flaky)
 │   └── StructuredOutputError   the reply did not validate, even after one repair
-├── StoreError                  the database of runs and agents cannot be reached (retryable)
+├── StoreError                  the database of runs and agents failed (retryable when the
+│                               cause is transient: a lost connection, a lock, a timeout)
+├── ScorerError                 a custom scorer raised or returned no score (not retryable)
 └── ExecutionError              a subtask could not be run
     ├── SubtaskTimeoutError     the subtask took longer than its timeout (retryable)
+    ├── RunnerError             a runner returned no Completion, or raised something that is
+    │                           not an AutomatosError (retryable: the next attempt may do better)
+    ├── EmptyAnswerError        the agent's answer is empty, blank or only stop tokens (retryable)
     ├── BudgetExceededError     the workflow's token or dollar budget would be exceeded
+    ├── WorkflowTimeoutError    the workflow's deadline passed before the subtask finished
     └── WorkflowCancelledError  the run was cancelled before it finished
 ```
+
+``retryable`` is a class attribute that an instance may override (a :class:`StoreError` says
+per cause whether it is transient).
 
 A validation message shown back to the model so that it can repair its JSON is a signal to the
 LLM, not an engine error; it only becomes :class:`StructuredOutputError` when the repair fails.
@@ -35,7 +46,6 @@ LLM, not an engine error; it only becomes :class:`StructuredOutputError` when th
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
 
 __all__ = [
     "AutomatosError",
@@ -44,6 +54,7 @@ __all__ = [
     "CycleError",
     "DanglingDependencyError",
     "DuplicateSubtaskError",
+    "EmptyAnswerError",
     "ExecutionError",
     "InvalidRequestError",
     "LLMError",
@@ -51,21 +62,25 @@ __all__ = [
     "PlanError",
     "PlanLimitError",
     "PlanParseError",
+    "ProviderContractError",
     "ProviderRequestError",
     "ProviderUnavailableError",
     "RateLimitedError",
+    "RunnerError",
+    "ScorerError",
     "SelfDependencyError",
     "StoreError",
     "StructuredOutputError",
     "SubtaskTimeoutError",
     "WorkflowCancelledError",
+    "WorkflowTimeoutError",
 ]
 
 
 class AutomatosError(Exception):
     """Root of every error Automatos raises on purpose."""
 
-    retryable: ClassVar[bool] = False
+    retryable: bool = False
 
 
 class ConfigurationError(AutomatosError):
@@ -128,13 +143,13 @@ class LLMError(AutomatosError):
 class LLMTimeoutError(LLMError):
     """The call took longer than its timeout."""
 
-    retryable: ClassVar[bool] = True
+    retryable = True
 
 
 class RateLimitedError(LLMError):
     """The provider answered 429; ``retry_after`` is its requested delay in seconds, if any."""
 
-    retryable: ClassVar[bool] = True
+    retryable = True
 
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         self.retry_after = retry_after
@@ -144,11 +159,19 @@ class RateLimitedError(LLMError):
 class ProviderUnavailableError(LLMError):
     """The provider answered 5xx, or could not be reached."""
 
-    retryable: ClassVar[bool] = True
+    retryable = True
 
 
 class ProviderRequestError(LLMError):
     """The provider refused the call itself (4xx other than 429): fix the call or the key."""
+
+
+class ProviderContractError(LLMError):
+    """The provider broke the :class:`~automatos.llm.LLMProvider` contract: it returned
+    something that is not a :class:`~automatos.llm.Completion`, or raised an exception that is
+    not an :class:`LLMError`. The message names the provider and what it did."""
+
+    retryable = True
 
 
 class StructuredOutputError(LLMError):
@@ -160,32 +183,69 @@ class StructuredOutputError(LLMError):
 
 
 class StoreError(AutomatosError):
-    """The store's database cannot be opened or reached; the message names where it is (without
-    its password) and the settings that say so."""
+    """The store's database failed; the message names where it is (without its password) and
+    the settings that say so. ``retryable`` when the cause is transient (a lost connection, a
+    lock, a timeout), not when the database refused the data or the schema is wrong."""
 
-    retryable: ClassVar[bool] = True
+    def __init__(self, message: str, *, transient: bool = True) -> None:
+        self.retryable = transient
+        super().__init__(message)
+
+
+class ScorerError(AutomatosError):
+    """A custom scorer raised, hung or returned something that is not a number in [0, 1]."""
 
 
 class ExecutionError(AutomatosError):
     """A subtask could not be run to the end."""
 
-    retryable: ClassVar[bool] = True
+    retryable = True
 
 
 class SubtaskTimeoutError(ExecutionError):
     """The subtask took longer than its timeout."""
 
 
+class RunnerError(ExecutionError):
+    """A :class:`~automatos.runners.TaskRunner` broke its contract: it returned something that
+    is not a :class:`~automatos.llm.Completion`, or raised an exception that is not an
+    :class:`AutomatosError` (a ``CancelledError`` nobody asked for included). The message
+    names the runner and what it returned or raised."""
+
+    def __init__(self, runner: str, detail: str) -> None:
+        self.runner = runner
+        self.detail = detail
+        super().__init__(f"runner {runner} {detail}")
+
+
+class EmptyAnswerError(ExecutionError):
+    """The agent's answer is empty, whitespace, or only the model's stop or garbage tokens."""
+
+
 class BudgetExceededError(ExecutionError):
     """Dispatching another subtask would exceed the workflow's budget (tokens or dollars)."""
 
-    retryable: ClassVar[bool] = False
+    retryable = False
+
+
+class WorkflowTimeoutError(ExecutionError):
+    """The workflow's deadline (``execution.workflow_timeout_s``) passed before it finished."""
+
+    retryable = False
 
 
 class WorkflowCancelledError(ExecutionError):
     """The workflow was cancelled before all of its subtasks finished."""
 
-    retryable: ClassVar[bool] = False
+    retryable = False
+
+
+def describe_value(value: object) -> str:
+    """What a plugin returned, for an error message: its type, and its repr when short."""
+    if value is None:
+        return "None"
+    shown = repr(value)
+    return f"{type(value).__name__} {shown}" if len(shown) <= 80 else type(value).__name__
 
 
 def is_retryable(exc: BaseException) -> bool:

@@ -6,13 +6,19 @@ Nothing reads the environment at import: build a :class:`Settings` where the pro
 
 from __future__ import annotations
 
+import difflib
+import json
+import math
+import os
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_origin
 
-from pydantic import BaseModel, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 __all__ = [
+    "QUALITY_DIMENSIONS",
     "ExecutionSettings",
     "LLMSettings",
     "ModelPrice",
@@ -21,9 +27,16 @@ __all__ = [
     "SelectionSettings",
     "Settings",
     "StoreSettings",
+    "describe_settings_error",
+    "env_warnings",
 ]
 
+ENV_PREFIX = "AUTOMATOS_"
+
 ProviderName = Literal["openai", "anthropic", "local"]
+
+QUALITY_DIMENSIONS = ("completeness", "accuracy", "efficiency", "reliability", "coherence")
+"""The dimensions of an output's quality that ``quality.weights`` may weigh."""
 
 
 class ModelPrice(BaseModel):
@@ -113,7 +126,15 @@ class ExecutionSettings(BaseModel):
     budget_tokens: int | None = Field(default=None, gt=0)
     """Tokens (in and out, every stage) a workflow may spend; unset is no limit."""
     budget_usd: float | None = Field(default=None, gt=0)
-    """Dollars a workflow may spend; unset is no limit."""
+    """Dollars a workflow may spend; unset is no limit. Every model the run may call must
+    have a price (``llm.prices``), or the run is refused when it starts."""
+    workflow_timeout_s: float | None = Field(default=None, gt=0)
+    """Deadline of a whole workflow; unset is none. When it passes, what still runs is
+    cancelled and the result accounts for every subtask (those cut off are ``cancelled``
+    with :class:`~automatos.errors.WorkflowTimeoutError`)."""
+    cancel_grace_s: float = Field(default=5.0, gt=0)
+    """How long a cancelled subtask (its timeout, the workflow's deadline) may take to stop;
+    one that ignores its cancellation longer is abandoned and given its result without it."""
     max_dependency_chars: int = Field(default=12_000, gt=0)
     """Longest output of one dependency quoted into a subtask's prompt."""
     max_quoted_chars: int = Field(default=48_000, gt=0)
@@ -158,7 +179,8 @@ class QualitySettings(BaseModel):
             "coherence": 0.25,
         }
     )
-    """Weights of the five dimensions in Q."""
+    """Weights of the five dimensions in Q (:data:`QUALITY_DIMENSIONS`); a dimension left out
+    is not counted. Weights are not negative and at least one is above zero."""
     gate: float = Field(default=0.6, ge=0, le=1)
     """A workflow whose Q is below this is marked as needing review."""
     judge: Literal["never", "auto", "always"] = "auto"
@@ -166,6 +188,27 @@ class QualitySettings(BaseModel):
     more, the Organ level and above) unless the model is the embedded small one; the
     heuristic scorer otherwise."""
     judge_min_agents: int = Field(default=3, ge=1)
+    scorer_timeout_s: float = Field(default=60.0, gt=0)
+    """Longest a custom scorer may take on one output; past it the heuristic score stands."""
+
+    @field_validator("weights")
+    @classmethod
+    def _known_dimensions(cls, weights: dict[str, float]) -> dict[str, float]:
+        # Checked here, when the settings are loaded: a wrong key used to surface only after
+        # every subtask had run, and cost the result.
+        for name, weight in weights.items():
+            if name not in QUALITY_DIMENSIONS:
+                close = difflib.get_close_matches(name, QUALITY_DIMENSIONS, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ValueError(
+                    f"unknown quality dimension {name!r}{hint}; the dimensions are "
+                    + ", ".join(QUALITY_DIMENSIONS)
+                )
+            if not math.isfinite(weight) or weight < 0:
+                raise ValueError(f"the weight of {name!r} is {weight}; weights are 0 or more")
+        if not any(weights.values()):
+            raise ValueError("every weight is zero; at least one dimension must count")
+        return weights
 
 
 def _data_dir() -> Path:
@@ -187,6 +230,12 @@ class StoreSettings(BaseModel):
     flush_interval_s: float = Field(default=0.05, gt=0)
     """Longest a finished subtask's result waits before it is written: a crash loses at most
     what finished in this interval (or one batch)."""
+    max_pending_rows: int = Field(default=50_000, gt=0)
+    """Most rows (results, events, calls) kept waiting while the database cannot take them;
+    past it the oldest events are dropped first, with a warning in the result."""
+    lease_s: float = Field(default=30.0, gt=0)
+    """A running workflow renews its lease in the store at least this often; a run whose
+    lease is older than twice this is marked ``interrupted`` (its process died)."""
 
 
 class Settings(BaseSettings):
@@ -194,7 +243,7 @@ class Settings(BaseSettings):
     ``AUTOMATOS_LLM__PROVIDER=openai`` or ``AUTOMATOS_EXECUTION__MAX_CONCURRENCY=16``."""
 
     model_config = SettingsConfigDict(
-        env_prefix="AUTOMATOS_", env_nested_delimiter="__", extra="ignore"
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="ignore"
     )
 
     llm: LLMSettings = Field(default_factory=LLMSettings)
@@ -203,3 +252,106 @@ class Settings(BaseSettings):
     store: StoreSettings = Field(default_factory=StoreSettings)
     selection: SelectionSettings = Field(default_factory=SelectionSettings)
     quality: QualitySettings = Field(default_factory=QualitySettings)
+
+
+# What users meet when the environment is wrong: a misspelt variable is ignored by
+# pydantic-settings, and a bad value fails with the field's path, not the variable's name.
+
+_SECRET_PARTS = ("KEY", "URL", "SECRET", "PASSWORD", "TOKEN")
+
+
+_Kind = Literal["section", "mapping", "value"]
+
+
+def _env_names(model: type[BaseModel], prefix: str = ENV_PREFIX) -> Iterator[tuple[str, _Kind]]:
+    """Every variable that sets a field of ``model``, with what it holds: a whole section
+    (JSON, or one variable per field), a mapping (JSON, or one variable per key) or a value."""
+    for name, field in model.model_fields.items():
+        var = f"{prefix}{name.upper()}"
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            yield var, "section"
+            yield from _env_names(annotation, f"{var}__")
+        else:
+            yield var, "mapping" if get_origin(annotation) is dict else "value"
+
+
+def _automatos_env(environ: Mapping[str, str] | None) -> dict[str, str]:
+    """The ``AUTOMATOS_*`` variables, by upper-case name (settings ignore the case)."""
+    source = os.environ if environ is None else environ
+    return {k.upper(): v for k, v in source.items() if k.upper().startswith(ENV_PREFIX)}
+
+
+def env_warnings(environ: Mapping[str, str] | None = None) -> list[str]:
+    """One line for each ``AUTOMATOS_*`` variable that sets nothing, naming the closest setting.
+
+    Settings ignore variables they do not know, so a misspelt one (``AUTOMATOS_LLM__MODLE``)
+    would otherwise leave its setting at the default without a word. The CLI prints these
+    lines; a program that builds :class:`Settings` from its environment may show them too.
+
+    Args:
+        environ: the variables to check; by default this process's environment.
+    """
+    names = dict(_env_names(Settings))
+    containers = [f"{name}__" for name, kind in names.items() if kind == "mapping"]
+    suffixes = [name.removeprefix(ENV_PREFIX) for name in names]
+    warnings = []
+    for var in sorted(_automatos_env(environ)):
+        if var in names or any(var.startswith(c) for c in containers):
+            continue
+        close = difflib.get_close_matches(var.removeprefix(ENV_PREFIX), suffixes, n=1)
+        hint = f"; did you mean {ENV_PREFIX}{close[0]}?" if close else ""
+        warnings.append(f"{var} is not a setting and is ignored{hint}")
+    return warnings
+
+
+def describe_settings_error(
+    error: ValidationError | SettingsError, environ: Mapping[str, str] | None = None
+) -> str:
+    """One line naming each wrong setting by the variable that set it, and what is wrong.
+
+    For example ``AUTOMATOS_EXECUTION__MAX_CONCURRENCY: Input should be greater than 0
+    (got '0')``. A setting that no variable set (one passed in code) is named by its path,
+    ``execution.max_concurrency``.
+    """
+    env = _automatos_env(environ)
+    if isinstance(error, SettingsError):
+        return _describe_unparsable(error, env)
+    parts = []
+    for e in error.errors(include_url=False)[:5]:
+        loc = [str(part) for part in e["loc"]]
+        message = e["msg"].removeprefix("Value error, ")
+        var, rest = _variable_of(loc, env)
+        if var is None:
+            parts.append(f"setting {'.'.join(loc)}: {message}")
+            continue
+        where = f" ({'.'.join(rest)})" if rest else ""
+        shown = ""
+        if not rest and not any(p in var for p in _SECRET_PARTS):
+            shown = f" (got {env[var][:60]!r})"
+        parts.append(f"{var}{where}: {message}{shown}")
+    more = error.error_count() - len(parts)
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+def _variable_of(loc: list[str], env: Mapping[str, str]) -> tuple[str | None, list[str]]:
+    """The set variable that holds ``loc`` (the most specific one), and the path below it."""
+    for i in range(len(loc), 0, -1):
+        var = ENV_PREFIX + "__".join(loc[:i]).upper()
+        if var in env:
+            return var, loc[i:]
+    return None, loc
+
+
+def _describe_unparsable(error: SettingsError, env: Mapping[str, str]) -> str:
+    # pydantic-settings names the top-level section ("llm"); the culprit is the variable
+    # whose value should be JSON and is not.
+    names = dict(_env_names(Settings))
+    for var, value in sorted(env.items()):
+        if names.get(var, "value") == "value":
+            continue
+        try:
+            json.loads(value)
+        except ValueError as exc:
+            return f"{var}: not valid JSON ({exc})"
+    return str(error)

@@ -126,7 +126,7 @@ async def test_answers_are_priced() -> None:
     done = await managed(llm, prices=prices).complete(HELLO)
     assert done.tokens_out == 100
     assert done.cost_usd == pytest.approx((done.tokens_in * 1.0 + 100 * 2.0) / 1e6)
-    assert cost_of("unknown", 10, 10, prices) == 0.0
+    assert cost_of("unknown", 10, 10, prices) is None
 
 
 def test_backoff_grows_with_jitter_and_honours_retry_after() -> None:

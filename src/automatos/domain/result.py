@@ -80,6 +80,8 @@ class LLMCall:
     tokens_out: int = 0
     cost_usd: float = 0.0
     latency_s: float = 0.0
+    priced: bool = True
+    """Whether ``cost_usd`` is known (the model is in the price table, or is free)."""
 
 
 class Totals(BaseModel):
@@ -90,9 +92,18 @@ class Totals(BaseModel):
     tokens_in: int
     tokens_out: int
     cost_usd: float
+    """Dollars of the calls whose price is known; see :attr:`unpriced_models`."""
     wall_time_s: float
     llm_calls: int
     by_status: dict[SubtaskStatus, int]
+    unpriced_models: tuple[str, ...] = ()
+    """Models called without a known price (missing from ``llm.prices``): their cost is
+    unknown and not in :attr:`cost_usd`, which is then a lower bound."""
+
+    @property
+    def cost_known(self) -> bool:
+        """Whether :attr:`cost_usd` is the whole cost."""
+        return not self.unpriced_models
 
 
 class QualityReport(BaseModel):

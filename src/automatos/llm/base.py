@@ -30,6 +30,9 @@ class Completion:
     latency_s: float
     cost_usd: float = 0.0
     finish_reason: str | None = None
+    priced: bool = True
+    """Whether ``cost_usd`` is known: ``False`` for a model missing from the price table
+    (its cost then counts as 0 and the result says it is unknown)."""
 
 
 @runtime_checkable

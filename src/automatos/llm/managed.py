@@ -9,11 +9,18 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from automatos.deadlines import DeadlineQueue, caller_timeout
-from automatos.errors import LLMTimeoutError, RateLimitedError, is_retryable
+from automatos.errors import (
+    AutomatosError,
+    LLMTimeoutError,
+    ProviderContractError,
+    RateLimitedError,
+    describe_value,
+    is_retryable,
+)
 from automatos.llm.base import Completion, LLMProvider, Message
-from automatos.llm.pricing import cost_of
+from automatos.llm.pricing import price_for
 from automatos.llm.retry import backoff_delay
-from automatos.settings import LLMSettings
+from automatos.settings import LLMSettings, ModelPrice
 
 __all__ = ["ManagedLLM"]
 
@@ -25,13 +32,36 @@ class ManagedLLM:
     (429 honouring ``Retry-After``, 5xx, unreachable, timeout), up to ``max_retries`` times
     with exponential backoff and jitter. One wrapper rather than three keeps the per-call
     overhead low: thousands of calls a second pass through here.
+
+    A provider that breaks its contract (returns something that is not a
+    :class:`~automatos.llm.Completion`, or raises an exception that is not an
+    :class:`~automatos.errors.AutomatosError`, a ``CancelledError`` nobody asked for included)
+    raises :class:`~automatos.errors.ProviderContractError` naming it, retried like other
+    transient failures. A model missing from the price table is reported as unpriced
+    (``Completion.priced``), unless the provider says it is ``free`` (a model in this
+    process).
     """
 
     def __init__(self, inner: LLMProvider, settings: LLMSettings) -> None:
         self.inner = inner
         self.settings = settings
+        self.name = type(inner).__name__
+        self.free = bool(getattr(inner, "free", False))
+        """Calls cost nothing (a model run in this process): no price is needed."""
         self._tokens = itertools.count()
         self._deadlines: DeadlineQueue | None = None
+        self._prices: dict[str, ModelPrice | None] = {}
+
+    def price_known(self, model: str) -> bool:
+        """Whether a call to ``model`` has a known cost (a price, or a free provider)."""
+        return self.free or self._price(model) is not None
+
+    def _price(self, model: str) -> ModelPrice | None:
+        try:
+            return self._prices[model]
+        except KeyError:
+            price = self._prices[model] = price_for(model, self.settings.prices)
+            return price
 
     async def complete(
         self,
@@ -53,15 +83,15 @@ class ManagedLLM:
         attempt = 0
         while True:
             attempt += 1
-            call = self.inner.complete(
-                messages,
-                model=model,
-                temperature=temperature,
-                max_tokens=max_tokens,
-                json_schema=json_schema,
-                timeout_s=timeout,
-            )
             try:
+                call = self.inner.complete(
+                    messages,
+                    model=model,
+                    temperature=temperature,
+                    max_tokens=max_tokens,
+                    json_schema=json_schema,
+                    timeout_s=timeout,
+                )
                 if bounded:
                     done = await call
                 elif shared:
@@ -88,16 +118,40 @@ class ManagedLLM:
                             done = await call
                     except TimeoutError as exc:
                         raise LLMTimeoutError(f"no answer within {timeout:g} s") from exc
-            except Exception as exc:
-                if attempt > settings.max_retries or not is_retryable(exc):
+            except AutomatosError as exc:
+                error: AutomatosError = exc
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is None or task.cancelling():
                     raise
-                retry_after = exc.retry_after if isinstance(exc, RateLimitedError) else None
-                delay = backoff_delay(
-                    attempt, settings.backoff_base_s, settings.backoff_max_s, retry_after
-                )
-                if delay >= caller_timeout.get():
-                    raise  # the caller would cancel the wait: let it decide, Retry-After in hand
-                await asyncio.sleep(delay)
-                continue
-            cost = cost_of(done.model, done.tokens_in, done.tokens_out, settings.prices)
-            return dataclasses.replace(done, cost_usd=cost) if cost else done
+                error = self._broken("raised CancelledError without being cancelled")
+            except BaseException as exc:  # a plugin's bug must not escape as a foreign type
+                error = self._broken(f"raised {type(exc).__name__}: {exc}")
+                error.__cause__ = exc
+            else:
+                if type(done) is Completion and type(done.text) is str:
+                    return self._priced(done)
+                error = self._broken(f"returned {describe_value(done)} instead of a Completion")
+            if attempt > settings.max_retries or not is_retryable(error):
+                raise error
+            retry_after = error.retry_after if isinstance(error, RateLimitedError) else None
+            delay = backoff_delay(
+                attempt, settings.backoff_base_s, settings.backoff_max_s, retry_after
+            )
+            if delay >= caller_timeout.get():
+                raise error  # the caller would cancel the wait: let it decide, Retry-After in hand
+            await asyncio.sleep(delay)
+
+    def _broken(self, what: str) -> ProviderContractError:
+        return ProviderContractError(f"provider {self.name} {what}"[:2000])
+
+    def _priced(self, done: Completion) -> Completion:
+        price = self._price(done.model)
+        if price is None:
+            if self.free:
+                return done
+            return dataclasses.replace(done, cost_usd=0.0, priced=False)
+        cost = (
+            done.tokens_in * price.input_per_mtok + done.tokens_out * price.output_per_mtok
+        ) / 1e6
+        return dataclasses.replace(done, cost_usd=cost) if cost != done.cost_usd else done

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -18,21 +19,39 @@ class EventBus:
 
     The bus keeps no events itself: a run of many subtasks emits several each, and only
     subscribers (the store's writer, a progress display, ``Engine.stream``) need them. A
-    subscriber that raises is dropped and its error kept in :attr:`failures`: a broken
-    display must not cost the workflow its work.
+    subscriber that raises (anything, ``BaseException`` included) or returns a coroutine (an
+    ``async def`` callback, which would never run) is dropped and its error kept in
+    :attr:`failures`: a broken display must not cost the workflow its work.
+
+    A subscriber that buffers events for a slower reader (``Engine.stream``) adds a *gate*,
+    an :class:`asyncio.Event` it clears while its buffer is full: the engine starts no new
+    work until every gate is open again (:meth:`ready`), so a slow reader slows the workflow
+    instead of growing the buffer.
     """
 
     def __init__(self, workflow_id: str) -> None:
         self.workflow_id = workflow_id
         self.emitted = 0
         """How many events were emitted so far: the ``seq`` of the last one."""
-        self._subscribers: list[Callable[[Event], None]] = []
+        self._subscribers: list[Callable[[Event], object]] = []
         self.failures: list[str] = []
         """What went wrong in subscribers that were dropped, one line each."""
+        self.gates: tuple[asyncio.Event, ...] = ()
+        """Open (set) while the readers they belong to keep up; see :meth:`ready`."""
 
-    def subscribe(self, callback: Callable[[Event], None]) -> None:
+    def subscribe(self, callback: Callable[[Event], object]) -> None:
         """Call ``callback`` with every later event; it must not block."""
         self._subscribers.append(callback)
+
+    def add_gate(self, gate: asyncio.Event) -> None:
+        """Hold new work back while ``gate`` is clear."""
+        self.gates = (*self.gates, gate)
+
+    async def ready(self) -> None:
+        """Return once every gate is open (at once when there are none)."""
+        for gate in self.gates:
+            if not gate.is_set():
+                await gate.wait()
 
     def emit(self, kind: type[E], *args: Any, **fields: Any) -> E:
         """Build the next event of ``kind`` from its own fields and deliver it."""
@@ -40,16 +59,21 @@ class EventBus:
         event = kind(self.emitted, self.workflow_id, time.time(), *args, **fields)
         for callback in self._subscribers:
             try:
-                callback(event)
-            except Exception as exc:
-                self._drop(callback, event, exc)
+                returned = callback(event)
+            except BaseException as exc:  # emit is synchronous: there is nothing to cancel
+                self._drop(callback, event, f"{type(exc).__name__}: {exc}")
+            else:
+                if returned is not None and asyncio.iscoroutine(returned):
+                    returned.close()
+                    self._drop(callback, event, "it returned a coroutine (use a plain function)")
         return event
 
-    def _drop(self, callback: Callable[[Event], None], event: Event, exc: Exception) -> None:
+    def _drop(self, callback: Callable[[Event], object], event: Event, why: str) -> None:
         # A new list: the one being iterated over by emit stays as it was.
         self._subscribers = [c for c in self._subscribers if c is not callback]
         name = getattr(callback, "__qualname__", type(callback).__name__)
         self.failures.append(
-            f"event subscriber {name} failed on {event.kind} #{event.seq} and was dropped: "
-            f"{type(exc).__name__}: {exc}"
+            f"event subscriber {name} failed on {event.kind} #{event.seq} and was dropped: {why}"[
+                :1000
+            ]
         )

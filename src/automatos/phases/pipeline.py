@@ -20,6 +20,7 @@ from automatos.domain.event import (
 )
 from automatos.domain.request import WorkflowRequest
 from automatos.domain.result import WorkflowResult, WorkflowStatus
+from automatos.errors import InvalidRequestError, WorkflowTimeoutError
 from automatos.phases.evaluate.aggregate import AggregateStage
 from automatos.phases.evaluate.assess import AssessStage
 from automatos.phases.events import EventBus
@@ -36,7 +37,13 @@ __all__ = ["Stage", "run_workflow", "select_stages"]
 
 
 class Stage(Protocol):
-    """One stage of the pipeline."""
+    """One stage of the pipeline.
+
+    A stage whose class sets ``after_deadline = False`` (planning) is skipped once the
+    workflow's deadline has passed; the others still run, briefly, to account for every
+    subtask and give the result (they make no model calls then: see
+    :meth:`WorkflowState.time_left`).
+    """
 
     name: str
 
@@ -63,16 +70,34 @@ def select_stages(request: WorkflowRequest, runtime: Runtime) -> Sequence[Stage]
 async def run_workflow(
     request: WorkflowRequest,
     runtime: Runtime,
-    on_event: Callable[[Event], None] | None = None,
+    on_event: Callable[[Event], object] | None = None,
+    *,
+    gate: asyncio.Event | None = None,
 ) -> WorkflowResult:
     """Run ``request`` through its stages and return the workflow result.
+
+    ``gate``, while clear, holds new work back (a slow reader of the events). With
+    ``execution.workflow_timeout_s`` set, the workflow ends by its deadline: what still runs
+    is cancelled, every subtask is accounted for, and the result says so in its warnings.
 
     Raises:
         AutomatosError: a stage could not go on (a plan error, no LLM, …); the events
             emitted so far, ending with ``workflow_finished``, describe where it stopped.
+        WorkflowTimeoutError: the deadline passed before there was a plan.
     """
+    limit = runtime.settings.plan.max_request_chars
+    if len(request.text) > limit:  # a recipe's request too: every subtask's prompt quotes it
+        raise InvalidRequestError(
+            f"the request is {len(request.text)} characters long; the limit is {limit} "
+            "(setting plan.max_request_chars)"
+        )
     bus = EventBus(request.workflow_id)
     state = WorkflowState(request=request, runtime=runtime, bus=bus)
+    timeout = runtime.settings.execution.workflow_timeout_s
+    if timeout is not None:
+        state.deadline = asyncio.get_running_loop().time() + timeout
+    if gate is not None:
+        bus.add_gate(gate)
     store = runtime.store
     if store is not None:
         settings = runtime.settings.store
@@ -92,7 +117,10 @@ async def run_workflow(
     problems: list[str] = []
     try:
         for stage in select_stages(request, runtime):
-            await _run_stage(stage, state)
+            if state.deadline is None:
+                await _run_stage(stage, state)
+            else:
+                await _run_stage_by_deadline(stage, state)
         state.warnings += bus.failures
         result = build_result(state)
         status = result.status
@@ -145,7 +173,41 @@ async def _finish_record(
     return problems
 
 
+async def _run_stage_by_deadline(stage: Stage, state: WorkflowState) -> None:
+    """Run ``stage`` within the workflow's deadline; once it has passed, a stage that still
+    runs (to account for the subtasks and answer) gets ``execution.cancel_grace_s``."""
+    assert state.deadline is not None
+    settings = state.runtime.settings.execution
+    late = not state.time_left()
+    if late and not getattr(stage, "after_deadline", True):
+        state.stage_log.append({"stage": stage.name, "elapsed_s": 0.0, "error": "deadline"})
+        return
+    loop = asyncio.get_running_loop()
+    limit = loop.time() + settings.cancel_grace_s if late else state.deadline
+    timer = asyncio.timeout_at(limit)
+    try:
+        async with timer:
+            await _run_stage(stage, state)
+    except TimeoutError:
+        if not timer.expired():
+            raise
+        if state.plan is None:
+            raise WorkflowTimeoutError(
+                f"the workflow's deadline ({settings.workflow_timeout_s:g} s, setting "
+                f"execution.workflow_timeout_s) passed in stage {stage.name}, before there "
+                "was a plan"
+            ) from None
+        state.warnings.append(
+            f"the workflow's deadline ({settings.workflow_timeout_s:g} s) passed in stage "
+            f"{stage.name}"
+            + ("" if not late else f", which did not finish within {settings.cancel_grace_s:g} s")
+        )
+
+
 async def _run_stage(stage: Stage, state: WorkflowState) -> None:
+    bus = state.bus
+    if bus.gates:  # a slow reader of the events holds new work back
+        await bus.ready()
     state.bus.emit(StageStarted, stage=stage.name)
     started = time.perf_counter()
     try:

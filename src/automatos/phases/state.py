@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +15,7 @@ from automatos.domain.result import LLMCall, QualityReport, SubtaskResult
 from automatos.llm.base import Completion, LLMProvider
 from automatos.phases.evaluate.heuristics import Dimensions
 from automatos.phases.events import EventBus
+from automatos.phases.execute.budget import Budget
 from automatos.phases.plan.scoring import task_type
 from automatos.runners.base import TaskRunner
 from automatos.scoring import Scorer
@@ -65,11 +68,37 @@ class WorkflowState:
     quality: dict[str, float] = field(default_factory=dict)
     """Observed quality of each scored subtask's output, in [0, 1]."""
     started: float = field(default_factory=time.perf_counter)
+    budget: Budget | None = None
+    """The workflow's token and dollar budget, if it has one (the request's, else the
+    settings')."""
+    unpriced: set[str] = field(default_factory=set)
+    """Models whose calls had no known price: the result's cost leaves them out."""
+    deadline: float | None = None
+    """When the workflow must end (event-loop time, ``execution.workflow_timeout_s``)."""
 
     def __post_init__(self) -> None:
         if not self.agents:
             self.agents = {DEFAULT_AGENT.name: DEFAULT_AGENT}
             self.agents.update((a.name, a) for a in self.request.agents)
+        if self.budget is None:
+            execution = self.runtime.settings.execution
+            tokens = self.request.budget_tokens or execution.budget_tokens
+            usd = self.request.budget_usd or execution.budget_usd
+            if tokens is not None or usd is not None:
+                self.budget = Budget(tokens, usd)
+
+    def time_left(self) -> float:
+        """Seconds until the workflow's deadline (``inf`` without one, 0 once it passed)."""
+        if self.deadline is None:
+            return math.inf
+        return max(0.0, self.deadline - asyncio.get_running_loop().time())
+
+    def call_refusal(self, estimated_tokens: int) -> str | None:
+        """Why a model call outside the subtasks (synthesis, judge) of about this many tokens
+        may not be made now, or ``None`` if it may (or there is no budget)."""
+        if self.budget is None:
+            return None
+        return self.budget.call_refusal(self.spent_tokens, self.spent_usd, estimated_tokens)
 
     @property
     def workflow_id(self) -> str:
@@ -93,9 +122,12 @@ class WorkflowState:
             done.cost_usd,
             done.latency_s,
         )
+        call.priced = done.priced
         self.llm_calls.append(call)
         self.spent_tokens += call.tokens_in + call.tokens_out
         self.spent_usd += call.cost_usd
+        if not done.priced:
+            self.unpriced.add(done.model)
         if self.writer is not None:
             self.writer.add_call(call)
 

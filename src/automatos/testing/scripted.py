@@ -102,6 +102,8 @@ class ScriptedLLM:
     default: Reply | None = None
     latency: float | Callable[[Sequence[Message]], float] = 0.0
     model: str = "scripted"
+    free: bool = True
+    """Calls cost nothing, so no price is needed; ``False`` to test an unpriced model."""
     record: bool = True
     calls: list[ScriptedCall] = field(default_factory=list)
 

@@ -268,8 +268,9 @@ async def test_a_bug_in_a_runner_fails_the_subtask_not_the_engine() -> None:
     )
     assert result.results["a"].status is SubtaskStatus.FAILED
     assert result.results["a"].error is not None
-    assert result.results["a"].error.type == "ZeroDivisionError"
-    assert result.results["a"].attempts == 1
+    assert result.results["a"].error.type == "RunnerError"
+    assert result.results["a"].error.message == "runner Broken raised ZeroDivisionError: oops"
+    assert result.results["a"].attempts == 3  # retried like any transient failure
 
 
 async def test_a_budget_stops_new_subtasks_with_a_typed_error() -> None:

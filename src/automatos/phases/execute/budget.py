@@ -47,3 +47,14 @@ class Budget:
                     f"{projected_usd:.4f} with this subtask"
                 )
         return None
+
+    def call_refusal(self, spent_tokens: int, spent_usd: float, estimated: int) -> str | None:
+        """Why one more call of about ``estimated`` tokens may not be made, or ``None``."""
+        if self.tokens is not None and spent_tokens + estimated > self.tokens:
+            return (
+                f"token budget {self.tokens}: {spent_tokens} spent, about "
+                f"{spent_tokens + estimated} with this call"
+            )
+        if self.usd is not None and spent_usd >= self.usd:
+            return f"dollar budget {self.usd:g}: {spent_usd:.4f} spent"
+        return None

@@ -18,20 +18,29 @@ import itertools
 import math
 import time
 from collections import deque
+from collections.abc import Hashable
+from typing import Any
 
 from automatos.deadlines import DeadlineQueue, caller_timeout
 from automatos.domain.agent import AgentSpec
 from automatos.domain.event import SubtaskRetried, SubtaskStarted
 from automatos.domain.result import ErrorInfo, SubtaskResult, SubtaskStatus
 from automatos.errors import (
+    AutomatosError,
     BudgetExceededError,
+    EmptyAnswerError,
+    ExecutionError,
     RateLimitedError,
+    RunnerError,
     SubtaskTimeoutError,
+    WorkflowCancelledError,
+    WorkflowTimeoutError,
+    describe_value,
     is_retryable,
 )
 from automatos.llm.base import Completion, Message
 from automatos.llm.retry import backoff_delay
-from automatos.phases.execute.budget import Budget
+from automatos.phases.execute.answer import answer_problem
 from automatos.phases.execute.commit import commit_result
 from automatos.phases.execute.prompt import subtask_messages
 from automatos.phases.state import WorkflowState
@@ -40,6 +49,10 @@ from automatos.runners.base import AgentTask
 __all__ = ["Dispatcher", "ExecuteStage"]
 
 _SUCCEEDED = SubtaskStatus.SUCCEEDED
+
+_ABANDONED: set[asyncio.Task[Any]] = set()
+"""Tasks of runners that ignored their cancellation: kept alive (the loop holds tasks only
+weakly) until they end on their own."""
 
 
 class ExecuteStage:
@@ -53,7 +66,16 @@ class ExecuteStage:
 
 
 class Dispatcher:
-    """Runs one plan; create one per workflow, inside the event loop."""
+    """Runs one plan; create one per workflow, inside the event loop.
+
+    Whatever the runner does, every subtask ends with one result: an answer that is not a
+    :class:`~automatos.llm.Completion`, an empty answer, or any exception that is not an
+    :class:`~automatos.errors.AutomatosError` (``BaseException`` included, and a
+    ``CancelledError`` nobody asked for) fails the attempt with a typed error, and retries
+    apply as usual. A runner that ignores its cancellation for ``execution.cancel_grace_s``
+    is abandoned: its subtask fails and the workflow goes on. Only a cancellation of the
+    workflow itself (or its deadline) cancels the subtasks.
+    """
 
     def __init__(self, state: WorkflowState) -> None:
         self.state = state
@@ -80,30 +102,43 @@ class Dispatcher:
         self._resting: dict[str, asyncio.Task[None]] = {}
         """Subtasks waiting to retry, or for a slot to retry in."""
         self._waiters: deque[tuple[str, asyncio.Future[None]]] = deque()
+        self._tries: dict[str, int] = {}
+        """The attempt each running subtask is on."""
+        self._abandoned: set[str] = set()
         self._open = len(self.plan.subtasks)
         self._finished = asyncio.Event()
         self._crash: Exception | None = None
-        self._deadlines = DeadlineQueue(self.settings.subtask_timeout_s)
+        self._deadlines = DeadlineQueue(
+            self.settings.subtask_timeout_s,
+            grace=self.settings.cancel_grace_s,
+            on_stuck=self._abandon,
+        )
         self._keys = itertools.count()  # one deadline key per attempt
         # Subtask tasks run in a context that tells the model wrapper about the attempt
         # timeout; set once here, each task's copy of it costs nothing more.
         self._context = contextvars.copy_context()
         self._context.run(caller_timeout.set, self.settings.subtask_timeout_s)
-        request = state.request
-        tokens = request.budget_tokens or self.settings.budget_tokens
-        usd = request.budget_usd or self.settings.budget_usd
-        self._budget = Budget(tokens, usd) if tokens is not None or usd is not None else None
+        self._budget = state.budget
         self._refused = False
+        self._stopping = False
+        runner = state.runtime.runner
+        self._runner_name = getattr(runner, "name", None) or type(runner).__name__
 
     async def run(self) -> None:
         """Run until every subtask has a result; on cancellation, cancel what runs.
 
-        An error in the bookkeeping itself (a bug, a store that cannot take a result)
-        cancels what runs and is raised here, rather than leaving the run waiting forever.
+        A cancellation (of the workflow, or by its deadline) cancels what runs and commits
+        every subtask still open as ``cancelled``. An error in the bookkeeping itself (a bug,
+        a store that cannot take a result) does the same and is raised here, rather than
+        leaving the run waiting forever.
         """
+        if self.state.deadline is not None and not self.state.time_left():
+            await self._cancel_all()  # reached after the deadline: account, start nothing
+            return
         try:
             self._pump()
-            await self._finished.wait()
+            if self._open:
+                await self._finished.wait()
         except BaseException:
             await self._cancel_all()
             raise
@@ -112,9 +147,11 @@ class Dispatcher:
             raise self._crash
 
     def _pump(self) -> None:
+        if self._stopping:
+            return
         ready, running = self._ready, self._running
         limit = self.settings.max_concurrency
-        budget, state = self._budget, self.state
+        budget = self._budget
         create_task, context = self._loop.create_task, self._context
         if budget is None and len(ready) <= limit - len(running):
             # Everything ready gets a slot: the heap's order would change nothing.
@@ -126,12 +163,22 @@ class Dispatcher:
             sid = heapq.heappop(ready)[2]
             if budget is not None:
                 # Subtasks waiting to retry will spend too: they count as running here.
-                ahead = len(running) + len(self._resting)
-                refusal = budget.refusal(state.spent_tokens, state.spent_usd, ahead)
+                refusal = self._budget_refusal(len(running) + len(self._resting))
                 if refusal is not None:
                     self._refuse(sid, refusal)
                     continue
             running[sid] = create_task(self._run(sid), context=context.copy())
+
+    def _budget_refusal(self, ahead: int) -> str | None:
+        budget, state = self._budget, self.state
+        if budget is None:
+            return None
+        if budget.usd is not None and state.unpriced:
+            return (
+                f"dollar budget {budget.usd:g}: the cost of {', '.join(sorted(state.unpriced))} "
+                "is unknown (setting llm.prices)"
+            )
+        return budget.refusal(state.spent_tokens, state.spent_usd, ahead)
 
     def _refuse(self, sid: str, why: str) -> None:
         error = BudgetExceededError(f"not started: {why}")
@@ -147,58 +194,106 @@ class Dispatcher:
 
     async def _run(self, sid: str) -> None:
         # One coroutine per subtask, retries included: every frame here is paid per subtask.
-        state = self.state
-        deadlines = self._deadlines
-        started = time.perf_counter()
         try:
-            agent, messages = self._prepare(sid)
-        except Exception as exc:  # a bug in prompt building must not hang the workflow
-            return self._finish(SubtaskResult(sid, SubtaskStatus.FAILED, error=ErrorInfo.of(exc)))
-        timeout = self.settings.subtask_timeout_s
-        subtask = self._subtasks[sid]
-        task = self._running[sid]
-        keys = self._keys
-        attempt = 0
-        while True:
-            attempt += 1
-            state.bus.emit(SubtaskStarted, sid, agent.name, attempt)
-            key = next(keys)
-            deadlines.arm(key, task)
+            state = self.state
+            deadlines = self._deadlines
+            started = time.perf_counter()
             try:
-                done = await state.runtime.runner.run(
-                    AgentTask(state.workflow_id, subtask, attempt, agent, messages, timeout)
-                )
-            except asyncio.CancelledError:
-                if not deadlines.disarm(key):
-                    raise
-                error: Exception = SubtaskTimeoutError(f"subtask {sid!r} took over {timeout:g} s")
-            except Exception as exc:
-                deadlines.disarm(key)
-                error = exc
-            else:
-                deadlines.disarm(key)
-                return self._finish(self._succeeded(sid, agent.name, done, attempt, started), done)
-            if attempt >= self.settings.max_attempts or not is_retryable(error):
+                agent, messages = self._prepare(sid)
+                run = state.runtime.runner.run
+            except Exception as exc:  # a bug in prompt building must not hang the workflow
                 return self._finish(
-                    SubtaskResult(
-                        sid,
-                        SubtaskStatus.FAILED,
-                        agent=agent.name,
-                        latency_s=time.perf_counter() - started,
-                        attempts=attempt,
-                        error=ErrorInfo.of(error),
-                    )
+                    SubtaskResult(sid, SubtaskStatus.FAILED, error=ErrorInfo.of(exc))
                 )
-            # Jittered, so that subtasks failing together (a provider outage) do not all come
-            # back at once; a rate limit's Retry-After is honoured.
-            retry_after = error.retry_after if isinstance(error, RateLimitedError) else None
-            delay = backoff_delay(attempt, self.settings.retry_backoff_s, math.inf, retry_after)
-            state.bus.emit(SubtaskRetried, sid, attempt, str(error), delay)
-            # A subtask waiting to retry runs nothing: its slot goes to other work meanwhile.
-            self._resting[sid] = self._running.pop(sid)
-            self._fill_slots()
-            await asyncio.sleep(delay)
-            await self._take_slot(sid)
+            timeout = self.settings.subtask_timeout_s
+            subtask = self._subtasks[sid]
+            task = self._running[sid]
+            keys, tries, bus = self._keys, self._tries, state.bus
+            attempt = 0
+            spent: list[Completion] = []  # rejected answers: what failed attempts cost
+            while True:
+                attempt += 1
+                if bus.gates:  # a slow reader of the stream holds new work back
+                    await bus.ready()
+                tries[sid] = attempt
+                bus.emit(SubtaskStarted, sid, agent.name, attempt)
+                key = next(keys)
+                deadlines.arm(key, task)
+                try:
+                    done = await run(
+                        AgentTask(state.workflow_id, subtask, attempt, agent, messages, timeout)
+                    )
+                except asyncio.CancelledError:
+                    if deadlines.disarm(key):
+                        error: AutomatosError = SubtaskTimeoutError(
+                            f"subtask {sid!r} took over {timeout:g} s"
+                        )
+                    elif task.cancelling():
+                        raise
+                    else:
+                        error = RunnerError(
+                            self._runner_name, "raised CancelledError without being cancelled"
+                        )
+                except BaseException as exc:  # a plugin's failure, whatever its type
+                    error = self._failure(sid, key, task, exc)
+                else:
+                    deadlines.disarm(key)
+                    if type(done) is Completion and type(done.text) is str:
+                        problem = answer_problem(done.text)
+                        if problem is None:
+                            return self._finish(
+                                self._succeeded(sid, agent.name, done, attempt, started, spent),
+                                done,
+                            )
+                        spent.append(done)
+                        self._record(sid, done)
+                        error = EmptyAnswerError(f"agent {agent.name!r}: {problem}")
+                    else:
+                        error = RunnerError(
+                            self._runner_name,
+                            f"returned {describe_value(done)} instead of a Completion",
+                        )
+                if sid in self._abandoned:
+                    return None  # its result was committed when it was given up on
+                if attempt >= self.settings.max_attempts or not is_retryable(error):
+                    return self._finish(
+                        self._failed(sid, agent.name, attempt, started, error, spent)
+                    )
+                # Jittered, so that subtasks failing together (a provider outage) do not all come
+                # back at once; a rate limit's Retry-After is honoured.
+                retry_after = error.retry_after if isinstance(error, RateLimitedError) else None
+                delay = backoff_delay(attempt, self.settings.retry_backoff_s, math.inf, retry_after)
+                bus.emit(SubtaskRetried, sid, attempt, str(error), delay)
+                # A subtask waiting to retry runs nothing: its slot goes to other work meanwhile.
+                self._resting[sid] = self._running.pop(sid)
+                self._fill_slots()
+                await asyncio.sleep(delay)
+                await self._take_slot(sid)
+                refusal = self._budget_refusal(len(self._running) + len(self._resting) - 1)
+                if refusal is not None:  # what the others spent meanwhile counts
+                    error = BudgetExceededError(f"retry not started: {refusal}")
+                    return self._finish(
+                        self._failed(sid, agent.name, attempt, started, error, spent)
+                    )
+        except Exception as exc:  # a bug here must end the run, not leave it waiting
+            self._crashed(exc)
+
+    def _failure(
+        self, sid: str, key: int, task: asyncio.Task[None], exc: BaseException
+    ) -> AutomatosError:
+        """The typed error of an attempt that raised ``exc``."""
+        if self._deadlines.disarm(key):
+            # The runner turned its timeout's cancellation into something else.
+            return SubtaskTimeoutError(
+                f"subtask {sid!r} took over {self.settings.subtask_timeout_s:g} s"
+            )
+        if task.cancelling():  # the workflow is being cancelled: that wins
+            raise asyncio.CancelledError
+        if isinstance(exc, AutomatosError):
+            return exc
+        error = RunnerError(self._runner_name, f"raised {type(exc).__name__}: {exc}"[:2000])
+        error.__cause__ = exc
+        return error
 
     def _prepare(self, sid: str) -> tuple[AgentSpec, tuple[Message, ...]]:
         state = self.state
@@ -213,31 +308,73 @@ class Dispatcher:
         )
         return agent, messages
 
-    def _finish(self, result: SubtaskResult, call: Completion | None = None) -> None:
+    def _record(self, sid: str, done: Completion) -> None:
         try:
-            del self._running[result.subtask_id]
+            self.state.record_call("execute", done, sid)
+        except Exception as exc:
+            self._crashed(exc)
+
+    def _finish(self, result: SubtaskResult, call: Completion | None = None) -> None:
+        if self._running.pop(result.subtask_id, None) is None:
+            return  # abandoned earlier: its result is already committed
+        try:
             if call is not None:
                 self.state.record_call("execute", call, result.subtask_id)
             self._settle(result)
         except Exception as exc:
-            if self._crash is None:
-                self._crash = exc
-            self._finished.set()
+            self._crashed(exc)
+        return
+
+    def _crashed(self, exc: Exception) -> None:
+        if self._crash is None:
+            self._crash = exc
+        self._finished.set()
 
     @staticmethod
     def _succeeded(
-        sid: str, agent: str, done: Completion, attempts: int, started: float
+        sid: str,
+        agent: str,
+        done: Completion,
+        attempts: int,
+        started: float,
+        spent: list[Completion],
     ) -> SubtaskResult:
+        tokens_in, tokens_out, cost = done.tokens_in, done.tokens_out, done.cost_usd
+        for c in spent:
+            tokens_in += c.tokens_in
+            tokens_out += c.tokens_out
+            cost += c.cost_usd
         return SubtaskResult(
             sid,
             _SUCCEEDED,
             agent,
             done.text,
-            done.tokens_in,
-            done.tokens_out,
-            done.cost_usd,
+            tokens_in,
+            tokens_out,
+            cost,
             time.perf_counter() - started,
             attempts,
+        )
+
+    @staticmethod
+    def _failed(
+        sid: str,
+        agent: str,
+        attempts: int,
+        started: float,
+        error: BaseException,
+        spent: list[Completion],
+    ) -> SubtaskResult:
+        return SubtaskResult(
+            sid,
+            SubtaskStatus.FAILED,
+            agent=agent,
+            tokens_in=sum(c.tokens_in for c in spent),
+            tokens_out=sum(c.tokens_out for c in spent),
+            cost_usd=sum(c.cost_usd for c in spent),
+            latency_s=time.perf_counter() - started,
+            attempts=attempts,
+            error=ErrorInfo.of(error),
         )
 
     def _settle(self, result: SubtaskResult) -> None:
@@ -288,11 +425,62 @@ class Dispatcher:
                 self._open -= 1
                 queue.extend(self._subtasks[sid].graph.successors)
 
+    def _abandon(self, _key: Hashable, task: asyncio.Task[Any]) -> None:
+        """A runner ignored its attempt's cancellation: stop waiting for it."""
+        sid = next((s for s, t in self._running.items() if t is task), None)
+        if sid is None:
+            return
+        grace = self.settings.cancel_grace_s
+        self._keep_alive(task)
+        self._abandoned.add(sid)
+        self.state.warnings.append(
+            f"subtask {sid!r}: runner {self._runner_name} ignored the cancellation of its "
+            f"timed-out attempt for {grace:g} s and was abandoned"
+        )
+        error = SubtaskTimeoutError(
+            f"subtask {sid!r} took over {self.settings.subtask_timeout_s:g} s, and its runner "
+            f"did not stop within {grace:g} s of being cancelled"
+        )
+        agent = self.state.assignments[sid].agent
+        self._finish(
+            self._failed(sid, agent, self._tries.get(sid, 1), time.perf_counter(), error, [])
+        )
+
+    @staticmethod
+    def _keep_alive(task: asyncio.Task[Any]) -> None:
+        _ABANDONED.add(task)
+        task.add_done_callback(_ABANDONED.discard)
+
     async def _cancel_all(self) -> None:
-        running = [*self._running.values(), *self._resting.values()]
-        for task in running:
+        """Cancel what runs or waits to retry; commit every open subtask as cancelled."""
+        self._stopping = True
+        tasks = [*self._running.values(), *self._resting.values()]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*running, return_exceptions=True)
+        if tasks:
+            _, stuck = await asyncio.wait(tasks, timeout=self.settings.cancel_grace_s)
+            for task in stuck:
+                self._keep_alive(task)
+            if stuck:
+                self.state.warnings.append(
+                    f"{len(stuck)} subtask(s) of runner {self._runner_name} ignored the "
+                    "workflow's cancellation and were abandoned"
+                )
+        self._running.clear()
+        self._resting.clear()
+        state = self.state
+        if state.deadline is not None and not state.time_left():
+            error: ExecutionError = WorkflowTimeoutError(
+                f"the workflow's deadline ({self.settings.workflow_timeout_s:g} s) passed "
+                "before this subtask finished"
+            )
+        else:
+            error = WorkflowCancelledError(
+                "the workflow was cancelled before this subtask finished"
+            )
+        info = ErrorInfo.of(error)
         for s in self.plan.subtasks:
-            if commit_result(self.state, SubtaskResult(s.id, SubtaskStatus.CANCELLED)):
-                self._open -= 1
+            if s.id not in state.results:
+                cancelled = SubtaskResult(s.id, SubtaskStatus.CANCELLED, error=info)
+                if commit_result(state, cancelled, str(error)):
+                    self._open -= 1

@@ -16,14 +16,18 @@ from automatos.domain.result import (
     WorkflowResult,
     WorkflowStatus,
 )
-from automatos.errors import LLMError
-from automatos.llm.base import Message
+from automatos.errors import AutomatosError
+from automatos.llm.base import Message, estimate_tokens
+from automatos.phases.execute.answer import answer_problem
 from automatos.phases.quotes import fit_quotes
 from automatos.phases.state import WorkflowState
 
 __all__ = ["RespondStage", "build_result", "frontier"]
 
 _SUCCEEDED = SubtaskStatus.SUCCEEDED
+
+_ANSWER_TOKENS = 1000
+"""What the synthesis is expected to write, for the budget's estimate."""
 
 SYNTHESIS_PROMPT = (
     "You write the final answer of a multi-step task. Combine the results of the final "
@@ -62,19 +66,34 @@ class RespondStage:
     async def _synthesise(self, state: WorkflowState, outputs: list[tuple[str, str]]) -> str:
         ids = [sid for sid, _ in outputs]
         texts = [text for _, text in outputs]
+        joined = _sections(ids, texts)
+        # The joined outputs stand if the synthesis is cut short (the workflow's deadline).
+        state.final_answer = joined
+        if not state.time_left():
+            state.warnings.append("no time left for the synthesis; final answer joins the results")
+            return joined
         budget = state.runtime.settings.execution.max_quoted_chars
         prompt = _sections(ids, fit_quotes(texts, budget, budget))
+        user = f"Request:\n{state.request.text}\n\nResults:\n\n{prompt}"
+        refusal = state.call_refusal(estimate_tokens(user) + _ANSWER_TOKENS)
+        if refusal is not None:
+            state.warnings.append(
+                f"the budget leaves no room for the synthesis ({refusal}); final answer joins "
+                "the results"
+            )
+            return joined
         try:
             done = await state.runtime.llm.complete(
-                [
-                    Message("system", SYNTHESIS_PROMPT),
-                    Message("user", f"Request:\n{state.request.text}\n\nResults:\n\n{prompt}"),
-                ]
+                [Message("system", SYNTHESIS_PROMPT), Message("user", user)]
             )
-        except LLMError as exc:
+        except AutomatosError as exc:
             state.warnings.append(f"synthesis failed ({exc}); final answer joins the results")
-            return _sections(ids, texts)
+            return joined
         state.record_call(self.name, done)
+        problem = answer_problem(done.text)
+        if problem is not None:
+            state.warnings.append(f"synthesis failed ({problem}); final answer joins the results")
+            return joined
         return done.text
 
 
@@ -109,6 +128,7 @@ def build_result(state: WorkflowState) -> WorkflowResult:
         wall_time_s=time.perf_counter() - state.started,
         llm_calls=len(calls),
         by_status=by_status,
+        unpriced_models=tuple(sorted(state.unpriced)),
     )
     # Built from the engine's own typed records: validating thousands of them again would
     # only cost time at the end of every run.
@@ -117,7 +137,9 @@ def build_result(state: WorkflowState) -> WorkflowResult:
         request=state.request.text,
         status=status,
         plan=plan,
-        assignments=tuple(state.assignments[s.id] for s in plan.subtasks),
+        assignments=tuple(
+            state.assignments[s.id] for s in plan.subtasks if s.id in state.assignments
+        ),
         results={s.id: state.results[s.id] for s in plan.subtasks},
         final_answer=state.final_answer,
         totals=totals,

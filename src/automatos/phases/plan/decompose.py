@@ -192,16 +192,12 @@ class DecomposeStage:
     """Stage 1: ask the model for a plan."""
 
     name = "decompose"
+    after_deadline = False
 
     async def run(self, state: WorkflowState) -> None:
         """Plan the request."""
         settings = state.runtime.settings
         limits = settings.plan
-        if len(state.request.text) > limits.max_request_chars:
-            raise InvalidRequestError(
-                f"the request is {len(state.request.text)} characters long; the limit is "
-                f"{limits.max_request_chars} (setting plan.max_request_chars)"
-            )
         numbered = state.runtime.numbered_plans
         answer = await complete_structured(
             state.runtime.llm,
@@ -224,6 +220,7 @@ class RecipeStage:
     """A recipe brings its own subtasks: they pass the same checks as a decomposed plan."""
 
     name = "recipe"
+    after_deadline = False
 
     async def run(self, state: WorkflowState) -> None:
         """Check the recipe's subtasks."""

@@ -125,6 +125,7 @@ class SelectStage:
     """Stage 2."""
 
     name = "select_agents"
+    after_deadline = False
 
     async def run(self, state: WorkflowState) -> None:
         """Assign an agent to every subtask."""
