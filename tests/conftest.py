@@ -29,7 +29,7 @@ def fast_settings(**execution: Any) -> Settings:
     """Settings with short backoffs, so that retries do not slow the suite."""
     return Settings(
         llm=LLMSettings(timeout_s=5, max_retries=2, backoff_base_s=0.001, backoff_max_s=0.01),
-        execution=ExecutionSettings(retry_backoff_s=0.001, **execution),
+        execution=ExecutionSettings(**{"retry_backoff_s": 0.001, **execution}),
         store=StoreSettings(enabled=False),
     )
 

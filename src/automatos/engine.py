@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from pydantic import ValidationError
+
 from automatos.domain.event import Event
 from automatos.domain.request import WorkflowRequest
 from automatos.domain.result import WorkflowResult
-from automatos.errors import ConfigurationError
+from automatos.errors import ConfigurationError, InvalidRequestError
 from automatos.llm.base import LLMProvider
 from automatos.llm.factory import build_provider, wrap_provider
 from automatos.llm.local import LlamaCppProvider
@@ -116,7 +118,14 @@ class Engine:
         gate: asyncio.Event | None,
     ) -> WorkflowResult:
         if isinstance(request, str):
-            request = WorkflowRequest(text=request)
+            try:
+                request = WorkflowRequest(text=request)
+            except ValidationError as exc:
+                problems = "; ".join(
+                    f"{'.'.join(map(str, e['loc'])) or 'request'}: {e['msg']}"
+                    for e in exc.errors(include_url=False, include_input=False)
+                )
+                raise InvalidRequestError(f"invalid request: {problems}") from None
         self._check_prices(request)
         await self.open_store()
         return await run_workflow(request, self.runtime, on_event, gate=gate)

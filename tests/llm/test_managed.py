@@ -5,12 +5,13 @@ import pytest
 
 from automatos import (
     LLMTimeoutError,
+    ProviderContractError,
     ProviderRequestError,
     ProviderUnavailableError,
     RateLimitedError,
 )
 from automatos.deadlines import caller_timeout
-from automatos.llm import ManagedLLM, Message, backoff_delay, cost_of
+from automatos.llm import Completion, ManagedLLM, Message, backoff_delay, cost_of, price_for
 from automatos.settings import LLMSettings, ModelPrice
 from automatos.testing import Fault, ScriptedLLM
 
@@ -139,3 +140,75 @@ def test_backoff_grows_with_jitter_and_honours_retry_after() -> None:
 
 def test_rate_limited_error_carries_its_delay() -> None:
     assert RateLimitedError("x", retry_after=3).retry_after == 3
+
+
+class Broken:
+    """A provider acting out one misbehaviour per call, then answering."""
+
+    def __init__(self, *acts: object) -> None:
+        self.acts = list(acts)
+
+    async def complete(self, messages: object, **options: object) -> object:
+        act = self.acts.pop(0) if self.acts else Completion("fine", "m", 1, 1, 0.0)
+        if isinstance(act, BaseException) or (
+            isinstance(act, type) and issubclass(act, BaseException)
+        ):
+            raise act
+        return act
+
+
+@pytest.mark.parametrize(
+    ("act", "message"),
+    [
+        (None, "provider Broken returned None instead of a Completion"),
+        ({"text": "x"}, "returned dict {'text': 'x'} instead of a Completion"),
+        (KeyError("k"), "raised KeyError: 'k'"),
+        (GeneratorExit, "raised GeneratorExit"),
+        (asyncio.CancelledError, "raised CancelledError without being cancelled"),
+    ],
+)
+async def test_a_provider_that_breaks_its_contract_raises_a_typed_error(
+    act: object, message: str
+) -> None:
+    llm = ManagedLLM(Broken(act, act), LLMSettings(max_retries=1, backoff_base_s=0.001))
+    with pytest.raises(ProviderContractError, match=message):
+        await llm.complete(HELLO)
+    llm = ManagedLLM(Broken(act), LLMSettings(max_retries=1, backoff_base_s=0.001))
+    assert (await llm.complete(HELLO)).text == "fine"  # retried: it may be flaky
+
+
+async def test_a_real_cancellation_of_the_caller_still_cancels() -> None:
+    llm = managed(ScriptedLLM([Fault.timeout()]))
+    task = asyncio.create_task(llm.complete(HELLO))
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+@pytest.mark.parametrize(
+    ("model", "priced_as"),
+    [
+        ("gpt-4o-mini", "gpt-4o-mini"),
+        ("gpt-4o-mini-2024-07-18", "gpt-4o-mini"),
+        ("gpt-4o-2024-08-06", "gpt-4o"),
+        ("openai/gpt-4o-mini", "gpt-4o-mini"),
+        ("claude-sonnet-4-5-20250929", "claude-sonnet-4-5"),
+        ("claude-3-5-haiku-latest", "claude-3-5-haiku-latest"),
+        ("claude-3-5-haiku-20241022", None),
+        ("gpt-4o-audio-preview", None),
+        ("llama3.1", None),
+    ],
+)
+def test_dated_model_ids_are_priced_as_their_model(model: str, priced_as: str | None) -> None:
+    prices = LLMSettings().prices
+    assert price_for(model, prices) == (prices[priced_as] if priced_as else None)
+
+
+async def test_an_unpriced_model_is_reported_not_costed_at_zero() -> None:
+    llm = managed(ScriptedLLM(["a"], model="mystery", free=False))
+    done = await llm.complete(HELLO)
+    assert not done.priced and done.cost_usd == 0.0
+    llm = managed(ScriptedLLM(["a"], model="gpt-4o-mini-2024-07-18", free=False))
+    done = await llm.complete(HELLO)
+    assert done.priced and done.cost_usd > 0
