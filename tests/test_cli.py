@@ -55,7 +55,7 @@ def test_run_without_any_model_names_the_settings(monkeypatch: pytest.MonkeyPatc
         lambda name, *a: None if name == "llama_cpp" else real(name, *a),
     )
     result = runner.invoke(app, ["run", "do something"])
-    assert result.exit_code == 2
+    assert result.exit_code == 3  # not 2, which is a usage error
     assert "No LLM is configured" in result.output
     assert "AUTOMATOS_LLM__BASE_URL" in result.output
 
@@ -102,7 +102,12 @@ def test_run_a_recipe(server: FakeLLMServer, tmp_path: Path) -> None:
 
 
 def test_bad_input_gets_a_clear_error(tmp_path: Path) -> None:
-    assert "give a request" in runner.invoke(app, ["run", "  "]).output
+    nothing = runner.invoke(app, ["run"])
+    assert nothing.exit_code == 2
+    assert "give the request one way" in nothing.output
+    blank = runner.invoke(app, ["run", "  "])
+    assert blank.exit_code == 1
+    assert "no letters or digits" in blank.output
     missing = runner.invoke(app, ["run", "--recipe", str(tmp_path / "none.yaml")])
     assert missing.exit_code == 1
     assert "cannot read" in missing.output

@@ -8,62 +8,76 @@ parallel and return a structured result::
     async with Engine(Settings()) as engine:
         result = await engine.run("research the top three vector databases and compare them")
         print(result.final_answer)
+
+The names below are imported when first used (PEP 562), so that importing a submodule, or
+running ``automatos --help``, does not load the whole engine.
 """
 
-from automatos.domain import (
-    DEFAULT_AGENT,
-    AgentSpec,
-    Assignment,
-    ErrorInfo,
-    Event,
-    GraphMetadata,
-    LLMCall,
-    Plan,
-    StageFinished,
-    StageStarted,
-    Subtask,
-    SubtaskFinished,
-    SubtaskResult,
-    SubtaskRetried,
-    SubtaskSkipped,
-    SubtaskSpec,
-    SubtaskStarted,
-    SubtaskStatus,
-    Totals,
-    WorkflowFinished,
-    WorkflowRequest,
-    WorkflowResult,
-    WorkflowStarted,
-    WorkflowStatus,
-    event_to_dict,
-)
-from automatos.engine import Engine
-from automatos.errors import (
-    AutomatosError,
-    BudgetExceededError,
-    ConfigurationError,
-    CycleError,
-    DanglingDependencyError,
-    DuplicateSubtaskError,
-    ExecutionError,
-    InvalidRequestError,
-    LLMError,
-    LLMTimeoutError,
-    PlanError,
-    PlanLimitError,
-    PlanParseError,
-    ProviderRequestError,
-    ProviderUnavailableError,
-    RateLimitedError,
-    SelfDependencyError,
-    StoreError,
-    StructuredOutputError,
-    SubtaskTimeoutError,
-    WorkflowCancelledError,
-)
-from automatos.graph import build_plan
-from automatos.recipe import load_recipe
-from automatos.settings import Settings
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from automatos.domain import (
+        DEFAULT_AGENT,
+        AgentSpec,
+        Assignment,
+        ErrorInfo,
+        Event,
+        GraphMetadata,
+        LLMCall,
+        Plan,
+        StageFinished,
+        StageStarted,
+        Subtask,
+        SubtaskFinished,
+        SubtaskResult,
+        SubtaskRetried,
+        SubtaskSkipped,
+        SubtaskSpec,
+        SubtaskStarted,
+        SubtaskStatus,
+        Totals,
+        WorkflowFinished,
+        WorkflowRequest,
+        WorkflowResult,
+        WorkflowStarted,
+        WorkflowStatus,
+        event_to_dict,
+    )
+    from automatos.engine import Engine
+    from automatos.errors import (
+        AutomatosError,
+        BudgetExceededError,
+        ConfigurationError,
+        CycleError,
+        DanglingDependencyError,
+        DuplicateSubtaskError,
+        EmptyAnswerError,
+        ExecutionError,
+        InvalidRequestError,
+        LLMError,
+        LLMTimeoutError,
+        PlanError,
+        PlanLimitError,
+        PlanParseError,
+        ProviderContractError,
+        ProviderRequestError,
+        ProviderUnavailableError,
+        RateLimitedError,
+        RunnerError,
+        ScorerError,
+        SelfDependencyError,
+        StoreError,
+        StructuredOutputError,
+        SubtaskTimeoutError,
+        WorkflowCancelledError,
+        WorkflowTimeoutError,
+    )
+    from automatos.graph import build_plan
+    from automatos.recipe import load_recipe
+    from automatos.settings import Settings
 
 __version__ = "0.1.0"
 
@@ -77,6 +91,7 @@ __all__ = [
     "CycleError",
     "DanglingDependencyError",
     "DuplicateSubtaskError",
+    "EmptyAnswerError",
     "Engine",
     "ErrorInfo",
     "Event",
@@ -90,9 +105,12 @@ __all__ = [
     "PlanError",
     "PlanLimitError",
     "PlanParseError",
+    "ProviderContractError",
     "ProviderRequestError",
     "ProviderUnavailableError",
     "RateLimitedError",
+    "RunnerError",
+    "ScorerError",
     "SelfDependencyError",
     "Settings",
     "StageFinished",
@@ -115,8 +133,35 @@ __all__ = [
     "WorkflowResult",
     "WorkflowStarted",
     "WorkflowStatus",
+    "WorkflowTimeoutError",
     "__version__",
     "build_plan",
     "event_to_dict",
     "load_recipe",
 ]
+
+# Where the public names that are not errors (automatos.errors) or domain types
+# (automatos.domain) live.
+_HOME = {
+    "Engine": "automatos.engine",
+    "Settings": "automatos.settings",
+    "build_plan": "automatos.graph",
+    "load_recipe": "automatos.recipe",
+}
+_PUBLIC = frozenset(__all__)
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name on first use, then keep it as a plain attribute."""
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'automatos' has no attribute {name!r}")
+    module = _HOME.get(name) or (
+        "automatos.errors" if name.endswith("Error") else "automatos.domain"
+    )
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import warnings
 from collections.abc import Callable
 
 from pydantic import ValidationError
@@ -20,7 +21,7 @@ from automatos.phases.state import Runtime
 from automatos.runners.base import TaskRunner
 from automatos.runners.local import LocalTaskRunner
 from automatos.scoring import Scorer
-from automatos.settings import Settings
+from automatos.settings import Settings, env_warnings
 from automatos.store.base import Store
 from automatos.streaming import WorkflowStream
 
@@ -53,7 +54,11 @@ class Engine:
         store: Store | None = None,
         scorer: Scorer | None = None,
     ) -> None:
-        self.settings = settings if settings is not None else Settings()
+        if settings is None:
+            settings = Settings()
+            for line in env_warnings():  # a misspelt variable would leave its default silently
+                warnings.warn(line, UserWarning, stacklevel=2)
+        self.settings = settings
         self.store = store
         self.scorer = scorer
         self._owns_store = False

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from automatos.errors import InvalidRequestError
-from automatos.files import read_user_file
+from automatos.files import parse_data, read_user_file
 from automatos.llm.structured import describe_error
 
 __all__ = ["LEGACY_STAGES", "ImportedRun", "LegacyRecord", "convert", "read_legacy"]
@@ -114,11 +114,17 @@ def read_legacy(path: str | Path) -> list[ImportedRun]:
     path = Path(path)
     text = read_user_file(path, _MAX_BYTES)
     try:
-        data: Any = json.loads(text)
-    except json.JSONDecodeError:
+        data: Any = parse_data(text, source=str(path), json_only=True)
+    except InvalidRequestError as whole:
+        if not isinstance(whole.__cause__, json.JSONDecodeError):
+            raise  # parsed, but nested too deep
         try:
-            data = [json.loads(line) for line in text.splitlines() if line.strip()]
-        except json.JSONDecodeError as exc:
+            data = [
+                parse_data(line, source=f"{path} line {i}", json_only=True)
+                for i, line in enumerate(text.splitlines(), 1)
+                if line.strip()
+            ]
+        except InvalidRequestError as exc:
             raise InvalidRequestError(f"{path} is neither JSON nor JSON lines: {exc}") from exc
     records = data if isinstance(data, list) else [data]
     runs = []

@@ -2,6 +2,9 @@
 
 A workspace starts with the starter team (``automatos/data/agents.yaml``) the first time it is
 used; ``automatos agents add`` and ``automatos agents import FILE`` add or replace agents.
+A run never does: the agents a request defines for itself (a recipe's ``agents:``) serve that
+run only, and learning keeps metrics for registered agents alone, so the candidates of every
+later run are the ones registered here.
 """
 
 from __future__ import annotations
@@ -10,12 +13,11 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from automatos.domain.agent import AgentSpec
 from automatos.errors import InvalidRequestError
-from automatos.files import read_user_file
+from automatos.files import parse_data, read_user_file
 from automatos.llm.structured import describe_error
 from automatos.store.base import Store
 
@@ -30,10 +32,7 @@ def parse_agents(text: str, *, source: str = "agents") -> list[AgentSpec]:
     Raises:
         InvalidRequestError: not YAML, or an agent of the wrong shape (named in the message).
     """
-    try:
-        data: Any = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InvalidRequestError(f"{source} is not valid YAML: {exc}") from exc
+    data: Any = parse_data(text, source=source)
     if isinstance(data, dict):
         data = data.get("agents")
     if not isinstance(data, list) or not data:

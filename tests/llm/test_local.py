@@ -10,9 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from automatos import ConfigurationError, ProviderRequestError
+from automatos import ConfigurationError, ProviderRequestError, ProviderUnavailableError
 from automatos.llm import Message
-from automatos.llm.local import LlamaCppProvider, completion_prompt, default_model_path
+from automatos.llm.local import (
+    LlamaCppProvider,
+    PromptStyle,
+    completion_prompt,
+    default_model_path,
+)
 from automatos.phases.plan.decompose import decomposition_messages, numbered_schema, parse_plan
 from automatos.settings import PlanLimits
 
@@ -128,3 +133,95 @@ async def test_a_file_that_is_not_a_model_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="cannot load"):
         await broken.complete(ASK)
     await broken.aclose()
+
+
+# Whatever llama.cpp raises becomes a typed error naming the model file.
+
+
+class _Boom:
+    """A stand-in for ``llama_cpp.Llama`` whose every method raises ``error``."""
+
+    n_tokens = 0
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    def create_completion(self, *args: object, **kwargs: object) -> object:
+        raise self.error
+
+    def create_chat_completion(self, *args: object, **kwargs: object) -> object:
+        raise self.error
+
+
+@pytest.fixture
+def model_file(tmp_path: Path) -> Path:
+    path = tmp_path / "some-model.gguf"
+    path.write_bytes(b"GGUF")
+    return path
+
+
+@pytest.mark.parametrize(
+    "error", [OSError("mmap failed"), TypeError("bad argument"), MemoryError(), KeyError("arch")]
+)
+async def test_any_loading_error_is_a_configuration_error(
+    model_file: Path, monkeypatch: pytest.MonkeyPatch, error: Exception
+) -> None:
+    import llama_cpp
+
+    def refuse(**kwargs: object) -> None:
+        raise error
+
+    monkeypatch.setattr(llama_cpp, "Llama", refuse)
+    provider = LlamaCppProvider(model_file)
+    with pytest.raises(
+        ConfigurationError, match=rf"cannot load the model file {model_file}: "
+    ) as e:
+        await provider.complete(ASK)
+    assert type(error).__name__ in str(e.value)
+    assert str(e.value).endswith("(setting llm.model_path)")
+    await provider.aclose()
+
+
+@pytest.mark.parametrize("style", ["chat", "completion"])
+@pytest.mark.parametrize("error", [RuntimeError("llama_decode returned -3"), KeyError("choices")])
+async def test_any_generation_error_is_an_llm_error(
+    model_file: Path, style: PromptStyle, error: Exception
+) -> None:
+    provider = LlamaCppProvider(model_file, prompt_style=style)
+    provider._llama = _Boom(error)
+    with pytest.raises(ProviderUnavailableError, match=rf"the local model {model_file} failed: "):
+        await provider.complete(ASK)
+    await provider.aclose()
+
+
+async def test_a_refused_prompt_names_the_file_and_the_setting(model_file: Path) -> None:
+    provider = LlamaCppProvider(model_file, prompt_style="completion")
+    provider._llama = _Boom(ValueError("Requested tokens exceed context window"))
+    with pytest.raises(
+        ProviderRequestError, match=rf"{model_file} refused the prompt: .*local_n_ctx"
+    ):
+        await provider.complete(ASK)
+    await provider.aclose()
+
+
+async def test_a_schema_llama_cpp_cannot_follow_is_named(
+    model_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import llama_cpp
+
+    def no_grammar(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("unsupported schema")
+
+    monkeypatch.setattr(llama_cpp.LlamaGrammar, "from_json_schema", no_grammar)
+    provider = LlamaCppProvider(model_file)
+    provider._llama = _Boom(AssertionError("not reached"))
+    with pytest.raises(ProviderRequestError, match="cannot follow this JSON schema"):
+        await provider.complete(ASK, json_schema={"type": "object"})
+    await provider.aclose()
+
+
+async def test_a_closed_provider_is_an_llm_error(model_file: Path) -> None:
+    provider = LlamaCppProvider(model_file)
+    await provider.aclose()
+    with pytest.raises(ProviderUnavailableError, match="is closed"):
+        await provider.complete(ASK)

@@ -1,14 +1,17 @@
 """The store contract runs unchanged on SQLite and on the PostgreSQL server at 127.0.0.1:5432.
 
 Each PostgreSQL test gets a schema of its own, dropped afterwards, so runs do not see each
-other's data.
+other's data. ``store_target`` says where the test's database is, for tests that open it more
+than once or from other processes; ``store`` is that database, opened.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -20,23 +23,44 @@ PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
 
+@dataclass(frozen=True)
+class StoreTarget:
+    """One test's database: its settings, and the engine options that reach its schema."""
+
+    settings: StoreSettings
+    options: dict[str, Any] = field(default_factory=dict)
+
+    async def open(self, **settings: Any) -> SqlStore:
+        """The store, opened with these settings changed (``lease_s=0.1``)."""
+        return await SqlStore.open(self.settings.model_copy(update=settings), **self.options)
+
+    def as_json(self) -> dict[str, Any]:
+        """What a child process needs to open the same database."""
+        return {"settings": self.settings.model_dump(mode="json"), "options": self.options}
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlStore]:
+async def store_target(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[StoreTarget]:
     if request.param == "sqlite":
-        s = await SqlStore.open(StoreSettings(data_dir=tmp_path))
-        yield s
-        await s.aclose()
+        yield StoreTarget(StoreSettings(data_dir=tmp_path))
         return
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(PG_DSN)
     await admin.execute(f'CREATE SCHEMA "{schema}"')
     try:
-        s = await SqlStore.open(
+        yield StoreTarget(
             StoreSettings(url=PG_URL),
-            connect_args={"server_settings": {"search_path": schema}},
+            {"connect_args": {"server_settings": {"search_path": schema}}},
         )
-        yield s
-        await s.aclose()
     finally:
         await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
         await admin.close()
+
+
+@pytest.fixture
+async def store(store_target: StoreTarget) -> AsyncIterator[SqlStore]:
+    s = await store_target.open()
+    yield s
+    await s.aclose()

@@ -84,11 +84,13 @@ async def test_agents_and_metrics(store: SqlStore) -> None:
         {"writer": {OVERALL: AgentMetrics(0.9, 0.8, 1.5, 0.01, 12), "writing": AgentMetrics()}}
     )
     await store.save_metrics({"writer": {OVERALL: AgentMetrics(0.95, 0.85, 1.4, 0.01, 13)}})
+    # learning about a name the registry does not hold neither registers it nor keeps it
     await store.save_metrics({"newcomer": {OVERALL: AgentMetrics(total_executions=1)}})
     metrics = await store.agent_metrics()
     assert metrics["writer"][OVERALL] == AgentMetrics(0.95, 0.85, 1.4, 0.01, 13)
     assert metrics["writer"]["writing"].total_executions == 0
-    assert "newcomer" in {a.name for a in await store.agents()}
+    assert "newcomer" not in {a.name for a in await store.agents()}
+    assert "newcomer" not in metrics
 
 
 async def test_runs_are_listed_newest_first(store: SqlStore) -> None:
@@ -104,8 +106,8 @@ async def test_workflows_starting_at_once_register_and_learn_without_conflict(
     teams = await asyncio.gather(*(registered_agents(store) for _ in range(8)))
     assert all([a.name for a in team] == [a.name for a in teams[0]] for team in teams)
     learned = {"newcomer": {OVERALL: AgentMetrics(0.9, 0.8, 1.0, 0.0, 1)}}
-    await asyncio.gather(*(store.save_metrics(learned) for _ in range(8)))
     await asyncio.gather(*(store.save_agent(AgentSpec(name="newcomer")) for _ in range(8)))
+    await asyncio.gather(*(store.save_metrics(learned) for _ in range(8)))
     names = [a.name for a in await store.agents()]
     assert names.count("newcomer") == 1 and len(names) == len(teams[0]) + 1
     assert (await store.agent_metrics())["newcomer"][OVERALL].success_rate == 0.9
@@ -116,5 +118,6 @@ async def test_metrics_updates_from_runs_finishing_at_once_all_count(store: SqlS
         seen = known.get("busy", {}).get(OVERALL, AgentMetrics()).total_executions
         return {"busy": {OVERALL: AgentMetrics(total_executions=seen + 1)}}
 
+    await store.save_agent(AgentSpec(name="busy"))
     await asyncio.gather(*(store.update_metrics(one_more) for _ in range(10)))
     assert (await store.agent_metrics())["busy"][OVERALL].total_executions == 10

@@ -4,20 +4,43 @@ from __future__ import annotations
 
 import uuid
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from automatos.domain.agent import AgentSpec
 from automatos.domain.plan import SubtaskSpec
+from automatos.errors import InvalidRequestError
 
-__all__ = ["WorkflowRequest"]
+__all__ = ["WorkflowRequest", "check_request_text"]
 
 
 def _new_id() -> str:
     return uuid.uuid4().hex
 
 
+def check_request_text(text: str) -> str:
+    """``text`` if it can be a request: it has at least one letter or digit.
+
+    A request of blanks, punctuation or emoji alone gives the planner nothing to plan, and a
+    model asked anyway invents a task.
+
+    Raises:
+        InvalidRequestError: ``text`` has no letter or digit.
+    """
+    if not any(ch.isalnum() for ch in text):
+        shown = repr(text[:40]) + ("…" if len(text) > 40 else "")
+        raise InvalidRequestError(
+            f"the request {shown} has no letters or digits: say what to do, in words"
+        )
+    return text
+
+
 class WorkflowRequest(BaseModel):
-    """A request; with ``subtasks`` it is a recipe and skips decomposition."""
+    """A request; with ``subtasks`` it is a recipe and skips decomposition.
+
+    Raises:
+        InvalidRequestError: ``text`` has no letter or digit (``"!!!"``, ``"   "``).
+        pydantic.ValidationError: another field is malformed (an empty ``text`` included).
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -30,6 +53,13 @@ class WorkflowRequest(BaseModel):
     """This workflow's token budget; unset uses ``execution.budget_tokens``."""
     budget_usd: float | None = Field(default=None, gt=0)
     """This workflow's dollar budget; unset uses ``execution.budget_usd``."""
+
+    @field_validator("text")
+    @classmethod
+    def _has_words(cls, text: str) -> str:
+        # InvalidRequestError is not a ValueError, so pydantic lets it through as it is: the
+        # library's callers get the engine's own error and message, not a validation report.
+        return check_request_text(text)
 
     @property
     def is_recipe(self) -> bool:

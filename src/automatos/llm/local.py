@@ -9,6 +9,11 @@ Two prompt styles: ``chat`` uses the GGUF's own chat template, for instruction-t
 as the embedded Gemma 3 270M, whose chat answers are often empty. Structured calls are
 decoded under a grammar built from the JSON schema, so their answers always parse. A
 cancelled or timed-out call, of either style, stops at its next token.
+
+Whatever llama.cpp raises becomes an error of the engine's tree naming the model file:
+:class:`~automatos.errors.ConfigurationError` when the model cannot be loaded,
+:class:`~automatos.errors.ProviderRequestError` when it refuses the prompt or the schema,
+:class:`~automatos.errors.ProviderUnavailableError` when a generation fails otherwise.
 """
 
 from __future__ import annotations
@@ -24,7 +29,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from automatos.errors import ConfigurationError, ProviderRequestError
+from automatos.errors import (
+    AutomatosError,
+    ConfigurationError,
+    ProviderRequestError,
+    ProviderUnavailableError,
+)
 from automatos.llm.base import Completion, Message
 
 __all__ = ["LlamaCppProvider", "completion_prompt", "default_model_path"]
@@ -78,6 +88,9 @@ def completion_prompt(messages: Sequence[Message], *, structured: bool) -> str:
 class LlamaCppProvider:
     """An :class:`~automatos.llm.LLMProvider` backed by a local GGUF model."""
 
+    free = True
+    """Calls run on this machine and cost no dollars: no price is needed."""
+
     def __init__(
         self,
         model_path: str | Path,
@@ -108,6 +121,11 @@ class LlamaCppProvider:
                     raise ConfigurationError(
                         "the local provider needs the extra: pip install 'automatos[local]'"
                     ) from exc
+                except Exception as exc:  # its shared library failed to load, for one
+                    raise ConfigurationError(
+                        f"llama.cpp cannot be loaded for {self.model_path}: "
+                        f"{type(exc).__name__}: {exc}"
+                    ) from exc
                 if not self.model_path.is_file():
                     raise ConfigurationError(
                         f"no model file at {self.model_path} (setting llm.model_path)"
@@ -123,9 +141,11 @@ class LlamaCppProvider:
                             n_threads=self.n_threads,
                             verbose=False,
                         )
-                except (ValueError, RuntimeError) as exc:
+                except Exception as exc:  # llama.cpp raises several kinds; all mean the same
                     raise ConfigurationError(
-                        f"cannot load {self.model_path}: {exc}\n{log.getvalue()[-2000:]}"
+                        f"cannot load the model file {self.model_path}: "
+                        f"{type(exc).__name__}: {exc}{_last_note(log.getvalue())} "
+                        "(setting llm.model_path)"
                     ) from exc
             return self._llama
 
@@ -147,15 +167,20 @@ class LlamaCppProvider:
         stop = threading.Event()
         started = time.perf_counter()
         loop = asyncio.get_running_loop()
-        call = loop.run_in_executor(
-            self._worker,
-            self._generate,
-            list(messages),
-            temperature,
-            max_tokens or self.max_tokens,
-            json_schema,
-            stop,
-        )
+        try:
+            call = loop.run_in_executor(
+                self._worker,
+                self._generate,
+                list(messages),
+                temperature,
+                max_tokens or self.max_tokens,
+                json_schema,
+                stop,
+            )
+        except RuntimeError as exc:  # the worker was shut down: the provider is closed
+            raise ProviderUnavailableError(
+                f"the local model {self.model_path} is closed: {exc}"
+            ) from exc
         try:
             text, tokens_in, tokens_out, reason = await call
         finally:
@@ -177,16 +202,35 @@ class LlamaCppProvider:
         json_schema: Mapping[str, Any] | None,
         stop: threading.Event,
     ) -> tuple[str, int, int, str | None]:
+        """One generation on the worker thread; every failure a typed error naming the file."""
         if stop.is_set():  # cancelled while it waited for the worker
             return "", 0, 0, "cancelled"
+        try:
+            return self._generate_unchecked(messages, temperature, max_tokens, json_schema, stop)
+        except AutomatosError:
+            raise
+        except ValueError as exc:  # llama.cpp's way of saying the prompt does not fit
+            raise ProviderRequestError(
+                f"the local model {self.model_path} refused the prompt: {exc} "
+                "(setting llm.local_n_ctx)"
+            ) from exc
+        except Exception as exc:
+            raise ProviderUnavailableError(
+                f"the local model {self.model_path} failed: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    def _generate_unchecked(
+        self,
+        messages: list[Message],
+        temperature: float | None,
+        max_tokens: int,
+        json_schema: Mapping[str, Any] | None,
+        stop: threading.Event,
+    ) -> tuple[str, int, int, str | None]:
+        llama = self._model()  # first: it names a missing llama.cpp as a ConfigurationError
         from llama_cpp import LlamaGrammar, StoppingCriteriaList
 
-        llama = self._model()
-        grammar = (
-            LlamaGrammar.from_json_schema(json.dumps(json_schema), verbose=False)
-            if json_schema is not None
-            else None
-        )
+        grammar = _grammar(LlamaGrammar, json_schema, self.model_path)
         options: dict[str, Any] = {
             "max_tokens": max_tokens,
             "temperature": 0.2 if temperature is None else temperature,
@@ -194,25 +238,18 @@ class LlamaCppProvider:
             # Small models loop on a phrase without it.
             "repeat_penalty": 1.3,
         }
-        try:
-            if self.prompt_style == "completion":
-                prompt = completion_prompt(messages, structured=json_schema is not None)
-                out = llama.create_completion(
-                    prompt,
-                    stop=[] if grammar else _STOP,
-                    stopping_criteria=StoppingCriteriaList([lambda _t, _l: stop.is_set()]),
-                    **options,
-                )
-                text = out["choices"][0]["text"]
-            else:
-                return self._chat(llama, messages, options, stop)
-        except ValueError as exc:  # llama.cpp's way of saying the prompt does not fit
-            raise ProviderRequestError(
-                f"the local model refused the prompt: {exc} (setting llm.local_n_ctx)"
-            ) from exc
+        if self.prompt_style != "completion":
+            return self._chat(llama, messages, options, stop)
+        prompt = completion_prompt(messages, structured=json_schema is not None)
+        out = llama.create_completion(
+            prompt,
+            stop=[] if grammar else _STOP,
+            stopping_criteria=StoppingCriteriaList([lambda _t, _l: stop.is_set()]),
+            **options,
+        )
         usage = out.get("usage") or {}
         return (
-            text.strip(),
+            out["choices"][0]["text"].strip(),
             int(usage.get("prompt_tokens", 0)),
             int(usage.get("completion_tokens", 0)),
             out["choices"][0].get("finish_reason"),
@@ -252,3 +289,25 @@ class LlamaCppProvider:
         if not tokens_out:
             tokens_in = llama.n_tokens
         return "".join(parts).strip(), tokens_in, tokens_out, reason
+
+
+def _grammar(grammar_class: Any, json_schema: Mapping[str, Any] | None, path: Path) -> Any:
+    """The llama.cpp grammar of ``json_schema`` (``None`` for prose).
+
+    Raises:
+        ProviderRequestError: llama.cpp cannot turn the schema into a grammar.
+    """
+    if json_schema is None:
+        return None
+    try:
+        return grammar_class.from_json_schema(json.dumps(json_schema), verbose=False)
+    except Exception as exc:
+        raise ProviderRequestError(
+            f"the local model {path} cannot follow this JSON schema: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _last_note(log: str) -> str:
+    """The last line llama.cpp printed while loading, which usually says why it failed."""
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    return f" (llama.cpp: {lines[-1][:300]})" if lines else ""

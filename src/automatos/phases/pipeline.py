@@ -105,7 +105,12 @@ async def run_workflow(
             request.workflow_id, request.text, {"recipe": request.is_recipe}
         )
         state.writer = BatchWriter(
-            store, request.workflow_id, settings.batch_size, settings.flush_interval_s
+            store,
+            request.workflow_id,
+            settings.batch_size,
+            settings.flush_interval_s,
+            lease_s=settings.lease_s,
+            max_pending_rows=settings.max_pending_rows,
         )
         bus.subscribe(state.writer.add_event)
     if on_event is not None:
@@ -151,8 +156,7 @@ async def _finish_record(
     writer = state.writer
     if writer is not None:
         await writer.aclose()
-        if writer.error is not None:
-            problems.append(f"some records could not be stored: {writer.error}")
+        problems += writer.warnings
     try:
         await store.finish_execution(
             state.workflow_id,

@@ -33,13 +33,20 @@ class WriteBatch:
 
 
 class RunSummary(BaseModel):
-    """One stored workflow execution, without its details."""
+    """One stored workflow execution, without its details.
+
+    ``status`` is the workflow's (``succeeded``, ``partial``, ``failed``, ``cancelled``),
+    ``running`` while it runs, or ``interrupted`` when its process died before it ended
+    (its lease expired; what it wrote before is kept).
+    """
 
     id: str
     request: str
     status: str
     started_at: datetime
     finished_at: datetime | None
+    heartbeat_at: datetime | None = None
+    """When the run last renewed its lease (while it was running)."""
     totals: dict[str, Any] | None
     stages: list[dict[str, Any]]
 
@@ -74,11 +81,27 @@ class Store(Protocol):
         extra: Mapping[str, Any],
         started_at: datetime | None = None,
     ) -> None:
-        """Record that a workflow began (now, unless ``started_at`` says when)."""
+        """Record that a workflow began (now, unless ``started_at`` says when); its lease
+        starts now.
+
+        Raises:
+            InvalidRequestError: a stored run already has this workflow id.
+        """
+        ...
+
+    async def heartbeat(self, workflow_id: str) -> None:
+        """Renew a running workflow's lease (at least every ``store.lease_s``): a run whose
+        lease is older than twice that is marked ``interrupted`` when the store is opened or
+        its runs are listed or shown."""
         ...
 
     async def write(self, batch: WriteBatch) -> None:
-        """Write results, events and calls of one workflow in one transaction."""
+        """Write results, events and calls of one workflow in one transaction.
+
+        Raises:
+            StoreError: nothing was written; ``retryable`` if the cause is transient (the
+                same batch may then succeed), not if the database refused a row.
+        """
         ...
 
     async def finish_execution(
@@ -98,7 +121,7 @@ class Store(Protocol):
         ...
 
     async def list_runs(self, limit: int = 20) -> list[RunSummary]:
-        """The newest executions first."""
+        """The newest executions first (runs whose lease expired marked ``interrupted``)."""
         ...
 
     async def get_run(self, workflow_id: str) -> RunDetail | None:
@@ -122,12 +145,14 @@ class Store(Protocol):
         ...
 
     async def save_metrics(self, metrics: Mapping[str, Mapping[str, AgentMetrics]]) -> None:
-        """Replace the metrics given, by agent name and task type."""
+        """Replace the metrics given, by agent name and task type. Only registered agents
+        keep metrics: learning never adds an agent to the registry."""
         ...
 
     async def update_metrics(self, update: MetricsUpdate) -> None:
-        """Read the metrics, apply ``update`` and save what it returns, with no other update
-        of this store in between (learning from runs that finish at once)."""
+        """Read the metrics, apply ``update`` and save what it returns (as
+        :meth:`save_metrics`), with no other update of this store in between, from this
+        process or any other (learning from runs that finish at once)."""
         ...
 
     async def aclose(self) -> None:

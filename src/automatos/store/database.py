@@ -33,7 +33,12 @@ def shown_url(settings: StoreSettings) -> str:
 
 
 def create_engine(url: str, **options: Any) -> AsyncEngine:
-    """An async engine; SQLite connections get WAL, a busy timeout and foreign keys."""
+    """An async engine; SQLite connections get WAL, a busy timeout and foreign keys.
+
+    Statement parameters are hidden from its errors (``hide_parameters``): they hold requests
+    and outputs, which must not travel in a :class:`~automatos.errors.StoreError` into logs.
+    """
+    options.setdefault("hide_parameters", True)
     engine = create_async_engine(url, **options)
     if engine.dialect.name == "sqlite":
 

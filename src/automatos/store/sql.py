@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
-from datetime import UTC, datetime
-from typing import Any, ParamSpec, TypeVar
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Executable, Table, func, insert, select, update
+from sqlalchemy import Executable, Table, and_, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from automatos.domain.agent import AgentMetrics, AgentSpec
 from automatos.domain.event import Event
-from automatos.errors import ConfigurationError, StoreError
+from automatos.errors import ConfigurationError, InvalidRequestError, StoreError
 from automatos.settings import StoreSettings
 from automatos.store.base import MetricsUpdate, RunDetail, RunSummary, WriteBatch
 from automatos.store.database import create_engine, database_url, migrate, shown_url
+from automatos.store.failures import is_transient, typed
 from automatos.store.tables import (
     agent_metrics,
     agents,
@@ -47,10 +47,6 @@ def _event_fields(kind: type[Event]) -> tuple[str, ...]:
     return fields
 
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -74,32 +70,21 @@ def _upsert(
     )
 
 
-def _typed(method: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
-    """Database failures (a lost connection, a full disk) become :class:`StoreError`."""
-
-    @functools.wraps(method)
-    async def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return await method(*args, **kwargs)
-        except (OSError, SQLAlchemyError) as exc:
-            raise StoreError(
-                f"the store failed in {method.__name__}: {type(exc).__name__}: {exc}"
-            ) from exc
-
-    return guarded
-
-
 class SqlStore:
     """A :class:`~automatos.store.base.Store` over one SQLAlchemy engine and one workspace."""
 
-    def __init__(self, engine: AsyncEngine, workspace: str) -> None:
+    def __init__(self, engine: AsyncEngine, workspace: str, lease_s: float = 30.0) -> None:
         self.engine = engine
         self.workspace = workspace
+        self.lease_s = lease_s
+        """A running workflow renews its lease at least this often (``store.lease_s``); one
+        not renewed for twice as long lost its process and is marked ``interrupted``."""
         self._learning = asyncio.Lock()
 
     @classmethod
     async def open(cls, settings: StoreSettings, **engine_options: Any) -> SqlStore:
-        """Connect, migrate the schema to the newest version, and make sure the workspace exists.
+        """Connect, migrate the schema to the newest version, make sure the workspace exists,
+        and mark its runs whose process died ``interrupted``.
 
         Raises:
             ConfigurationError: ``store.url`` is not a database URL SQLAlchemy can use.
@@ -114,7 +99,8 @@ class SqlStore:
         except OSError as exc:  # the data directory cannot be made
             raise StoreError(
                 f"cannot make the store's directory {settings.data_dir}: {exc} "
-                "(setting store.data_dir)"
+                "(setting store.data_dir)",
+                transient=False,
             ) from exc
         try:
             await migrate(engine)
@@ -131,19 +117,22 @@ class SqlStore:
                         keys=["id"],
                     )
                 )
+            store = cls(engine, settings.workspace, settings.lease_s)
+            await store._expire_leases()
         except (OSError, SQLAlchemyError) as exc:
             await engine.dispose()
             raise StoreError(
                 f"cannot open the store at {shown_url(settings)}: {type(exc).__name__}: {exc} "
-                "(settings store.url, store.data_dir)"
+                "(settings store.url, store.data_dir)",
+                transient=is_transient(exc),
             ) from exc
-        return cls(engine, settings.workspace)
+        return store
 
     async def aclose(self) -> None:
         """Dispose of the engine's connections."""
         await self.engine.dispose()
 
-    @_typed
+    @typed
     async def start_execution(
         self,
         workflow_id: str,
@@ -151,21 +140,85 @@ class SqlStore:
         extra: Mapping[str, Any],
         started_at: datetime | None = None,
     ) -> None:
-        """Insert the execution as running."""
+        """Insert the execution as running, its lease starting now.
+
+        Raises:
+            InvalidRequestError: a stored run already has this workflow id.
+        """
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(
+                    insert(workflow_executions).values(
+                        id=workflow_id,
+                        workspace_id=self.workspace,
+                        request=request,
+                        status="running",
+                        stages=[],
+                        extra=dict(extra),
+                        started_at=started_at or _now(),
+                        heartbeat_at=_now(),
+                    )
+                )
+        except IntegrityError:
+            async with self.engine.connect() as conn:
+                taken = await conn.scalar(
+                    select(func.count())
+                    .select_from(workflow_executions)
+                    .where(workflow_executions.c.id == workflow_id)
+                )
+            if taken:
+                raise InvalidRequestError(
+                    f"workflow id {workflow_id!r} is already used by a stored run; "
+                    "give each request its own workflow_id (or none: one is made)"
+                ) from None
+            raise
+
+    @typed
+    async def heartbeat(self, workflow_id: str) -> None:
+        """Renew a running workflow's lease. A run marked ``interrupted`` while its process
+        was only stalled (not dead) is running again: it is the process that says how it
+        ends."""
+        w = workflow_executions.c
         async with self.engine.begin() as conn:
             await conn.execute(
-                insert(workflow_executions).values(
-                    id=workflow_id,
-                    workspace_id=self.workspace,
-                    request=request,
-                    status="running",
-                    stages=[],
-                    extra=dict(extra),
-                    started_at=started_at or _now(),
+                update(workflow_executions)
+                .where(w.id == workflow_id, w.status.in_(("running", "interrupted")))
+                .values(heartbeat_at=_now(), status="running", finished_at=None, error=None)
+            )
+
+    async def _expire_leases(self) -> None:
+        """Mark ``interrupted`` the workspace's running workflows whose lease has expired:
+        their process died (or hung) without finishing them. What they wrote stays.
+
+        Looked for first, so that a store with nothing to mark takes no write lock."""
+        w = workflow_executions.c
+        limit = 2 * self.lease_s
+        stale = and_(
+            w.workspace_id == self.workspace,
+            w.status == "running",
+            # runs stored before leases existed have none: their start stands in
+            func.coalesce(w.heartbeat_at, w.started_at) < _now() - timedelta(seconds=limit),
+        )
+        async with self.engine.connect() as conn:
+            found = (await conn.execute(select(w.id).where(stale))).scalars().all()
+        if not found:
+            return
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(workflow_executions)
+                .where(stale, w.id.in_(found))
+                .values(
+                    status="interrupted",
+                    finished_at=_now(),
+                    error=(
+                        f"interrupted: the process running it stopped renewing its lease "
+                        f"for over {limit:g} s (it died or hung, store.lease_s = "
+                        f"{self.lease_s:g}); what it wrote before is kept"
+                    ),
                 )
             )
 
-    @_typed
+    @typed
     async def write(self, batch: WriteBatch) -> None:
         """Insert a batch of rows in one transaction (``executemany`` per table)."""
         wid = batch.workflow_id
@@ -210,7 +263,7 @@ class SqlStore:
                     [{"workflow_id": wid, **dataclasses.asdict(c)} for c in batch.calls],
                 )
 
-    @_typed
+    @typed
     async def finish_execution(
         self,
         workflow_id: str,
@@ -241,12 +294,23 @@ class SqlStore:
                 )
             )
 
-    @_typed
+    @typed
     async def list_runs(self, limit: int = 20) -> list[RunSummary]:
-        """The newest executions of the workspace."""
+        """The newest executions of the workspace (those whose process died are marked
+        ``interrupted`` first)."""
+        await self._expire_leases()
         w = workflow_executions.c
         query = (
-            select(w.id, w.request, w.status, w.started_at, w.finished_at, w.totals, w.stages)
+            select(
+                w.id,
+                w.request,
+                w.status,
+                w.started_at,
+                w.finished_at,
+                w.heartbeat_at,
+                w.totals,
+                w.stages,
+            )
             .where(w.workspace_id == self.workspace)
             .order_by(w.started_at.desc())
             .limit(limit)
@@ -255,9 +319,11 @@ class SqlStore:
             rows = (await conn.execute(query)).mappings().all()
         return [RunSummary.model_validate(dict(row)) for row in rows]
 
-    @_typed
+    @typed
     async def get_run(self, workflow_id: str) -> RunDetail | None:
-        """One execution, found by its id or by a unique prefix of it."""
+        """One execution, found by its id or by a unique prefix of it (marked ``interrupted``
+        first if its process died)."""
+        await self._expire_leases()
         async with self.engine.connect() as conn:
             row = await self._find(conn, workflow_id)
             if row is None:
@@ -299,7 +365,7 @@ class SqlStore:
         rows = (await conn.execute(query.limit(2))).mappings().all()
         return dict(rows[0]) if len(rows) == 1 else None
 
-    @_typed
+    @typed
     async def agents(self) -> list[AgentSpec]:
         """The workspace's agents, by name."""
         query = (
@@ -315,7 +381,7 @@ class SqlStore:
         """Insert or replace an agent by name."""
         await self.save_agents([spec])
 
-    @_typed
+    @typed
     async def save_agents(self, specs: Sequence[AgentSpec]) -> None:
         """Insert or replace agents by name, in one transaction."""
         async with self.engine.begin() as conn:
@@ -336,14 +402,13 @@ class SqlStore:
                     )
                 )
 
-    def _agent_id(self, name: str) -> Any:
-        return select(agents.c.id).where(
-            agents.c.workspace_id == self.workspace, agents.c.name == name
-        )
-
-    @_typed
+    @typed
     async def agent_metrics(self) -> dict[str, dict[str, AgentMetrics]]:
         """Learned metrics of the workspace's agents."""
+        async with self.engine.connect() as conn:
+            return await self._read_metrics(conn)
+
+    async def _read_metrics(self, conn: AsyncConnection) -> dict[str, dict[str, AgentMetrics]]:
         m = agent_metrics.c
         query = (
             select(
@@ -359,50 +424,76 @@ class SqlStore:
             .where(agents.c.workspace_id == self.workspace)
         )
         out: dict[str, dict[str, AgentMetrics]] = {}
-        async with self.engine.connect() as conn:
-            for row in (await conn.execute(query)).all():
-                name, task_type, *values = row
-                out.setdefault(name, {})[task_type] = AgentMetrics(*values)
+        for row in (await conn.execute(query)).all():
+            name, task_type, *values = row
+            out.setdefault(name, {})[task_type] = AgentMetrics(*values)
         return out
 
+    @typed
     async def update_metrics(self, update: MetricsUpdate) -> None:
-        """Read, update and save the metrics, one update at a time in this process.
+        """Read, update and save the metrics in one transaction that holds the workspace's
+        learning lock: no other update, from this process or another, comes in between.
 
-        Another process learning at the same moment can still interleave (its update is
-        then lost, not corrupted): a gap to close with row locks if several orchestrators
-        share a store.
+        The lock is the database's own, so that it holds across processes: on SQLite the
+        write lock, taken when the transaction begins (``BEGIN IMMEDIATE``; a deferred one
+        would read, then find that another process wrote meanwhile); on PostgreSQL the
+        workspace's row, ``SELECT ... FOR NO KEY UPDATE`` (which does not block the
+        ``FOR KEY SHARE`` that inserting a run or an agent takes on it). A row lock rather
+        than an SQL-side EMA keeps the learning rule in one place, in Python
+        (:mod:`automatos.phases.learn.metrics`); learning is one short transaction per run.
         """
-        async with self._learning:
-            changed = update(await self.agent_metrics())
+        async with self._learning, self.engine.begin() as conn:
+            if self.engine.dialect.name == "sqlite":
+                await conn.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                await conn.execute(
+                    select(workspaces.c.id)
+                    .where(workspaces.c.id == self.workspace)
+                    .with_for_update(key_share=True)
+                )
+            changed = update(await self._read_metrics(conn))
             if changed:
-                await self.save_metrics(changed)
+                await self._save_metrics(conn, changed)
 
-    @_typed
+    @typed
     async def save_metrics(self, metrics: Mapping[str, Mapping[str, AgentMetrics]]) -> None:
-        """Upsert metrics; agents not yet registered are registered by name."""
-        dialect = self.engine.dialect.name
+        """Upsert the metrics of registered agents; those of other names are not kept.
+
+        Learning never adds candidates: the agents table is the workspace's registry, which
+        stage 2 chooses from, so an agent that a request defined for itself (a recipe's
+        ``agents:``) must not become a row there because a run learned about it. Its
+        metrics would describe a spec the registry does not hold, so they are dropped
+        rather than kept aside.
+        """
         async with self.engine.begin() as conn:
-            for name, by_type in metrics.items():
-                agent = {
-                    "workspace_id": self.workspace,
-                    "name": name,
-                    "spec": AgentSpec(name=name).model_dump(mode="json"),
-                    "created_at": _now(),
+            await self._save_metrics(conn, metrics)
+
+    async def _save_metrics(
+        self, conn: AsyncConnection, metrics: Mapping[str, Mapping[str, AgentMetrics]]
+    ) -> None:
+        if not metrics:
+            return
+        dialect = self.engine.dialect.name
+        query = select(agents.c.name, agents.c.id).where(
+            agents.c.workspace_id == self.workspace, agents.c.name.in_(list(metrics))
+        )
+        ids: dict[str, int] = dict((await conn.execute(query)).all())
+        for name, by_type in metrics.items():
+            agent_id = ids.get(name)
+            if agent_id is None:
+                continue
+            for task_type, value in by_type.items():
+                row = dataclasses.asdict(value) | {
+                    "agent_id": agent_id,
+                    "task_type": task_type,
+                    "updated_at": _now(),
                 }
-                await conn.execute(_upsert(dialect, agents, agent, keys=["workspace_id", "name"]))
-                agent_id = await conn.scalar(self._agent_id(name))
-                for task_type, value in by_type.items():
-                    row = dataclasses.asdict(value) | {
-                        "agent_id": agent_id,
-                        "task_type": task_type,
-                        "updated_at": _now(),
-                    }
-                    await conn.execute(
-                        _upsert(
-                            dialect,
-                            agent_metrics,
-                            row,
-                            keys=["agent_id", "task_type"],
-                            replace=[*dataclasses.asdict(value), "updated_at"],
-                        )
+                await conn.execute(
+                    _upsert(
+                        dialect,
+                        agent_metrics,
+                        row,
+                        keys=["agent_id", "task_type"],
+                        replace=[*dataclasses.asdict(value), "updated_at"],
                     )
+                )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     DateTime,
     Float,
@@ -15,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    true,
 )
 
 __all__ = [
@@ -80,7 +82,10 @@ workflow_executions = Table(
     Column("extra", JSON, nullable=False),
     Column("started_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True)),
+    Column("heartbeat_at", DateTime(timezone=True)),
+    # When the running workflow last renewed its lease; an old one means its process died.
     Index("ix_workflow_executions_started_at", "started_at"),
+    Index("ix_workflow_executions_status", "status"),
 )
 
 subtask_results = Table(
@@ -136,5 +141,6 @@ llm_calls = Table(
     Column("tokens_out", Integer, nullable=False),
     Column("cost_usd", Float, nullable=False),
     Column("latency_s", Float, nullable=False),
+    Column("priced", Boolean, nullable=False, server_default=true()),
     Index("ix_llm_calls_workflow", "workflow_id"),
 )

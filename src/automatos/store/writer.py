@@ -3,31 +3,78 @@
 A finished subtask's result is buffered and written within ``flush_interval_s`` (or as soon as
 ``batch_size`` rows wait), in one transaction with whatever else waits. A crash therefore loses
 at most the rows of the last interval; everything written before stays, and ``automatos runs
-show`` lists it. A failed write keeps its rows for the next attempt.
+show`` lists it.
+
+What cannot be written is kept within bounds and said:
+
+- A transient failure (a lost connection, a locked database) keeps the rows for the next
+  flush; at most ``max_pending_rows`` wait (besides the batch being written), and past that the
+  oldest events are dropped first (then the oldest calls, then the oldest results), counted in
+  :attr:`BatchWriter.warnings`.
+- A row the database refuses (a duplicate key, a value too long) would fail its whole batch
+  every time: the batch is halved until the row is alone, the row is dropped and named in
+  :attr:`BatchWriter.warnings`, and every other row is written.
+
+The writer also renews the workflow's lease in the store (``store.lease_s``), so that a run
+whose process died can be told from one that is still running.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 
 from automatos.domain.event import Event
 from automatos.domain.result import LLMCall, SubtaskResult
+from automatos.errors import is_retryable
 from automatos.store.base import Store, WriteBatch
 
 __all__ = ["BatchWriter"]
 
+_Row = SubtaskResult | Event | LLMCall
+_NAMED = 10
+"""Rows named one by one in a warning; more are counted."""
+
 
 class BatchWriter:
-    """One per workflow: ``add_*`` from the engine, ``aclose`` at the end."""
+    """One per workflow: ``add_*`` from the engine, ``aclose`` at the end.
 
-    def __init__(self, store: Store, workflow_id: str, batch_size: int, interval_s: float) -> None:
+    Args:
+        store: where the rows go.
+        workflow_id: the workflow whose rows these are.
+        batch_size: rows that wake the writer before its interval is up.
+        interval_s: longest a row waits before a write is tried (``store.flush_interval_s``).
+        lease_s: the workflow's lease is renewed at least this often (``store.lease_s``).
+        max_pending_rows: most rows kept waiting while the database cannot take them
+            (``store.max_pending_rows``).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        workflow_id: str,
+        batch_size: int,
+        interval_s: float,
+        *,
+        lease_s: float = 30.0,
+        max_pending_rows: int = 50_000,
+    ) -> None:
         self.store = store
         self.batch_size = batch_size
         self.interval_s = interval_s
+        self.lease_s = lease_s
+        self.max_pending_rows = max_pending_rows
         self.error: Exception | None = None
+        """The last transient failure, while (or if, after :meth:`aclose`) its rows wait."""
         self._batch = WriteBatch(workflow_id)
         self._pending = 0
+        self._dropped = {"events": 0, "calls": 0, "results": 0}
+        self._dropped_seqs: list[int] = []  # of the first and the last event dropped
+        self._dropped_ids: list[str] = []  # of the results dropped
+        self._rejected: list[str] = []
+        self._rejected_count = 0
+        self._lost: str | None = None
         self._wake = asyncio.Event()
         self._closing = False
         self._task = asyncio.create_task(self._run())
@@ -47,38 +94,166 @@ class BatchWriter:
         self._batch.calls.append(call)
         self._added()
 
+    @property
+    def warnings(self) -> list[str]:
+        """What could not be stored, one line each: rows dropped to stay within
+        ``max_pending_rows``, rows the database refused, rows left when the writer closed."""
+        lines = []
+        named = {
+            "events": "events (seq {} to {})".format(*self._dropped_seqs or (0, 0)),
+            "calls": "model calls",
+            "results": f"results (subtasks {', '.join(self._dropped_ids)}"
+            + (", …)" if self._dropped["results"] > len(self._dropped_ids) else ")"),
+        }
+        dropped = [f"{count} {named[kind]}" for kind, count in self._dropped.items() if count]
+        if dropped:
+            lines.append(
+                "the store could not keep up: dropped the oldest "
+                f"{', '.join(dropped)} to keep at most store.max_pending_rows = "
+                f"{self.max_pending_rows} rows waiting"
+            )
+        lines += self._rejected
+        if self._rejected_count > len(self._rejected):
+            lines.append(
+                f"the database refused {self._rejected_count - len(self._rejected)} more rows"
+            )
+        if self._lost is not None:
+            lines.append(self._lost)
+        return lines
+
     def _added(self) -> None:
         self._pending += 1
         if self._pending >= self.batch_size:
             self._wake.set()
+        if self._pending > self.max_pending_rows:
+            self._shed()
+
+    def _shed(self) -> None:
+        """Drop the oldest rows past ``max_pending_rows``: events first, results last."""
+        batch, excess = self._batch, self._pending - self.max_pending_rows
+        events = batch.events[:excess]
+        del batch.events[: len(events)]
+        if events:
+            first = self._dropped_seqs[0] if self._dropped_seqs else events[0].seq
+            self._dropped_seqs = [first, events[-1].seq]
+        excess -= len(events)
+        calls = batch.calls[: max(excess, 0)]
+        del batch.calls[: len(calls)]
+        excess -= len(calls)
+        results = batch.results[: max(excess, 0)]
+        del batch.results[: len(results)]
+        self._dropped_ids += [r.subtask_id for r in results[: _NAMED - len(self._dropped_ids)]]
+        for kind, gone in (("events", events), ("calls", calls), ("results", results)):
+            self._dropped[kind] += len(gone)
+            self._pending -= len(gone)
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        renew_at = loop.time() + self.lease_s / 2  # half the lease: renewed well in time
         while not self._closing:
+            wait = min(self.interval_s, max(0.0, renew_at - loop.time()))
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.interval_s):
+                async with asyncio.timeout(wait):
                     await self._wake.wait()
             self._wake.clear()
             await self._flush()
+            if loop.time() >= renew_at and await self._renew():
+                renew_at = loop.time() + self.lease_s / 2
+
+    async def _renew(self) -> bool:
+        try:
+            await self.store.heartbeat(self._batch.workflow_id)
+        except Exception:  # tried again at the next flush; the lease has room for a miss
+            return False
+        return True
 
     async def _flush(self) -> None:
-        batch = self._batch
         if not self._pending:
             return
+        batch = self._batch
         self._batch, self._pending = WriteBatch(batch.workflow_id), 0
+        left = await self._write(batch)
+        if left is None:
+            self.error = None
+            return
+        # kept for the next flush, before what was added meanwhile
+        self._batch.results[:0] = left.results
+        self._batch.events[:0] = left.events
+        self._batch.calls[:0] = left.calls
+        self._pending += len(left)
+        if self._pending > self.max_pending_rows:
+            self._shed()
+
+    async def _write(self, batch: WriteBatch) -> WriteBatch | None:
+        """Write ``batch``; what a transient failure left unwritten, or ``None``.
+
+        A batch the database refuses for good is halved until the refused row is alone."""
         try:
             await self.store.write(batch)
-        except Exception as exc:  # keep the rows; the next flush tries again
-            self.error = exc
-            self._batch.results[:0] = batch.results
-            self._batch.events[:0] = batch.events
-            self._batch.calls[:0] = batch.calls
-            self._pending += len(batch)
-        else:
-            self.error = None
+        except Exception as exc:
+            if is_retryable(exc) or isinstance(exc, OSError):
+                self.error = exc
+                return batch
+            if len(batch) == 1:
+                self._reject(batch, exc)
+                return None
+            first, second = _halves(batch)
+            left = await self._write(first)
+            if left is not None:
+                return _joined(left, second)
+            return await self._write(second)
+        return None
+
+    def _reject(self, batch: WriteBatch, exc: Exception) -> None:
+        self._rejected_count += 1
+        if len(self._rejected) < _NAMED:
+            reason = str(exc).split("\n", 1)[0]
+            self._rejected.append(f"the database refused {_name(batch)}: {reason}")
 
     async def aclose(self) -> None:
-        """Write what is left; :attr:`error` says if the last write failed."""
+        """Write what is left; :attr:`warnings` say what could not be stored."""
         self._closing = True
         self._wake.set()
         await self._task
         await self._flush()
+        if self._pending:
+            self._lost = f"{self._pending} rows could not be stored: {self.error}"
+
+
+def _halves(batch: WriteBatch) -> tuple[WriteBatch, WriteBatch]:
+    rows: list[_Row] = [*batch.results, *batch.events, *batch.calls]
+    half = len(rows) // 2
+    return _gathered(batch.workflow_id, rows[:half]), _gathered(batch.workflow_id, rows[half:])
+
+
+def _gathered(workflow_id: str, rows: Sequence[_Row]) -> WriteBatch:
+    batch = WriteBatch(workflow_id)
+    for row in rows:
+        if isinstance(row, SubtaskResult):
+            batch.results.append(row)
+        elif isinstance(row, LLMCall):
+            batch.calls.append(row)
+        else:
+            batch.events.append(row)
+    return batch
+
+
+def _joined(first: WriteBatch, second: WriteBatch) -> WriteBatch:
+    return WriteBatch(
+        first.workflow_id,
+        [*first.results, *second.results],
+        [*first.events, *second.events],
+        [*first.calls, *second.calls],
+    )
+
+
+def _name(batch: WriteBatch) -> str:
+    """The one row of ``batch``: its table and what identifies it."""
+    if batch.results:
+        return f"the subtask_results row of subtask {batch.results[0].subtask_id!r}"
+    if batch.events:
+        event = batch.events[0]
+        return f"the events row seq {event.seq} ({event.kind})"
+    call = batch.calls[0]
+    of = f" of subtask {call.subtask_id!r}" if call.subtask_id else ""
+    return f"the llm_calls row of a {call.stage} call{of}"

@@ -18,6 +18,7 @@ from automatos import (
 )
 from automatos.errors import WorkflowTimeoutError
 from automatos.llm.base import Completion
+from automatos.phases.execute import dispatch
 from automatos.phases.execute.answer import answer_problem
 from automatos.runners.base import AgentTask
 from automatos.testing import Fault, Rule, ScriptedLLM
@@ -153,8 +154,11 @@ async def test_a_runner_that_ignores_its_cancellation_is_abandoned_and_the_run_g
     assert "did not stop within 0.1 s" in result.results["a"].error.message
     assert result.results["b"].status is SubtaskStatus.SUCCEEDED
     assert any("ignored the cancellation" in w for w in result.warnings)
-    await asyncio.sleep(0.7)  # the abandoned attempt ends on its own; nothing is committed twice
+    # The abandoned attempt ends on its own, and nothing is committed twice.
+    [abandoned] = dispatch._ABANDONED
+    await asyncio.wait_for(abandoned, 5)
     assert result.results["a"].status is SubtaskStatus.FAILED
+    assert not dispatch._ABANDONED
 
 
 async def test_a_hung_runner_times_out_and_is_retried() -> None:

@@ -3,6 +3,12 @@
 ``m ← α·observed + (1−α)·m`` with α = 0.1, for success (1 or 0), quality (stage 7's score,
 when the run was scored), latency and cost; overall and for the subtask's task type. The
 metrics are stored, and the next selection (stage 2) reads them.
+
+Only the workspace's registered agents learn. An agent the request defined for itself (a
+recipe's ``agents:``, :attr:`WorkflowRequest.agents`) lives for that run only: learning about
+it must not make it a candidate for every later run, and when it borrows a registered name its
+prompt or model may differ, so what it did says nothing about the registered agent. The store
+keeps the same promise on its side (metrics of names not registered are not kept).
 """
 
 from __future__ import annotations
@@ -64,10 +70,12 @@ def _learned(
     state: WorkflowState, known: dict[str, dict[str, AgentMetrics]]
 ) -> dict[str, dict[str, AgentMetrics]]:
     changed: dict[str, dict[str, AgentMetrics]] = {}
+    own = {agent.name for agent in state.request.agents}  # this run's, not the registry's
     for sid, result in state.results.items():
-        if result.agent is None or result.status not in (
-            SubtaskStatus.SUCCEEDED,
-            SubtaskStatus.FAILED,
+        if (
+            result.agent is None
+            or result.agent in own
+            or result.status not in (SubtaskStatus.SUCCEEDED, SubtaskStatus.FAILED)
         ):
             continue
         quality = state.quality.get(sid)

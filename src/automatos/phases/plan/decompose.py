@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from automatos.domain.plan import Plan, SubtaskSpec
-from automatos.errors import InvalidRequestError, PlanLimitError, PlanParseError
+from automatos.errors import PlanLimitError, PlanParseError
 from automatos.graph import build_plan
 from automatos.llm.base import Message
 from automatos.llm.structured import (

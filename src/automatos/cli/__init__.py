@@ -1,0 +1,46 @@
+"""The ``automatos`` command: ``run``, ``graph``, ``eval``, ``runs``, ``agents``, ``version``.
+
+One module per command. Each imports what it uses inside its function, so that
+``automatos --help`` (and ``graph``, ``eval``) load no database, model runtime or provider SDK.
+Exit codes are in :mod:`automatos.cli.output`.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from automatos.cli.agents import agents_app
+from automatos.cli.evaluate import eval_file
+from automatos.cli.graph import graph
+from automatos.cli.run import run
+from automatos.cli.runs import runs_app
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="automatos",
+    help="Plan a request into a graph of subtasks and run it with a team of LLM agents.",
+    epilog="Exit codes: 0 done, 1 a failed workflow or bad input, 2 usage, "
+    "3 no model configured, 130 run interrupted.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command()(run)
+app.command()(graph)
+app.command("eval")(eval_file)
+app.add_typer(runs_app, name="runs")
+app.add_typer(agents_app, name="agents")
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    from automatos import __version__
+
+    typer.echo(__version__)
+
+
+def main() -> None:
+    """Entry point of the ``automatos`` script."""
+    app(prog_name="automatos")

@@ -1,0 +1,5 @@
+"""``python -m automatos.cli``: the ``automatos`` command."""
+
+from automatos.cli import main
+
+main()

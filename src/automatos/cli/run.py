@@ -1,0 +1,214 @@
+"""``automatos run``: a request, typed, piped, in a file or a recipe, run to its answer."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from automatos.cli.output import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_NO_MODEL,
+    EXIT_USAGE,
+    fail,
+    load_settings,
+)
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from automatos.domain.request import WorkflowRequest
+    from automatos.domain.result import Totals, WorkflowResult
+    from automatos.engine import Engine
+    from automatos.settings import PlanLimits
+
+__all__ = ["run", "workflow_request"]
+
+_STDIN = "-"
+
+
+def run(
+    request: Annotated[
+        str | None,
+        typer.Argument(
+            help='What to do, in plain words; "-" reads it from standard input.',
+            show_default=False,
+        ),
+    ] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option("--file", "-f", help="Read the request from this text file."),
+    ] = None,
+    recipe: Annotated[
+        Path | None,
+        typer.Option(help="A YAML or JSON recipe: the request with its own subtasks."),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the whole workflow result as JSON.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option(help="No progress display.")] = False,
+) -> None:
+    """Run a request (typed, "-" for standard input, --file or --recipe); print the answer."""
+    from automatos import aio
+    from automatos.errors import AutomatosError, ConfigurationError
+
+    _given_one_way(request=request, file=file, recipe=recipe)
+    settings = load_settings()
+    try:
+        workflow = workflow_request(request, file, recipe, settings.plan)
+    except AutomatosError as exc:
+        raise fail(exc) from None
+    try:
+        from automatos.engine import Engine
+
+        engine = Engine(settings)
+    except ConfigurationError as exc:  # building the provider: no model, or not installed
+        raise fail(exc, EXIT_NO_MODEL) from None
+    from rich.console import Console
+
+    err = Console(stderr=True)
+    try:
+        result = aio.run(_run(engine, workflow, err, show=not quiet))
+    except AutomatosError as exc:
+        raise fail(exc) from None
+    except KeyboardInterrupt:
+        raise fail("cancelled", EXIT_INTERRUPTED) from None
+    if as_json:
+        typer.echo(result.model_dump_json(indent=2))
+    else:
+        _print_result(result, err)
+    if result.status.value == "failed":
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _given_one_way(**ways: object) -> None:
+    """End the command (a usage error) unless exactly one way of giving the request is used:
+    a request with a recipe used to replace the recipe's own, silently."""
+    given = [
+        "a request" if name == "request" else f"--{name}"
+        for name, value in ways.items()
+        if value is not None
+    ]
+    if len(given) != 1:
+        raise fail(
+            'give the request one way: as an argument ("-" for standard input), with '
+            "--file, or in a --recipe file" + (f"; got {' and '.join(given)}" if given else ""),
+            EXIT_USAGE,
+        )
+
+
+def workflow_request(
+    text: str | None, file: Path | None, recipe: Path | None, limits: PlanLimits
+) -> WorkflowRequest:
+    """The request given one of three ways, checked against ``limits.max_request_chars``.
+
+    Raises:
+        InvalidRequestError: it is empty, too long, has no words, or its file is unreadable.
+    """
+    from automatos.domain.request import WorkflowRequest, check_request_text
+    from automatos.recipe import load_recipe
+
+    if recipe is not None:
+        return load_recipe(recipe, limits=limits)
+    if file is not None:
+        text, source = _read_file(file, limits.max_request_chars), str(file)
+    elif text == _STDIN:
+        text, source = _read_stdin(limits.max_request_chars), "standard input"
+    else:
+        source = "the request"
+    assert text is not None  # one of the three ways was checked to be given
+    _check_length(text, limits.max_request_chars, source)
+    return WorkflowRequest(text=check_request_text(text))  # "" too is an InvalidRequestError
+
+
+def _check_length(text: str, limit: int, source: str) -> None:
+    from automatos.errors import InvalidRequestError
+
+    if len(text) > limit:
+        raise InvalidRequestError(
+            f"{source} is {len(text)} characters long; the limit is {limit} "
+            "(setting plan.max_request_chars)"
+        )
+
+
+def _read_file(path: Path, limit: int) -> str:
+    from automatos.errors import InvalidRequestError
+    from automatos.files import read_user_file
+
+    # Four bytes per character at most in UTF-8: a larger file cannot be within the limit.
+    text = read_user_file(path, 4 * limit, setting="plan.max_request_chars")
+    if not text.strip():
+        raise InvalidRequestError(f"{path} is empty: write the request in it")
+    return text
+
+
+def _read_stdin(limit: int) -> str:
+    from automatos.errors import InvalidRequestError
+
+    if sys.stdin.isatty():
+        typer.echo("reading the request from standard input; end it with Ctrl-D", err=True)
+    try:
+        text = sys.stdin.read(limit + 1)  # one more than allowed, to tell that it is too long
+    except UnicodeDecodeError as exc:
+        raise InvalidRequestError("standard input is not text in this terminal's encoding") from exc
+    if not text.strip():
+        raise InvalidRequestError(
+            'standard input is empty: pipe the request in, e.g. echo "compare A and B" | '
+            "automatos run -"
+        )
+    if len(text) > limit:
+        raise InvalidRequestError(
+            f"standard input is longer than the limit of {limit} characters "
+            "(setting plan.max_request_chars)"
+        )
+    return text
+
+
+async def _run(
+    engine: Engine, request: WorkflowRequest, console: Console, *, show: bool
+) -> WorkflowResult:
+    from automatos.progress import ProgressDisplay
+
+    async with engine:
+        if not show or not console.is_terminal:
+            return await engine.run(request)
+        with ProgressDisplay(console) as display:
+            return await engine.run(request, on_event=display.on_event)
+
+
+def _cost(totals: Totals) -> str:
+    if totals.cost_known:
+        return f"${totals.cost_usd:.4f}"
+    return f"${totals.cost_usd:.4f} + unknown ({', '.join(totals.unpriced_models)} unpriced)"
+
+
+def _print_result(result: WorkflowResult, err: Console) -> None:
+    from rich.text import Text
+
+    totals = result.totals
+    counts = ", ".join(f"{n} {s.value}" for s, n in totals.by_status.items() if n)
+    err.print(
+        f"[bold]{result.status.value}[/]: {counts}; {totals.wall_time_s:.1f}s, "
+        f"{totals.tokens_in + totals.tokens_out} tokens, {_cost(totals)}, "
+        f"{totals.llm_calls} LLM calls",
+        highlight=False,
+    )
+    if result.quality is not None:
+        q = result.quality
+        review = "  needs review" if q.needs_review else ""
+        err.print(
+            f"quality {q.q:.2f} (95% {q.low:.2f}-{q.high:.2f}, {q.method}){review}",
+            highlight=False,
+        )
+    # Warnings and errors quote outputs and ids, which must not be read as rich markup.
+    for warning in result.warnings:
+        err.print(Text.assemble(("warning: ", "yellow"), warning), highlight=False)
+    for sid, r in result.results.items():
+        if r.error is not None:
+            line = f" {r.status.value}: {r.error.type}: {r.error.message}"
+            err.print(Text.assemble((sid, "red"), line), highlight=False)
+    if result.final_answer is not None:
+        typer.echo(result.final_answer)

@@ -1,0 +1,138 @@
+"""``automatos runs``: stored workflow executions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from automatos.cli.output import fail, load_settings
+from automatos.cli.store import with_store
+
+if TYPE_CHECKING:
+    from automatos.store.base import RunDetail
+    from automatos.store.sql import SqlStore
+
+__all__ = ["runs_app"]
+
+runs_app = typer.Typer(help="Stored workflow executions.", no_args_is_help=True)
+
+
+@runs_app.command("list")
+def runs_list(
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+) -> None:
+    """List stored runs, newest first."""
+    from automatos.store.database import shown_url
+
+    settings = load_settings().store
+    runs = with_store(settings, lambda store: store.list_runs(limit))
+    if as_json:
+        for run in runs:
+            typer.echo(run.model_dump_json())
+        return
+    if not runs:
+        typer.echo(f"no stored runs yet (in {shown_url(settings)})")
+        return
+    for run in runs:
+        totals = run.totals or {}
+        seconds = f"{totals['wall_time_s']:.1f}s" if "wall_time_s" in totals else "-"
+        typer.echo(
+            f"{run.id[:12]}  {run.started_at:%Y-%m-%d %H:%M:%S}  {run.status:<9}  "
+            f"{seconds:>7}  {run.request[:70]}"
+        )
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: Annotated[str, typer.Argument(help="A run id, or a unique prefix of one.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the run as JSON.")] = False,
+) -> None:
+    """Show one stored run: its stages, subtask results and answer."""
+    run = with_store(load_settings().store, lambda store: store.get_run(run_id))
+    if run is None:
+        raise fail(f"no run {run_id!r} (or the prefix is not unique)")
+    if as_json:
+        typer.echo(run.model_dump_json(indent=2))
+        return
+    _print_run(run)
+
+
+def _print_run(run: RunDetail) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    out = Console()
+    out.print(
+        Text.assemble(
+            (run.id, "bold"), f" {run.status}  started {run.started_at:%Y-%m-%d %H:%M:%S}"
+        )
+    )
+    out.print(Text(f"request: {run.request}"))
+    for stage in run.stages:
+        note = f"  {stage['error']}" if stage.get("error") else ""
+        took = f"{stage['elapsed_s']:.2f}s" if "elapsed_s" in stage else "(imported)"
+        out.print(Text(f"  stage {stage['stage']}: {took}{note}"))
+    table = Table("subtask", "status", "agent", "attempts", "seconds", "tokens", "output")
+    for r in run.results:
+        table.add_row(
+            Text(r["subtask_id"]),
+            r["status"],
+            Text(r["agent"] or ""),
+            str(r["attempts"]),
+            f"{r['latency_s']:.1f}",
+            str(r["tokens_in"] + r["tokens_out"]),
+            Text((r["output"] or (r["error"] or {}).get("message", ""))[:60]),
+        )
+    out.print(table)
+    if run.quality:
+        q = run.quality
+        out.print(Text(f"quality {q['q']:.2f} (95% {q['low']:.2f}-{q['high']:.2f}, {q['method']})"))
+    if run.error:
+        out.print(Text(f"error: {run.error}", style="red"))
+    if run.final_answer:
+        out.print(Text(run.final_answer))
+
+
+@runs_app.command("import-legacy")
+def runs_import_legacy(
+    file: Annotated[Path, typer.Argument(help="Seed WorkflowExecution records (JSON or JSONL).")],
+) -> None:
+    """Import the seed system's records, mapping their nine stages onto phases and stages."""
+    from automatos.errors import AutomatosError
+    from automatos.legacy import read_legacy
+
+    settings = load_settings().store
+    try:
+        runs = read_legacy(file)
+    except AutomatosError as exc:
+        raise fail(exc) from None
+
+    async def save(store: SqlStore) -> list[str]:
+        skipped = []
+        for run in runs:
+            found = await store.get_run(run.id)
+            if found is not None and found.id == run.id:
+                skipped.append(run.id)
+                continue
+            await store.start_execution(run.id, run.request, run.extra, run.started_at)
+            await store.finish_execution(
+                run.id,
+                status=run.status,
+                stages=run.stages,
+                plan=None,
+                totals=None,
+                final_answer=run.final_answer,
+                error=None,
+                finished_at=run.finished_at,
+            )
+        return skipped
+
+    skipped = with_store(settings, save)
+    imported = [r.id for r in runs if r.id not in skipped]
+    typer.echo(f"imported {len(imported)} legacy runs: {', '.join(imported) or '-'}")
+    if skipped:
+        typer.echo(f"already stored, left as they were: {', '.join(skipped)}")

@@ -1,0 +1,126 @@
+"""Settings fail when they are loaded, naming the variable; misspelt variables are named too."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
+
+from automatos.phases.evaluate.heuristics import Dimensions
+from automatos.phases.evaluate.quality import DEFAULT_WEIGHTS
+from automatos.settings import (
+    QUALITY_DIMENSIONS,
+    ExecutionSettings,
+    QualitySettings,
+    Settings,
+    describe_settings_error,
+    env_warnings,
+)
+
+
+def test_the_dimensions_are_those_scored() -> None:
+    assert set(QUALITY_DIMENSIONS) == {f.name for f in dataclasses.fields(Dimensions)}
+    assert set(QUALITY_DIMENSIONS) == set(DEFAULT_WEIGHTS)
+    assert QualitySettings().weights == DEFAULT_WEIGHTS
+
+
+@pytest.mark.parametrize(
+    ("weights", "problem"),
+    [
+        ({"acuracy": 1.0}, r"unknown quality dimension 'acuracy' \(did you mean 'accuracy'\?\)"),
+        ({"speed": 1.0}, "the dimensions are completeness, accuracy, efficiency, reliability"),
+        ({"accuracy": -0.5, "coherence": 1.0}, "weight of 'accuracy' is -0.5"),
+        ({"accuracy": float("nan")}, "weight of 'accuracy' is nan"),
+        ({"accuracy": 0.0, "coherence": 0.0}, "every weight is zero"),
+        ({}, "every weight is zero"),
+    ],
+)
+def test_bad_weights_are_refused_when_loaded(weights: dict[str, float], problem: str) -> None:
+    with pytest.raises(ValidationError, match=problem):
+        QualitySettings(weights=weights)
+
+
+def test_some_weights_may_be_left_out() -> None:
+    assert QualitySettings(weights={"accuracy": 1.0, "coherence": 0.0}).weights["accuracy"] == 1
+
+
+def test_a_bad_variable_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTOMATOS_EXECUTION__MAX_CONCURRENCY", "0")
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    assert describe_settings_error(caught.value) == (
+        "AUTOMATOS_EXECUTION__MAX_CONCURRENCY: Input should be greater than 0 (got '0')"
+    )
+
+
+def test_a_variable_in_lower_case_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("automatos_store__enabled", "maybe")
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    assert describe_settings_error(caught.value).startswith(
+        "AUTOMATOS_STORE__ENABLED: Input should be a valid boolean"
+    )
+
+
+def test_a_json_variable_is_named_with_the_path_inside(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "AUTOMATOS_LLM__PRICES", '{"m": {"input_per_mtok": -1, "output_per_mtok": 1}}'
+    )
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    assert describe_settings_error(caught.value) == (
+        "AUTOMATOS_LLM__PRICES (m.input_per_mtok): Input should be greater than or equal to 0"
+    )
+
+
+def test_unparsable_json_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTOMATOS_QUALITY__WEIGHTS", "accuracy=1")
+    with pytest.raises(SettingsError) as caught:
+        Settings()
+    assert describe_settings_error(caught.value).startswith(
+        "AUTOMATOS_QUALITY__WEIGHTS: not valid JSON"
+    )
+
+
+def test_a_setting_given_in_code_is_named_by_its_path() -> None:
+    with pytest.raises(ValidationError) as caught:
+        Settings(execution={"max_concurrency": -1})  # type: ignore[arg-type]
+    assert describe_settings_error(caught.value, environ={}) == (
+        "setting execution.max_concurrency: Input should be greater than 0"
+    )
+    with pytest.raises(ValidationError):
+        ExecutionSettings(max_concurrency=0)
+
+
+def test_misspelt_variables_name_the_closest_setting() -> None:
+    warnings = env_warnings(
+        {
+            "AUTOMATOS_EXECUTON__MAX_CONCURRENCY": "3",
+            "AUTOMATOS_LLM__MODLE": "gpt-4o",
+            "AUTOMATOS_NOTHING_LIKE_IT": "1",
+            "AUTOMATOS_LLM__MODEL": "fine",
+            "automatos_llm__provider": "openai",
+            "AUTOMATOS_LLM": "{}",
+            "AUTOMATOS_LLM__PRICES__GPT-X__INPUT_PER_MTOK": "1",
+            "AUTOMATOS_QUALITY__WEIGHTS__ACCURACY": "1",
+            "HOME": "/root",
+        }
+    )
+    assert warnings == [
+        "AUTOMATOS_EXECUTON__MAX_CONCURRENCY is not a setting and is ignored; did you mean "
+        "AUTOMATOS_EXECUTION__MAX_CONCURRENCY?",
+        "AUTOMATOS_LLM__MODLE is not a setting and is ignored; did you mean AUTOMATOS_LLM__MODEL?",
+        "AUTOMATOS_NOTHING_LIKE_IT is not a setting and is ignored",
+    ]
+
+
+def test_every_setting_is_known() -> None:
+    names = {
+        f"AUTOMATOS_{section.upper()}__{name.upper()}": "1"
+        for section, field in Settings.model_fields.items()
+        for name in field.annotation.model_fields  # type: ignore[union-attr]
+    }
+    assert len(names) > 50
+    assert env_warnings(names) == []
