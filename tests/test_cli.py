@@ -210,7 +210,7 @@ def test_eval_names_a_bad_line(tmp_path: Path) -> None:
     lines.write_text('{"task": "t", "output": "o"}\n\nnot json\n')
     result = runner.invoke(app, ["eval", str(lines)])
     assert result.exit_code == 1
-    assert "bad.jsonl:3: not a JSON object" in result.output.replace("\n", "")
+    assert "bad.jsonl:3 is not valid JSON" in result.output.replace("\n", "")
 
 
 def test_eval_with_the_judge(server: FakeLLMServer, tmp_path: Path) -> None:

@@ -14,8 +14,18 @@ __all__ = ["Scorer"]
 
 @runtime_checkable
 class Scorer(Protocol):
-    """Scores what an agent wrote for a subtask."""
+    """Scores what an agent wrote for a subtask.
+
+    The engine holds a scorer to this contract without trusting it: a score outside [0, 1]
+    is clamped; one that raises (any exception), returns no finite number, or takes longer
+    than ``quality.scorer_timeout_s`` (or the workflow's deadline) leaves that subtask its
+    heuristic score, and the result one warning naming the scorer, how many subtasks fell
+    back and the last reason (:class:`~automatos.errors.ScorerError`'s wording). Scores run
+    concurrently, each in a task of its own; a scorer is cancelled at its timeout.
+    """
 
     async def score(self, request: str, subtask: Subtask, output: str) -> float:
-        """Quality of ``output`` as an answer to ``subtask`` of ``request``, in [0, 1]."""
+        """Quality of ``output`` as an answer to ``subtask`` of ``request``, in [0, 1].
+
+        ``output`` may be any text, empty included."""
         ...

@@ -62,7 +62,7 @@ async def test_good_and_bad_outputs_of_the_same_workflow_score_apart() -> None:
     assert not good.quality.needs_review and bad.quality.needs_review
     assert good.quality.low <= good.quality.q <= good.quality.high
     per = bad.quality.subtasks
-    assert per["postgres"]["q"] < 0.3  # the refusal
+    assert (per["postgres"]["q"] or 0.0) < 0.3  # the refusal
     assert set(good.quality.dimensions) == {
         "completeness",
         "accuracy",
@@ -84,7 +84,7 @@ async def test_a_failed_subtask_scores_zero_on_content() -> None:
     assert result.quality is not None
     assert result.quality.subtasks["sqlite"]["reliability"] == 0.0
     assert result.quality.subtasks["sqlite"]["completeness"] == 0.0
-    assert result.quality.subtasks["postgres"]["q"] > 0.7  # the branch that ran is scored
+    assert (result.quality.subtasks["postgres"]["q"] or 0.0) > 0.7  # the branch that ran
 
 
 def judge_reply(score: float) -> str:

@@ -1,8 +1,12 @@
 """The heuristics on text unlike the benchmark's (a cooking task), so they are not tuned to it."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from automatos.domain.plan import GraphMetadata, Subtask
 from automatos.phases.evaluate.heuristics import (
+    Dimensions,
     contradiction,
     finished,
     heuristic_dimensions,
@@ -13,6 +17,8 @@ from automatos.phases.evaluate.heuristics import (
     repetition,
 )
 from automatos.phases.evaluate.quality import weighted
+from automatos.phases.evaluate.scorers import HeuristicScorer, LLMJudgeScorer
+from automatos.testing import ScriptedLLM
 
 TASK = "Explain how to bake sourdough bread at home."
 GOOD = (
@@ -85,3 +91,39 @@ def test_run_data_and_dependencies() -> None:
     unrelated = heuristic_dimensions(TASK, GOOD, dependencies=["zzz qqq xxx"])
     supported = heuristic_dimensions(TASK, GOOD, dependencies=[GOOD[:200]])
     assert supported.accuracy > unrelated.accuracy
+
+
+# Issue 10: scoring works on any text an agent may write, or none.
+_ANY_TEXT = st.text(st.characters(blacklist_categories=()), max_size=400) | st.sampled_from(
+    ["", " ", "\n\t", "\x00", "\ud800", "```", "...", "I'm sorry" * 40]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    task=_ANY_TEXT,
+    output=_ANY_TEXT,
+    request=_ANY_TEXT,
+    dependencies=st.lists(_ANY_TEXT, max_size=3),
+)
+def test_any_text_scores_within_bounds(
+    task: str, output: str, request: str, dependencies: list[str]
+) -> None:
+    dims = heuristic_dimensions(
+        task, output, request=request, dependencies=dependencies, efficiency=0.5, reliability=1.0
+    )
+    for value in (dims.completeness, dims.accuracy, dims.coherence):
+        assert 0.0 <= value <= 1.0
+    assert 0.0 <= weighted(dims) <= 1.0
+    for signal in (relevance(task, output), novelty(task, output), repetition(output)):
+        assert 0.0 <= signal <= 1.0
+    assert 0.0 <= contradiction(task, output) <= 1.0
+
+
+async def test_the_scorers_take_empty_output() -> None:
+    subtask = Subtask(
+        "a", TASK, (), False, 2, "", None, GraphMetadata(0, 1, (), (), 0.0, 0.0, True)
+    )
+    assert await HeuristicScorer().score("", subtask, "") == 0.0
+    assert await LLMJudgeScorer(ScriptedLLM()).score("", subtask, "") == 0.0
+    assert heuristic_dimensions(TASK, "") == Dimensions(0.0, 0.0, None, None, 0.0)

@@ -13,7 +13,7 @@ import math
 from statistics import fmean
 
 from automatos.domain.result import SubtaskResult, SubtaskStatus
-from automatos.phases.evaluate.heuristics import Dimensions, heuristic_dimensions
+from automatos.phases.evaluate.heuristics import Dimensions, ScoringPass
 from automatos.phases.evaluate.scorers import task_of
 from automatos.phases.state import WorkflowState
 
@@ -59,6 +59,8 @@ class AggregateStage:
     async def run(self, state: WorkflowState) -> None:
         """Compute every subtask's dimensions."""
         plan = state.require_plan()
+        # What the outputs share is kept for this run only, and dropped with it.
+        scoring = ScoringPass()
         settings = state.runtime.settings
         # The prompt plus a full answer: what one subtask is expected to need at most.
         token_budget = 4 * settings.llm.max_tokens
@@ -67,7 +69,7 @@ class AggregateStage:
             eff = efficiency(result, settings.execution.subtask_timeout_s, token_budget)
             if result.status is SubtaskStatus.SUCCEEDED:
                 deps = [state.results[d].output or "" for d in s.graph.predecessors]
-                state.dimensions[s.id] = heuristic_dimensions(
+                state.dimensions[s.id] = scoring.dimensions(
                     task_of(s),
                     result.output or "",
                     request=state.request.text,

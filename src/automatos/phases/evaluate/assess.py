@@ -5,6 +5,11 @@ dimensions re-scored by an LLM judge when one is used (multi-agent plans, by def
 the score of a custom scorer when the engine was given one. The workflow's Q is the mean over
 its subtasks with the 95% interval ``Q ± 1.96·σ/√n``; below the quality gate the run is
 marked as needing review. Each subtask's Q is what stage 6 learns from.
+
+Neither scorer can cost the run its result: a custom scorer that raises, hangs past
+``quality.scorer_timeout_s`` (or the workflow's deadline) or returns no number in [0, 1], and
+a judge that fails or that the budget or the deadline stops, leave that subtask its
+heuristic score, and the result one warning line per kind of fallback.
 """
 
 from __future__ import annotations
@@ -12,13 +17,35 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
+from automatos.domain.plan import Subtask
 from automatos.domain.result import QualityReport, SubtaskStatus
+from automatos.errors import ScorerError
 from automatos.phases.evaluate.aggregate import workflow_dimensions
+from automatos.phases.evaluate.guard import GatedLLM, guarded_score
+from automatos.phases.evaluate.heuristics import Dimensions
 from automatos.phases.evaluate.quality import combine, weighted
 from automatos.phases.evaluate.scorers import LLMJudgeScorer
 from automatos.phases.state import WorkflowState
+from automatos.scoring import Scorer
 
 __all__ = ["AssessStage", "uses_judge"]
+
+_REPORT_S = 0.05
+"""Seconds of the workflow's time the stage keeps to report once a scorer or the judge is cut
+off by the deadline: the pipeline cancels the stage itself at the deadline."""
+
+
+def _time_to_score(state: WorkflowState) -> float:
+    """Seconds a scorer or the judge may still take in this workflow (``inf``: no deadline)."""
+    return state.time_left() - _REPORT_S
+
+
+_DIMENSIONS = tuple(f.name for f in dataclasses.fields(Dimensions))
+
+
+def _as_dict(dimensions: Dimensions) -> dict[str, float | None]:
+    # `dataclasses.asdict` deep-copies each value: a measurable cost over 10,000 subtasks
+    return {name: getattr(dimensions, name) for name in _DIMENSIONS}
 
 
 def uses_judge(state: WorkflowState) -> bool:
@@ -41,51 +68,21 @@ class AssessStage:
         plan = state.require_plan()
         settings = state.runtime.settings.quality
         custom = state.runtime.scorer
-        judge = (
-            None
-            if custom is not None or not uses_judge(state)
-            else LLMJudgeScorer(
-                state.runtime.llm,
-                settings.weights,
-                on_call=lambda done, sid: state.record_call(self.name, done, sid),
-            )
-        )
-        method = "custom" if custom is not None else "judge" if judge else "heuristic"
         succeeded = [
             s for s in plan.subtasks if state.results[s.id].status is SubtaskStatus.SUCCEEDED
         ]
         if custom is not None:
-            scores = await asyncio.gather(
-                *(
-                    custom.score(state.request.text, s, state.results[s.id].output or "")
-                    for s in succeeded
-                )
-            )
-            for s, q in zip(succeeded, scores, strict=True):
-                state.quality[s.id] = min(1.0, max(0.0, float(q)))
-        elif judge is not None:
-            verdicts = await asyncio.gather(
-                *(
-                    judge.judged(
-                        state.request.text,
-                        s,
-                        state.results[s.id].output or "",
-                        state.dimensions[s.id],
-                    )
-                    for s in succeeded
-                )
-            )
-            for s, dims in zip(succeeded, verdicts, strict=True):
-                state.dimensions[s.id] = dims
-        for s in plan.subtasks:
+            method = "custom"
+            await self._score_custom(state, custom, succeeded)
+        elif uses_judge(state):
+            method = "judge"
+            await self._judge(state, succeeded)
+        else:
+            method = "heuristic"
+        for s in plan.subtasks:  # what no scorer scored keeps its heuristic score
             if s.id not in state.quality:
                 state.quality[s.id] = weighted(state.dimensions[s.id], settings.weights)
         overall = combine([state.quality[s.id] for s in plan.subtasks])
-        if judge is not None and judge.fallbacks:
-            state.warnings.append(
-                f"the judge failed on {judge.fallbacks} subtask(s); heuristic scores used "
-                f"(last: {judge.last_error})"
-            )
         totals = workflow_dimensions([state.dimensions[s.id] for s in plan.subtasks])
         state.quality_report = QualityReport(
             q=overall.q,
@@ -94,12 +91,77 @@ class AssessStage:
             n=overall.n,
             needs_review=overall.q < settings.gate,
             method=method,
-            dimensions=dataclasses.asdict(totals),
+            dimensions=_as_dict(totals),
             subtasks={
-                s.id: {
-                    "q": state.quality[s.id],
-                    **dataclasses.asdict(state.dimensions[s.id]),
-                }
+                s.id: {"q": state.quality[s.id], **_as_dict(state.dimensions[s.id])}
                 for s in plan.subtasks
             },
         )
+
+    async def _score_custom(
+        self, state: WorkflowState, scorer: Scorer, subtasks: list[Subtask]
+    ) -> None:
+        """The custom scorer's score of each output, or a warning and the heuristic one."""
+        own = state.runtime.settings.quality.scorer_timeout_s
+        left = _time_to_score(state)
+        timeout = min(own, left)
+        grace = state.runtime.settings.execution.cancel_grace_s
+
+        async def one(s: Subtask) -> float | ScorerError:
+            output = state.results[s.id].output or ""
+            try:
+                return await guarded_score(
+                    scorer,
+                    state.request.text,
+                    s,
+                    output,
+                    timeout_s=timeout,
+                    grace_s=grace,
+                    by_deadline=left < own,
+                )
+            except ScorerError as exc:
+                return exc
+
+        outcomes = await asyncio.gather(*(one(s) for s in subtasks))
+        failed = [o for o in outcomes if isinstance(o, ScorerError)]
+        for s, outcome in zip(subtasks, outcomes, strict=True):
+            if not isinstance(outcome, ScorerError):
+                state.quality[s.id] = outcome
+        if failed:
+            state.warnings.append(
+                f"the scorer {type(scorer).__name__} failed on {len(failed)} subtask(s); "
+                f"heuristic scores used (last: {failed[-1]})"
+            )
+
+    async def _judge(self, state: WorkflowState, subtasks: list[Subtask]) -> None:
+        """The judge's content dimensions of each output, within the budget and deadline."""
+        llm = GatedLLM(
+            state.runtime.llm, refusal=state.call_refusal, time_left=lambda: _time_to_score(state)
+        )
+        judge = LLMJudgeScorer(
+            llm,
+            state.runtime.settings.quality.weights,
+            on_call=lambda done, sid: state.record_call(self.name, done, sid),
+        )
+        verdicts = await asyncio.gather(
+            *(
+                judge.judged(
+                    state.request.text,
+                    s,
+                    state.results[s.id].output or "",
+                    state.dimensions[s.id],
+                )
+                for s in subtasks
+            )
+        )
+        for s, dims in zip(subtasks, verdicts, strict=True):
+            state.dimensions[s.id] = dims
+        if judge.fallbacks:
+            state.warnings.append(
+                f"the judge failed on {judge.fallbacks} subtask(s); heuristic scores used "
+                f"(last: {judge.last_error})"
+            )
+        if judge.stopped:
+            state.warnings.append(
+                f"{judge.last_stop}; heuristic scores used on {judge.stopped} subtask(s)"
+            )

@@ -6,7 +6,6 @@ Each line is scored as a one-subtask answer to its task. Lines may carry ``label
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from statistics import fmean
 
@@ -14,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from automatos.domain.plan import GraphMetadata, Subtask
 from automatos.errors import InvalidRequestError
-from automatos.files import read_user_file
+from automatos.files import parse_data, read_user_file
 from automatos.llm.structured import describe_error
 from automatos.phases.evaluate.quality import auc
 from automatos.scoring import Scorer
@@ -52,10 +51,9 @@ def read_labelled(path: str | Path) -> list[Labelled]:
     for number, raw in enumerate(text.splitlines(), start=1):
         if not raw.strip():
             continue
+        data = parse_data(raw, source=f"{path}:{number}", json_only=True)
         try:
-            lines.append(Labelled.model_validate(json.loads(raw)))
-        except json.JSONDecodeError as exc:
-            raise InvalidRequestError(f"{path}:{number}: not a JSON object: {exc}") from exc
+            lines.append(Labelled.model_validate(data))
         except ValidationError as exc:
             raise InvalidRequestError(f"{path}:{number}: {describe_error(exc)}") from exc
     if not lines:

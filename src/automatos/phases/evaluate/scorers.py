@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, ConfigDict, Field
 
 from automatos.domain.plan import Subtask
+from automatos.errors import BudgetExceededError, WorkflowTimeoutError
 from automatos.llm.base import Completion, LLMProvider, Message
 from automatos.llm.structured import complete_structured, pydantic_parser
+from automatos.phases.evaluate.guard import describe, passes_through
 from automatos.phases.evaluate.heuristics import Dimensions, heuristic_dimensions
 from automatos.phases.evaluate.quality import DEFAULT_WEIGHTS, weighted
 
@@ -74,7 +76,10 @@ class LLMJudgeScorer:
     """Scores outputs by asking a model to apply a rubric.
 
     A judge whose JSON does not validate gets one repair attempt; if that fails too (or
-    the call fails), the heuristic scorer's score is used and :attr:`fallbacks` counts it.
+    the call fails: any exception, a ``BaseException`` of the provider's included), the
+    heuristic scorer's score is used and :attr:`fallbacks` counts it. A call that the
+    workflow's budget or deadline did not allow (``BudgetExceededError``,
+    ``WorkflowTimeoutError``) is no failure of the judge: :attr:`stopped` counts those.
     """
 
     llm: LLMProvider
@@ -83,6 +88,9 @@ class LLMJudgeScorer:
     """Given each of the judge's answers and the id of the subtask judged (accounting)."""
     fallbacks: int = 0
     last_error: str | None = None
+    stopped: int = 0
+    """Outputs not judged because the budget or the deadline stopped the judge."""
+    last_stop: str | None = None
 
     async def verdict(self, request: str, subtask: Subtask, output: str) -> JudgeVerdict:
         """The judge's rubric scores of one output.
@@ -112,12 +120,19 @@ class LLMJudgeScorer:
     ) -> Dimensions:
         """``fallback`` with its content dimensions replaced by the judge's scores; ``fallback``
         as it is if the judge fails (counted in :attr:`fallbacks`, the reason kept in
-        :attr:`last_error`)."""
+        :attr:`last_error`; or in :attr:`stopped` and :attr:`last_stop` when the budget or
+        the deadline stopped it)."""
         try:
             v = await self.verdict(request, subtask, output)
-        except Exception as exc:  # a failed judge must not cost the run its result
+        except (BudgetExceededError, WorkflowTimeoutError) as exc:
+            self.stopped += 1
+            self.last_stop = str(exc)
+            return fallback
+        except BaseException as exc:  # a failed judge must not cost the run its result
+            if passes_through(exc):
+                raise
             self.fallbacks += 1
-            self.last_error = f"{type(exc).__name__}: {exc}"[:300]
+            self.last_error = describe(exc)
             return fallback
         return dataclasses.replace(
             fallback,
