@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/scheduling.py
 	$(BIN)/python benchmarks/learning.py
 	$(BIN)/python benchmarks/quality.py
+	$(BIN)/python benchmarks/cli.py
 
 clean:
 	rm -rf $(VENV)
