@@ -11,6 +11,7 @@ cancellation, an empty or garbage answer, a method that is not even a coroutine.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections import Counter
 from collections.abc import Sequence
@@ -31,9 +32,9 @@ from automatos import (
     WorkflowRequest,
     WorkflowResult,
 )
+from automatos.abandoned import ABANDONED
 from automatos.domain.plan import Subtask
 from automatos.llm.base import Completion, Message
-from automatos.phases.execute import dispatch
 from automatos.runners.base import AgentTask
 from automatos.runners.local import LocalTaskRunner
 from automatos.settings import (
@@ -60,8 +61,18 @@ MODES = (
     "empty",
     "garbage",
     "not_awaitable",
+    "bad_fields",
+    "unprintable",
+    "deaf",
 )
 """What a misbehaving plugin does on the calls where it misbehaves."""
+
+
+class Unprintable(Exception):
+    """An exception whose message cannot be made."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("no message for you")
 
 
 async def misbehave(mode: str, rng: random.Random) -> Any:
@@ -90,6 +101,24 @@ async def misbehave(mode: str, rng: random.Random) -> Any:
         return Completion("late answer", "chaos", 1, 1, 0.0)
     if mode == "empty":
         return Completion(rng.choice(["", "   \n", "\u200b"]), "chaos", 1, 0, 0.0)
+    if mode == "bad_fields":
+        return rng.choice(
+            [
+                Completion("fine", "chaos", None, 1, 0.0),  # type: ignore[arg-type]
+                Completion("fine", "chaos", 1, 1, 0.0, cost_usd=float("nan")),
+                Completion("fine", None, 1, 1, 0.0),  # type: ignore[arg-type]
+                Completion("fine", "chaos", -5, 1, 0.0),
+            ]
+        )
+    if mode == "unprintable":
+        raise Unprintable
+    if mode == "deaf":  # ignores every cancellation for a while, then answers
+        loop = asyncio.get_running_loop()
+        until = loop.time() + rng.choice([0.3, 0.8])
+        while loop.time() < until:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(until - loop.time())
+        return Completion("very late answer", "chaos", 1, 1, 0.0)
     if mode == "garbage":
         return Completion(
             rng.choice(["<eos>", "<|im_end|>", " [PAD] </s> ", "\ufffd…"]), "c", 1, 1, 0
@@ -163,7 +192,7 @@ class ChaosScorer:
             return 0.5
         if mode is None:
             return _constant(0.8)
-        wrong = {"text_none": float("nan"), "empty": "0.9", "garbage": 7.0}
+        wrong = {"text_none": float("nan"), "empty": "0.9", "garbage": 7.0, "bad_fields": None}
         if mode in wrong:
             return _constant(wrong[mode])
         return misbehave(mode, self.chaos.rng)
@@ -234,7 +263,7 @@ class Case:
         timeout = self.settings.execution.workflow_timeout_s
         grace = self.settings.execution.cancel_grace_s
         if timeout is not None:
-            return timeout + 4 * grace + 1.5
+            return timeout + 2 * grace + 1.5
         return 20.0
 
 
@@ -343,5 +372,5 @@ async def test_every_workflow_ends(seed: int, tmp_path: Path) -> None:
     if left:
         await asyncio.wait(left, timeout=2)
     assert not [t for t in left if not t.done()], f"{note}: pending {left}"
-    assert not dispatch._ABANDONED.intersection(left)
+    assert not ABANDONED.intersection(left)
     assert not unhandled, f"{note}: {unhandled}"

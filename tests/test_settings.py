@@ -13,6 +13,8 @@ from automatos.phases.evaluate.quality import DEFAULT_WEIGHTS
 from automatos.settings import (
     QUALITY_DIMENSIONS,
     ExecutionSettings,
+    LLMSettings,
+    ModelPrice,
     QualitySettings,
     Settings,
     describe_settings_error,
@@ -124,3 +126,59 @@ def test_every_setting_is_known() -> None:
     }
     assert len(names) > 50
     assert env_warnings(names) == []
+
+
+DEFAULTS = QualitySettings().weights
+
+
+def test_one_weight_s_variable_changes_that_weight_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTOMATOS_QUALITY__WEIGHTS__COMPLETENESS", "0.5")
+    monkeypatch.setenv("automatos_quality__weights__Coherence", "0")
+    assert Settings().quality.weights == {**DEFAULTS, "completeness": 0.5, "coherence": 0.0}
+    assert env_warnings() == []
+
+
+def test_one_weight_s_variable_changes_the_json_mapping(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTOMATOS_QUALITY__WEIGHTS", '{"accuracy": 1, "coherence": 1}')
+    monkeypatch.setenv("AUTOMATOS_QUALITY__WEIGHTS__COHERENCE", "0.5")
+    assert Settings().quality.weights == {"accuracy": 1.0, "coherence": 0.5}
+    monkeypatch.delenv("AUTOMATOS_QUALITY__WEIGHTS")
+    monkeypatch.setenv("AUTOMATOS_QUALITY", '{"gate": 0.2, "weights": {"accuracy": 1}}')
+    quality = Settings().quality
+    assert (quality.gate, quality.weights) == (0.2, {"accuracy": 1.0, "coherence": 0.5})
+
+
+def test_a_wrong_weight_s_variable_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTOMATOS_QUALITY__WEIGHTS__ACURACY", "0.5")
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    assert describe_settings_error(caught.value).startswith(
+        "AUTOMATOS_QUALITY__WEIGHTS__*: unknown quality dimension 'acuracy' "
+        "(did you mean 'accuracy'?)"
+    )
+    monkeypatch.setenv("AUTOMATOS_QUALITY__WEIGHTS__ACURACY", "lots")
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    assert describe_settings_error(caught.value).startswith(
+        "AUTOMATOS_QUALITY__WEIGHTS__ACURACY: Input should be a valid number"
+    )
+
+
+def test_one_model_s_price_keeps_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
+    defaults = LLMSettings().prices
+    monkeypatch.setenv(
+        "AUTOMATOS_LLM__PRICES__MY-MODEL", '{"input_per_mtok": 1, "output_per_mtok": 2}'
+    )
+    monkeypatch.setenv("AUTOMATOS_LLM__PRICES__GPT-4O__INPUT_PER_MTOK", "2")
+    prices = Settings().llm.prices
+    assert prices["my-model"] == ModelPrice(input_per_mtok=1, output_per_mtok=2)
+    assert prices["gpt-4o"] == ModelPrice(
+        input_per_mtok=2, output_per_mtok=defaults["gpt-4o"].output_per_mtok
+    )
+    assert prices["gpt-4o-mini"] == defaults["gpt-4o-mini"]
+
+
+def test_the_debug_variable_is_not_a_misspelt_setting() -> None:
+    assert env_warnings({"AUTOMATOS_DEBUG": "1", "AUTOMATOS_DEBUGG": "1"}) == [
+        "AUTOMATOS_DEBUGG is not a setting and is ignored"
+    ]

@@ -15,7 +15,6 @@ from automatos.errors import ConfigurationError, InvalidRequestError
 from automatos.llm.base import LLMProvider
 from automatos.llm.factory import build_provider, wrap_provider
 from automatos.llm.local import LlamaCppProvider
-from automatos.llm.managed import ManagedLLM
 from automatos.phases.pipeline import run_workflow
 from automatos.phases.state import Runtime
 from automatos.runners.base import TaskRunner
@@ -64,7 +63,11 @@ class Engine:
         self._owns_store = False
         self._store_lock = asyncio.Lock()
         self._provider = llm if llm is not None else build_provider(self.settings.llm)
-        self.llm = wrap_provider(self._provider, self.settings.llm)
+        self.llm = wrap_provider(
+            self._provider,
+            self.settings.llm,
+            cancel_grace_s=self.settings.execution.cancel_grace_s,
+        )
         self.runner = runner if runner is not None else LocalTaskRunner(self.llm)
 
     async def open_store(self) -> Store | None:
@@ -131,8 +134,8 @@ class Engine:
                     for e in exc.errors(include_url=False, include_input=False)
                 )
                 raise InvalidRequestError(f"invalid request: {problems}") from None
-        self._check_prices(request)
-        await self.open_store()
+        store = await self.open_store()
+        await self._check_prices(request, store)
         return await run_workflow(request, self.runtime, on_event, gate=gate)
 
     def stream(self, request: WorkflowRequest | str, *, max_buffered: int = 1000) -> WorkflowStream:
@@ -144,17 +147,22 @@ class Engine:
         At most ``max_buffered`` events wait for a slow reader: while they do, the workflow
         starts no new work. Leaving the loop early cancels the workflow.
         """
-        return WorkflowStream(lambda put, gate: self._run(request, put, gate), max_buffered)
+        settings = self.settings
+        return WorkflowStream(
+            lambda put, gate: self._run(request, put, gate),
+            max_buffered,
+            stop_within_s=settings.execution.cancel_grace_s + settings.store.timeout_s,
+        )
 
-    def _check_prices(self, request: WorkflowRequest) -> None:
-        """Refuse a dollar budget that could not be kept: a model whose cost is unknown."""
+    async def _check_prices(self, request: WorkflowRequest, store: Store | None) -> None:
+        """Refuse a dollar budget that could not be kept: a model whose cost is unknown (the
+        engine's, or one an agent of the request or of the registry names)."""
         if request.budget_usd is None and self.settings.execution.budget_usd is None:
             return
         llm = self.llm
-        if not isinstance(llm, ManagedLLM):
-            return
+        agents = [*request.agents, *(await store.agents() if store is not None else ())]
         models = {self.settings.llm.model} if not llm.free else set()
-        models.update(a.model for a in request.agents if a.model)
+        models.update(a.model for a in agents if a.model)
         unpriced = sorted(m for m in models if not llm.price_known(m))
         if unpriced:
             raise ConfigurationError(

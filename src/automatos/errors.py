@@ -241,11 +241,24 @@ class WorkflowCancelledError(ExecutionError):
 
 
 def describe_value(value: object) -> str:
-    """What a plugin returned, for an error message: its type, and its repr when short."""
+    """What a plugin returned, for an error message: its type, and its repr when short (and
+    when making it does not fail: a plugin's objects may be broken in their own ways)."""
     if value is None:
         return "None"
-    shown = repr(value)
+    try:
+        shown = repr(value)
+    except Exception:
+        return type(value).__name__
     return f"{type(value).__name__} {shown}" if len(shown) <= 80 else type(value).__name__
+
+
+def describe_exception(exc: BaseException, limit: int = 300) -> str:
+    """``Type: message`` of an exception, short, even when its ``str`` fails."""
+    try:
+        text = str(exc)
+    except Exception:
+        text = "(its message cannot be shown)"
+    return f"{type(exc).__name__}: {text}"[:limit] if text else type(exc).__name__
 
 
 def is_retryable(exc: BaseException) -> bool:

@@ -7,6 +7,8 @@ JSON or YAML, which the parsers would otherwise meet as a ``RecursionError``.
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +25,12 @@ MAX_NESTING = 32
 
 
 def read_user_file(path: str | Path, max_bytes: int, *, setting: str | None = None) -> str:
-    """The UTF-8 text of ``path``; ``setting`` names the setting behind ``max_bytes``, if any.
+    """The UTF-8 text of ``path`` (newlines as ``\\n``); ``setting`` names the setting behind
+    ``max_bytes``, if any.
+
+    At most ``max_bytes + 1`` bytes are read, whatever the file claims to be: ``/dev/zero``,
+    a named pipe or a shell's ``<(command)`` has no size to check beforehand, and is refused
+    as soon as it gives more than ``max_bytes``.
 
     Raises:
         InvalidRequestError: the file is missing, unreadable, larger than ``max_bytes`` or not
@@ -31,15 +38,23 @@ def read_user_file(path: str | Path, max_bytes: int, *, setting: str | None = No
     """
     path = Path(path)
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            where = f" (setting {setting})" if setting else ""
-            raise InvalidRequestError(f"{path} is {size} bytes; the limit is {max_bytes}{where}")
-        return path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            info = os.fstat(file.fileno())
+            regular = stat.S_ISREG(info.st_mode)
+            too_large = regular and info.st_size > max_bytes
+            data = b"" if too_large else file.read(max_bytes + 1)
     except OSError as exc:
         raise InvalidRequestError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if too_large or len(data) > max_bytes:
+        size = f"{info.st_size} bytes" if too_large else f"more than {max_bytes} bytes"
+        where = f" (setting {setting})" if setting else ""
+        raise InvalidRequestError(f"{path} is {size}; the limit is {max_bytes}{where}")
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidRequestError(f"{path} is not UTF-8 text") from exc
+    # as a file opened as text reads it: "\r\n" and "\r" end lines too
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def parse_data(

@@ -48,7 +48,9 @@ class _Row:
 class ProgressDisplay:
     """Feed it events (``display.on_event``); it redraws a table on the console.
 
-    Long plans show the running and most recent subtasks, with a count of the rest.
+    Long plans show the running and most recent subtasks, with a count of the rest. Every
+    string of the workflow (ids, agents, errors) is shown as :class:`~rich.text.Text`, never
+    read as rich markup: a subtask named ``[/bold]`` is a name, not a broken tag.
     """
 
     def __init__(self, console: Console) -> None:
@@ -97,7 +99,7 @@ class ProgressDisplay:
         title = f"stage: {self.stage}"
         if not self.stage.startswith("finished"):
             title += f" ({time.monotonic() - self._stage_started:.1f}s)"
-        table = Table(title=title, title_justify="left", expand=False)
+        table = Table(title=Text(title), title_justify="left", expand=False)
         for column in ("subtask", "status", "agent", "elapsed", "note"):
             table.add_column(column, overflow="ellipsis", max_width=60)
         rows = list(self.rows.items())
@@ -117,10 +119,10 @@ class ProgressDisplay:
                 elapsed = ""
             attempt = f" (try {row.attempt})" if row.attempt > 1 else ""
             table.add_row(
-                sid,
+                Text(sid),
                 Text(row.status + attempt, style=_STYLE.get(row.status, "")),
-                row.agent,
+                Text(row.agent),
                 elapsed,
-                row.note,
+                Text(row.note),
             )
         return table

@@ -12,10 +12,17 @@ import math
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Literal, get_origin
+from typing import Any, Literal, get_origin
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 __all__ = [
     "QUALITY_DIMENSIONS",
@@ -87,7 +94,14 @@ class LLMSettings(BaseModel):
             "claude-sonnet-4-5": ModelPrice(input_per_mtok=3.0, output_per_mtok=15.0),
         }
     )
-    """Price table by model name; a model missing here is costed at zero."""
+    """Price table by model name. A model the provider names with a date
+    (``gpt-4o-mini-2024-07-18``) is priced as the model without it; a model found under
+    neither is unpriced: its cost is reported as unknown, never taken as zero.
+
+    From the environment, ``AUTOMATOS_LLM__PRICES`` (JSON) gives the whole table; a variable
+    of one model (``AUTOMATOS_LLM__PRICES__MY-MODEL='{"input_per_mtok": 1,
+    "output_per_mtok": 2}'``) or one of its prices adds or changes that only, the other
+    prices kept."""
 
 
 class PlanLimits(BaseModel):
@@ -180,7 +194,12 @@ class QualitySettings(BaseModel):
         }
     )
     """Weights of the five dimensions in Q (:data:`QUALITY_DIMENSIONS`); a dimension left out
-    is not counted. Weights are not negative and at least one is above zero."""
+    is not counted. Weights are not negative and at least one is above zero.
+
+    From the environment, ``AUTOMATOS_QUALITY__WEIGHTS`` (JSON) gives the whole mapping, and a
+    dimension left out of it is not counted; a variable of one weight
+    (``AUTOMATOS_QUALITY__WEIGHTS__ACCURACY=0.5``) changes that weight only, the others
+    keeping their defaults (or their values in ``AUTOMATOS_QUALITY__WEIGHTS``, if set)."""
     gate: float = Field(default=0.6, ge=0, le=1)
     """A workflow whose Q is below this is marked as needing review."""
     judge: Literal["never", "auto", "always"] = "auto"
@@ -233,6 +252,9 @@ class StoreSettings(BaseModel):
     max_pending_rows: int = Field(default=50_000, gt=0)
     """Most rows (results, events, calls) kept waiting while the database cannot take them;
     past it the oldest events are dropped first, with a warning in the result."""
+    timeout_s: float = Field(default=30.0, gt=0)
+    """Longest one database operation may take (a statement, a connection); the record of a
+    run that cannot be completed within it is given up, with a warning, and the result kept."""
     lease_s: float = Field(default=30.0, gt=0)
     """A running workflow renews its lease in the store at least this often; a run whose
     lease is older than twice this is marked ``interrupted`` (its process died)."""
@@ -253,11 +275,120 @@ class Settings(BaseSettings):
     selection: SelectionSettings = Field(default_factory=SelectionSettings)
     quality: QualitySettings = Field(default_factory=QualitySettings)
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The usual sources; a variable of one key of a mapping changes that key only."""
+        env = _KeyByKey(settings_cls, env_settings)
+        return init_settings, env, dotenv_settings, file_secret_settings
+
+
+class _KeyByKey(PydanticBaseSettingsSource):
+    """The environment, where a variable naming one key of a mapping setting changes that key
+    only: ``AUTOMATOS_QUALITY__WEIGHTS__ACCURACY=0.5`` one weight,
+    ``AUTOMATOS_LLM__PRICES__MY-MODEL='{"input_per_mtok": 1, "output_per_mtok": 2}'`` one price.
+
+    pydantic-settings builds the mapping from such variables alone (a single weight left
+    every other dimension uncounted, without a word; a single price dropped the price table)
+    and loses them when the whole mapping is set as JSON too. Here they change the mapping's
+    defaults, or the JSON mapping when one is given.
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings], env: PydanticBaseSettingsSource) -> None:
+        super().__init__(settings_cls)
+        self._env = env
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        """Not used: :meth:`__call__` reads the environment as a whole."""
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        data = self._env()
+        given = None
+        if isinstance(self._env, EnvSettingsSource):  # what it read, as it read it
+            given = {k: v for k, v in self._env.env_vars.items() if v is not None}
+        env = _automatos_env(given)
+        for section, name, model in _mapping_fields():
+            var = f"{ENV_PREFIX}{section.upper()}__{name.upper()}"
+            keyed: dict[str, Any] = {}
+            for key, value in sorted(env.items()):
+                if key.startswith(f"{var}__"):
+                    _set_path(keyed, key.removeprefix(f"{var}__").lower().split("__"), value)
+            if keyed and isinstance(data.get(section), dict):
+                base = _json_mapping(env, section, name)
+                if base is None:
+                    base = model().model_dump(mode="json")[name]
+                data[section][name] = _merged(base, keyed)
+        return data
+
+
+def _mapping_fields() -> Iterator[tuple[str, str, type[BaseModel]]]:
+    """``(section, field, section model)`` of each mapping setting (``quality.weights``)."""
+    for section, field in Settings.model_fields.items():
+        model = field.annotation
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            for name, inner in model.model_fields.items():
+                if get_origin(inner.annotation) is dict:
+                    yield section, name, model
+
+
+def _json_mapping(env: Mapping[str, str], section: str, name: str) -> dict[str, Any] | None:
+    """The mapping ``section.name`` as JSON variables give it (``AUTOMATOS_QUALITY__WEIGHTS``,
+    or the ``weights`` of ``AUTOMATOS_QUALITY``), if they do."""
+    whole = f"{ENV_PREFIX}{section.upper()}"
+    for var, inside in ((f"{whole}__{name.upper()}", None), (whole, name)):
+        try:
+            value = json.loads(env[var]) if var in env else None
+        except ValueError:  # said by pydantic-settings, which read it first
+            continue
+        if inside is not None and isinstance(value, dict):
+            value = value.get(inside)
+        if isinstance(value, dict):
+            return value
+    return None
+
+
+def _set_path(tree: dict[str, Any], path: list[str], value: str) -> None:
+    """Set ``value`` at ``path`` in ``tree``; a JSON object is set as a mapping, as
+    pydantic-settings reads it (a whole price, ``{"input_per_mtok": 1, ...}``)."""
+    for key in path[:-1]:
+        branch = tree.get(key)
+        if not isinstance(branch, dict):
+            branch = tree[key] = {}
+        tree = branch
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        parsed = None
+    tree[path[-1]] = parsed if isinstance(parsed, dict) else value
+
+
+def _merged(base: dict[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``changes`` laid over it, mapping by mapping."""
+    out = dict(base)
+    for key, value in changes.items():
+        below = out.get(key)
+        if isinstance(value, dict) and isinstance(below, dict):
+            out[key] = _merged(below, value)
+        else:
+            out[key] = value
+    return out
+
 
 # What users meet when the environment is wrong: a misspelt variable is ignored by
 # pydantic-settings, and a bad value fails with the field's path, not the variable's name.
 
 _SECRET_PARTS = ("KEY", "URL", "SECRET", "PASSWORD", "TOKEN")
+
+_NOT_SETTINGS = frozenset({f"{ENV_PREFIX}DEBUG"})
+"""Variables of automatos that are not settings: ``AUTOMATOS_DEBUG=1`` shows the traceback
+of an internal error in the CLI."""
 
 
 _Kind = Literal["section", "mapping", "value"]
@@ -297,7 +428,7 @@ def env_warnings(environ: Mapping[str, str] | None = None) -> list[str]:
     suffixes = [name.removeprefix(ENV_PREFIX) for name in names]
     warnings = []
     for var in sorted(_automatos_env(environ)):
-        if var in names or any(var.startswith(c) for c in containers):
+        if var in names or var in _NOT_SETTINGS or any(var.startswith(c) for c in containers):
             continue
         close = difflib.get_close_matches(var.removeprefix(ENV_PREFIX), suffixes, n=1)
         hint = f"; did you mean {ENV_PREFIX}{close[0]}?" if close else ""
@@ -327,7 +458,8 @@ def describe_settings_error(
             continue
         where = f" ({'.'.join(rest)})" if rest else ""
         shown = ""
-        if not rest and not any(p in var for p in _SECRET_PARTS):
+        keyed = any(name.startswith(f"{var}__") for name in env)  # the value is not all
+        if not rest and var in env and not keyed and not any(p in var for p in _SECRET_PARTS):
             shown = f" (got {env[var][:60]!r})"
         parts.append(f"{var}{where}: {message}{shown}")
     more = error.error_count() - len(parts)
@@ -335,11 +467,16 @@ def describe_settings_error(
 
 
 def _variable_of(loc: list[str], env: Mapping[str, str]) -> tuple[str | None, list[str]]:
-    """The set variable that holds ``loc`` (the most specific one), and the path below it."""
+    """The set variable that holds ``loc`` (the most specific one), and the path below it;
+    ``AUTOMATOS_QUALITY__WEIGHTS__*`` if variables of single keys made the mapping."""
     for i in range(len(loc), 0, -1):
         var = ENV_PREFIX + "__".join(loc[:i]).upper()
         if var in env:
             return var, loc[i:]
+    for i in range(len(loc), 0, -1):
+        keys = ENV_PREFIX + "__".join(loc[:i]).upper() + "__"
+        if any(name.startswith(keys) for name in env):
+            return f"{keys}*", loc[i:]
     return None, loc
 
 

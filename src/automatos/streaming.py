@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
+from automatos.abandoned import abandon
 from automatos.domain.event import Event
 from automatos.domain.result import WorkflowResult
 
@@ -37,9 +38,12 @@ class WorkflowStream:
         print(stream.result.final_answer)
     """
 
-    def __init__(self, start: RunWith, max_buffered: int = 1000) -> None:
+    def __init__(self, start: RunWith, max_buffered: int = 1000, stop_within_s: float = 60) -> None:
+        if max_buffered < 1:
+            raise ValueError(f"max_buffered must be 1 or more, not {max_buffered}")
         self._start = start
         self._max = max_buffered
+        self._stop_within_s = stop_within_s
         self._buffer: deque[Event] = deque()
         self._gate = asyncio.Event()
         self._gate.set()
@@ -73,13 +77,15 @@ class WorkflowStream:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Cancel the workflow if it still runs, and wait until it has stopped."""
+        """Cancel the workflow if it still runs, and wait until it has stopped (at most
+        ``stop_within_s``: the engine's cancellation grace and store timeout)."""
         task = self._task
-        if task is not None and not task.done():
+        if task is None:
+            return
+        if not task.done():
             task.cancel()
-            await asyncio.wait([task])
-        if task is not None and task.done() and not task.cancelled():
-            task.exception()  # retrieved: the caller left, the error is not theirs to see
+            await asyncio.wait([task], timeout=self._stop_within_s)
+        abandon(task)  # its outcome read (the caller left: the error is not theirs to see)
 
     def _put(self, event: Event) -> None:
         self._buffer.append(event)

@@ -2,7 +2,9 @@
 
 One module per command. Each imports what it uses inside its function, so that
 ``automatos --help`` (and ``graph``, ``eval``) load no database, model runtime or provider SDK.
-Exit codes are in :mod:`automatos.cli.output`.
+Exit codes are in :mod:`automatos.cli.output`, and so is the last resort of every command
+(:class:`~automatos.cli.output.GuardedGroup`): an error no command handled is one line, with
+its traceback only if ``AUTOMATOS_DEBUG=1``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import typer
 from automatos.cli.agents import agents_app
 from automatos.cli.evaluate import eval_file
 from automatos.cli.graph import graph
+from automatos.cli.output import GuardedGroup
 from automatos.cli.run import run
 from automatos.cli.runs import runs_app
 
@@ -25,6 +28,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=GuardedGroup,
 )
 app.command()(run)
 app.command()(graph)

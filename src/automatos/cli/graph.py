@@ -63,25 +63,24 @@ def load_plan(path: Path, limits: PlanLimits) -> Plan:
 def _print_plan(plan: Plan) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
+    # Subtask ids are the user's: as Text, "[/bold]" is an id, not rich markup.
     out = Console()
     out.print(f"[bold]{len(plan.subtasks)} subtasks in {len(plan.layers)} layers[/]")
     for i, layer in enumerate(plan.layers):
-        out.print(f"  layer {i}: {', '.join(layer)}", highlight=False, markup=False)
-    out.print(
-        f"critical path (cost {plan.critical_path_cost:g}): {' -> '.join(plan.critical_path)}",
-        highlight=False,
-        markup=False,
-    )
+        out.print(Text(f"  layer {i}: {', '.join(layer)}"), highlight=False)
+    path = " -> ".join(plan.critical_path)
+    out.print(Text(f"critical path (cost {plan.critical_path_cost:g}): {path}"), highlight=False)
     table = Table("subtask", "layer", "depth", "depends on", "needed by", "slack", "critical")
     for s in plan.subtasks:
         g = s.graph
         table.add_row(
-            s.id,
+            Text(s.id),
             str(g.layer),
             str(g.depth),
-            ", ".join(g.predecessors),
-            ", ".join(g.successors),
+            Text(", ".join(g.predecessors)),
+            Text(", ".join(g.successors)),
             f"{g.slack:g}",
             "yes" if g.on_critical_path else "",
         )

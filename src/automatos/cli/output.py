@@ -6,21 +6,30 @@ pay for pydantic-settings, SQLAlchemy or a provider SDK.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import os
+import sys
+import traceback
+from typing import TYPE_CHECKING, Any
 
 import typer
+from typer.core import TyperGroup
 
 if TYPE_CHECKING:
+    from typer._click import Context
+
     from automatos.settings import Settings
 
 __all__ = [
+    "DEBUG_VARIABLE",
     "EXIT_FAILED",
     "EXIT_INTERRUPTED",
     "EXIT_NO_MODEL",
     "EXIT_OK",
     "EXIT_USAGE",
+    "GuardedGroup",
     "describe",
     "fail",
+    "internal_error",
     "load_settings",
     "warn",
 ]
@@ -61,6 +70,48 @@ def fail(problem: str | BaseException, code: int = EXIT_FAILED) -> typer.Exit:
     typer.secho("error: ", fg="red", bold=True, err=True, nl=False)
     typer.echo(describe(problem), err=True)
     return typer.Exit(code)
+
+
+DEBUG_VARIABLE = "AUTOMATOS_DEBUG"
+"""Set (``AUTOMATOS_DEBUG=1``), an internal error is printed with its traceback."""
+
+
+def _debugging() -> bool:
+    return os.environ.get(DEBUG_VARIABLE, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def internal_error(exc: BaseException) -> typer.Exit:
+    """Print an exception no command expected (a bug) as one ``error: internal error: ...``
+    line, after its traceback if ``AUTOMATOS_DEBUG`` is set; the caller raises the exit."""
+    if _debugging():
+        traceback.print_exception(exc, file=sys.stderr)
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    what = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+    return fail(
+        f"internal error: {what} (please report it; run with {DEBUG_VARIABLE}=1 for the traceback)"
+    )
+
+
+class GuardedGroup(TyperGroup):
+    """The command group of ``automatos``: whatever a command lets escape ends it with one
+    line and exit code 1, never a traceback. An engine error is printed as every command
+    prints one (:func:`fail`); any other exception is a bug (:func:`internal_error`).
+
+    Typer's own signals (an exit, an abort, a usage error) and ``KeyboardInterrupt`` pass.
+    """
+
+    def invoke(self, ctx: Context) -> Any:
+        """Run the command, the last resort for what it does not handle itself."""
+        from automatos.errors import AutomatosError
+
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise
+        except AutomatosError as exc:
+            raise fail(exc) from None
+        except Exception as exc:
+            raise internal_error(exc) from None
 
 
 def warn(message: str) -> None:

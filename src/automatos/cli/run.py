@@ -188,22 +188,26 @@ def _cost(totals: Totals) -> str:
 def _print_result(result: WorkflowResult, err: Console) -> None:
     from rich.text import Text
 
+    # Everything here may quote the user's or the model's text (model names, warnings,
+    # subtask ids, errors): Text, never rich markup, so "[/bold]" prints as it is.
     totals = result.totals
     counts = ", ".join(f"{n} {s.value}" for s, n in totals.by_status.items() if n)
     err.print(
-        f"[bold]{result.status.value}[/]: {counts}; {totals.wall_time_s:.1f}s, "
-        f"{totals.tokens_in + totals.tokens_out} tokens, {_cost(totals)}, "
-        f"{totals.llm_calls} LLM calls",
+        Text.assemble(
+            (result.status.value, "bold"),
+            f": {counts}; {totals.wall_time_s:.1f}s, "
+            f"{totals.tokens_in + totals.tokens_out} tokens, {_cost(totals)}, "
+            f"{totals.llm_calls} LLM calls",
+        ),
         highlight=False,
     )
     if result.quality is not None:
         q = result.quality
         review = "  needs review" if q.needs_review else ""
         err.print(
-            f"quality {q.q:.2f} (95% {q.low:.2f}-{q.high:.2f}, {q.method}){review}",
+            Text(f"quality {q.q:.2f} (95% {q.low:.2f}-{q.high:.2f}, {q.method}){review}"),
             highlight=False,
         )
-    # Warnings and errors quote outputs and ids, which must not be read as rich markup.
     for warning in result.warnings:
         err.print(Text.assemble(("warning: ", "yellow"), warning), highlight=False)
     for sid, r in result.results.items():

@@ -80,7 +80,7 @@ def _print_run(run: RunDetail) -> None:
     for r in run.results:
         table.add_row(
             Text(r["subtask_id"]),
-            r["status"],
+            Text(r["status"]),
             Text(r["agent"] or ""),
             str(r["attempts"]),
             f"{r['latency_s']:.1f}",

@@ -49,8 +49,12 @@ class ErrorInfo:
 
     @classmethod
     def of(cls, exc: BaseException) -> ErrorInfo:
-        """Describe an exception."""
-        return cls(type(exc).__name__, str(exc) or repr(exc))
+        """Describe an exception (one whose message cannot be made is described by type)."""
+        try:
+            message = str(exc) or repr(exc)
+        except Exception:
+            message = "(its message cannot be shown)"
+        return cls(type(exc).__name__, message)
 
 
 @dataclass(slots=True)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
-__all__ = ["Completion", "LLMProvider", "Message", "estimate_tokens"]
+from automatos.errors import describe_value
+
+__all__ = ["Completion", "LLMProvider", "Message", "completion_problem", "estimate_tokens"]
 
 Role = Literal["system", "user", "assistant"]
 
@@ -33,6 +36,56 @@ class Completion:
     priced: bool = True
     """Whether ``cost_usd`` is known: ``False`` for a model missing from the price table
     (its cost then counts as 0 and the result says it is unknown)."""
+
+
+def completion_problem(value: object) -> str | None:
+    """What makes ``value`` something other than a sound :class:`Completion` (a phrase that
+    follows "returned"), or ``None``.
+
+    Plugins (providers, runners, the servers behind them) can hand back anything: the
+    engine sums tokens and dollars and quotes the text, so each field must be what its type
+    says (a server's ``"usage": {"prompt_tokens": null}`` included).
+    """
+    if (  # the usual case, in one expression: this runs on every call
+        type(value) is Completion
+        and type(value.text) is str
+        and type(value.model) is str
+        and type(value.tokens_in) is int
+        and type(value.tokens_out) is int
+        and value.tokens_in >= 0
+        and value.tokens_out >= 0
+        and type(value.latency_s) in _NUMBERS
+        and type(value.cost_usd) in _NUMBERS
+        and 0 <= value.latency_s < math.inf
+        and 0 <= value.cost_usd < math.inf
+    ):
+        return None
+    if type(value) is not Completion:
+        return f"{describe_value(value)} instead of a Completion"
+    for name, kind in _FIELDS:
+        field = getattr(value, name)
+        if kind is str and type(field) is not str:
+            return f"a Completion whose {name} is {_shown(field)}, not a str"
+        if kind is int and (type(field) is not int or field < 0):
+            return f"a Completion whose {name} is {_shown(field)}, not a count"
+        if kind is float and (type(field) not in _NUMBERS or not 0 <= field < math.inf):
+            return f"a Completion whose {name} is {_shown(field)}, not a finite amount"
+    return "a Completion of an unknown shape"  # pragma: no cover - the checks above are all
+
+
+_NUMBERS = (float, int)
+_FIELDS = (
+    ("text", str),
+    ("model", str),
+    ("tokens_in", int),
+    ("tokens_out", int),
+    ("latency_s", float),
+    ("cost_usd", float),
+)
+
+
+def _shown(value: object) -> str:
+    return repr(value) if type(value) in (int, float, type(None)) else f"a {type(value).__name__}"
 
 
 @runtime_checkable

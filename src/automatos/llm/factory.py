@@ -85,6 +85,9 @@ def _local_provider(settings: LLMSettings) -> LLMProvider:
     )
 
 
-def wrap_provider(provider: LLMProvider, settings: LLMSettings) -> LLMProvider:
-    """``provider`` with the timeouts, retries and prices of ``settings``."""
-    return ManagedLLM(provider, settings)
+def wrap_provider(
+    provider: LLMProvider, settings: LLMSettings, *, cancel_grace_s: float = 5.0
+) -> ManagedLLM:
+    """``provider`` with the timeouts, retries and prices of ``settings``; a call that ignores
+    its cancellation for ``cancel_grace_s`` is abandoned."""
+    return ManagedLLM(provider, settings, cancel_grace_s=cancel_grace_s)

@@ -5,19 +5,21 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any
 
+from automatos.abandoned import abandon
 from automatos.deadlines import DeadlineQueue, caller_timeout
 from automatos.errors import (
     AutomatosError,
     LLMTimeoutError,
     ProviderContractError,
     RateLimitedError,
-    describe_value,
+    describe_exception,
     is_retryable,
 )
-from automatos.llm.base import Completion, LLMProvider, Message
+from automatos.llm.base import Completion, LLMProvider, Message, completion_problem
 from automatos.llm.pricing import price_for
 from automatos.llm.retry import backoff_delay
 from automatos.settings import LLMSettings, ModelPrice
@@ -42,9 +44,13 @@ class ManagedLLM:
     process).
     """
 
-    def __init__(self, inner: LLMProvider, settings: LLMSettings) -> None:
+    def __init__(
+        self, inner: LLMProvider, settings: LLMSettings, *, cancel_grace_s: float = 5.0
+    ) -> None:
         self.inner = inner
         self.settings = settings
+        self.cancel_grace_s = cancel_grace_s
+        """How long a call that was cancelled may take to stop before it is abandoned."""
         self.name = type(inner).__name__
         self.free = bool(getattr(inner, "free", False))
         """Calls cost nothing (a model run in this process): no price is needed."""
@@ -80,6 +86,9 @@ class ManagedLLM:
         # The caller cancels this task before our timeout could fire (the dispatcher's
         # attempt timeout, usually): a timer here would be dead weight on every call.
         bounded = caller_timeout.get() <= timeout
+        # Outside a subtask nothing else would stop a provider that ignores its
+        # cancellation: such calls run as a task of their own, which can be given up on.
+        guarded = caller_timeout.get() == math.inf
         attempt = 0
         while True:
             attempt += 1
@@ -92,7 +101,9 @@ class ManagedLLM:
                     json_schema=json_schema,
                     timeout_s=timeout,
                 )
-                if bounded:
+                if guarded:
+                    done = await self._guarded(call, timeout)
+                elif bounded:
                     done = await call
                 elif shared:
                     # The usual case, the default timeout: on the shared deadline queue,
@@ -105,7 +116,8 @@ class ManagedLLM:
                     try:
                         done = await call
                     except asyncio.CancelledError:
-                        if not queue.disarm(token):
+                        expired = queue.disarm(token)
+                        if not expired or _cancelling():  # the caller's cancellation wins
                             raise
                         raise LLMTimeoutError(f"no answer within {timeout:g} s") from None
                     except BaseException:
@@ -121,17 +133,17 @@ class ManagedLLM:
             except AutomatosError as exc:
                 error: AutomatosError = exc
             except asyncio.CancelledError:
-                task = asyncio.current_task()
-                if task is None or task.cancelling():
+                if _cancelling():
                     raise
                 error = self._broken("raised CancelledError without being cancelled")
             except BaseException as exc:  # a plugin's bug must not escape as a foreign type
-                error = self._broken(f"raised {type(exc).__name__}: {exc}")
+                error = self._broken(f"raised {describe_exception(exc)}")
                 error.__cause__ = exc
             else:
-                if type(done) is Completion and type(done.text) is str:
+                problem = completion_problem(done)
+                if problem is None:
                     return self._priced(done)
-                error = self._broken(f"returned {describe_value(done)} instead of a Completion")
+                error = self._broken(f"returned {problem}")
             if attempt > settings.max_retries or not is_retryable(error):
                 raise error
             retry_after = error.retry_after if isinstance(error, RateLimitedError) else None
@@ -141,6 +153,33 @@ class ManagedLLM:
             if delay >= caller_timeout.get():
                 raise error  # the caller would cancel the wait: let it decide, Retry-After in hand
             await asyncio.sleep(delay)
+
+    async def _guarded(self, call: Awaitable[Completion], within_s: float) -> Completion:
+        """Await ``call`` as a task of its own, within ``within_s``; a call that does not stop
+        within the grace period once cancelled is abandoned, and so is one whose caller is
+        cancelled (the caller goes at once)."""
+        task = asyncio.ensure_future(self._contained(call))
+        try:
+            finished, _ = await asyncio.wait({task}, timeout=within_s)
+            if not finished:
+                task.cancel()
+                await asyncio.wait({task}, timeout=self.cancel_grace_s)
+                raise LLMTimeoutError(f"no answer within {within_s:g} s")
+        except BaseException:
+            task.cancel()
+            abandon(task)
+            raise
+        return task.result()
+
+    async def _contained(self, call: Awaitable[Completion]) -> Completion:
+        """``call``, with what it raises typed inside its own task: a task would re-raise a
+        ``KeyboardInterrupt`` or ``SystemExit`` into the event loop itself."""
+        try:
+            return await call
+        except (AutomatosError, asyncio.CancelledError):
+            raise
+        except BaseException as exc:
+            raise self._broken(f"raised {describe_exception(exc)}") from exc
 
     def _broken(self, what: str) -> ProviderContractError:
         return ProviderContractError(f"provider {self.name} {what}"[:2000])
@@ -155,3 +194,9 @@ class ManagedLLM:
             done.tokens_in * price.input_per_mtok + done.tokens_out * price.output_per_mtok
         ) / 1e6
         return dataclasses.replace(done, cost_usd=cost) if cost != done.cost_usd else done
+
+
+def _cancelling() -> bool:
+    """Whether the current task is being cancelled (by its caller, not by a plugin)."""
+    task = asyncio.current_task()
+    return task is None or task.cancelling() > 0

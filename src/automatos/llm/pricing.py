@@ -3,8 +3,9 @@
 Providers answer with the exact model that served a call, often a dated snapshot of the name
 that was asked for (``gpt-4o-mini-2024-07-18`` for ``gpt-4o-mini``,
 ``claude-sonnet-4-5-20250929``), or with a router's prefix (``openai/gpt-4o-mini``). A price
-is looked up under the name as given, then without the prefix, then without the date; a
-model found under none of them has no known price, which is reported, never taken as free.
+is looked up under the name as given, then without the prefix, then without the date (on
+both sides: a table's ``-latest`` alias prices its dated snapshots); a model found under none
+of them has no known price, which is reported, never taken as free.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ __all__ = ["cost_of", "price_for"]
 _SNAPSHOT = re.compile(r"(?:[-@](?:\d{4}-\d{2}-\d{2}|\d{8})|-latest)$")
 
 
-def _candidates(model: str) -> list[str]:
+def _names(model: str) -> list[str]:
+    """``model`` as given, without a router's prefix, and without a date (or ``-latest``)."""
     names = [model]
     bare = model.rsplit("/", 1)[-1]
     if bare != model:
@@ -33,13 +35,22 @@ def _candidates(model: str) -> list[str]:
 
 
 def price_for(model: str, prices: Mapping[str, ModelPrice]) -> ModelPrice | None:
-    """The price of ``model``, under its own name or the one it is a snapshot of."""
+    """The price of ``model``, under its own name or the one it is a snapshot of.
+
+    Dates are compared on both sides: ``claude-3-5-haiku-20241022`` finds a price listed
+    under ``claude-3-5-haiku-latest``.
+    """
     price = prices.get(model)
     if price is not None:
         return price
-    for name in _candidates(model)[1:]:
+    names = _names(model)
+    for name in names[1:]:
         price = prices.get(name)
         if price is not None:
+            return price
+    undated = names[-1]
+    for listed, price in prices.items():
+        if _SNAPSHOT.sub("", listed.rsplit("/", 1)[-1]) == undated:
             return price
     return None
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from automatos.domain.event import Event
+from automatos.errors import describe_exception
 
 __all__ = ["EventBus"]
 
@@ -61,7 +62,7 @@ class EventBus:
             try:
                 returned = callback(event)
             except BaseException as exc:  # emit is synchronous: there is nothing to cancel
-                self._drop(callback, event, f"{type(exc).__name__}: {exc}")
+                self._drop(callback, event, describe_exception(exc, 1000))
             else:
                 if returned is not None and asyncio.iscoroutine(returned):
                     returned.close()
@@ -71,7 +72,9 @@ class EventBus:
     def _drop(self, callback: Callable[[Event], object], event: Event, why: str) -> None:
         # A new list: the one being iterated over by emit stays as it was.
         self._subscribers = [c for c in self._subscribers if c is not callback]
-        name = getattr(callback, "__qualname__", type(callback).__name__)
+        name = getattr(callback, "__qualname__", None)
+        if not isinstance(name, str):
+            name = type(callback).__name__
         self.failures.append(
             f"event subscriber {name} failed on {event.kind} #{event.seq} and was dropped: {why}"[
                 :1000

@@ -20,7 +20,12 @@ from automatos.domain.event import (
 )
 from automatos.domain.request import WorkflowRequest
 from automatos.domain.result import WorkflowResult, WorkflowStatus
-from automatos.errors import InvalidRequestError, WorkflowTimeoutError
+from automatos.errors import (
+    InvalidRequestError,
+    StoreError,
+    WorkflowTimeoutError,
+    describe_exception,
+)
 from automatos.phases.evaluate.aggregate import AggregateStage
 from automatos.phases.evaluate.assess import AssessStage
 from automatos.phases.events import EventBus
@@ -101,9 +106,16 @@ async def run_workflow(
     store = runtime.store
     if store is not None:
         settings = runtime.settings.store
-        await store.start_execution(
-            request.workflow_id, request.text, {"recipe": request.is_recipe}
-        )
+        try:
+            async with asyncio.timeout(settings.timeout_s):
+                await store.start_execution(
+                    request.workflow_id, request.text, {"recipe": request.is_recipe}
+                )
+        except TimeoutError:
+            raise StoreError(
+                f"the store did not record the start of the workflow within "
+                f"{settings.timeout_s:g} s (setting store.timeout_s)"
+            ) from None
         state.writer = BatchWriter(
             store,
             request.workflow_id,
@@ -151,44 +163,69 @@ async def _finish_record(
     result: WorkflowResult | None,
     error: BaseException | None,
 ) -> list[str]:
-    """Complete the run's record; what could not be stored, one line each."""
-    problems = []
+    """Complete the run's record, within ``store.timeout_s``; what could not be stored, one
+    line each (a database that hangs costs the record, not the result)."""
+    problems: list[str] = []
     writer = state.writer
-    if writer is not None:
-        await writer.aclose()
-        problems += writer.warnings
+    limit = state.runtime.settings.store.timeout_s
     try:
-        await store.finish_execution(
-            state.workflow_id,
-            status=status.value,
-            stages=state.stage_log,
-            plan=state.plan.model_dump(mode="json") if state.plan is not None else None,
-            totals=result.totals.model_dump(mode="json") if result is not None else None,
-            final_answer=state.final_answer,
-            error=f"{type(error).__name__}: {error}" if error is not None else None,
-            quality=(
-                state.quality_report.model_dump(mode="json")
-                if state.quality_report is not None
-                else None
-            ),
+        async with asyncio.timeout(limit):
+            if writer is not None:
+                await writer.aclose()
+                problems += writer.warnings
+            await _finish_execution(store, state, status, result, error)
+    except TimeoutError:
+        if writer is not None:
+            writer.cancel()
+        problems.append(
+            f"the run's record could not be completed within {limit:g} s (setting "
+            "store.timeout_s): the database did not answer"
         )
     except Exception as exc:  # a lost database must not cost the caller the result
-        problems.append(f"the run's record could not be completed: {type(exc).__name__}: {exc}")
+        problems.append(f"the run's record could not be completed: {describe_exception(exc)}")
     return problems
 
 
+async def _finish_execution(
+    store: Store,
+    state: WorkflowState,
+    status: WorkflowStatus,
+    result: WorkflowResult | None,
+    error: BaseException | None,
+) -> None:
+    await store.finish_execution(
+        state.workflow_id,
+        status=status.value,
+        stages=state.stage_log,
+        plan=state.plan.model_dump(mode="json") if state.plan is not None else None,
+        totals=result.totals.model_dump(mode="json") if result is not None else None,
+        final_answer=state.final_answer,
+        error=describe_exception(error, 2000) if error is not None else None,
+        quality=(
+            state.quality_report.model_dump(mode="json")
+            if state.quality_report is not None
+            else None
+        ),
+    )
+
+
 async def _run_stage_by_deadline(stage: Stage, state: WorkflowState) -> None:
-    """Run ``stage`` within the workflow's deadline; once it has passed, a stage that still
-    runs (to account for the subtasks and answer) gets ``execution.cancel_grace_s``."""
+    """Run ``stage`` within the workflow's deadline.
+
+    Once the deadline has passed, planning stages are skipped, and the others (which then
+    make no model calls: they account for the subtasks and give the answer) share one
+    window of ``execution.cancel_grace_s`` after it: a workflow ends by its deadline plus
+    that grace at the latest, whatever its plugins do.
+    """
     assert state.deadline is not None
     settings = state.runtime.settings.execution
     late = not state.time_left()
     if late and not getattr(stage, "after_deadline", True):
+        if state.plan is None:
+            raise _too_late(state, stage)
         state.stage_log.append({"stage": stage.name, "elapsed_s": 0.0, "error": "deadline"})
         return
-    loop = asyncio.get_running_loop()
-    limit = loop.time() + settings.cancel_grace_s if late else state.deadline
-    timer = asyncio.timeout_at(limit)
+    timer = asyncio.timeout_at(state.deadline + settings.cancel_grace_s if late else state.deadline)
     try:
         async with timer:
             await _run_stage(stage, state)
@@ -196,16 +233,20 @@ async def _run_stage_by_deadline(stage: Stage, state: WorkflowState) -> None:
         if not timer.expired():
             raise
         if state.plan is None:
-            raise WorkflowTimeoutError(
-                f"the workflow's deadline ({settings.workflow_timeout_s:g} s, setting "
-                f"execution.workflow_timeout_s) passed in stage {stage.name}, before there "
-                "was a plan"
-            ) from None
+            raise _too_late(state, stage) from None
         state.warnings.append(
             f"the workflow's deadline ({settings.workflow_timeout_s:g} s) passed in stage "
             f"{stage.name}"
             + ("" if not late else f", which did not finish within {settings.cancel_grace_s:g} s")
         )
+
+
+def _too_late(state: WorkflowState, stage: Stage) -> WorkflowTimeoutError:
+    timeout = state.runtime.settings.execution.workflow_timeout_s
+    return WorkflowTimeoutError(
+        f"the workflow's deadline ({timeout:g} s, setting execution.workflow_timeout_s) "
+        f"passed in stage {stage.name}, before there was a plan"
+    )
 
 
 async def _run_stage(stage: Stage, state: WorkflowState) -> None:

@@ -8,13 +8,15 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from automatos.settings import StoreSettings
 
-__all__ = ["create_engine", "database_url", "migrate", "shown_url"]
+__all__ = ["NewerSchemaError", "create_engine", "database_url", "migrate", "shown_url"]
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -32,13 +34,34 @@ def shown_url(settings: StoreSettings) -> str:
     return make_url(database_url(settings)).render_as_string(hide_password=True)
 
 
-def create_engine(url: str, **options: Any) -> AsyncEngine:
+def create_engine(url: str, *, timeout_s: float = 30.0, **options: Any) -> AsyncEngine:
     """An async engine; SQLite connections get WAL, a busy timeout and foreign keys.
+
+    No database operation waits longer than ``timeout_s`` (``store.timeout_s``): on
+    PostgreSQL, connecting, each statement (asyncpg's ``timeout`` and ``command_timeout``)
+    and waiting for a pooled connection (``pool_timeout``); on SQLite, waiting for another
+    process's lock (``busy_timeout``). A statement cut short fails with a transient error.
 
     Statement parameters are hidden from its errors (``hide_parameters``): they hold requests
     and outputs, which must not travel in a :class:`~automatos.errors.StoreError` into logs.
+
+    Args:
+        url: an SQLAlchemy URL with an async driver.
+        timeout_s: longest one operation may wait.
+        options: more arguments of ``create_async_engine``; ``connect_args`` given here are
+            merged over the timeouts.
     """
     options.setdefault("hide_parameters", True)
+    backend = make_url(url).get_backend_name()
+    # asyncpg bounds connecting and each statement; sqlite3 the wait for another's lock, until
+    # the busy_timeout pragma below is set
+    timeouts: dict[str, float] = {
+        "postgresql": {"timeout": timeout_s, "command_timeout": timeout_s},
+        "sqlite": {"timeout": timeout_s},
+    }.get(backend, {})
+    options["connect_args"] = {**timeouts, **options.get("connect_args", {})}
+    if backend == "postgresql" and "poolclass" not in options:  # another pool may have none
+        options.setdefault("pool_timeout", timeout_s)
     engine = create_async_engine(url, **options)
     if engine.dialect.name == "sqlite":
 
@@ -50,7 +73,7 @@ def create_engine(url: str, **options: Any) -> AsyncEngine:
             for pragma in (
                 "journal_mode=WAL",
                 "synchronous=NORMAL",
-                "busy_timeout=10000",
+                f"busy_timeout={max(1, round(timeout_s * 1000))}",
                 "foreign_keys=ON",
             ):
                 cursor.execute(f"PRAGMA {pragma}")
@@ -59,10 +82,26 @@ def create_engine(url: str, **options: Any) -> AsyncEngine:
     return engine
 
 
+class NewerSchemaError(Exception):
+    """The database's schema is at a migration this install does not have: a newer version
+    of automatos made it. Upgrading it is that version's business; this one must not touch it.
+    """
+
+    def __init__(self, revision: str) -> None:
+        super().__init__(revision)
+        self.revision = revision
+
+
 def _upgrade(connection: Connection) -> None:
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     config.attributes["connection"] = connection
+    # Alembic meets an unknown revision as a CommandError deep in ``upgrade``; said here, it
+    # is a schema newer than this install, told apart from a database that cannot be reached.
+    known = {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
+    for revision in MigrationContext.configure(connection).get_current_heads():
+        if revision not in known:
+            raise NewerSchemaError(revision)
     command.upgrade(config, "head")
 
 
@@ -71,6 +110,9 @@ async def migrate(engine: AsyncEngine) -> None:
 
     Two processes opening a new database at once both see it empty, and the slower one's
     ``CREATE TABLE`` fails; it then finds the schema made by the other and goes on.
+
+    Raises:
+        NewerSchemaError: a newer automatos migrated the database past what this one knows.
     """
     for attempt in range(3):
         try:

@@ -5,7 +5,9 @@ same statement is tried again; a row the database refuses (a duplicate key, a va
 or a schema that is not the one expected will fail the same way every time.
 
 Messages never carry the statement's parameters (the engine hides them, see
-:func:`automatos.store.database.create_engine`): they hold requests and outputs.
+:func:`automatos.store.database.create_engine`): they hold requests and outputs. They are one
+line: of the driver's message only its first line is kept, without the statement, the
+driver's details (which may quote a row's values) or SQLAlchemy's link to its documentation.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from automatos.errors import StoreError
 
-__all__ = ["is_transient", "store_error", "typed"]
+__all__ = ["driver_message", "is_transient", "store_error", "typed"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -53,10 +55,25 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
+def driver_message(exc: BaseException) -> str:
+    """``Type: message`` of a database failure, in one line: the first line of its message.
+
+    SQLAlchemy adds lines to the driver's message (``[SQL: ...]``, ``(Background on this
+    error at: https://sqlalche.me/...)``) and PostgreSQL its ``DETAIL:``; a CLI error is one
+    line, and what follows the first line says nothing the user can act on.
+    """
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if lines:
+        return f"{type(exc).__name__}: {lines[0]}"
+    if isinstance(exc, TimeoutError):  # asyncpg's command_timeout says nothing more
+        return "TimeoutError: no answer within store.timeout_s"
+    return type(exc).__name__
+
+
 def store_error(where: str, exc: BaseException) -> StoreError:
     """A :class:`StoreError` saying where the database failed and how, retryable if transient."""
     return StoreError(
-        f"the store failed in {where}: {type(exc).__name__}: {exc}", transient=is_transient(exc)
+        f"the store failed in {where}: {driver_message(exc)}", transient=is_transient(exc)
     )
 
 

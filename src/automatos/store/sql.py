@@ -18,8 +18,14 @@ from automatos.domain.event import Event
 from automatos.errors import ConfigurationError, InvalidRequestError, StoreError
 from automatos.settings import StoreSettings
 from automatos.store.base import MetricsUpdate, RunDetail, RunSummary, WriteBatch
-from automatos.store.database import create_engine, database_url, migrate, shown_url
-from automatos.store.failures import is_transient, typed
+from automatos.store.database import (
+    NewerSchemaError,
+    create_engine,
+    database_url,
+    migrate,
+    shown_url,
+)
+from automatos.store.failures import driver_message, is_transient, typed
 from automatos.store.tables import (
     agent_metrics,
     agents,
@@ -88,10 +94,13 @@ class SqlStore:
 
         Raises:
             ConfigurationError: ``store.url`` is not a database URL SQLAlchemy can use.
-            StoreError: the database cannot be reached or set up.
+            StoreError: the database cannot be reached or set up, or a newer automatos
+                migrated it (not retryable).
         """
         try:
-            engine = create_engine(database_url(settings), **engine_options)
+            engine = create_engine(
+                database_url(settings), timeout_s=settings.timeout_s, **engine_options
+            )
         except ArgumentError as exc:  # NoSuchModuleError too: an unknown dialect or driver
             raise ConfigurationError(
                 f"store.url is not a database URL this install can use: {exc}"
@@ -119,10 +128,18 @@ class SqlStore:
                 )
             store = cls(engine, settings.workspace, settings.lease_s)
             await store._expire_leases()
+        except NewerSchemaError as exc:
+            await engine.dispose()
+            raise StoreError(
+                f"the store at {shown_url(settings)} has a newer schema (migration "
+                f"{exc.revision!r}) than this version of automatos knows: upgrade automatos, "
+                "or point store.url or store.data_dir at another store",
+                transient=False,
+            ) from None
         except (OSError, SQLAlchemyError) as exc:
             await engine.dispose()
             raise StoreError(
-                f"cannot open the store at {shown_url(settings)}: {type(exc).__name__}: {exc} "
+                f"cannot open the store at {shown_url(settings)}: {driver_message(exc)} "
                 "(settings store.url, store.data_dir)",
                 transient=is_transient(exc),
             ) from exc

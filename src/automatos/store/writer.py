@@ -219,6 +219,11 @@ class BatchWriter:
         if self._pending:
             self._lost = f"{self._pending} rows could not be stored: {self.error}"
 
+    def cancel(self) -> None:
+        """Stop writing at once (the database does not answer): what waits is not stored."""
+        self._closing = True
+        self._task.cancel()
+
 
 def _halves(batch: WriteBatch) -> tuple[WriteBatch, WriteBatch]:
     rows: list[_Row] = [*batch.results, *batch.events, *batch.calls]

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import math
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,16 +14,20 @@ import pytest
 from automatos import (
     AgentSpec,
     Engine,
+    Event,
+    SubtaskRetried,
     SubtaskSpec,
     SubtaskStatus,
     WorkflowRequest,
     WorkflowStatus,
 )
-from automatos.errors import WorkflowTimeoutError
+from automatos.abandoned import ABANDONED
+from automatos.errors import AutomatosError, LLMTimeoutError, WorkflowTimeoutError
 from automatos.llm.base import Completion
-from automatos.phases.execute import dispatch
 from automatos.phases.execute.answer import answer_problem
 from automatos.runners.base import AgentTask
+from automatos.settings import StoreSettings
+from automatos.store.sql import SqlStore
 from automatos.testing import Fault, Rule, ScriptedLLM
 from tests.conftest import fast_settings, planner, step_of
 
@@ -40,6 +47,16 @@ def parallel(*ids: str) -> WorkflowRequest:
         text="the request",
         subtasks=tuple(SubtaskSpec(id=sid, description=f"step {sid}") for sid in ids),
     )
+
+
+class BadRepr:
+    def __repr__(self) -> str:
+        raise RuntimeError("repr boom")
+
+
+class BadStr(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("str boom")
 
 
 class Scripted:
@@ -84,7 +101,13 @@ async def run_with(runner: Scripted, request: WorkflowRequest, **execution: Any)
     [
         (None, "runner scripted-runner returned None instead of a Completion"),
         ("plain text", "returned str 'plain text' instead of a Completion"),
-        (Completion(None, "m", 1, 1, 0.0), "instead of a Completion"),  # type: ignore[arg-type]
+        (Completion(None, "m", 1, 1, 0.0), "a Completion whose text is None, not a str"),  # type: ignore[arg-type]
+        (Completion("ok", "m", None, 1, 0.0), "whose tokens_in is None, not a count"),  # type: ignore[arg-type]
+        (Completion("ok", "m", 1, "many", 0.0), "whose tokens_out is a str, not a count"),  # type: ignore[arg-type]
+        (Completion("ok", "m", 1, 1, 0.0, cost_usd=math.nan), "cost_usd is nan"),
+        (Completion("ok", None, 1, 1, 0.0), "whose model is None, not a str"),  # type: ignore[arg-type]
+        (BadRepr(), "returned BadRepr instead of a Completion"),
+        (BadStr(), "raised BadStr: (its message cannot be shown)"),
         (asyncio.CancelledError, "raised CancelledError without being cancelled"),
         (GeneratorExit, "raised GeneratorExit"),
         (KeyboardInterrupt, "raised KeyboardInterrupt"),
@@ -143,6 +166,7 @@ def test_short_real_answers_have_substance(text: str) -> None:
 
 async def test_a_runner_that_ignores_its_cancellation_is_abandoned_and_the_run_goes_on() -> None:
     runner = Scripted("stubborn")
+    before = set(ABANDONED)
     started = time.perf_counter()
     result = await run_with(
         runner, parallel("a", "b"), subtask_timeout_s=0.1, cancel_grace_s=0.1, max_attempts=3
@@ -155,10 +179,10 @@ async def test_a_runner_that_ignores_its_cancellation_is_abandoned_and_the_run_g
     assert result.results["b"].status is SubtaskStatus.SUCCEEDED
     assert any("ignored the cancellation" in w for w in result.warnings)
     # The abandoned attempt ends on its own, and nothing is committed twice.
-    [abandoned] = dispatch._ABANDONED
+    [abandoned] = ABANDONED - before
     await asyncio.wait_for(abandoned, 5)
     assert result.results["a"].status is SubtaskStatus.FAILED
-    assert not dispatch._ABANDONED
+    assert abandoned not in ABANDONED
 
 
 async def test_a_hung_runner_times_out_and_is_retried() -> None:
@@ -243,3 +267,101 @@ async def test_a_retry_is_not_started_once_the_budget_is_spent() -> None:
     assert a.error is not None and a.error.type == "BudgetExceededError"
     assert "retry not started" in a.error.message
     assert a.attempts == 1
+
+
+async def test_a_cancellation_delivered_with_a_timeout_is_not_turned_into_a_retry() -> None:
+    # The first attempt blocks the loop past both the attempt's and the workflow's deadline:
+    # both arrive at once, and the workflow's wins (it used to be retried, and succeed).
+    calls: list[int] = []
+
+    class Blocking:
+        async def run(self, task: AgentTask) -> Completion:
+            calls.append(task.attempt)
+            if task.attempt == 1:
+                time.sleep(0.4)  # noqa: ASYNC251 - the point: a loop blocked past both deadlines
+                await asyncio.sleep(100)
+            return Completion("a real answer", "m", 1, 1, 0.0)
+
+        async def aclose(self) -> None:
+            pass
+
+    settings = fast_settings(
+        workflow_timeout_s=0.2, subtask_timeout_s=0.2, retry_backoff_s=0.05, max_attempts=3
+    )
+    events: list[Event] = []
+    engine = Engine(settings, llm=ScriptedLLM(default="x"), runner=Blocking())
+    result = await engine.run(parallel("a"), on_event=events.append)
+    assert calls == [1]
+    a = result.results["a"]
+    assert a.status is SubtaskStatus.CANCELLED
+    assert a.error is not None and a.error.type == "WorkflowTimeoutError"
+    assert not [e for e in events if isinstance(e, SubtaskRetried)]
+
+
+@pytest.mark.parametrize("deadline", [None, 0.5])
+async def test_a_provider_deaf_to_cancellation_outside_a_subtask_cannot_hang_the_workflow(
+    deadline: float | None,
+) -> None:
+    class Deaf:
+        async def complete(self, messages: object, **options: object) -> Completion:
+            # The plan call ignores every cancellation for 2 s (forever would also hang the
+            # test's own event loop when it closes), then gives up.
+            loop = asyncio.get_running_loop()
+            until = loop.time() + 2
+            while loop.time() < until:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.sleep(until - loop.time())
+            raise AssertionError("unreachable in the test's time")
+
+    settings = fast_settings(workflow_timeout_s=deadline, cancel_grace_s=0.1)
+    settings.llm.timeout_s = 0.3 if deadline is None else 5.0
+    settings.llm.max_retries = 0
+    started = time.perf_counter()
+    with pytest.raises(AutomatosError) as caught:
+        await asyncio.wait_for(Engine(settings, llm=Deaf()).run("plan this request"), 5)
+    assert time.perf_counter() - started < 1.5
+    expected = WorkflowTimeoutError if deadline else LLMTimeoutError
+    assert isinstance(caught.value, expected)
+    deaf = [t for t in ABANDONED if not t.done()]
+    assert deaf  # still deaf: kept, not waited for
+    await asyncio.wait(deaf, timeout=5)
+
+
+async def test_a_deadline_that_passes_before_the_first_stage_is_a_typed_error(
+    tmp_path: Path,
+) -> None:
+    store = await SqlStore.open(StoreSettings(data_dir=tmp_path))
+    record = store.start_execution
+
+    async def slow_start(*args: Any, **kwargs: Any) -> None:
+        await asyncio.sleep(0.3)  # e.g. SQLite waiting for another process's lock
+        await record(*args, **kwargs)
+
+    store.start_execution = slow_start  # type: ignore[method-assign]
+    try:
+        for request in ("plan this request", chain("a")):
+            engine = Engine(
+                fast_settings(workflow_timeout_s=0.1), llm=ScriptedLLM(default="x"), store=store
+            )
+            with pytest.raises(WorkflowTimeoutError, match="before there was a plan"):
+                await engine.run(request)
+    finally:
+        await store.aclose()
+
+
+async def test_an_abandoned_subtask_keeps_what_its_attempts_took_and_spent() -> None:
+    runner = Scripted(Completion("", "m", 150, 0, 0.0), "stubborn")
+    result = await run_with(
+        runner, parallel("a"), subtask_timeout_s=0.1, cancel_grace_s=0.1, max_attempts=3
+    )
+    a = result.results["a"]
+    assert a.status is SubtaskStatus.FAILED
+    assert a.tokens_in == 150
+    assert a.latency_s >= 0.2  # the timed-out attempt and its grace, not the moment it was dropped
+    assert a.attempts == 2
+
+
+def test_a_stream_needs_room_for_one_event() -> None:
+    engine = Engine(fast_settings(), llm=ScriptedLLM(default="x"))
+    with pytest.raises(ValueError, match="max_buffered"):
+        engine.stream("hello", max_buffered=0)

@@ -16,16 +16,18 @@ import numbers
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from automatos.abandoned import abandon
 from automatos.domain.plan import Subtask
 from automatos.errors import (
     BudgetExceededError,
     ScorerError,
     WorkflowTimeoutError,
+    describe_exception,
 )
 from automatos.llm.base import Completion, LLMProvider, Message, estimate_tokens
 from automatos.scoring import Scorer
 
-__all__ = ["GatedLLM", "describe", "guarded_score", "passes_through"]
+__all__ = ["GatedLLM", "guarded_score", "passes_through"]
 
 _JUDGE_ANSWER_TOKENS = 300
 """What a judge's answer is expected to take when the call sets no ``max_tokens``: three
@@ -39,15 +41,6 @@ def passes_through(exc: BaseException) -> bool:
         task = asyncio.current_task()
         return task is not None and task.cancelling() > 0
     return False
-
-
-def describe(exc: BaseException) -> str:
-    """``Type: message`` of an exception, short, even when its ``str`` fails."""
-    try:
-        text = str(exc)
-    except Exception:  # a plug-in's exception may be broken in its own ways
-        text = "(no message)"
-    return f"{type(exc).__name__}: {text}"[:300] if text else type(exc).__name__
 
 
 def _shown(value: object) -> str:
@@ -72,12 +65,6 @@ def _checked(name: str, value: object) -> float:
     return min(1.0, max(0.0, score))
 
 
-def _retrieve(task: asyncio.Task[Any]) -> None:
-    """Read an abandoned task's outcome, so that it is not reported as never retrieved."""
-    if not task.cancelled():
-        task.exception()
-
-
 async def _call(scorer: Scorer, request: str, subtask: Subtask, output: str) -> object:
     """The scorer's answer, run as a task; a `score` that is not a coroutine function fails
     here too."""
@@ -87,7 +74,9 @@ async def _call(scorer: Scorer, request: str, subtask: Subtask, output: str) -> 
         raise  # the task ends cancelled: the caller knows whether it asked for that
     except BaseException as exc:
         # A task would re-raise KeyboardInterrupt and SystemExit into the event loop itself.
-        raise ScorerError(f"scorer {type(scorer).__name__} raised {describe(exc)}") from exc
+        raise ScorerError(
+            f"scorer {type(scorer).__name__} raised {describe_exception(exc)}"
+        ) from exc
 
 
 async def guarded_score(
@@ -117,7 +106,6 @@ async def guarded_score(
     if timeout_s <= 0:
         raise ScorerError(f"scorer {name} was not called: the workflow's deadline has passed")
     task = asyncio.ensure_future(_call(scorer, request, subtask, output))
-    task.add_done_callback(_retrieve)
     try:
         done, _ = await asyncio.wait({task}, timeout=None if math.isinf(timeout_s) else timeout_s)
         if not done:
@@ -127,6 +115,7 @@ async def guarded_score(
             raise ScorerError(f"scorer {name} gave no score {limit} {timeout_s:.3g} s")
     finally:
         task.cancel()  # a no-op once it is done; the workflow's cancellation reaches it
+        abandon(task)  # kept alive if it ignores that, its outcome read when it ends
     if task.cancelled():  # it raised CancelledError itself: nobody here cancelled it
         raise ScorerError(f"scorer {name} raised CancelledError without being cancelled")
     error = task.exception()

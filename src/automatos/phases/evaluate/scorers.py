@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, ConfigDict, Field
 
 from automatos.domain.plan import Subtask
-from automatos.errors import BudgetExceededError, WorkflowTimeoutError
+from automatos.errors import BudgetExceededError, WorkflowTimeoutError, describe_exception
 from automatos.llm.base import Completion, LLMProvider, Message
 from automatos.llm.structured import complete_structured, pydantic_parser
-from automatos.phases.evaluate.guard import describe, passes_through
+from automatos.phases.evaluate.guard import passes_through
 from automatos.phases.evaluate.heuristics import Dimensions, heuristic_dimensions
 from automatos.phases.evaluate.quality import DEFAULT_WEIGHTS, weighted
 
@@ -132,7 +132,7 @@ class LLMJudgeScorer:
             if passes_through(exc):
                 raise
             self.fallbacks += 1
-            self.last_error = describe(exc)
+            self.last_error = describe_exception(exc)
             return fallback
         return dataclasses.replace(
             fallback,

@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Hashable
 from typing import Any
 
+from automatos.abandoned import abandon
 from automatos.deadlines import DeadlineQueue, caller_timeout
 from automatos.domain.agent import AgentSpec
 from automatos.domain.event import SubtaskRetried, SubtaskStarted
@@ -35,10 +36,10 @@ from automatos.errors import (
     SubtaskTimeoutError,
     WorkflowCancelledError,
     WorkflowTimeoutError,
-    describe_value,
+    describe_exception,
     is_retryable,
 )
-from automatos.llm.base import Completion, Message
+from automatos.llm.base import Completion, Message, completion_problem
 from automatos.llm.retry import backoff_delay
 from automatos.phases.execute.answer import answer_problem
 from automatos.phases.execute.commit import commit_result
@@ -49,10 +50,6 @@ from automatos.runners.base import AgentTask
 __all__ = ["Dispatcher", "ExecuteStage"]
 
 _SUCCEEDED = SubtaskStatus.SUCCEEDED
-
-_ABANDONED: set[asyncio.Task[Any]] = set()
-"""Tasks of runners that ignored their cancellation: kept alive (the loop holds tasks only
-weakly) until they end on their own."""
 
 
 class ExecuteStage:
@@ -104,6 +101,8 @@ class Dispatcher:
         self._waiters: deque[tuple[str, asyncio.Future[None]]] = deque()
         self._tries: dict[str, int] = {}
         """The attempt each running subtask is on."""
+        self._begun: dict[str, tuple[float, list[Completion]]] = {}
+        """When each subtask started, and what its rejected answers cost."""
         self._abandoned: set[str] = set()
         self._open = len(self.plan.subtasks)
         self._finished = asyncio.Event()
@@ -211,6 +210,7 @@ class Dispatcher:
             keys, tries, bus = self._keys, self._tries, state.bus
             attempt = 0
             spent: list[Completion] = []  # rejected answers: what failed attempts cost
+            self._begun[sid] = (started, spent)
             while True:
                 attempt += 1
                 if bus.gates:  # a slow reader of the stream holds new work back
@@ -224,12 +224,13 @@ class Dispatcher:
                         AgentTask(state.workflow_id, subtask, attempt, agent, messages, timeout)
                     )
                 except asyncio.CancelledError:
-                    if deadlines.disarm(key):
+                    expired = deadlines.disarm(key)
+                    if task.cancelling():  # the workflow's cancellation wins over a timeout
+                        raise
+                    if expired:
                         error: AutomatosError = SubtaskTimeoutError(
                             f"subtask {sid!r} took over {timeout:g} s"
                         )
-                    elif task.cancelling():
-                        raise
                     else:
                         error = RunnerError(
                             self._runner_name, "raised CancelledError without being cancelled"
@@ -238,7 +239,8 @@ class Dispatcher:
                     error = self._failure(sid, key, task, exc)
                 else:
                     deadlines.disarm(key)
-                    if type(done) is Completion and type(done.text) is str:
+                    broken = completion_problem(done)
+                    if broken is None:
                         problem = answer_problem(done.text)
                         if problem is None:
                             return self._finish(
@@ -249,12 +251,11 @@ class Dispatcher:
                         self._record(sid, done)
                         error = EmptyAnswerError(f"agent {agent.name!r}: {problem}")
                     else:
-                        error = RunnerError(
-                            self._runner_name,
-                            f"returned {describe_value(done)} instead of a Completion",
-                        )
+                        error = RunnerError(self._runner_name, f"returned {broken}")
                 if sid in self._abandoned:
                     return None  # its result was committed when it was given up on
+                if task.cancelling():  # cancelled meanwhile (a blocked loop delivers both at once)
+                    raise asyncio.CancelledError
                 if attempt >= self.settings.max_attempts or not is_retryable(error):
                     return self._finish(
                         self._failed(sid, agent.name, attempt, started, error, spent)
@@ -282,16 +283,16 @@ class Dispatcher:
         self, sid: str, key: int, task: asyncio.Task[None], exc: BaseException
     ) -> AutomatosError:
         """The typed error of an attempt that raised ``exc``."""
-        if self._deadlines.disarm(key):
-            # The runner turned its timeout's cancellation into something else.
+        expired = self._deadlines.disarm(key)
+        if task.cancelling():  # the workflow is being cancelled: that wins
+            raise asyncio.CancelledError
+        if expired:  # the runner turned its timeout's cancellation into something else
             return SubtaskTimeoutError(
                 f"subtask {sid!r} took over {self.settings.subtask_timeout_s:g} s"
             )
-        if task.cancelling():  # the workflow is being cancelled: that wins
-            raise asyncio.CancelledError
         if isinstance(exc, AutomatosError):
             return exc
-        error = RunnerError(self._runner_name, f"raised {type(exc).__name__}: {exc}"[:2000])
+        error = RunnerError(self._runner_name, f"raised {describe_exception(exc, 2000)}")
         error.__cause__ = exc
         return error
 
@@ -431,7 +432,7 @@ class Dispatcher:
         if sid is None:
             return
         grace = self.settings.cancel_grace_s
-        self._keep_alive(task)
+        abandon(task)
         self._abandoned.add(sid)
         self.state.warnings.append(
             f"subtask {sid!r}: runner {self._runner_name} ignored the cancellation of its "
@@ -442,14 +443,8 @@ class Dispatcher:
             f"did not stop within {grace:g} s of being cancelled"
         )
         agent = self.state.assignments[sid].agent
-        self._finish(
-            self._failed(sid, agent, self._tries.get(sid, 1), time.perf_counter(), error, [])
-        )
-
-    @staticmethod
-    def _keep_alive(task: asyncio.Task[Any]) -> None:
-        _ABANDONED.add(task)
-        task.add_done_callback(_ABANDONED.discard)
+        started, spent = self._begun.get(sid, (time.perf_counter(), []))
+        self._finish(self._failed(sid, agent, self._tries.get(sid, 1), started, error, spent))
 
     async def _cancel_all(self) -> None:
         """Cancel what runs or waits to retry; commit every open subtask as cancelled."""
@@ -460,7 +455,7 @@ class Dispatcher:
         if tasks:
             _, stuck = await asyncio.wait(tasks, timeout=self.settings.cancel_grace_s)
             for task in stuck:
-                self._keep_alive(task)
+                abandon(task)
             if stuck:
                 self.state.warnings.append(
                     f"{len(stuck)} subtask(s) of runner {self._runner_name} ignored the "
