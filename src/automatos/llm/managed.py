@@ -85,10 +85,11 @@ class ManagedLLM:
         shared = timeout == settings.timeout_s
         # The caller cancels this task before our timeout could fire (the dispatcher's
         # attempt timeout, usually): a timer here would be dead weight on every call.
-        bounded = caller_timeout.get() <= timeout
+        caller = caller_timeout.get()
+        bounded = caller <= timeout
         # Outside a subtask nothing else would stop a provider that ignores its
         # cancellation: such calls run as a task of their own, which can be given up on.
-        guarded = caller_timeout.get() == math.inf
+        guarded = caller == math.inf
         attempt = 0
         while True:
             attempt += 1

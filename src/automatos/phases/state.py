@@ -121,8 +121,8 @@ class WorkflowState:
             done.tokens_out,
             done.cost_usd,
             done.latency_s,
+            done.priced,
         )
-        call.priced = done.priced
         self.llm_calls.append(call)
         self.spent_tokens += call.tokens_in + call.tokens_out
         self.spent_usd += call.cost_usd

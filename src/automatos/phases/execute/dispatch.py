@@ -40,12 +40,14 @@ from automatos.errors import (
     is_retryable,
 )
 from automatos.llm.base import Completion, Message, completion_problem
+from automatos.llm.managed import ManagedLLM
 from automatos.llm.retry import backoff_delay
 from automatos.phases.execute.answer import answer_problem
 from automatos.phases.execute.commit import commit_result
 from automatos.phases.execute.prompt import subtask_messages
 from automatos.phases.state import WorkflowState
 from automatos.runners.base import AgentTask
+from automatos.runners.local import LocalTaskRunner
 
 __all__ = ["Dispatcher", "ExecuteStage"]
 
@@ -101,8 +103,10 @@ class Dispatcher:
         self._waiters: deque[tuple[str, asyncio.Future[None]]] = deque()
         self._tries: dict[str, int] = {}
         """The attempt each running subtask is on."""
-        self._begun: dict[str, tuple[float, list[Completion]]] = {}
-        """When each subtask started, and what its rejected answers cost."""
+        self._started: dict[str, float] = {}
+        """When each subtask started."""
+        self._spent: dict[str, list[Completion]] = {}
+        """What the rejected answers of each subtask cost (only those that had one)."""
         self._abandoned: set[str] = set()
         self._open = len(self.plan.subtasks)
         self._finished = asyncio.Event()
@@ -122,6 +126,8 @@ class Dispatcher:
         self._stopping = False
         runner = state.runtime.runner
         self._runner_name = getattr(runner, "name", None) or type(runner).__name__
+        # The engine's own runner hands back what the model wrapper checked already.
+        self._checked = isinstance(runner, LocalTaskRunner) and isinstance(runner.llm, ManagedLLM)
 
     async def run(self) -> None:
         """Run until every subtask has a result; on cancellation, cancel what runs.
@@ -207,15 +213,16 @@ class Dispatcher:
             timeout = self.settings.subtask_timeout_s
             subtask = self._subtasks[sid]
             task = self._running[sid]
-            keys, tries, bus = self._keys, self._tries, state.bus
+            keys, tries, bus, checked = self._keys, self._tries, state.bus, self._checked
             attempt = 0
-            spent: list[Completion] = []  # rejected answers: what failed attempts cost
-            self._begun[sid] = (started, spent)
+            self._started[sid] = started
+            spent = self._spent
             while True:
                 attempt += 1
                 if bus.gates:  # a slow reader of the stream holds new work back
                     await bus.ready()
-                tries[sid] = attempt
+                if attempt > 1:  # the first is implied: a dict write less per subtask
+                    tries[sid] = attempt
                 bus.emit(SubtaskStarted, sid, agent.name, attempt)
                 key = next(keys)
                 deadlines.arm(key, task)
@@ -239,15 +246,17 @@ class Dispatcher:
                     error = self._failure(sid, key, task, exc)
                 else:
                     deadlines.disarm(key)
-                    broken = completion_problem(done)
+                    broken = None if checked else completion_problem(done)
                     if broken is None:
-                        problem = answer_problem(done.text)
+                        text = done.text
+                        # An answer that starts with a letter or digit has substance: most do.
+                        problem = None if text[:1].isalnum() else answer_problem(text)
                         if problem is None:
                             return self._finish(
-                                self._succeeded(sid, agent.name, done, attempt, started, spent),
+                                self._succeeded(sid, agent.name, done, attempt, started),
                                 done,
                             )
-                        spent.append(done)
+                        spent.setdefault(sid, []).append(done)
                         self._record(sid, done)
                         error = EmptyAnswerError(f"agent {agent.name!r}: {problem}")
                     else:
@@ -257,9 +266,7 @@ class Dispatcher:
                 if task.cancelling():  # cancelled meanwhile (a blocked loop delivers both at once)
                     raise asyncio.CancelledError
                 if attempt >= self.settings.max_attempts or not is_retryable(error):
-                    return self._finish(
-                        self._failed(sid, agent.name, attempt, started, error, spent)
-                    )
+                    return self._finish(self._failed(sid, agent.name, attempt, started, error))
                 # Jittered, so that subtasks failing together (a provider outage) do not all come
                 # back at once; a rate limit's Retry-After is honoured.
                 retry_after = error.retry_after if isinstance(error, RateLimitedError) else None
@@ -273,9 +280,7 @@ class Dispatcher:
                 refusal = self._budget_refusal(len(self._running) + len(self._resting) - 1)
                 if refusal is not None:  # what the others spent meanwhile counts
                     error = BudgetExceededError(f"retry not started: {refusal}")
-                    return self._finish(
-                        self._failed(sid, agent.name, attempt, started, error, spent)
-                    )
+                    return self._finish(self._failed(sid, agent.name, attempt, started, error))
         except Exception as exc:  # a bug here must end the run, not leave it waiting
             self._crashed(exc)
 
@@ -331,20 +336,15 @@ class Dispatcher:
             self._crash = exc
         self._finished.set()
 
-    @staticmethod
     def _succeeded(
-        sid: str,
-        agent: str,
-        done: Completion,
-        attempts: int,
-        started: float,
-        spent: list[Completion],
+        self, sid: str, agent: str, done: Completion, attempts: int, started: float
     ) -> SubtaskResult:
         tokens_in, tokens_out, cost = done.tokens_in, done.tokens_out, done.cost_usd
-        for c in spent:
-            tokens_in += c.tokens_in
-            tokens_out += c.tokens_out
-            cost += c.cost_usd
+        if self._spent:  # rejected answers before this one (rare): what they cost counts
+            for c in self._spent.get(sid, ()):
+                tokens_in += c.tokens_in
+                tokens_out += c.tokens_out
+                cost += c.cost_usd
         return SubtaskResult(
             sid,
             _SUCCEEDED,
@@ -357,15 +357,10 @@ class Dispatcher:
             attempts,
         )
 
-    @staticmethod
     def _failed(
-        sid: str,
-        agent: str,
-        attempts: int,
-        started: float,
-        error: BaseException,
-        spent: list[Completion],
+        self, sid: str, agent: str, attempts: int, started: float, error: BaseException
     ) -> SubtaskResult:
+        spent = self._spent.get(sid, ())
         return SubtaskResult(
             sid,
             SubtaskStatus.FAILED,
@@ -443,8 +438,8 @@ class Dispatcher:
             f"did not stop within {grace:g} s of being cancelled"
         )
         agent = self.state.assignments[sid].agent
-        started, spent = self._begun.get(sid, (time.perf_counter(), []))
-        self._finish(self._failed(sid, agent, self._tries.get(sid, 1), started, error, spent))
+        started = self._started.get(sid, time.perf_counter())
+        self._finish(self._failed(sid, agent, self._tries.get(sid, 1), started, error))
 
     async def _cancel_all(self) -> None:
         """Cancel what runs or waits to retry; commit every open subtask as cancelled."""
