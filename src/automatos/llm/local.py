@@ -23,9 +23,10 @@ import concurrent.futures
 import contextlib
 import io
 import json
+import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -85,6 +86,48 @@ def completion_prompt(messages: Sequence[Message], *, structured: bool) -> str:
     return f"{_FEW_SHOT}\nTask: {task}\nAnswer{' (JSON)' if structured else ''}:"
 
 
+class _ThreadStderr(io.TextIOBase):
+    """``sys.stderr`` that sends what one thread writes to ``sink`` and the rest on as usual."""
+
+    def __init__(self, real: Any, sink: io.StringIO) -> None:
+        self.real = real
+        self.sink = sink
+        self.thread = threading.get_ident()
+
+    def write(self, text: str) -> int:
+        target = self.sink if threading.get_ident() == self.thread else self.real
+        return int(target.write(text) or 0)
+
+    def flush(self) -> None:
+        if threading.get_ident() != self.thread:
+            self.real.flush()
+
+    def fileno(self) -> int:
+        return int(self.real.fileno())
+
+    def isatty(self) -> bool:
+        return bool(self.real.isatty())
+
+
+@contextlib.contextmanager
+def _stderr_of_this_thread(sink: io.StringIO) -> Iterator[None]:
+    real = sys.stderr
+    sys.stderr = _ThreadStderr(real, sink)
+    try:
+        yield
+    finally:
+        sys.stderr = real
+
+
+def _quiet_llama_logs() -> None:
+    """llama.cpp's own log lines below ERROR stay off the terminal once the model is loaded."""
+    try:
+        from llama_cpp._logger import set_verbose
+    except ImportError:  # pragma: no cover - a llama-cpp-python without it logs as it likes
+        return
+    set_verbose(False)
+
+
 class LlamaCppProvider:
     """An :class:`~automatos.llm.LLMProvider` backed by a local GGUF model."""
 
@@ -130,17 +173,22 @@ class LlamaCppProvider:
                     raise ConfigurationError(
                         f"no model file at {self.model_path} (setting llm.model_path)"
                     )
-                # llama.cpp prints notes while loading even when not verbose; keep them for
-                # the error message instead of the user's terminal.
+                # Quiet loading (verbose=False) points the whole process's file descriptors
+                # 1 and 2 at /dev/null while it lasts, which swallows what any other thread
+                # prints meanwhile (a deadline's error, the answer): load verbosely instead,
+                # with what this thread prints kept for the error message.
                 log = io.StringIO()
                 try:
-                    with contextlib.redirect_stderr(log):
-                        self._llama = Llama(
+                    with _stderr_of_this_thread(log):
+                        llama = Llama(
                             model_path=str(self.model_path),
                             n_ctx=self.n_ctx,
                             n_threads=self.n_threads,
-                            verbose=False,
+                            verbose=True,
                         )
+                    llama.verbose = False
+                    _quiet_llama_logs()
+                    self._llama = llama
                 except Exception as exc:  # llama.cpp raises several kinds; all mean the same
                     raise ConfigurationError(
                         f"cannot load the model file {self.model_path}: "
