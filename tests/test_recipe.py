@@ -1,3 +1,4 @@
+import time
 from pathlib import Path
 
 import pytest
@@ -135,3 +136,27 @@ def test_validation_errors_fit_on_one_line() -> None:
     message = str(caught.value)
     assert "\n" not in message
     assert "subtasks.0.description: Field required; subtasks.1.id: Field required" in message
+
+
+def test_a_misspelt_subtask_field_is_refused_not_dropped() -> None:
+    # `depend_on` used to be ignored: the subtask ran at once, without its dependencies.
+    text = (
+        "request: x\nsubtasks:\n  - {id: a, description: d}\n"
+        "  - {id: b, description: e, depend_on: [a]}\n"
+    )
+    with pytest.raises(InvalidRequestError, match=r"subtasks\.1\.depend_on: Extra inputs"):
+        parse_recipe(text)
+
+
+def test_yaml_aliases_that_would_expand_exponentially_are_walked_once() -> None:
+    # Ten levels of ten references: 10^10 paths if each is walked, a few dozen nodes really.
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 11)]
+    lines += ["request: r", "subtasks: [{id: s, description: d}]"]
+    started = time.perf_counter()
+    data = parse_data("\n".join(lines), source="bomb.yaml")
+    assert time.perf_counter() - started < 2
+    assert data["subtasks"] == [{"id": "s", "description": "d"}]
+    deep = "\n".join([*lines[:11], f"z: &z [{', '.join(['*a10'] * 10)}]"] * 1)
+    with pytest.raises(InvalidRequestError, match="nested more than"):
+        parse_data(deep, source="bomb.yaml", max_depth=10)

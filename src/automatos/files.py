@@ -117,7 +117,12 @@ def _bounded_loader(max_depth: int) -> type[yaml.SafeLoader]:
 
 
 def _deeper_than(data: Any, max_depth: int) -> bool:
-    """Whether lists and mappings nest deeper than ``max_depth`` (iteratively: no recursion)."""
+    """Whether lists and mappings nest deeper than ``max_depth`` (iteratively: no recursion).
+
+    A node reached again (YAML aliases share nodes: ten lists of ten references each would
+    be ten billion paths) is walked again only when reached deeper than before.
+    """
+    deepest: dict[int, int] = {}
     stack = [(data, 1)]
     while stack:
         node, depth = stack.pop()
@@ -129,5 +134,8 @@ def _deeper_than(data: Any, max_depth: int) -> bool:
             continue
         if depth > max_depth:
             return True
+        if deepest.get(id(node), 0) >= depth:
+            continue
+        deepest[id(node)] = depth
         stack.extend((child, depth + 1) for child in children)
     return False

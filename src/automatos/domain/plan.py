@@ -12,9 +12,14 @@ __all__ = ["GraphMetadata", "Plan", "Subtask", "SubtaskSpec"]
 
 
 class SubtaskSpec(BaseModel):
-    """One subtask as the decomposer or a recipe states it, before graph analysis."""
+    """One subtask as the decomposer or a recipe states it, before graph analysis.
 
-    model_config = ConfigDict(frozen=True, extra="ignore", allow_inf_nan=False)
+    An unknown field is refused: a misspelt ``depend_on`` would otherwise drop the
+    dependencies without a word. (The decomposer's own answers are parsed leniently, into
+    drafts, before they become specs.)
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     id: str = Field(min_length=1, max_length=128)
     description: str = Field(min_length=1)
