@@ -47,7 +47,7 @@ def test_bad_agents_are_refused(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("- name: x\n  temperature: 7\n")
     result = runner.invoke(app, ["agents", "import", str(bad)])
-    assert result.exit_code == 1 and "agent 1 is not valid" in result.output
+    assert result.exit_code == 1 and "agent 1 ('x') is not valid: temperature" in result.output
     twice = tmp_path / "twice.yaml"
     twice.write_text("- name: x\n- name: x\n")
     assert "names agents twice: x" in runner.invoke(app, ["agents", "import", str(twice)]).output

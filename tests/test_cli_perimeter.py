@@ -255,7 +255,8 @@ def test_standard_input_and_files_obey_the_length_limit(tmp_path: Path) -> None:
     large = tmp_path / "large.txt"
     large.write_text("x" * 41)
     assert one_error(automatos("run", "--file", str(large), env=limit)).endswith(
-        "is 41 bytes; the limit is 40 (setting plan.max_request_chars)"
+        "is 41 bytes; the limit is 40 "
+        "(setting plan.max_request_chars: 10 characters, 4 bytes each at most)"
     )
 
 

@@ -83,3 +83,14 @@ def test_import_legacy_from_the_cli() -> None:
     assert data["started_at"].startswith("2026-01-14T10:02:03")
     text = runner.invoke(app, ["runs", "show", "legacy-0002"])
     assert "stage decompose: (imported)" in text.output
+
+
+def test_a_bad_record_is_one_line_naming_its_fields(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([{"id": "x", "input_data": {}}, {"id": "", "status": 3}]))
+    with pytest.raises(InvalidRequestError) as info:
+        read_legacy(bad)
+    assert str(info.value) == (
+        f"{bad}: record 2 is not a legacy execution: id: String should have at least 1 "
+        "character; status: Input should be a valid string; input_data: Field required"
+    )

@@ -160,3 +160,12 @@ def test_yaml_aliases_that_would_expand_exponentially_are_walked_once() -> None:
     deep = "\n".join([*lines[:11], f"z: &z [{', '.join(['*a10'] * 10)}]"] * 1)
     with pytest.raises(InvalidRequestError, match="nested more than"):
         parse_data(deep, source="bomb.yaml", max_depth=10)
+
+
+def test_a_yaml_error_is_one_line_with_its_place() -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        parse_recipe("request: x\nsubtasks:\n  - id: a\n   description: [\n", source="r.yaml")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith("r.yaml is not valid JSON or YAML: ")
+    assert "(line 4, column 4)" in message

@@ -15,6 +15,7 @@ from automatos.errors import ConfigurationError, InvalidRequestError
 from automatos.llm.base import LLMProvider
 from automatos.llm.factory import build_provider, wrap_provider
 from automatos.llm.local import LlamaCppProvider
+from automatos.llm.structured import describe_fields
 from automatos.phases.pipeline import run_workflow
 from automatos.phases.state import Runtime
 from automatos.runners.base import TaskRunner
@@ -129,11 +130,7 @@ class Engine:
             try:
                 request = WorkflowRequest(text=request)
             except ValidationError as exc:
-                problems = "; ".join(
-                    f"{'.'.join(map(str, e['loc'])) or 'request'}: {e['msg']}"
-                    for e in exc.errors(include_url=False, include_input=False)
-                )
-                raise InvalidRequestError(f"invalid request: {problems}") from None
+                raise InvalidRequestError(f"invalid request: {describe_fields(exc)}") from None
         store = await self.open_store()
         await self._check_prices(request, store)
         return await run_workflow(request, self.runtime, on_event, gate=gate)

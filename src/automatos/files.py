@@ -87,10 +87,22 @@ def parse_data(
         kind = "JSON" if json_only else "JSON or YAML"
         raise InvalidRequestError(f"{source} is not valid {kind}: {exc}") from exc
     except yaml.YAMLError as exc:
-        raise InvalidRequestError(f"{source} is not valid JSON or YAML: {exc}") from exc
+        raise InvalidRequestError(
+            f"{source} is not valid JSON or YAML: {_yaml_problem(exc)}"
+        ) from exc
     if _deeper_than(data, max_depth):
         raise too_deep
     return data
+
+
+def _yaml_problem(exc: Exception) -> str:
+    """A YAML error on one line: what is wrong and where (PyYAML draws it over several)."""
+    problem = getattr(exc, "problem", None)
+    mark = getattr(exc, "problem_mark", None)
+    if problem and mark is not None:
+        return f"{problem} (line {mark.line + 1}, column {mark.column + 1})"
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 class _TooDeepError(Exception):

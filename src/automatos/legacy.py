@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from automatos.errors import InvalidRequestError
 from automatos.files import parse_data, read_user_file
-from automatos.llm.structured import describe_error
+from automatos.llm.structured import describe_fields
 
 __all__ = ["LEGACY_STAGES", "ImportedRun", "LegacyRecord", "convert", "read_legacy"]
 
@@ -133,6 +133,6 @@ def read_legacy(path: str | Path) -> list[ImportedRun]:
             runs.append(convert(LegacyRecord.model_validate(item)))
         except ValidationError as exc:
             raise InvalidRequestError(
-                f"{path}: record {i + 1} is not a legacy execution: {describe_error(exc)}"
+                f"{path}: record {i + 1} is not a legacy execution: {describe_fields(exc)}"
             ) from exc
     return runs

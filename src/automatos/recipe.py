@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from automatos.domain.request import WorkflowRequest
 from automatos.errors import InvalidRequestError
 from automatos.files import parse_data, read_user_file
+from automatos.llm.structured import describe_fields
 from automatos.settings import PlanLimits
 
 __all__ = ["MAX_RECIPE_BYTES", "load_recipe", "parse_recipe"]
@@ -76,15 +77,6 @@ def parse_recipe(
     except InvalidRequestError as exc:
         raise InvalidRequestError(f"{source}: 'request': {exc}") from exc
     except ValidationError as exc:
-        raise InvalidRequestError(f"{source} is not a valid recipe: {_fields(exc)}") from exc
-
-
-def _fields(error: ValidationError) -> str:
-    """Each wrong field with its problem, on one line (``subtasks.0.description: Field
-    required``)."""
-    problems = [
-        f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}"
-        for e in error.errors(include_url=False, include_input=False)[:10]
-    ]
-    more = error.error_count() - len(problems)
-    return "; ".join(problems) + (f"; and {more} more" if more > 0 else "")
+        raise InvalidRequestError(
+            f"{source} is not a valid recipe: {describe_fields(exc)}"
+        ) from exc

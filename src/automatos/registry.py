@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from automatos.domain.agent import AgentSpec
 from automatos.errors import InvalidRequestError
 from automatos.files import parse_data, read_user_file
-from automatos.llm.structured import describe_error
+from automatos.llm.structured import describe_fields
 from automatos.store.base import Store
 
 __all__ = ["load_agents", "parse_agents", "registered_agents", "starter_agents"]
@@ -42,8 +42,10 @@ def parse_agents(text: str, *, source: str = "agents") -> list[AgentSpec]:
         try:
             specs.append(AgentSpec.model_validate(item))
         except ValidationError as exc:
+            name = item.get("name") if isinstance(item, dict) else None
+            which = f"agent {i + 1}" + (f" ({name!r})" if isinstance(name, str) else "")
             raise InvalidRequestError(
-                f"{source}: agent {i + 1} is not valid: {describe_error(exc)}"
+                f"{source}: {which} is not valid: {describe_fields(exc)}"
             ) from exc
     names = [s.name for s in specs]
     dupes = sorted({n for n in names if names.count(n) > 1})

@@ -64,3 +64,14 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     assert settings.llm.provider == "openai"
     assert settings.execution.max_concurrency == 3
     assert "secret-key" not in repr(settings)
+
+
+def test_openai_without_a_key_fails_when_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    with pytest.raises(ConfigurationError, match="AUTOMATOS_LLM__API_KEY"):
+        build_provider(LLMSettings(provider="openai"))
+    with pytest.raises(ConfigurationError, match="AUTOMATOS_LLM__API_KEY"):
+        Engine(Settings(llm=LLMSettings(provider="openai")))
+    local = build_provider(LLMSettings(provider="openai", base_url="http://127.0.0.1:1/v1"))
+    assert isinstance(local, OpenAICompatibleProvider)  # a local server needs no key

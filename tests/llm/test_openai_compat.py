@@ -6,6 +6,7 @@ from collections.abc import Iterator
 import pytest
 
 from automatos import (
+    ConfigurationError,
     LLMTimeoutError,
     ProviderRequestError,
     ProviderUnavailableError,
@@ -126,3 +127,39 @@ async def test_no_choices_is_unavailable(server: FakeLLMServer) -> None:
     server.queue.append(reply)
     with pytest.raises(ProviderUnavailableError, match="no choices"):
         await provider(server).complete(HELLO)
+
+
+@pytest.fixture
+def no_openai_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """None of the variables the SDK reads by itself."""
+    for name in ("OPENAI_API_KEY", "OPENAI_ADMIN_KEY", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+@pytest.mark.parametrize("url", [None, "https://api.openai.com/v1"])
+def test_openai_itself_without_a_key_is_a_configuration_error(
+    no_openai_env: pytest.MonkeyPatch, url: str | None
+) -> None:
+    with pytest.raises(ConfigurationError, match="AUTOMATOS_LLM__API_KEY"):
+        OpenAICompatibleProvider(model="gpt-4o-mini", base_url=url)
+
+
+async def test_openai_itself_takes_the_sdk_s_own_key(no_openai_env: pytest.MonkeyPatch) -> None:
+    no_openai_env.setenv("OPENAI_API_KEY", "sk-from-the-environment")
+    p = OpenAICompatibleProvider(model="gpt-4o-mini")
+    assert p._client.api_key == "sk-from-the-environment"
+    await p.aclose()
+
+
+async def test_another_server_needs_no_key_and_is_not_sent_openai_s(
+    no_openai_env: pytest.MonkeyPatch, server: FakeLLMServer
+) -> None:
+    no_openai_env.setenv("OPENAI_API_KEY", "sk-for-openai-only")
+    for given in ({"base_url": server.base_url}, {}):
+        no_openai_env.setenv("OPENAI_BASE_URL", server.base_url)  # the SDK's way, too
+        p = OpenAICompatibleProvider(model="m", **given)  # type: ignore[arg-type]
+        assert p._client.api_key == "unused"
+        server.queue.append(openai_chat("hi"))
+        assert (await p.complete(HELLO)).text == "hi"
+        await p.aclose()

@@ -121,3 +121,14 @@ async def test_metrics_updates_from_runs_finishing_at_once_all_count(store: SqlS
     await store.save_agent(AgentSpec(name="busy"))
     await asyncio.gather(*(store.update_metrics(one_more) for _ in range(10)))
     assert (await store.agent_metrics())["busy"][OVERALL].total_executions == 10
+
+
+async def test_a_whole_id_is_found_even_when_longer_ids_start_with_it(store: SqlStore) -> None:
+    for wid in ("legacy-0001", "legacy-00010", "legacy-00011"):
+        await store.start_execution(wid, "r", {})
+    found = await store.get_run("legacy-0001")
+    assert found is not None and found.id == "legacy-0001"
+    assert await store.get_run("legacy-0001") is not None
+    assert await store.get_run("legacy-000") is None  # a prefix of three: ambiguous
+    found = await store.get_run("legacy-00011")
+    assert found is not None and found.id == "legacy-00011"

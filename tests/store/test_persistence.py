@@ -168,7 +168,7 @@ def test_runs_list_and_show(tmp_path: Path, monkeypatch: object) -> None:
     assert shown.exit_code == 0, shown.output
     assert "only" in shown.output and "the answer" in shown.output
     missing = runner.invoke(app, ["runs", "show", "zzz"], env=env)
-    assert missing.exit_code == 1 and "no run" in missing.output
+    assert missing.exit_code == 1 and "no stored run" in missing.output
 
 
 def test_an_empty_store_says_so_and_where_it_is(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ app = typer.Typer(
     name="automatos",
     help="Plan a request into a graph of subtasks and run it with a team of LLM agents.",
     epilog="Exit codes: 0 done, 1 a failed workflow or bad input, 2 usage, "
-    "3 no model configured, 130 run interrupted.",
+    "3 no model configured, 130 run interrupted, 141 output closed early (| head).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

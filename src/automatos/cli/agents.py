@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from automatos.cli.output import describe, fail, load_settings
-from automatos.cli.store import with_store
+from automatos.cli.output import describe, fail
+from automatos.cli.store import store_settings, with_store
 
 if TYPE_CHECKING:
     from automatos.domain.agent import AgentMetrics, AgentSpec
@@ -34,7 +34,7 @@ def agents_list(
     """List the workspace's agents with what was learned about them."""
     from automatos.store.base import OVERALL
 
-    agents, metrics = with_store(load_settings().store, _agents_with_metrics)
+    agents, metrics = with_store(store_settings(), _agents_with_metrics)
     if as_json:
         for agent in agents:
             typer.echo(agent.model_dump_json())
@@ -56,7 +56,7 @@ def agents_show(name: Annotated[str, typer.Argument(help="The agent's name.")]) 
 
     from automatos.store.base import OVERALL
 
-    agents, metrics = with_store(load_settings().store, _agents_with_metrics)
+    agents, metrics = with_store(store_settings(), _agents_with_metrics)
     agent = next((a for a in agents if a.name == name), None)
     if agent is None:
         raise fail(f"no agent {name!r}; known: {', '.join(a.name for a in agents)}")
@@ -99,7 +99,7 @@ def agents_add(
     }
     if system_prompt is not None:
         fields["system_prompt"] = system_prompt
-    settings = load_settings().store
+    settings = store_settings()
     try:
         spec = AgentSpec.model_validate(fields)
     except ValidationError as exc:
@@ -116,7 +116,7 @@ def agents_import(
     from automatos.errors import AutomatosError
     from automatos.registry import load_agents
 
-    settings = load_settings().store
+    settings = store_settings()
     try:
         specs = load_agents(file)
     except AutomatosError as exc:

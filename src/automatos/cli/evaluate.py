@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from automatos.cli.output import EXIT_NO_MODEL, fail, load_settings
+from automatos.cli.output import EXIT_NO_MODEL, fail, load_settings, warn
 
 if TYPE_CHECKING:
     from automatos.scoring import Scorer
@@ -57,6 +57,7 @@ def eval_file(
             f"{report.bad_mean:.3f} (gap {gap:.3f}); range {report.min:.3f}-{report.max:.3f}",
             err=True,
         )
+    _warn_of_fallbacks(scorer, len(lines))
 
 
 def _scorer(settings: Settings, *, judge: bool) -> Scorer:
@@ -75,3 +76,15 @@ def _scorer(settings: Settings, *, judge: bool) -> Scorer:
 
     llm = wrap_provider(build_provider(settings.llm), settings.llm)
     return LLMJudgeScorer(llm, weights=weights)
+
+
+def _warn_of_fallbacks(scorer: Scorer, lines: int) -> None:
+    """Say on standard error how many lines the judge failed on: their scores are the
+    heuristic ones, which would otherwise pass for the judge's."""
+    from automatos.phases.evaluate.scorers import LLMJudgeScorer
+
+    if isinstance(scorer, LLMJudgeScorer) and scorer.fallbacks:
+        warn(
+            f"the judge failed on {scorer.fallbacks} of {lines} lines; heuristic scores used "
+            f"(last: {' '.join(str(scorer.last_error).split())})"
+        )

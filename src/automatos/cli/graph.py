@@ -52,12 +52,31 @@ def load_plan(path: Path, limits: PlanLimits) -> Plan:
     text = read_user_file(path, MAX_RECIPE_BYTES)
     stripped = text.lstrip()
     if stripped.startswith("[") or (stripped.startswith("{") and '"request"' not in text):
-        from automatos.phases.plan.decompose import parse_plan
-
-        # A bare plan reads like a decomposer's answer; the file's own size limit applies.
-        return parse_plan(text, limits.model_copy(update={"max_plan_chars": MAX_RECIPE_BYTES}))
+        return _bare_plan(
+            path, text, limits.model_copy(update={"max_plan_chars": MAX_RECIPE_BYTES})
+        )
     recipe = parse_recipe(text, source=str(path), request="(plan file)", limits=limits)
     return build_plan(recipe.subtasks or (), limits)
+
+
+def _bare_plan(path: Path, text: str, limits: PlanLimits) -> Plan:
+    """A bare plan, read like a decomposer's answer; its errors name the file, on one line."""
+    from pydantic import ValidationError
+
+    from automatos.errors import PlanParseError
+    from automatos.llm.structured import describe_fields
+    from automatos.phases.plan.decompose import parse_plan
+
+    try:
+        return parse_plan(text, limits)
+    except PlanParseError as exc:
+        cause = exc.__cause__
+        problem = (
+            f"the plan is not valid: {describe_fields(cause)}"
+            if isinstance(cause, ValidationError)
+            else str(exc)
+        )
+        raise PlanParseError(f"{path}: {problem}") from cause
 
 
 def _print_plan(plan: Plan) -> None:

@@ -6,9 +6,11 @@ pay for pydantic-settings, SQLAlchemy or a provider SDK.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import traceback
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEBUG_VARIABLE",
+    "EXIT_BROKEN_PIPE",
     "EXIT_FAILED",
     "EXIT_INTERRUPTED",
     "EXIT_NO_MODEL",
@@ -44,6 +47,9 @@ EXIT_NO_MODEL = 3
 """No model is configured, or the configured one cannot be set up (a missing extra or file)."""
 EXIT_INTERRUPTED = 130
 """A run interrupted (Ctrl-C), as shells report a SIGINT."""
+EXIT_BROKEN_PIPE = 141
+"""Standard output was closed before the command wrote it all (``automatos runs list | head
+-1``): the command ends silently, with the code shells report for a process ended by SIGPIPE."""
 
 
 def describe(problem: str | BaseException) -> str:
@@ -58,10 +64,9 @@ def describe(problem: str | BaseException) -> str:
     from pydantic import ValidationError
 
     if isinstance(problem, ValidationError):
-        return "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}"
-            for e in problem.errors(include_url=False, include_input=False)[:10]
-        )
+        from automatos.llm.structured import describe_fields
+
+        return describe_fields(problem)
     return f"{type(problem).__name__}: {problem}"
 
 
@@ -92,26 +97,81 @@ def internal_error(exc: BaseException) -> typer.Exit:
     )
 
 
+def _silence_standard_streams() -> None:
+    """Point standard output and error at ``/dev/null``: the interpreter flushes them when it
+    exits, and a flush into a closed pipe would print "Exception ignored ... BrokenPipeError"."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(AttributeError, OSError, ValueError):  # no descriptor
+                os.dup2(devnull, stream.fileno())
+    finally:
+        os.close(devnull)
+
+
+def _rich_broken_pipe(exc: SystemExit) -> bool:
+    """Whether ``exc`` is rich's way of ending on a closed pipe: ``Console.on_broken_pipe``
+    exits with 1 (for our tables and for typer's help, which rich prints)."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return False
+    frame = tb.tb_frame
+    return frame.f_code.co_name == "on_broken_pipe" and frame.f_globals.get("__name__") == (
+        "rich.console"
+    )
+
+
+@contextlib.contextmanager
+def _quiet_on_broken_pipe() -> Iterator[None]:
+    """End the command silently with :data:`EXIT_BROKEN_PIPE` when its reader has gone (a
+    pager or ``head`` that stopped reading): the usual Unix behaviour, not an error."""
+    try:
+        yield
+    except BrokenPipeError:
+        _silence_standard_streams()
+        raise typer.Exit(EXIT_BROKEN_PIPE) from None
+    except SystemExit as exc:
+        if not _rich_broken_pipe(exc):
+            raise
+        _silence_standard_streams()
+        raise typer.Exit(EXIT_BROKEN_PIPE) from None
+
+
 class GuardedGroup(TyperGroup):
     """The command group of ``automatos``: whatever a command lets escape ends it with one
     line and exit code 1, never a traceback. An engine error is printed as every command
-    prints one (:func:`fail`); any other exception is a bug (:func:`internal_error`).
+    prints one (:func:`fail`); any other exception is a bug (:func:`internal_error`); a closed
+    standard output ends the command silently (:data:`EXIT_BROKEN_PIPE`).
 
     Typer's own signals (an exit, an abort, a usage error) and ``KeyboardInterrupt`` pass.
     """
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: Context | None = None,
+        **extra: Any,
+    ) -> Context:
+        """Parse the command line; ``automatos --help`` prints its help here."""
+        with _quiet_on_broken_pipe():
+            return super().make_context(info_name, args, parent, **extra)
 
     def invoke(self, ctx: Context) -> Any:
         """Run the command, the last resort for what it does not handle itself."""
         from automatos.errors import AutomatosError
 
-        try:
-            return super().invoke(ctx)
-        except (typer.Exit, typer.Abort, typer.TyperException):
-            raise
-        except AutomatosError as exc:
-            raise fail(exc) from None
-        except Exception as exc:
-            raise internal_error(exc) from None
+        with _quiet_on_broken_pipe():
+            try:
+                return super().invoke(ctx)
+            except (typer.Exit, typer.Abort, typer.TyperException, BrokenPipeError):
+                raise
+            except AutomatosError as exc:
+                raise fail(exc) from None
+            except Exception as exc:
+                raise internal_error(exc) from None
 
 
 def warn(message: str) -> None:

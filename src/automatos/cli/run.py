@@ -139,7 +139,9 @@ def _read_file(path: Path, limit: int) -> str:
     from automatos.files import read_user_file
 
     # Four bytes per character at most in UTF-8: a larger file cannot be within the limit.
-    text = read_user_file(path, 4 * limit, setting="plan.max_request_chars")
+    text = read_user_file(
+        path, 4 * limit, setting=f"plan.max_request_chars: {limit} characters, 4 bytes each at most"
+    )
     if not text.strip():
         raise InvalidRequestError(f"{path} is empty: write the request in it")
     return text

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from automatos.cli.output import fail, load_settings
-from automatos.cli.store import with_store
+from automatos.cli.output import fail
+from automatos.cli.store import store_settings, with_store
 
 if TYPE_CHECKING:
     from automatos.store.base import RunDetail
@@ -17,6 +17,10 @@ if TYPE_CHECKING:
 __all__ = ["runs_app"]
 
 runs_app = typer.Typer(help="Stored workflow executions.", no_args_is_help=True)
+
+_SHOWN_MATCHES = 5
+"""How many of the ids an ambiguous prefix matches are named."""
+_ALL_RUNS = 2**31 - 1
 
 
 @runs_app.command("list")
@@ -27,7 +31,7 @@ def runs_list(
     """List stored runs, newest first."""
     from automatos.store.database import shown_url
 
-    settings = load_settings().store
+    settings = store_settings()
     runs = with_store(settings, lambda store: store.list_runs(limit))
     if as_json:
         for run in runs:
@@ -51,13 +55,32 @@ def runs_show(
     as_json: Annotated[bool, typer.Option("--json", help="Print the run as JSON.")] = False,
 ) -> None:
     """Show one stored run: its stages, subtask results and answer."""
-    run = with_store(load_settings().store, lambda store: store.get_run(run_id))
+    run, matches = with_store(store_settings(), lambda store: _find_run(store, run_id))
     if run is None:
-        raise fail(f"no run {run_id!r} (or the prefix is not unique)")
+        if not matches:
+            raise fail(f"no stored run has an id starting with {run_id!r} (automatos runs list)")
+        shown = ", ".join(matches[:_SHOWN_MATCHES])
+        more = len(matches) - _SHOWN_MATCHES
+        raise fail(
+            f"{run_id!r} is the start of {len(matches)} run ids: {shown}"
+            + (f" and {more} more" if more > 0 else "")
+            + "; give more of the id"
+        )
     if as_json:
         typer.echo(run.model_dump_json(indent=2))
         return
     _print_run(run)
+
+
+async def _find_run(store: SqlStore, run_id: str) -> tuple[RunDetail | None, list[str]]:
+    """The run of an id or unique prefix; without one, the ids that start with it (none: no
+    such run; several: the prefix is ambiguous), which the store does not tell apart."""
+    run = await store.get_run(run_id)
+    if run is not None:
+        return run, [run.id]
+    # Only on this failing path, so reading every summary is affordable.
+    runs = await store.list_runs(_ALL_RUNS)
+    return None, [r.id for r in runs if r.id.startswith(run_id)]
 
 
 def _print_run(run: RunDetail) -> None:
@@ -105,7 +128,7 @@ def runs_import_legacy(
     from automatos.errors import AutomatosError
     from automatos.legacy import read_legacy
 
-    settings = load_settings().store
+    settings = store_settings()
     try:
         runs = read_legacy(file)
     except AutomatosError as exc:

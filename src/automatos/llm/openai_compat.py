@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, cast
@@ -9,11 +10,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 import openai
 
-from automatos.errors import LLMTimeoutError, ProviderUnavailableError
+from automatos.errors import ConfigurationError, LLMTimeoutError, ProviderUnavailableError
 from automatos.llm.base import Completion, Message, estimate_tokens
 from automatos.llm.http_errors import error_for_status
 
 __all__ = ["OpenAICompatibleProvider"]
+
+_OPENAI_URL = "https://api.openai.com/v1"
+"""Where the SDK sends calls when no base URL is set (nor ``OPENAI_BASE_URL``)."""
 
 JsonMode = Literal["json_schema", "json_object", "json_object_schema", "prompt"]
 
@@ -23,6 +27,11 @@ class OpenAICompatibleProvider:
 
     The SDK's own retries are switched off: :class:`~automatos.llm.managed.ManagedLLM` retries
     every provider the same way.
+
+    Raises:
+        ConfigurationError: the endpoint is OpenAI's own (no base URL given) and there is no
+            key, neither ``api_key`` nor one the SDK finds (``OPENAI_API_KEY``). Other servers
+            may need none.
     """
 
     def __init__(
@@ -36,10 +45,24 @@ class OpenAICompatibleProvider:
     ) -> None:
         self.model = model
         self.json_mode = json_mode
-        # Local servers need no key, but the SDK insists on one.
-        self._client = openai.AsyncOpenAI(
-            base_url=base_url, api_key=api_key or "unused", max_retries=0, timeout=timeout_s
-        )
+        # OpenAI's own API (no base URL given, nor OPENAI_BASE_URL) needs a key: without one,
+        # the SDK looks for its own (OPENAI_API_KEY) and fails at once when there is none, not
+        # after every call has been refused. Other servers may need none, but the SDK insists
+        # on one; OpenAI's key is not sent to them.
+        url = base_url or os.environ.get("OPENAI_BASE_URL") or _OPENAI_URL
+        official = urlsplit(url).hostname == urlsplit(_OPENAI_URL).hostname
+        try:
+            self._client = openai.AsyncOpenAI(
+                base_url=base_url,
+                api_key=api_key if official else api_key or "unused",
+                max_retries=0,
+                timeout=timeout_s,
+            )
+        except openai.OpenAIError as exc:
+            raise ConfigurationError(
+                "the OpenAI API needs a key: set AUTOMATOS_LLM__API_KEY (or OPENAI_API_KEY), "
+                "or AUTOMATOS_LLM__BASE_URL for another OpenAI-compatible server"
+            ) from exc
         # Where errors say the server is: the address without any credentials in it.
         where = urlsplit(str(self._client.base_url))
         netloc = where.hostname or ""

@@ -17,6 +17,7 @@ __all__ = [
     "Structured",
     "complete_structured",
     "describe_error",
+    "describe_fields",
     "extract_json",
     "load_json",
     "pydantic_parser",
@@ -75,8 +76,20 @@ def pydantic_parser(model: type[M]) -> Callable[[str], M]:
     return parse
 
 
+def describe_fields(error: ValidationError) -> str:
+    """Each wrong field with its problem, on one line (``subtasks.0.description: Field
+    required``), for messages to people."""
+    problems = [
+        f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}"
+        for e in error.errors(include_url=False, include_input=False)[:10]
+    ]
+    more = error.error_count() - len(problems)
+    return "; ".join(problems) + (f"; and {more} more" if more > 0 else "")
+
+
 def describe_error(error: Exception) -> str:
-    """A short description of why an answer was rejected, fit to show the model."""
+    """A short description of why an answer was rejected, fit to show the model (a list of
+    fields, one per line; see :func:`describe_fields` for one line)."""
     if isinstance(error, ValidationError):
         lines = [
             f"- {'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}"
@@ -128,7 +141,11 @@ async def complete_structured(
                     raise
                 raise StructuredOutputError(
                     "the model's answer did not validate after a repair attempt: "
-                    + describe_error(exc),
+                    + (
+                        describe_fields(exc)
+                        if isinstance(exc, ValidationError)
+                        else describe_error(exc)
+                    ),
                     raw=done.text,
                 ) from exc
             history += [

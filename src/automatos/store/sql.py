@@ -376,9 +376,11 @@ class SqlStore:
 
     async def _find(self, conn: AsyncConnection, workflow_id: str) -> Mapping[str, Any] | None:
         w = workflow_executions.c
-        query = select(workflow_executions).where(
-            w.workspace_id == self.workspace, w.id.startswith(workflow_id, autoescape=True)
-        )
+        mine = select(workflow_executions).where(w.workspace_id == self.workspace)
+        exact = (await conn.execute(mine.where(w.id == workflow_id))).mappings().first()
+        if exact is not None:  # a whole id wins over the longer ids it is a prefix of
+            return dict(exact)
+        query = mine.where(w.id.startswith(workflow_id, autoescape=True))
         rows = (await conn.execute(query.limit(2))).mappings().all()
         return dict(rows[0]) if len(rows) == 1 else None
 

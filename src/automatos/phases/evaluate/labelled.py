@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from automatos.domain.plan import GraphMetadata, Subtask
 from automatos.errors import InvalidRequestError
 from automatos.files import parse_data, read_user_file
-from automatos.llm.structured import describe_error
+from automatos.llm.structured import describe_fields
 from automatos.phases.evaluate.quality import auc
 from automatos.scoring import Scorer
 
@@ -55,7 +55,7 @@ def read_labelled(path: str | Path) -> list[Labelled]:
         try:
             lines.append(Labelled.model_validate(data))
         except ValidationError as exc:
-            raise InvalidRequestError(f"{path}:{number}: {describe_error(exc)}") from exc
+            raise InvalidRequestError(f"{path}:{number}: {describe_fields(exc)}") from exc
     if not lines:
         raise InvalidRequestError(f"{path} has no lines to score")
     return lines

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from automatos.domain.plan import Plan, SubtaskSpec
 from automatos.errors import PlanLimitError, PlanParseError
@@ -20,6 +20,7 @@ from automatos.llm.base import Message
 from automatos.llm.structured import (
     complete_structured,
     describe_error,
+    describe_fields,
     extract_json,
     load_json,
 )
@@ -168,7 +169,9 @@ def parse_plan(text: str, limits: PlanLimits) -> Plan:
         body = f'{{"subtasks": {body}}}'
     try:
         drafts = Decomposition.model_validate(load_json(body)).subtasks
-    except ValueError as exc:  # pydantic's ValidationError is one
+    except ValidationError as exc:
+        raise PlanParseError(f"the plan is not valid: {describe_fields(exc)}") from exc
+    except ValueError as exc:
         raise PlanParseError(f"the plan is not valid: {describe_error(exc)}") from exc
     return build_plan(to_specs(drafts), limits)
 
