@@ -110,6 +110,17 @@ class DeadlineQueue:
                 if self.on_stuck is not None:
                     self._loop.call_later(self.grace, self._check_stuck, token, task)
 
+    def close(self) -> None:
+        """Stop the timer and forget every deadline: the owner is done. (A timer left armed
+        would keep whatever ``on_stuck`` belongs to alive until it fires.)"""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._queue.clear()
+        self._live.clear()
+        self._expired.clear()
+        self.on_stuck = None
+
     def _check_stuck(self, token: Hashable, task: asyncio.Task[Any]) -> None:
         if token in self._expired and not task.done() and self.on_stuck is not None:
             self._expired.discard(token)

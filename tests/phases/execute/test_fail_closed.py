@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import math
 import time
 from pathlib import Path
@@ -25,6 +26,8 @@ from automatos.abandoned import ABANDONED
 from automatos.errors import AutomatosError, LLMTimeoutError, WorkflowTimeoutError
 from automatos.llm.base import Completion
 from automatos.phases.execute.answer import answer_problem
+from automatos.phases.execute.dispatch import Dispatcher
+from automatos.phases.state import WorkflowState
 from automatos.runners.base import AgentTask
 from automatos.settings import StoreSettings
 from automatos.store.sql import SqlStore
@@ -365,3 +368,12 @@ def test_a_stream_needs_room_for_one_event() -> None:
     engine = Engine(fast_settings(), llm=ScriptedLLM(default="x"))
     with pytest.raises(ValueError, match="max_buffered"):
         engine.stream("hello", max_buffered=0)
+
+
+async def test_a_finished_workflow_leaves_nothing_of_itself_behind() -> None:
+    # The attempt timer of a finished run stayed armed until its deadline (minutes, by
+    # default), and through it the run's whole state stayed alive.
+    engine = Engine(fast_settings(subtask_timeout_s=300), llm=ScriptedLLM(default="x"))
+    await engine.run(parallel("a", "b", "c"))
+    gc.collect()
+    assert not [o for o in gc.get_objects() if isinstance(o, Dispatcher | WorkflowState)]

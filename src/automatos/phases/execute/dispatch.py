@@ -147,6 +147,8 @@ class Dispatcher:
         except BaseException:
             await self._cancel_all()
             raise
+        finally:
+            self._deadlines.close()
         if self._crash is not None:
             await self._cancel_all()
             raise self._crash
