@@ -374,6 +374,12 @@ async def test_a_finished_workflow_leaves_nothing_of_itself_behind() -> None:
     # The attempt timer of a finished run stayed armed until its deadline (minutes, by
     # default), and through it the run's whole state stayed alive.
     engine = Engine(fast_settings(subtask_timeout_s=300), llm=ScriptedLLM(default="x"))
-    await engine.run(parallel("a", "b", "c"))
+    wid = (await engine.run(parallel("a", "b", "c"))).workflow_id
     gc.collect()
-    assert not [o for o in gc.get_objects() if isinstance(o, Dispatcher | WorkflowState)]
+    mine = [
+        o
+        for o in gc.get_objects()
+        if (isinstance(o, WorkflowState) and o.workflow_id == wid)
+        or (isinstance(o, Dispatcher) and o.state.workflow_id == wid)
+    ]
+    assert not mine
