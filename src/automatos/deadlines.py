@@ -20,11 +20,18 @@ from collections.abc import Callable, Hashable
 from contextvars import ContextVar
 from typing import Any
 
-__all__ = ["DeadlineQueue", "caller_timeout"]
+__all__ = ["DeadlineQueue", "being_cancelled", "caller_timeout"]
 
 caller_timeout: ContextVar[float] = ContextVar("automatos_caller_timeout", default=math.inf)
 """Seconds within which the current task's caller cancels it, from any moment of the work
 it was given (for a subtask's task: the dispatcher's per-attempt timeout)."""
+
+
+def being_cancelled() -> bool:
+    """Whether the current task is being cancelled by its caller, as opposed to running
+    code that raised a ``CancelledError`` on its own (outside any task: assumed so)."""
+    task = asyncio.current_task()
+    return task is None or task.cancelling() > 0
 
 
 Stuck = Callable[[Hashable, "asyncio.Task[Any]"], None]

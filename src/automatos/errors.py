@@ -252,6 +252,14 @@ def describe_value(value: object) -> str:
     return f"{type(value).__name__} {shown}" if len(shown) <= 80 else type(value).__name__
 
 
+def describe_kind(value: object) -> str:
+    """A value named by its kind, without quoting text a plugin was given: numbers and
+    ``None`` as they are, anything else as ``a <type>``."""
+    if value is None or (type(value) in (int, float)):
+        return repr(value)
+    return f"a {type(value).__name__}"
+
+
 def describe_exception(exc: BaseException, limit: int = 300) -> str:
     """``Type: message`` of an exception, short, even when its ``str`` fails."""
     try:

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from automatos.errors import describe_value
+from automatos.errors import describe_kind, describe_value
 
 __all__ = ["Completion", "LLMProvider", "Message", "completion_problem", "estimate_tokens"]
 
@@ -65,11 +65,11 @@ def completion_problem(value: object) -> str | None:
     for name, kind in _FIELDS:
         field = getattr(value, name)
         if kind is str and type(field) is not str:
-            return f"a Completion whose {name} is {_shown(field)}, not a str"
+            return f"a Completion whose {name} is {describe_kind(field)}, not a str"
         if kind is int and (type(field) is not int or field < 0):
-            return f"a Completion whose {name} is {_shown(field)}, not a count"
+            return f"a Completion whose {name} is {describe_kind(field)}, not a count"
         if kind is float and (type(field) not in _NUMBERS or not 0 <= field < math.inf):
-            return f"a Completion whose {name} is {_shown(field)}, not a finite amount"
+            return f"a Completion whose {name} is {describe_kind(field)}, not a finite amount"
     return "a Completion of an unknown shape"  # pragma: no cover - the checks above are all
 
 
@@ -82,10 +82,6 @@ _FIELDS = (
     ("latency_s", float),
     ("cost_usd", float),
 )
-
-
-def _shown(value: object) -> str:
-    return repr(value) if type(value) in (int, float, type(None)) else f"a {type(value).__name__}"
 
 
 @runtime_checkable

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any
 
 from automatos.abandoned import abandon
-from automatos.deadlines import DeadlineQueue, caller_timeout
+from automatos.deadlines import DeadlineQueue, being_cancelled, caller_timeout
 from automatos.errors import (
     AutomatosError,
     LLMTimeoutError,
@@ -118,7 +118,7 @@ class ManagedLLM:
                         done = await call
                     except asyncio.CancelledError:
                         expired = queue.disarm(token)
-                        if not expired or _cancelling():  # the caller's cancellation wins
+                        if not expired or being_cancelled():  # the caller's cancellation wins
                             raise
                         raise LLMTimeoutError(f"no answer within {timeout:g} s") from None
                     except BaseException:
@@ -134,7 +134,7 @@ class ManagedLLM:
             except AutomatosError as exc:
                 error: AutomatosError = exc
             except asyncio.CancelledError:
-                if _cancelling():
+                if being_cancelled():
                     raise
                 error = self._broken("raised CancelledError without being cancelled")
             except BaseException as exc:  # a plugin's bug must not escape as a foreign type
@@ -195,9 +195,3 @@ class ManagedLLM:
             done.tokens_in * price.input_per_mtok + done.tokens_out * price.output_per_mtok
         ) / 1e6
         return dataclasses.replace(done, cost_usd=cost) if cost != done.cost_usd else done
-
-
-def _cancelling() -> bool:
-    """Whether the current task is being cancelled (by its caller, not by a plugin)."""
-    task = asyncio.current_task()
-    return task is None or task.cancelling() > 0

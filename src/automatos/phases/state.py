@@ -98,7 +98,9 @@ class WorkflowState:
         may not be made now, or ``None`` if it may (or there is no budget)."""
         if self.budget is None:
             return None
-        return self.budget.call_refusal(self.spent_tokens, self.spent_usd, estimated_tokens)
+        return self.budget.call_refusal(
+            self.spent_tokens, self.spent_usd, estimated_tokens, self.unpriced
+        )
 
     @property
     def workflow_id(self) -> str:

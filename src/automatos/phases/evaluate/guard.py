@@ -17,12 +17,14 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from automatos.abandoned import abandon
+from automatos.deadlines import being_cancelled
 from automatos.domain.plan import Subtask
 from automatos.errors import (
     BudgetExceededError,
     ScorerError,
     WorkflowTimeoutError,
     describe_exception,
+    describe_kind,
 )
 from automatos.llm.base import Completion, LLMProvider, Message, estimate_tokens
 from automatos.scoring import Scorer
@@ -37,19 +39,7 @@ scores with a line of reason each."""
 def passes_through(exc: BaseException) -> bool:
     """Whether ``exc`` must propagate as it is: a cancellation of the current task (the
     workflow's), not a ``CancelledError`` a plug-in raised on its own."""
-    if isinstance(exc, asyncio.CancelledError):
-        task = asyncio.current_task()
-        return task is not None and task.cancelling() > 0
-    return False
-
-
-def _shown(value: object) -> str:
-    """A returned value named without quoting text a plug-in was given."""
-    if value is None:
-        return "None"
-    if isinstance(value, float | int) and not isinstance(value, bool):
-        return repr(value)
-    return f"a {type(value).__name__}"
+    return isinstance(exc, asyncio.CancelledError) and being_cancelled()
 
 
 def _checked(name: str, value: object) -> float:
@@ -61,7 +51,7 @@ def _checked(name: str, value: object) -> float:
         except Exception:  # a Real that cannot say its value is no score either
             score = math.nan
     if not math.isfinite(score):
-        raise ScorerError(f"scorer {name} returned {_shown(value)}, not a number in [0, 1]")
+        raise ScorerError(f"scorer {name} returned {describe_kind(value)}, not a number in [0, 1]")
     return min(1.0, max(0.0, score))
 
 

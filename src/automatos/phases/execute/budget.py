@@ -7,6 +7,7 @@ started. Spend counts every model call of the workflow, planning included.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 __all__ = ["Budget"]
@@ -28,8 +29,18 @@ class Budget:
         self.finished_tokens += tokens
         self.finished_usd += usd
 
-    def refusal(self, spent_tokens: int, spent_usd: float, running: int) -> str | None:
-        """Why one more subtask may not start now, or ``None`` if it may."""
+    def refusal(
+        self,
+        spent_tokens: int,
+        spent_usd: float,
+        running: int,
+        unpriced: Collection[str] = (),
+    ) -> str | None:
+        """Why one more subtask may not start now, or ``None`` if it may. ``unpriced``:
+        models called without a known price, which a dollar budget cannot be kept with."""
+        unknown = self._unknown_cost(unpriced)
+        if unknown is not None:
+            return unknown
         n = max(1, self.finished)
         ahead = running + 1
         if self.tokens is not None:
@@ -48,8 +59,17 @@ class Budget:
                 )
         return None
 
-    def call_refusal(self, spent_tokens: int, spent_usd: float, estimated: int) -> str | None:
+    def call_refusal(
+        self,
+        spent_tokens: int,
+        spent_usd: float,
+        estimated: int,
+        unpriced: Collection[str] = (),
+    ) -> str | None:
         """Why one more call of about ``estimated`` tokens may not be made, or ``None``."""
+        unknown = self._unknown_cost(unpriced)
+        if unknown is not None:
+            return unknown
         if self.tokens is not None and spent_tokens + estimated > self.tokens:
             return (
                 f"token budget {self.tokens}: {spent_tokens} spent, about "
@@ -58,3 +78,11 @@ class Budget:
         if self.usd is not None and spent_usd >= self.usd:
             return f"dollar budget {self.usd:g}: {spent_usd:.4f} spent"
         return None
+
+    def _unknown_cost(self, unpriced: Collection[str]) -> str | None:
+        if self.usd is None or not unpriced:
+            return None
+        return (
+            f"dollar budget {self.usd:g}: the cost of {', '.join(sorted(unpriced))} is unknown "
+            "(setting llm.prices)"
+        )

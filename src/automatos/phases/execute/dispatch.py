@@ -180,12 +180,7 @@ class Dispatcher:
         budget, state = self._budget, self.state
         if budget is None:
             return None
-        if budget.usd is not None and state.unpriced:
-            return (
-                f"dollar budget {budget.usd:g}: the cost of {', '.join(sorted(state.unpriced))} "
-                "is unknown (setting llm.prices)"
-            )
-        return budget.refusal(state.spent_tokens, state.spent_usd, ahead)
+        return budget.refusal(state.spent_tokens, state.spent_usd, ahead, state.unpriced)
 
     def _refuse(self, sid: str, why: str) -> None:
         error = BudgetExceededError(f"not started: {why}")
@@ -232,20 +227,8 @@ class Dispatcher:
                     done = await run(
                         AgentTask(state.workflow_id, subtask, attempt, agent, messages, timeout)
                     )
-                except asyncio.CancelledError:
-                    expired = deadlines.disarm(key)
-                    if task.cancelling():  # the workflow's cancellation wins over a timeout
-                        raise
-                    if expired:
-                        error: AutomatosError = SubtaskTimeoutError(
-                            f"subtask {sid!r} took over {timeout:g} s"
-                        )
-                    else:
-                        error = RunnerError(
-                            self._runner_name, "raised CancelledError without being cancelled"
-                        )
-                except BaseException as exc:  # a plugin's failure, whatever its type
-                    error = self._failure(sid, key, task, exc)
+                except BaseException as exc:  # a timeout, or a plugin's failure of any type
+                    error: AutomatosError = self._failure(sid, key, task, exc)
                 else:
                     deadlines.disarm(key)
                     broken = None if checked else completion_problem(done)
@@ -289,16 +272,25 @@ class Dispatcher:
     def _failure(
         self, sid: str, key: int, task: asyncio.Task[None], exc: BaseException
     ) -> AutomatosError:
-        """The typed error of an attempt that raised ``exc``."""
+        """The typed error of an attempt that raised ``exc``: its timeout (whatever the runner
+        made of the cancellation), the runner's own engine error, or a :class:`RunnerError`.
+
+        Raises:
+            asyncio.CancelledError: the workflow is being cancelled; that wins over a timeout.
+        """
         expired = self._deadlines.disarm(key)
-        if task.cancelling():  # the workflow is being cancelled: that wins
+        if task.cancelling():
+            if isinstance(exc, asyncio.CancelledError):
+                raise exc
             raise asyncio.CancelledError
-        if expired:  # the runner turned its timeout's cancellation into something else
+        if expired:
             return SubtaskTimeoutError(
                 f"subtask {sid!r} took over {self.settings.subtask_timeout_s:g} s"
             )
         if isinstance(exc, AutomatosError):
             return exc
+        if isinstance(exc, asyncio.CancelledError):
+            return RunnerError(self._runner_name, "raised CancelledError without being cancelled")
         error = RunnerError(self._runner_name, f"raised {describe_exception(exc, 2000)}")
         error.__cause__ = exc
         return error
