@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from automatos import Engine, Settings
+from automatos.domain.level import Level
 from automatos.llm.base import Message
-from automatos.settings import ExecutionSettings, LLMSettings, StoreSettings
+from automatos.settings import ExecutionSettings, LLMSettings, PlanLimits, StoreSettings
 from automatos.testing import Rule, ScriptedLLM
 
 
@@ -31,6 +32,9 @@ def fast_settings(**execution: Any) -> Settings:
         llm=LLMSettings(timeout_s=5, max_retries=2, backoff_base_s=0.001, backoff_max_s=0.01),
         execution=ExecutionSettings(**{"retry_backoff_s": 0.001, **execution}),
         store=StoreSettings(enabled=False),
+        # These tests are about planning, selection and the rest of the whole pipeline:
+        # they run at the level that has them all, whatever their short requests look like.
+        plan=PlanLimits(level=Level.ORGAN),
     )
 
 

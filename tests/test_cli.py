@@ -61,14 +61,14 @@ def test_run_without_any_model_names_the_settings(monkeypatch: pytest.MonkeyPatc
 
 
 def test_run_prints_the_final_answer(server: FakeLLMServer) -> None:
-    result = runner.invoke(app, ["run", "tell me about graphs"])
+    result = runner.invoke(app, ["run", "--level", "organ", "tell me about graphs"])
     assert result.exit_code == 0, result.output
     assert "answer of summary" in result.output
     assert "succeeded: 2 succeeded" in result.output
 
 
 def test_run_json(server: FakeLLMServer) -> None:
-    result = runner.invoke(app, ["run", "tell me about graphs", "--json"])
+    result = runner.invoke(app, ["run", "--level", "organ", "tell me about graphs", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["status"] == "succeeded"

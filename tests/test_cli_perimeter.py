@@ -179,15 +179,16 @@ def test_misspelt_variables_are_warned_about() -> None:
 def test_a_model_file_llama_cpp_cannot_load(tmp_path: Path) -> None:
     bad = tmp_path / "broken.gguf"
     bad.write_bytes(b"GGUF" + b"\0" * 64)
-    done = automatos(
-        "run",
-        "say hello",
-        "--quiet",
-        env={"AUTOMATOS_LLM__MODEL_PATH": str(bad), "AUTOMATOS_STORE__ENABLED": "false"},
-    )
-    message = one_error(done)
+    env = {"AUTOMATOS_LLM__MODEL_PATH": str(bad), "AUTOMATOS_STORE__ENABLED": "false"}
+    planned = automatos("run", "say hello", "--quiet", "--level", "organ", env=env)
+    message = one_error(planned)  # the planner's call: the workflow stops there
     assert message.startswith(f"ConfigurationError: cannot load the model file {bad}: ")
     assert message.endswith("(setting llm.model_path)")
+    # an Atom's one call is its subtask's: the subtask fails, saying why
+    atom = automatos("run", "say hello", "--quiet", env=env)
+    assert atom.returncode == FAILED, atom.stderr
+    assert "Traceback" not in atom.stderr
+    assert f"task failed: ConfigurationError: cannot load the model file {bad}" in atom.stderr
 
 
 def test_no_model_configured_is_not_a_usage_error() -> None:

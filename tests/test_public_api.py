@@ -65,6 +65,16 @@ EXPECTED = {
     "build_plan",
     "event_to_dict",
     "load_recipe",
+    "Level",
+    "LevelChoice",
+    "LevelChosen",
+    "ModelProfile",
+    "Phase",
+    "PhaseSelector",
+    "Stage",
+    "StageContractError",
+    "StageSelection",
+    "StageSelector",
 }
 
 

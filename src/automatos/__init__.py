@@ -26,7 +26,11 @@ if TYPE_CHECKING:
         ErrorInfo,
         Event,
         GraphMetadata,
+        Level,
+        LevelChoice,
+        LevelChosen,
         LLMCall,
+        Phase,
         Plan,
         StageFinished,
         StageStarted,
@@ -69,6 +73,7 @@ if TYPE_CHECKING:
         RunnerError,
         ScorerError,
         SelfDependencyError,
+        StageContractError,
         StoreError,
         StructuredOutputError,
         SubtaskTimeoutError,
@@ -76,6 +81,9 @@ if TYPE_CHECKING:
         WorkflowTimeoutError,
     )
     from automatos.graph import build_plan
+    from automatos.llm.profile import ModelProfile
+    from automatos.phases.contracts import Stage
+    from automatos.phases.selector import PhaseSelector, StageSelection, StageSelector
     from automatos.recipe import load_recipe
     from automatos.settings import Settings
 
@@ -101,6 +109,12 @@ __all__ = [
     "LLMCall",
     "LLMError",
     "LLMTimeoutError",
+    "Level",
+    "LevelChoice",
+    "LevelChosen",
+    "ModelProfile",
+    "Phase",
+    "PhaseSelector",
     "Plan",
     "PlanError",
     "PlanLimitError",
@@ -113,7 +127,11 @@ __all__ = [
     "ScorerError",
     "SelfDependencyError",
     "Settings",
+    "Stage",
+    "StageContractError",
     "StageFinished",
+    "StageSelection",
+    "StageSelector",
     "StageStarted",
     "StoreError",
     "StructuredOutputError",
@@ -144,6 +162,11 @@ __all__ = [
 # (automatos.domain) live.
 _HOME = {
     "Engine": "automatos.engine",
+    "ModelProfile": "automatos.llm.profile",
+    "PhaseSelector": "automatos.phases.selector",
+    "Stage": "automatos.phases.contracts",
+    "StageSelection": "automatos.phases.selector",
+    "StageSelector": "automatos.phases.selector",
     "Settings": "automatos.settings",
     "build_plan": "automatos.graph",
     "load_recipe": "automatos.recipe",

@@ -14,9 +14,9 @@ from automatos.domain.result import WorkflowResult
 from automatos.errors import ConfigurationError, InvalidRequestError
 from automatos.llm.base import LLMProvider
 from automatos.llm.factory import build_provider, wrap_provider
-from automatos.llm.local import LlamaCppProvider
 from automatos.llm.structured import describe_fields
 from automatos.phases.pipeline import run_workflow
+from automatos.phases.selector import StageSelector
 from automatos.phases.state import Runtime
 from automatos.runners.base import TaskRunner
 from automatos.runners.local import LocalTaskRunner
@@ -40,6 +40,8 @@ class Engine:
             ``settings.store`` (a SQLite file unless a URL is set), opened on the first run;
             none when ``settings.store.enabled`` is false.
         scorer: scores each subtask's output (stage 7); agents learn from the scores.
+        selector: chooses each workflow's stages from its level; by default the
+            :class:`~automatos.phases.selector.PhaseSelector` (DESIGN.md's table).
 
     Raises:
         ConfigurationError: no ``llm`` is given and the settings configure none.
@@ -53,6 +55,7 @@ class Engine:
         runner: TaskRunner | None = None,
         store: Store | None = None,
         scorer: Scorer | None = None,
+        selector: StageSelector | None = None,
     ) -> None:
         if settings is None:
             settings = Settings()
@@ -61,6 +64,7 @@ class Engine:
         self.settings = settings
         self.store = store
         self.scorer = scorer
+        self.selector = selector
         self._owns_store = False
         self._store_lock = asyncio.Lock()
         self._provider = llm if llm is not None else build_provider(self.settings.llm)
@@ -85,21 +89,14 @@ class Engine:
     @property
     def runtime(self) -> Runtime:
         """What every workflow of this engine runs with (the store once it is open)."""
-        style = self.settings.plan.schema_style
-        if style == "auto":
-            provider = self._provider
-            numbered = (
-                isinstance(provider, LlamaCppProvider) and provider.prompt_style == "completion"
-            )
-        else:
-            numbered = style == "numbered"
         return Runtime(
             self.settings,
             self.llm,
             self.runner,
             store=self.store,
             scorer=self.scorer,
-            numbered_plans=numbered,
+            selector=self.selector,
+            profile=self.llm.profile,
         )
 
     async def run(

@@ -69,6 +69,7 @@ __all__ = [
     "RunnerError",
     "ScorerError",
     "SelfDependencyError",
+    "StageContractError",
     "StoreError",
     "StructuredOutputError",
     "SubtaskTimeoutError",
@@ -85,6 +86,11 @@ class AutomatosError(Exception):
 
 class ConfigurationError(AutomatosError):
     """A setting is missing or inconsistent; the message names the setting to change."""
+
+
+class StageContractError(ConfigurationError):
+    """A stage list leaves a stage without an input it reads: the message names the stage,
+    the input and the stages before it."""
 
 
 class InvalidRequestError(AutomatosError):

@@ -24,6 +24,8 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from automatos.domain.level import Level
+
 __all__ = [
     "QUALITY_DIMENSIONS",
     "ExecutionSettings",
@@ -51,6 +53,23 @@ class ModelPrice(BaseModel):
 
     input_per_mtok: float = Field(ge=0)
     output_per_mtok: float = Field(ge=0)
+
+
+class ProfileSettings(BaseModel):
+    """What the model can be trusted with, overriding what its provider says (unset: the
+    provider's word; a provider that says nothing is taken as a capable hosted model)."""
+
+    plans_freely: bool | None = None
+    """The model writes whole plans; when false, the plan's structure comes from the request
+    and the model only words its steps (the embedded model's way)."""
+    chooses_agents: bool | None = None
+    """The model chooses agents for subtasks; when false, the agents' scores alone do."""
+    judges: bool | None = None
+    """The model may judge answers (stage 7); when false, the heuristic scorer does."""
+    classifies: bool | None = None
+    """The model may be asked a request's level when its features leave it open."""
+    context_window: int | None = Field(default=None, gt=0)
+    """Tokens of prompt and answer together."""
 
 
 class LLMSettings(BaseModel):
@@ -86,6 +105,9 @@ class LLMSettings(BaseModel):
     """CPU threads of the local model; unset lets llama.cpp choose."""
     local_max_tokens: int = Field(default=320, gt=0)
     """Longest answer of the local model, in tokens."""
+    profile: ProfileSettings = Field(default_factory=ProfileSettings)
+    """What the model can do; e.g. ``AUTOMATOS_LLM__PROFILE__PLANS_FREELY=false`` for a small
+    model behind an OpenAI-compatible server."""
     prices: dict[str, ModelPrice] = Field(
         default_factory=lambda: {
             "gpt-4o-mini": ModelPrice(input_per_mtok=0.15, output_per_mtok=0.60),
@@ -117,11 +139,13 @@ class PlanLimits(BaseModel):
     max_field_chars: int = Field(default=20_000, gt=0)
     """Longest description or expected output of one subtask."""
     max_request_chars: int = Field(default=100_000, gt=0)
-    schema_style: Literal["auto", "open", "numbered"] = "auto"
-    """``open``: the decomposer names its subtasks. ``numbered``: ids are ``step_1``, ``step_2``,
-    … and a step may depend only on earlier ones, which a grammar-constrained model then
-    cannot get wrong (``numbered_min_steps`` to ``numbered_max_steps`` steps). ``auto``:
-    numbered for the embedded model."""
+    level: Level | None = None
+    """Run every request at this level (``atom`` … ``organism``) instead of classifying it;
+    a request's own ``level`` still wins."""
+    level_classifier: Literal["features", "model"] = "features"
+    """How a request's complexity level is found when the caller sets none: ``features``
+    (its deliverables, verbs and length; no model call) or ``model`` (one short call to a
+    model whose profile says it classifies, with the features' answer as a hint)."""
     numbered_min_steps: int = Field(default=2, ge=1, le=12)
     numbered_max_steps: int = Field(default=3, ge=1, le=12)
 

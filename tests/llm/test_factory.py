@@ -34,16 +34,18 @@ def test_nothing_configured_means_the_embedded_model() -> None:
     assert isinstance(provider, LlamaCppProvider)
     assert provider.prompt_style == "completion"
     assert provider.model_path.name == "gemma-3-270m-q4_k_m.gguf"
-    assert Engine(Settings()).runtime.numbered_plans
+    profile = Engine(Settings()).runtime.profile
+    assert not (profile.plans_freely or profile.chooses_agents or profile.judges)
+    assert profile.context_window == LLMSettings().local_n_ctx
 
 
 def test_your_own_gguf_uses_its_chat_template(tmp_path: Path) -> None:
     provider = build_provider(LLMSettings(model_path=tmp_path / "m.gguf"))
     assert isinstance(provider, LlamaCppProvider)
     assert provider.prompt_style == "chat"
-    assert not Engine(
+    assert Engine(
         Settings(llm=LLMSettings(model_path=tmp_path / "m.gguf"))
-    ).runtime.numbered_plans
+    ).runtime.profile.plans_freely
 
 
 def test_a_base_url_alone_means_openai_compatible() -> None:

@@ -20,6 +20,7 @@ from automatos.cli.output import (
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from automatos.domain.level import Level
     from automatos.domain.request import WorkflowRequest
     from automatos.domain.result import Totals, WorkflowResult
     from automatos.engine import Engine
@@ -50,6 +51,14 @@ def run(
         bool, typer.Option("--json", help="Print the whole workflow result as JSON.")
     ] = False,
     quiet: Annotated[bool, typer.Option(help="No progress display.")] = False,
+    level: Annotated[
+        str | None,
+        typer.Option(
+            help="Run at this complexity level (atom, molecule, cell, organ, organism) "
+            "instead of the one the engine finds.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run a request (typed, "-" for standard input, --file or --recipe); print the answer."""
     from automatos import aio
@@ -59,6 +68,8 @@ def run(
     settings = load_settings()
     try:
         workflow = workflow_request(request, file, recipe, settings.plan)
+        if level is not None:
+            workflow = workflow.model_copy(update={"level": _level(level)})
     except AutomatosError as exc:
         raise fail(exc) from None
     try:
@@ -82,6 +93,18 @@ def run(
         _print_result(result, err)
     if result.status.value == "failed":
         raise typer.Exit(EXIT_FAILED)
+
+
+def _level(name: str) -> Level:
+    from automatos.domain.level import Level
+
+    try:
+        return Level(name.strip().lower())
+    except ValueError:
+        raise fail(
+            f"--level {name!r} is not a level: use one of {', '.join(lv.value for lv in Level)}",
+            EXIT_USAGE,
+        ) from None
 
 
 def _given_one_way(**ways: object) -> None:
@@ -187,6 +210,34 @@ def _cost(totals: Totals) -> str:
     return f"${totals.cost_usd:.4f} + unknown ({', '.join(totals.unpriced_models)} unpriced)"
 
 
+def _print_shape(result: WorkflowResult, err: Console) -> None:
+    """The level, its reasons and stages, and the plan by layers (what ran in parallel)."""
+    from rich.text import Text
+
+    if result.level is not None:
+        choice = result.level
+        err.print(
+            Text.assemble(
+                ("level ", "bold"),
+                (choice.level.value, "bold"),
+                f" ({choice.source}: {'; '.join(choice.reasons)}); stages: "
+                + " > ".join(choice.stages),
+            ),
+            highlight=False,
+        )
+    layers = result.plan.layers
+    steps = len(result.plan.subtasks)
+    if steps < 2:
+        return
+    err.print(
+        Text(f"plan: {steps} steps in {len(layers)} layer{'s' if len(layers) != 1 else ''}"),
+        highlight=False,
+    )
+    for number, layer in enumerate(layers, 1):
+        together = "  (in parallel)" if len(layer) > 1 else ""
+        err.print(Text(f"  {number}. {', '.join(layer)}{together}"), highlight=False)
+
+
 def _print_result(result: WorkflowResult, err: Console) -> None:
     from rich.text import Text
 
@@ -203,6 +254,7 @@ def _print_result(result: WorkflowResult, err: Console) -> None:
         ),
         highlight=False,
     )
+    _print_shape(result, err)
     if result.quality is not None:
         q = result.quality
         review = "  needs review" if q.needs_review else ""

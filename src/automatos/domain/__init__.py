@@ -12,6 +12,7 @@ overhead per subtask. Treat them as values; the engine never changes one once it
 from automatos.domain.agent import DEFAULT_AGENT, AgentMetrics, AgentSpec, Assignment
 from automatos.domain.event import (
     Event,
+    LevelChosen,
     StageFinished,
     StageStarted,
     SubtaskFinished,
@@ -22,6 +23,7 @@ from automatos.domain.event import (
     WorkflowStarted,
     event_to_dict,
 )
+from automatos.domain.level import Level, LevelChoice, Phase
 from automatos.domain.plan import GraphMetadata, Plan, Subtask, SubtaskSpec
 from automatos.domain.request import WorkflowRequest
 from automatos.domain.result import (
@@ -43,6 +45,10 @@ __all__ = [
     "Event",
     "GraphMetadata",
     "LLMCall",
+    "Level",
+    "LevelChoice",
+    "LevelChosen",
+    "Phase",
     "Plan",
     "StageFinished",
     "StageStarted",

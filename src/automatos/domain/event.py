@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 __all__ = [
     "Event",
+    "LevelChosen",
     "StageFinished",
     "StageStarted",
     "SubtaskFinished",
@@ -50,11 +51,28 @@ class WorkflowFinished(Event):
 
 
 @dataclass(slots=True)
+class LevelChosen(Event):
+    """The workflow's complexity level, why, and the stages it runs.
+
+    ``level`` is an :class:`~automatos.domain.level.Level` value; ``source`` says who set it
+    (``caller``, ``features`` or ``model``); ``skipped`` maps each stage not run to the reason.
+    """
+
+    kind: ClassVar[str] = "level_chosen"
+    level: str
+    source: str
+    reasons: list[str]
+    stages: list[str]
+    skipped: dict[str, str]
+
+
+@dataclass(slots=True)
 class StageStarted(Event):
-    """A stage began."""
+    """A stage of ``phase`` (plan, prepare, execute, evaluate, learn) began."""
 
     kind: ClassVar[str] = "stage_started"
     stage: str
+    phase: str = ""
 
 
 @dataclass(slots=True)
@@ -65,6 +83,7 @@ class StageFinished(Event):
     stage: str
     elapsed_s: float
     error: str | None = None
+    phase: str = ""
 
 
 @dataclass(slots=True)

@@ -7,6 +7,7 @@ import uuid
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from automatos.domain.agent import AgentSpec
+from automatos.domain.level import Level
 from automatos.domain.plan import SubtaskSpec
 from automatos.errors import InvalidRequestError
 
@@ -53,6 +54,9 @@ class WorkflowRequest(BaseModel):
     """This workflow's token budget; unset uses ``execution.budget_tokens``."""
     budget_usd: float | None = Field(default=None, gt=0)
     """This workflow's dollar budget; unset uses ``execution.budget_usd``."""
+    level: Level | None = None
+    """The complexity level to run at (``atom`` … ``organism``); unset, the engine
+    classifies the request."""
 
     @field_validator("text")
     @classmethod

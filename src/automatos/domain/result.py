@@ -8,6 +8,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict
 
 from automatos.domain.agent import Assignment
+from automatos.domain.level import LevelChoice
 from automatos.domain.plan import Plan
 
 __all__ = [
@@ -145,3 +146,5 @@ class WorkflowResult(BaseModel):
     """The stages that ran, in order."""
     warnings: tuple[str, ...] = ()
     quality: QualityReport | None = None
+    level: LevelChoice | None = None
+    """The level the workflow ran at, why, the stages it ran and those it did not."""

@@ -36,7 +36,8 @@ from automatos.errors import (
     ProviderRequestError,
     ProviderUnavailableError,
 )
-from automatos.llm.base import Completion, Message
+from automatos.llm.base import Completion, Message, estimate_tokens
+from automatos.llm.profile import ModelProfile
 
 __all__ = ["LlamaCppProvider", "completion_prompt", "default_model_path"]
 
@@ -196,6 +197,29 @@ class LlamaCppProvider:
                         "(setting llm.model_path)"
                     ) from exc
             return self._llama
+
+    @property
+    def profile(self) -> ModelProfile:
+        """A base model prompted by examples (``completion``) only words what it is given: it
+        does not plan, choose agents or judge. An instruction-tuned one (``chat``) is trusted
+        with all three. Either way the window is ``n_ctx`` and the tokenizer the model's."""
+        capable = self.prompt_style == "chat"
+        return ModelProfile(
+            plans_freely=capable,
+            chooses_agents=capable,
+            judges=capable,
+            classifies=capable,
+            context_window=self.n_ctx,
+            count_tokens=self.count_tokens,
+        )
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` by the model's own tokenizer once it is loaded (an estimate
+        before: counting must not load a model)."""
+        llama = self._llama
+        if llama is None:
+            return estimate_tokens(text)
+        return len(llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     async def aclose(self) -> None:
         """Stop the worker thread once the queued calls are done."""

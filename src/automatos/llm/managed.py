@@ -21,6 +21,7 @@ from automatos.errors import (
 )
 from automatos.llm.base import Completion, LLMProvider, Message, completion_problem
 from automatos.llm.pricing import price_for
+from automatos.llm.profile import ModelProfile, profile_of
 from automatos.llm.retry import backoff_delay
 from automatos.settings import LLMSettings, ModelPrice
 
@@ -54,6 +55,8 @@ class ManagedLLM:
         self.name = type(inner).__name__
         self.free = bool(getattr(inner, "free", False))
         """Calls cost nothing (a model run in this process): no price is needed."""
+        self.profile: ModelProfile = profile_of(inner, settings.profile)
+        """What the model can do: the provider's word, with the settings' overrides."""
         self._tokens = itertools.count()
         self._deadlines: DeadlineQueue | None = None
         self._prices: dict[str, ModelPrice | None] = {}

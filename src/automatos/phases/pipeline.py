@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
-from typing import Protocol
+from collections.abc import Callable
 
 from automatos.domain.event import (
     Event,
+    LevelChosen,
     StageFinished,
     StageStarted,
     WorkflowFinished,
@@ -21,55 +21,24 @@ from automatos.domain.event import (
 from automatos.domain.request import WorkflowRequest
 from automatos.domain.result import WorkflowResult, WorkflowStatus
 from automatos.errors import (
+    AutomatosError,
+    ConfigurationError,
     InvalidRequestError,
     StoreError,
     WorkflowTimeoutError,
     describe_exception,
+    describe_value,
 )
-from automatos.phases.evaluate.aggregate import AggregateStage
-from automatos.phases.evaluate.assess import AssessStage
+from automatos.phases.contracts import Stage, check_stages
 from automatos.phases.events import EventBus
-from automatos.phases.execute.dispatch import ExecuteStage
-from automatos.phases.learn.metrics import LearnStage
-from automatos.phases.learn.respond import RespondStage, build_result
-from automatos.phases.plan.decompose import DecomposeStage, RecipeStage
-from automatos.phases.plan.select import SelectStage
+from automatos.phases.learn.respond import build_result
+from automatos.phases.plan.level import choose_level
+from automatos.phases.selector import PhaseSelector, StageSelection
 from automatos.phases.state import Runtime, WorkflowState
 from automatos.store.base import Store
 from automatos.store.writer import BatchWriter
 
-__all__ = ["Stage", "run_workflow", "select_stages"]
-
-
-class Stage(Protocol):
-    """One stage of the pipeline.
-
-    A stage whose class sets ``after_deadline = False`` (planning) is skipped once the
-    workflow's deadline has passed; the others still run, briefly, to account for every
-    subtask and give the result (they make no model calls then: see
-    :meth:`WorkflowState.time_left`).
-    """
-
-    name: str
-
-    async def run(self, state: WorkflowState) -> None:
-        """Advance ``state``."""
-        ...
-
-
-def select_stages(request: WorkflowRequest, runtime: Runtime) -> Sequence[Stage]:
-    """The stages a request needs; a recipe skips decomposition but not its checks.
-
-    Learning runs when there is a store to learn into.
-    """
-    stages: list[Stage] = [RecipeStage() if request.is_recipe else DecomposeStage()]
-    stages += [SelectStage(), ExecuteStage()]
-    if runtime.settings.quality.enabled:
-        stages += [AggregateStage(), AssessStage()]
-    if runtime.store is not None:
-        stages.append(LearnStage())
-    stages.append(RespondStage())
-    return stages
+__all__ = ["run_workflow", "select_stages"]
 
 
 async def run_workflow(
@@ -98,6 +67,7 @@ async def run_workflow(
         )
     bus = EventBus(request.workflow_id)
     state = WorkflowState(request=request, runtime=runtime, bus=bus)
+    stages = await select_stages(state)
     timeout = runtime.settings.execution.workflow_timeout_s
     if timeout is not None:
         state.deadline = asyncio.get_running_loop().time() + timeout
@@ -108,9 +78,7 @@ async def run_workflow(
         settings = runtime.settings.store
         try:
             async with asyncio.timeout(settings.timeout_s):
-                await store.start_execution(
-                    request.workflow_id, request.text, {"recipe": request.is_recipe}
-                )
+                await store.start_execution(request.workflow_id, request.text, _extra(state))
         except TimeoutError:
             raise StoreError(
                 f"the store did not record the start of the workflow within "
@@ -125,15 +93,27 @@ async def run_workflow(
             max_pending_rows=settings.max_pending_rows,
         )
         bus.subscribe(state.writer.add_event)
+        for call in state.llm_calls:  # the classifier's, made before there was a record
+            state.writer.add_call(call)
     if on_event is not None:
         bus.subscribe(on_event)
     bus.emit(WorkflowStarted, request=request.text)
+    level = state.level
+    assert level is not None
+    bus.emit(
+        LevelChosen,
+        level=level.level.value,
+        source=level.source,
+        reasons=list(level.reasons),
+        stages=list(level.stages),
+        skipped=dict(level.skipped),
+    )
     status = WorkflowStatus.FAILED
     result: WorkflowResult | None = None
     error: BaseException | None = None
     problems: list[str] = []
     try:
-        for stage in select_stages(request, runtime):
+        for stage in stages:
             if state.deadline is None:
                 await _run_stage(stage, state)
             else:
@@ -154,6 +134,53 @@ async def run_workflow(
     if problems:  # the caller gets its result even when its record could not be completed
         result = result.model_copy(update={"warnings": (*result.warnings, *problems)})
     return result
+
+
+async def select_stages(state: WorkflowState) -> list[Stage]:
+    """The workflow's level and its stages, checked; both kept in ``state.level``.
+
+    Raises:
+        StageContractError: the selector's stage list leaves a stage without its input.
+        ConfigurationError: the selector failed or gave something other than stages.
+    """
+    choice = await choose_level(state)
+    runtime = state.runtime
+    selector = runtime.selector or PhaseSelector()
+    try:
+        selection = selector.select(state.request, choice.level, runtime)
+    except AutomatosError:
+        raise
+    except Exception as exc:  # a plugin's bug, named as such
+        raise ConfigurationError(
+            f"the stage selector {type(selector).__name__} failed: {describe_exception(exc)}"
+        ) from exc
+    if isinstance(selection, StageSelection):
+        stages, skipped = list(selection.stages), dict(selection.skipped)
+    elif isinstance(selection, list | tuple):
+        stages, skipped = list(selection), {}
+    else:
+        raise ConfigurationError(
+            f"the stage selector {type(selector).__name__} returned {describe_value(selection)}"
+            ", not a StageSelection or a list of stages"
+        )
+    check_stages(stages)
+    names = [stage.name for stage in stages]
+    state.level = choice.model_copy(
+        update={
+            "stages": tuple(names),
+            "skipped": {k: str(v) for k, v in skipped.items() if k not in names},
+        }
+    )
+    return stages
+
+
+def _extra(state: WorkflowState) -> dict[str, object]:
+    """What the store keeps of the run beside its request: mode, level and stages."""
+    level = state.level
+    extra: dict[str, object] = {"recipe": state.request.is_recipe}
+    if level is not None:
+        extra["level"] = level.model_dump(mode="json")
+    return extra
 
 
 async def _finish_record(
@@ -197,13 +224,15 @@ async def _finish_execution(
         state.workflow_id,
         status=status.value,
         stages=state.stage_log,
-        plan=state.plan.model_dump(mode="json") if state.plan is not None else None,
+        plan=state.planning.plan.model_dump(mode="json")
+        if state.planning.plan is not None
+        else None,
         totals=result.totals.model_dump(mode="json") if result is not None else None,
-        final_answer=state.final_answer,
+        final_answer=state.learning.final_answer,
         error=describe_exception(error, 2000) if error is not None else None,
         quality=(
-            state.quality_report.model_dump(mode="json")
-            if state.quality_report is not None
+            state.evaluation.quality_report.model_dump(mode="json")
+            if state.evaluation.quality_report is not None
             else None
         ),
     )
@@ -221,9 +250,11 @@ async def _run_stage_by_deadline(stage: Stage, state: WorkflowState) -> None:
     settings = state.runtime.settings.execution
     late = not state.time_left()
     if late and not getattr(stage, "after_deadline", True):
-        if state.plan is None:
+        if state.planning.plan is None:
             raise _too_late(state, stage)
-        state.stage_log.append({"stage": stage.name, "elapsed_s": 0.0, "error": "deadline"})
+        state.stage_log.append(
+            {"stage": stage.name, "phase": stage.phase.value, "elapsed_s": 0.0, "error": "deadline"}
+        )
         return
     timer = asyncio.timeout_at(state.deadline + settings.cancel_grace_s if late else state.deadline)
     try:
@@ -232,7 +263,7 @@ async def _run_stage_by_deadline(stage: Stage, state: WorkflowState) -> None:
     except TimeoutError:
         if not timer.expired():
             raise
-        if state.plan is None:
+        if state.planning.plan is None:
             raise _too_late(state, stage) from None
         state.warnings.append(
             f"the workflow's deadline ({settings.workflow_timeout_s:g} s) passed in stage "
@@ -253,20 +284,25 @@ async def _run_stage(stage: Stage, state: WorkflowState) -> None:
     bus = state.bus
     if bus.gates:  # a slow reader of the events holds new work back
         await bus.ready()
-    state.bus.emit(StageStarted, stage=stage.name)
+    phase = stage.phase.value
+    state.bus.emit(StageStarted, stage=stage.name, phase=phase)
     started = time.perf_counter()
     try:
         await stage.run(state)
     except BaseException as exc:
         error = f"{type(exc).__name__}: {exc}"
         elapsed = _elapsed(started)
-        state.stage_log.append({"stage": stage.name, "elapsed_s": elapsed, "error": error})
-        state.bus.emit(StageFinished, stage=stage.name, elapsed_s=elapsed, error=error)
+        state.stage_log.append(
+            {"stage": stage.name, "phase": phase, "elapsed_s": elapsed, "error": error}
+        )
+        state.bus.emit(StageFinished, stage=stage.name, elapsed_s=elapsed, error=error, phase=phase)
         raise
     elapsed = _elapsed(started)
     state.stages.append(stage.name)
-    state.stage_log.append({"stage": stage.name, "elapsed_s": elapsed, "error": None})
-    state.bus.emit(StageFinished, stage=stage.name, elapsed_s=elapsed)
+    state.stage_log.append(
+        {"stage": stage.name, "phase": phase, "elapsed_s": elapsed, "error": None}
+    )
+    state.bus.emit(StageFinished, stage=stage.name, elapsed_s=elapsed, phase=phase)
 
 
 def _elapsed(since: float) -> float:

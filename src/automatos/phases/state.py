@@ -6,13 +6,15 @@ import asyncio
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from automatos.domain.agent import DEFAULT_AGENT, AgentSpec, Assignment
+from automatos.domain.level import LevelChoice
 from automatos.domain.plan import Plan
 from automatos.domain.request import WorkflowRequest
 from automatos.domain.result import LLMCall, QualityReport, SubtaskResult
 from automatos.llm.base import Completion, LLMProvider
+from automatos.llm.profile import CAPABLE, ModelProfile
 from automatos.phases.evaluate.heuristics import Dimensions
 from automatos.phases.events import EventBus
 from automatos.phases.execute.budget import Budget
@@ -23,7 +25,10 @@ from automatos.settings import Settings
 from automatos.store.base import Store
 from automatos.store.writer import BatchWriter
 
-__all__ = ["Runtime", "WorkflowState"]
+if TYPE_CHECKING:
+    from automatos.phases.selector import StageSelector
+
+__all__ = ["Evaluation", "Execution", "Learning", "Planning", "Runtime", "WorkflowState"]
 
 
 @dataclass(frozen=True)
@@ -35,38 +40,77 @@ class Runtime:
     runner: TaskRunner
     store: Store | None = None
     scorer: Scorer | None = None
-    numbered_plans: bool = False
-    """Ask the decomposer for numbered steps under ``numbered_schema`` (small models)."""
+    selector: StageSelector | None = None
+    """Chooses the stages of each workflow; unset, the :class:`PhaseSelector`."""
+    profile: ModelProfile = CAPABLE
+    """What the model can be trusted with (plan, choose agents, judge), its window and its
+    tokenizer."""
+
+
+@dataclass
+class Planning:
+    """What the PLAN phase writes: the plan and who runs each subtask."""
+
+    plan: Plan | None = None
+    assignments: dict[str, Assignment] = field(default_factory=dict)
+    task_types: dict[str, str] = field(default_factory=dict)
+    """The task type of each subtask, under which its agent's metrics are learned."""
+    selection_notes: dict[str, str] = field(default_factory=dict)
+    """Why the model's choice of an agent was not taken, per subtask."""
+
+
+@dataclass
+class Execution:
+    """What the EXECUTE phase writes: one result per subtask."""
+
+    results: dict[str, SubtaskResult] = field(default_factory=dict)
+
+
+@dataclass
+class Evaluation:
+    """What the EVALUATE phase writes: the scores of the real outputs."""
+
+    dimensions: dict[str, Dimensions] = field(default_factory=dict)
+    """Stage 5's five dimension scores of each subtask."""
+    quality: dict[str, float] = field(default_factory=dict)
+    """Observed quality of each scored subtask's output, in [0, 1] (stage 7)."""
+    quality_report: QualityReport | None = None
+
+
+@dataclass
+class Learning:
+    """What the LEARN phase writes (agent metrics go to the store): the answer."""
+
+    final_answer: str | None = None
 
 
 @dataclass
 class WorkflowState:
-    """Everything known about one workflow so far; each stage fills in its part."""
+    """Everything known about one workflow so far.
+
+    Each phase writes its own part (:attr:`planning`, :attr:`execution`, :attr:`evaluation`,
+    :attr:`learning`); the rest is the workflow's own: its request, level, agents, spend,
+    warnings and log.
+    """
 
     request: WorkflowRequest
     runtime: Runtime
     bus: EventBus
     agents: dict[str, AgentSpec] = field(default_factory=dict)
-    plan: Plan | None = None
-    assignments: dict[str, Assignment] = field(default_factory=dict)
-    results: dict[str, SubtaskResult] = field(default_factory=dict)
+    level: LevelChoice | None = None
+    """The complexity level the workflow runs at, and the stages that means."""
+    planning: Planning = field(default_factory=Planning)
+    execution: Execution = field(default_factory=Execution)
+    evaluation: Evaluation = field(default_factory=Evaluation)
+    learning: Learning = field(default_factory=Learning)
     llm_calls: list[LLMCall] = field(default_factory=list)
-    final_answer: str | None = None
     stages: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     stage_log: list[dict[str, Any]] = field(default_factory=list)
-    """Per-stage metadata (name, seconds, error), as stored with the execution."""
+    """Per-stage metadata (name, phase, seconds, error), as stored with the execution."""
     writer: BatchWriter | None = None
-    task_types: dict[str, str] = field(default_factory=dict)
-    """The task type of each subtask, under which its agent's metrics are learned."""
-    selection_notes: dict[str, str] = field(default_factory=dict)
     spent_tokens: int = 0
     spent_usd: float = 0.0
-    dimensions: dict[str, Dimensions] = field(default_factory=dict)
-    """Stage 5's five dimension scores of each subtask."""
-    quality_report: QualityReport | None = None
-    quality: dict[str, float] = field(default_factory=dict)
-    """Observed quality of each scored subtask's output, in [0, 1]."""
     started: float = field(default_factory=time.perf_counter)
     budget: Budget | None = None
     """The workflow's token and dollar budget, if it has one (the request's, else the
@@ -109,9 +153,10 @@ class WorkflowState:
 
     def require_plan(self) -> Plan:
         """The plan, which every stage after planning may rely on."""
-        if self.plan is None:
+        plan = self.planning.plan
+        if plan is None:
             raise RuntimeError("no plan yet: a planning stage must run first")
-        return self.plan
+        return plan
 
     def record_call(self, stage: str, done: Completion, subtask_id: str | None = None) -> None:
         """Keep one model call in the workflow's call log (and the store)."""
@@ -135,9 +180,8 @@ class WorkflowState:
 
     def task_type(self, subtask_id: str) -> str:
         """The subtask's task type (computed on first use)."""
-        kind = self.task_types.get(subtask_id)
+        types = self.planning.task_types
+        kind = types.get(subtask_id)
         if kind is None:
-            kind = self.task_types[subtask_id] = task_type(
-                self.require_plan().by_id[subtask_id].description
-            )
+            kind = types[subtask_id] = task_type(self.require_plan().by_id[subtask_id].description)
         return kind

@@ -16,6 +16,7 @@ from automatos.errors import (
     RateLimitedError,
 )
 from automatos.llm.base import Completion, Message, estimate_tokens
+from automatos.llm.profile import ModelProfile
 
 __all__ = ["Fault", "Rule", "ScriptedCall", "ScriptedLLM"]
 
@@ -105,6 +106,9 @@ class ScriptedLLM:
     free: bool = True
     """Calls cost nothing, so no price is needed; ``False`` to test an unpriced model."""
     record: bool = True
+    profile: ModelProfile | None = None
+    """What the scripted model says it can do (a small model's, to test that path); unset,
+    a capable model's."""
     calls: list[ScriptedCall] = field(default_factory=list)
 
     def __post_init__(self) -> None:

@@ -32,7 +32,7 @@ def test_a_subtask_has_exactly_one_committed_result() -> None:
     late = SubtaskResult("a", SubtaskStatus.SUCCEEDED, output="late duplicate")
     assert commit_result(s, first) is True
     assert commit_result(s, late) is False
-    assert s.results["a"].output == "first"
+    assert s.execution.results["a"].output == "first"
     assert [type(e) for e in seen] == [SubtaskFinished]
 
 

@@ -108,7 +108,7 @@ async def test_numbered_plans_are_asked_for_when_configured() -> None:
         {"id": "step_2", "description": "y", "depends_on": ["step_1"]},
     )
     settings = fast_settings()
-    settings.plan.schema_style = "numbered"
+    settings.llm.profile.plans_freely = False
     llm = ScriptedLLM([answer], default="done")
     result = await Engine(settings, llm=llm).run("r")
     assert result.plan.layers == (("step_1",), ("step_2",))

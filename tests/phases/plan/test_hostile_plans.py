@@ -163,7 +163,7 @@ def test_every_hostile_answer_is_repaired_or_typed(first: str, second: str) -> N
             assert outcome.cycle[0] == outcome.cycle[-1]
             assert len(outcome.cycle) >= 3
         return
-    plan = outcome.plan
+    plan = outcome.planning.plan
     assert plan is not None
     assert plan.subtasks
     assert len({s.id for s in plan.subtasks}) == len(plan.subtasks)
@@ -181,8 +181,8 @@ def outcome_of(first: str, second: str) -> WorkflowState | Exception:
 @settings(max_examples=60, deadline=None)
 def test_one_repair_is_enough(bad: str, good: dict[str, Any]) -> None:
     state = run_stage(bad, as_text(good))
-    assert state.plan is not None
-    assert [s.id for s in state.plan.subtasks] == [t["id"] for t in good["subtasks"]]
+    assert state.planning.plan is not None
+    assert [s.id for s in state.planning.plan.subtasks] == [t["id"] for t in good["subtasks"]]
 
 
 CASES: list[tuple[str, str, type[Exception]]] = [

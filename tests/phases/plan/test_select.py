@@ -190,7 +190,7 @@ async def test_a_model_too_small_to_plan_freely_is_not_asked_by_default(
     store: SqlStore, use_llm: bool | None, asked: bool
 ) -> None:
     settings = fast_settings()
-    settings.plan.schema_style = "numbered"  # what the embedded model gets
+    settings.llm.profile.chooses_agents = False  # what the embedded model says
     settings.selection.use_llm = use_llm
     llm = ScriptedLLM(default="done")
     result = await Engine(settings, llm=llm, store=store).run(

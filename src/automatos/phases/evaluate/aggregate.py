@@ -12,7 +12,9 @@ from __future__ import annotations
 import math
 from statistics import fmean
 
+from automatos.domain.level import Phase
 from automatos.domain.result import SubtaskResult, SubtaskStatus
+from automatos.phases.contracts import DIMENSIONS, PLAN, RESULTS
 from automatos.phases.evaluate.heuristics import Dimensions, ScoringPass
 from automatos.phases.evaluate.scorers import task_of
 from automatos.phases.state import WorkflowState
@@ -55,6 +57,9 @@ class AggregateStage:
     """Stage 5."""
 
     name = "aggregate"
+    phase = Phase.EVALUATE
+    reads = frozenset({PLAN, RESULTS})
+    writes = frozenset({DIMENSIONS})
 
     async def run(self, state: WorkflowState) -> None:
         """Compute every subtask's dimensions."""
@@ -65,11 +70,11 @@ class AggregateStage:
         # The prompt plus a full answer: what one subtask is expected to need at most.
         token_budget = 4 * settings.llm.max_tokens
         for s in plan.subtasks:
-            result = state.results[s.id]
+            result = state.execution.results[s.id]
             eff = efficiency(result, settings.execution.subtask_timeout_s, token_budget)
             if result.status is SubtaskStatus.SUCCEEDED:
-                deps = [state.results[d].output or "" for d in s.graph.predecessors]
-                state.dimensions[s.id] = scoring.dimensions(
+                deps = [state.execution.results[d].output or "" for d in s.graph.predecessors]
+                state.evaluation.dimensions[s.id] = scoring.dimensions(
                     task_of(s),
                     result.output or "",
                     request=state.request.text,
@@ -78,4 +83,4 @@ class AggregateStage:
                     reliability=reliability(result),
                 )
             else:
-                state.dimensions[s.id] = Dimensions(0.0, 0.0, eff, 0.0, 0.0)
+                state.evaluation.dimensions[s.id] = Dimensions(0.0, 0.0, eff, 0.0, 0.0)

@@ -17,9 +17,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
+from automatos.domain.level import Phase
 from automatos.domain.plan import Subtask
 from automatos.domain.result import QualityReport, SubtaskStatus
 from automatos.errors import ScorerError
+from automatos.phases.contracts import ASSIGNMENTS, DIMENSIONS, PLAN, QUALITY, RESULTS
 from automatos.phases.evaluate.aggregate import workflow_dimensions
 from automatos.phases.evaluate.guard import GatedLLM, guarded_score
 from automatos.phases.evaluate.heuristics import Dimensions
@@ -53,15 +55,18 @@ def uses_judge(state: WorkflowState) -> bool:
     settings = state.runtime.settings.quality
     if settings.judge == "always":
         return True
-    if settings.judge == "never" or state.runtime.numbered_plans:
-        return False  # a model too small to plan freely is too small to judge
-    return len({a.agent for a in state.assignments.values()}) >= settings.judge_min_agents
+    if settings.judge == "never" or not state.runtime.profile.judges:
+        return False
+    return len({a.agent for a in state.planning.assignments.values()}) >= settings.judge_min_agents
 
 
 class AssessStage:
     """Stage 7."""
 
     name = "assess"
+    phase = Phase.EVALUATE
+    reads = frozenset({PLAN, ASSIGNMENTS, RESULTS, DIMENSIONS})
+    writes = frozenset({QUALITY})
 
     async def run(self, state: WorkflowState) -> None:
         """Score every subtask and the workflow."""
@@ -69,7 +74,9 @@ class AssessStage:
         settings = state.runtime.settings.quality
         custom = state.runtime.scorer
         succeeded = [
-            s for s in plan.subtasks if state.results[s.id].status is SubtaskStatus.SUCCEEDED
+            s
+            for s in plan.subtasks
+            if state.execution.results[s.id].status is SubtaskStatus.SUCCEEDED
         ]
         if custom is not None:
             method = "custom"
@@ -80,11 +87,13 @@ class AssessStage:
         else:
             method = "heuristic"
         for s in plan.subtasks:  # what no scorer scored keeps its heuristic score
-            if s.id not in state.quality:
-                state.quality[s.id] = weighted(state.dimensions[s.id], settings.weights)
-        overall = combine([state.quality[s.id] for s in plan.subtasks])
-        totals = workflow_dimensions([state.dimensions[s.id] for s in plan.subtasks])
-        state.quality_report = QualityReport(
+            if s.id not in state.evaluation.quality:
+                state.evaluation.quality[s.id] = weighted(
+                    state.evaluation.dimensions[s.id], settings.weights
+                )
+        overall = combine([state.evaluation.quality[s.id] for s in plan.subtasks])
+        totals = workflow_dimensions([state.evaluation.dimensions[s.id] for s in plan.subtasks])
+        state.evaluation.quality_report = QualityReport(
             q=overall.q,
             low=overall.low,
             high=overall.high,
@@ -93,7 +102,10 @@ class AssessStage:
             method=method,
             dimensions=_as_dict(totals),
             subtasks={
-                s.id: {"q": state.quality[s.id], **_as_dict(state.dimensions[s.id])}
+                s.id: {
+                    "q": state.evaluation.quality[s.id],
+                    **_as_dict(state.evaluation.dimensions[s.id]),
+                }
                 for s in plan.subtasks
             },
         )
@@ -108,7 +120,7 @@ class AssessStage:
         grace = state.runtime.settings.execution.cancel_grace_s
 
         async def one(s: Subtask) -> float | ScorerError:
-            output = state.results[s.id].output or ""
+            output = state.execution.results[s.id].output or ""
             try:
                 return await guarded_score(
                     scorer,
@@ -126,7 +138,7 @@ class AssessStage:
         failed = [o for o in outcomes if isinstance(o, ScorerError)]
         for s, outcome in zip(subtasks, outcomes, strict=True):
             if not isinstance(outcome, ScorerError):
-                state.quality[s.id] = outcome
+                state.evaluation.quality[s.id] = outcome
         if failed:
             state.warnings.append(
                 f"the scorer {type(scorer).__name__} failed on {len(failed)} subtask(s); "
@@ -148,14 +160,14 @@ class AssessStage:
                 judge.judged(
                     state.request.text,
                     s,
-                    state.results[s.id].output or "",
-                    state.dimensions[s.id],
+                    state.execution.results[s.id].output or "",
+                    state.evaluation.dimensions[s.id],
                 )
                 for s in subtasks
             )
         )
         for s, dims in zip(subtasks, verdicts, strict=True):
-            state.dimensions[s.id] = dims
+            state.evaluation.dimensions[s.id] = dims
         if judge.fallbacks:
             state.warnings.append(
                 f"the judge failed on {judge.fallbacks} subtask(s); heuristic scores used "

@@ -18,9 +18,9 @@ _VALUE = {status: status.value for status in SubtaskStatus}  # Enum.value is a s
 
 def commit_result(state: WorkflowState, result: SubtaskResult, reason: str = "") -> bool:
     """Record ``result`` and announce it; ``False`` if the subtask already had one."""
-    if result.subtask_id in state.results:
+    if result.subtask_id in state.execution.results:
         return False
-    state.results[result.subtask_id] = result
+    state.execution.results[result.subtask_id] = result
     if state.writer is not None:
         state.writer.add_result(result)
     if result.status is _SKIPPED:

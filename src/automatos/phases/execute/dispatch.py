@@ -25,6 +25,7 @@ from automatos.abandoned import abandon
 from automatos.deadlines import DeadlineQueue, caller_timeout
 from automatos.domain.agent import AgentSpec
 from automatos.domain.event import SubtaskRetried, SubtaskStarted
+from automatos.domain.level import Phase
 from automatos.domain.result import ErrorInfo, SubtaskResult, SubtaskStatus
 from automatos.errors import (
     AutomatosError,
@@ -42,6 +43,7 @@ from automatos.errors import (
 from automatos.llm.base import Completion, Message, completion_problem
 from automatos.llm.managed import ManagedLLM
 from automatos.llm.retry import backoff_delay
+from automatos.phases.contracts import ASSIGNMENTS, PLAN, RESULTS
 from automatos.phases.execute.answer import answer_problem
 from automatos.phases.execute.commit import commit_result
 from automatos.phases.execute.prompt import subtask_messages
@@ -58,6 +60,9 @@ class ExecuteStage:
     """Stage 4."""
 
     name = "execute"
+    phase = Phase.EXECUTE
+    reads = frozenset({PLAN, ASSIGNMENTS})
+    writes = frozenset({RESULTS})
 
     async def run(self, state: WorkflowState) -> None:
         """Run the plan's subtasks through the runtime's runner."""
@@ -297,12 +302,12 @@ class Dispatcher:
 
     def _prepare(self, sid: str) -> tuple[AgentSpec, tuple[Message, ...]]:
         state = self.state
-        agent = state.agents[state.assignments[sid].agent]
+        agent = state.agents[state.planning.assignments[sid].agent]
         messages = subtask_messages(
             state.request.text,
             self._subtasks[sid],
             agent,
-            state.results,
+            state.execution.results,
             self.settings.max_dependency_chars,
             self.settings.max_quoted_chars,
         )
@@ -374,7 +379,7 @@ class Dispatcher:
             self._budget.record(result.tokens_in + result.tokens_out, result.cost_usd)
         sid = result.subtask_id
         if result.status is _SUCCEEDED:
-            waiting, done, subtasks = self._waiting, self.state.results, self._subtasks
+            waiting, done, subtasks = self._waiting, self.state.execution.results, self._subtasks
             for succ in subtasks[sid].graph.successors:
                 waiting[succ] -= 1
                 if not waiting[succ] and succ not in done:
@@ -407,7 +412,7 @@ class Dispatcher:
         await wake
 
     def _skip_downstream(self, failed: str) -> None:
-        reason = f"dependency {failed!r} {self.state.results[failed].status.value}"
+        reason = f"dependency {failed!r} {self.state.execution.results[failed].status.value}"
         queue = deque(self._subtasks[failed].graph.successors)
         while queue:
             sid = queue.popleft()
@@ -431,7 +436,7 @@ class Dispatcher:
             f"subtask {sid!r} took over {self.settings.subtask_timeout_s:g} s, and its runner "
             f"did not stop within {grace:g} s of being cancelled"
         )
-        agent = self.state.assignments[sid].agent
+        agent = self.state.planning.assignments[sid].agent
         started = self._started.get(sid, time.perf_counter())
         self._finish(self._failed(sid, agent, self._tries.get(sid, 1), started, error))
 
@@ -464,7 +469,7 @@ class Dispatcher:
             )
         info = ErrorInfo.of(error)
         for s in self.plan.subtasks:
-            if s.id not in state.results:
+            if s.id not in state.execution.results:
                 cancelled = SubtaskResult(s.id, SubtaskStatus.CANCELLED, error=info)
                 if commit_result(state, cancelled, str(error)):
                     self._open -= 1

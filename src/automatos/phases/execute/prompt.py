@@ -22,7 +22,10 @@ def subtask_messages(
     max_quoted_chars: int,
 ) -> tuple[Message, ...]:
     """System prompt of the agent, then the step with the outputs it depends on."""
-    text = f"Overall request:\n{request}\n\nYour step ({subtask.id}):\n{subtask.description}"
+    if subtask.description == request:  # the request is its own one step (Atom, Molecule, Cell)
+        text = request
+    else:
+        text = f"Overall request:\n{request}\n\nYour step ({subtask.id}):\n{subtask.description}"
     if subtask.expected_output:
         text += f"\n\nExpected output:\n{subtask.expected_output}"
     deps = subtask.graph.predecessors

@@ -16,7 +16,9 @@ from __future__ import annotations
 import dataclasses
 
 from automatos.domain.agent import AgentMetrics
+from automatos.domain.level import Phase
 from automatos.domain.result import SubtaskResult, SubtaskStatus
+from automatos.phases.contracts import ASSIGNMENTS, RESULTS
 from automatos.phases.state import WorkflowState
 from automatos.store.base import OVERALL
 
@@ -50,6 +52,9 @@ class LearnStage:
     """Stage 6."""
 
     name = "learn"
+    phase = Phase.LEARN
+    reads = frozenset({ASSIGNMENTS, RESULTS})
+    writes = frozenset[str]()
 
     async def run(self, state: WorkflowState) -> None:
         """Update and store the metrics of the agents that ran."""
@@ -71,14 +76,14 @@ def _learned(
 ) -> dict[str, dict[str, AgentMetrics]]:
     changed: dict[str, dict[str, AgentMetrics]] = {}
     own = {agent.name for agent in state.request.agents}  # this run's, not the registry's
-    for sid, result in state.results.items():
+    for sid, result in state.execution.results.items():
         if (
             result.agent is None
             or result.agent in own
             or result.status not in (SubtaskStatus.SUCCEEDED, SubtaskStatus.FAILED)
         ):
             continue
-        quality = state.quality.get(sid)
+        quality = state.evaluation.quality.get(sid)
         mine = changed.setdefault(result.agent, {})
         for kind in (OVERALL, state.task_type(sid)):
             base = mine.get(kind) or known.get(result.agent, {}).get(kind) or AgentMetrics()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 
+from automatos.domain.level import Phase
 from automatos.domain.result import (
     SubtaskStatus,
     Totals,
@@ -18,6 +19,7 @@ from automatos.domain.result import (
 )
 from automatos.errors import AutomatosError
 from automatos.llm.base import Message, estimate_tokens
+from automatos.phases.contracts import ANSWER, PLAN, RESULTS
 from automatos.phases.execute.answer import answer_problem
 from automatos.phases.quotes import fit_quotes
 from automatos.phases.state import WorkflowState
@@ -39,7 +41,7 @@ SYNTHESIS_PROMPT = (
 def frontier(state: WorkflowState) -> list[str]:
     """Succeeded subtasks none of whose successors succeeded, in plan order."""
     plan = state.require_plan()
-    ok = {sid for sid, r in state.results.items() if r.status is _SUCCEEDED}
+    ok = {sid for sid, r in state.execution.results.items() if r.status is _SUCCEEDED}
     return [
         s.id
         for s in plan.subtasks
@@ -51,24 +53,27 @@ class RespondStage:
     """Stage 9."""
 
     name = "respond"
+    phase = Phase.LEARN
+    reads = frozenset({PLAN, RESULTS})
+    writes = frozenset({ANSWER})
 
     async def run(self, state: WorkflowState) -> None:
         """Set the final answer."""
         ends = frontier(state)
-        outputs = [(sid, state.results[sid].output or "") for sid in ends]
+        outputs = [(sid, state.execution.results[sid].output or "") for sid in ends]
         if not outputs:
-            state.final_answer = None
+            state.learning.final_answer = None
         elif len(outputs) == 1:
-            state.final_answer = outputs[0][1]
+            state.learning.final_answer = outputs[0][1]
         else:
-            state.final_answer = await self._synthesise(state, outputs)
+            state.learning.final_answer = await self._synthesise(state, outputs)
 
     async def _synthesise(self, state: WorkflowState, outputs: list[tuple[str, str]]) -> str:
         ids = [sid for sid, _ in outputs]
         texts = [text for _, text in outputs]
         joined = _sections(ids, texts)
         # The joined outputs stand if the synthesis is cut short (the workflow's deadline).
-        state.final_answer = joined
+        state.learning.final_answer = joined
         if not state.time_left():
             state.warnings.append("no time left for the synthesis; final answer joins the results")
             return joined
@@ -105,7 +110,7 @@ def build_result(state: WorkflowState) -> WorkflowResult:
     """The workflow result from the state after the last stage."""
     plan = state.require_plan()
     by_status = dict.fromkeys(SubtaskStatus, 0)
-    for r in state.results.values():
+    for r in state.execution.results.values():
         by_status[r.status] += 1
     succeeded = by_status[SubtaskStatus.SUCCEEDED]
     if succeeded == len(plan.subtasks):
@@ -138,13 +143,16 @@ def build_result(state: WorkflowState) -> WorkflowResult:
         status=status,
         plan=plan,
         assignments=tuple(
-            state.assignments[s.id] for s in plan.subtasks if s.id in state.assignments
+            state.planning.assignments[s.id]
+            for s in plan.subtasks
+            if s.id in state.planning.assignments
         ),
-        results={s.id: state.results[s.id] for s in plan.subtasks},
-        final_answer=state.final_answer,
+        results={s.id: state.execution.results[s.id] for s in plan.subtasks},
+        final_answer=state.learning.final_answer,
         totals=totals,
         llm_calls=tuple(calls),
         stages=tuple(state.stages),
         warnings=tuple(state.warnings),
-        quality=state.quality_report,
+        quality=state.evaluation.quality_report,
+        level=state.level,
     )

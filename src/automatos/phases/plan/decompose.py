@@ -201,7 +201,7 @@ class DecomposeStage:
         """Plan the request."""
         settings = state.runtime.settings
         limits = settings.plan
-        numbered = state.runtime.numbered_plans
+        numbered = not state.runtime.profile.plans_freely
         answer = await complete_structured(
             state.runtime.llm,
             decomposition_messages(state.request.text, limits, numbered=numbered),
@@ -216,7 +216,7 @@ class DecomposeStage:
             max_tokens=settings.llm.max_tokens,
             on_call=lambda done: state.record_call(self.name, done),
         )
-        state.plan = answer.value
+        state.planning.plan = answer.value
 
 
 class RecipeStage:
@@ -228,4 +228,4 @@ class RecipeStage:
     async def run(self, state: WorkflowState) -> None:
         """Check the recipe's subtasks."""
         specs = state.request.subtasks or ()
-        state.plan = build_plan(specs, state.runtime.settings.plan)
+        state.planning.plan = build_plan(specs, state.runtime.settings.plan)

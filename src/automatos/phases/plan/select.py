@@ -18,10 +18,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from automatos.domain.agent import AgentMetrics, AgentSpec, Assignment
+from automatos.domain.level import Phase
 from automatos.domain.plan import Subtask
 from automatos.errors import InvalidRequestError, LLMError
 from automatos.llm.base import Message
 from automatos.llm.structured import complete_structured, pydantic_parser
+from automatos.phases.contracts import ASSIGNMENTS, PLAN
 from automatos.phases.plan.scoring import (
     AgentScore,
     Profile,
@@ -125,7 +127,15 @@ class SelectStage:
     """Stage 2."""
 
     name = "select_agents"
+    phase = Phase.PLAN
+    reads = frozenset({PLAN})
+    writes = frozenset({ASSIGNMENTS})
     after_deadline = False
+
+    def __init__(self, *, ask_model: bool | None = None) -> None:
+        self.ask_model = ask_model
+        """Whether the model chooses agents; ``None`` leaves it to ``selection.use_llm`` and
+        the model's profile."""
 
     async def run(self, state: WorkflowState) -> None:
         """Assign an agent to every subtask."""
@@ -149,7 +159,7 @@ class SelectStage:
             metrics = await store.agent_metrics() if store is not None else {}
             chosen = await self._choose(state, open_, candidates, metrics)
         only = candidates[0].name
-        state.assignments = {
+        state.planning.assignments = {
             s.id: Assignment(s.id, s.agent, "pre-assigned by the recipe")
             if s.agent
             else chosen.get(s.id) or Assignment(s.id, only, "the only agent")
@@ -164,9 +174,12 @@ class SelectStage:
         metrics: dict[str, dict[str, AgentMetrics]],
     ) -> dict[str, Assignment]:
         settings = state.runtime.settings.selection
+        profile = state.runtime.profile
         kinds = {s.id: state.task_type(s.id) for s in subtasks}
         chosen: dict[str, Assignment] = {}
-        ask = settings.use_llm if settings.use_llm is not None else not state.runtime.numbered_plans
+        ask = self.ask_model
+        if ask is None:
+            ask = settings.use_llm if settings.use_llm is not None else profile.chooses_agents
         if ask:  # in batches, asked at once: no answer outgrows the output limit
             size = settings.batch_size
             answers = await asyncio.gather(
@@ -203,7 +216,7 @@ class SelectStage:
             ]
             best: AgentScore = max(scores, key=lambda x: x.total)
             load[best.agent] += 1
-            note = state.selection_notes.get(s.id, "")
+            note = state.planning.selection_notes.get(s.id, "")
             chosen[s.id] = Assignment(s.id, best.agent, f"{note}{best.explain()}")
         return chosen
 
@@ -230,14 +243,18 @@ class SelectStage:
                 selection_messages(subtasks, kinds, candidates, metrics),
                 pydantic_parser(Selection),
                 # Small local models decode under this schema's grammar, slowly: short reasons.
-                json_schema=_schema(ids, names, 40 if state.runtime.numbered_plans else 200),
+                json_schema=_schema(
+                    ids, names, 200 if state.runtime.profile.chooses_agents else 40
+                ),
                 temperature=0.0,
                 max_tokens=state.runtime.settings.llm.max_tokens,
                 on_call=lambda done: state.record_call(self.name, done),
             )
         except LLMError as exc:
             for sid in ids:
-                state.selection_notes[sid] = f"selection call failed ({type(exc).__name__}); "
+                state.planning.selection_notes[sid] = (
+                    f"selection call failed ({type(exc).__name__}); "
+                )
             return {}
         floor = state.runtime.settings.selection.min_confidence
         chosen: dict[str, Assignment] = {}
@@ -245,9 +262,11 @@ class SelectStage:
             if choice.subtask_id not in ids or choice.subtask_id in chosen:
                 continue
             if choice.agent not in names:
-                state.selection_notes[choice.subtask_id] = f"model chose unknown {choice.agent!r}; "
+                state.planning.selection_notes[choice.subtask_id] = (
+                    f"model chose unknown {choice.agent!r}; "
+                )
             elif choice.confidence < floor:
-                state.selection_notes[choice.subtask_id] = (
+                state.planning.selection_notes[choice.subtask_id] = (
                     f"model unsure ({choice.agent} at {choice.confidence:.2f}); "
                 )
             else:

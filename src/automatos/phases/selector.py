@@ -1,0 +1,132 @@
+"""The PhaseSelector: which stages a workflow runs, from its level and its mode.
+
+DESIGN.md's table, with this engine's stages (the PRD's numbers in brackets):
+
+=========  =============================================  ==================================
+level      stages                                         a recipe instead of planning
+=========  =============================================  ==================================
+Atom       one_step, execute [4], respond [9]             recipe, select_agents
+Molecule   one_step, execute, aggregate [5], respond      recipe, select_agents
+Cell       … aggregate, assess [7], learn [6], respond    recipe, select_agents
+Organ      decompose [1], select_agents [2], execute,     recipe, select_agents
+           aggregate, assess, learn, respond
+Organism   as Organ
+=========  =============================================  ==================================
+
+``one_step`` makes the request its own single subtask with the agent the scores choose, no
+model call: the levels below Organ have no PLAN phase. Quality stages need
+``quality.enabled``, learning a store. Stages of the PRD this engine does not have yet are
+listed among those not run, saying so.
+
+A caller runs its own stage list by passing any object with :meth:`StageSelector.select` to
+the engine (``Engine(selector=...)``); the pipeline checks its list all the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, cast
+
+from automatos.domain.level import Level, Phase
+from automatos.domain.request import WorkflowRequest
+from automatos.phases.contracts import PLAN, REQUEST, Stage
+from automatos.phases.evaluate.aggregate import AggregateStage
+from automatos.phases.evaluate.assess import AssessStage
+from automatos.phases.execute.dispatch import ExecuteStage
+from automatos.phases.execute.one_step import OneStepStage
+from automatos.phases.learn.metrics import LearnStage
+from automatos.phases.learn.respond import RespondStage
+from automatos.phases.plan.decompose import DecomposeStage
+from automatos.phases.plan.recipe import RecipeStage
+from automatos.phases.plan.select import SelectStage
+from automatos.phases.state import Runtime
+
+# TODO(lead): the decomposer's own module declares these once its rewrite lands.
+DecomposeStage.phase = Phase.PLAN  # type: ignore[attr-defined]
+DecomposeStage.reads = frozenset({REQUEST})  # type: ignore[attr-defined]
+DecomposeStage.writes = frozenset({PLAN})  # type: ignore[attr-defined]
+
+__all__ = ["NOT_BUILT", "PhaseSelector", "StageSelection", "StageSelector"]
+
+NOT_BUILT = {
+    "negotiate": "not built yet: agents negotiating their subtasks (PRD stage 2b)",
+    "context": "not built yet: context engineering within a token budget (PRD stage 3)",
+    "prompt_variant": "not built yet: the prompt registry and its A/B tests (PRD stage 3b)",
+    "coordinate": "not built yet: coordination through a shared context (PRD stage 4b)",
+    "memory": "not built yet: memory storage (PRD stage 8)",
+}
+"""The PRD's stages this engine does not have yet, and what they will do."""
+
+_WANTS = {
+    "negotiate": Level.ORGAN,
+    "context": Level.MOLECULE,
+    "prompt_variant": Level.ORGAN,
+    "coordinate": Level.ORGAN,
+    "memory": Level.ATOM,
+}
+"""The lowest level whose stages include each stage not built yet (DESIGN.md's table)."""
+
+
+@dataclass(frozen=True)
+class StageSelection:
+    """The stages to run, in order, and each stage left out with the reason."""
+
+    stages: Sequence[Stage]
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+class StageSelector(Protocol):
+    """Chooses a workflow's stages; :class:`PhaseSelector` is the engine's own."""
+
+    def select(self, request: WorkflowRequest, level: Level, runtime: Runtime) -> StageSelection:
+        """The stages ``request`` runs at ``level``."""
+        ...
+
+
+class PhaseSelector:
+    """DESIGN.md's table of levels and phases."""
+
+    def select(self, request: WorkflowRequest, level: Level, runtime: Runtime) -> StageSelection:
+        """The stages ``request`` runs at ``level`` (see the module's table)."""
+        stages: list[Stage] = []
+        skipped: dict[str, str] = {}
+        name = level.value.capitalize()
+        planned = level.rank >= Level.ORGAN.rank
+        if request.is_recipe:
+            stages += [RecipeStage(), SelectStage()]
+            skipped["decompose"] = "a recipe brings its own subtasks"
+        elif planned:
+            stages += [cast(Stage, DecomposeStage()), SelectStage()]
+        else:
+            stages.append(OneStepStage())
+            reason = f"{name}: one deliverable, run as one step by the agent the scores choose"
+            skipped["decompose"] = skipped["select_agents"] = reason
+        stages.append(ExecuteStage())
+        quality = runtime.settings.quality.enabled
+        if level is Level.ATOM:
+            skipped["aggregate"] = skipped["assess"] = "Atom: no evaluation"
+        elif not quality:
+            skipped["aggregate"] = skipped["assess"] = "quality.enabled is off"
+        else:
+            stages.append(AggregateStage())
+            if level.rank >= Level.CELL.rank:
+                stages.append(AssessStage())
+            else:
+                skipped["assess"] = f"{name}: no quality assessment"
+        if level.rank < Level.CELL.rank:
+            skipped["learn"] = f"{name}: no agent-metrics update"
+        elif runtime.store is None:
+            skipped["learn"] = "no store to learn into"
+        else:
+            stages.append(LearnStage())
+        stages.append(RespondStage())
+        for stage, lowest in _WANTS.items():
+            skipped[stage] = (
+                NOT_BUILT[stage]
+                if level.rank >= lowest.rank
+                else f"{name}: not part of this level ({NOT_BUILT[stage].split(': ', 1)[1]})"
+            )
+        if level is Level.ORGANISM:
+            skipped["cross_workflow_learning"] = "not built yet: learning across workflows"
+        return StageSelection(stages, skipped)

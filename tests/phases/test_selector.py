@@ -1,0 +1,187 @@
+"""Each level runs exactly its stages; the level, its reasons and the stages are everywhere."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from automatos import (
+    Engine,
+    Event,
+    Level,
+    LevelChosen,
+    StageStarted,
+    SubtaskSpec,
+    WorkflowRequest,
+    WorkflowStarted,
+)
+from automatos.llm.profile import ModelProfile
+from automatos.phases.selector import NOT_BUILT
+from automatos.settings import Settings, StoreSettings
+from automatos.store.sql import SqlStore
+from automatos.testing import Rule, ScriptedLLM
+from tests.conftest import fast_settings, planner
+
+SMALL = ModelProfile(plans_freely=False, chooses_agents=False, judges=False, classifies=False)
+
+
+def classified() -> Settings:
+    """Fast settings that let the engine find the level."""
+    settings = fast_settings()
+    settings.plan.level = None
+    return settings
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqlStore]:
+    s = await SqlStore.open(StoreSettings(data_dir=tmp_path))
+    yield s
+    await s.aclose()
+
+
+async def test_an_atom_is_one_model_call_and_its_answer_is_the_agents(store: SqlStore) -> None:
+    llm = ScriptedLLM(default="168")
+    events: list[Event] = []
+    result = await Engine(classified(), llm=llm, store=store).run(
+        "What is 12 * 14?", on_event=events.append
+    )
+    assert result.final_answer == "168"
+    assert len(llm.calls) == 1 and [c.stage for c in result.llm_calls] == ["execute"]
+    assert llm.calls[0].messages[-1].content == "What is 12 * 14?"  # no plan, no scaffolding
+    assert llm.calls[0].json_schema is None
+    assert result.stages == ("one_step", "execute", "respond")
+    assert result.quality is None
+    level = result.level
+    assert level is not None and level.level is Level.ATOM and level.source == "features"
+    assert level.reasons and level.stages == result.stages
+    for stage in ("decompose", "select_agents", "aggregate", "assess", "learn"):
+        assert stage in level.skipped
+    assert level.skipped["context"] != NOT_BUILT["context"]  # not an Atom's stage at all
+    assert level.skipped["memory"] == NOT_BUILT["memory"]  # an Atom's, not built yet
+    tokens = result.totals.tokens_in + result.totals.tokens_out
+    assert tokens < 3000
+    # the events: the level right after the start, then stages naming their phase
+    assert isinstance(events[0], WorkflowStarted) and isinstance(events[1], LevelChosen)
+    assert events[1].level == "atom" and events[1].stages == list(result.stages)
+    started = [(e.stage, e.phase) for e in events if isinstance(e, StageStarted)]
+    assert started == [("one_step", "execute"), ("execute", "execute"), ("respond", "learn")]
+    # the store keeps the level and the phase of every stage
+    run = await store.get_run(result.workflow_id)
+    assert run is not None
+    assert run.extra["level"]["level"] == "atom"
+    assert run.extra["level"]["stages"] == list(result.stages)
+    assert [s["phase"] for s in run.stages] == ["execute", "execute", "learn"]
+
+
+@pytest.mark.parametrize(
+    ("level", "stages"),
+    [
+        (Level.ATOM, ("one_step", "execute", "respond")),
+        (Level.MOLECULE, ("one_step", "execute", "aggregate", "respond")),
+        (Level.CELL, ("one_step", "execute", "aggregate", "assess", "learn", "respond")),
+        (
+            Level.ORGAN,
+            ("decompose", "select_agents", "execute", "aggregate", "assess", "learn", "respond"),
+        ),
+        (
+            Level.ORGANISM,
+            ("decompose", "select_agents", "execute", "aggregate", "assess", "learn", "respond"),
+        ),
+    ],
+)
+async def test_each_level_runs_exactly_its_stages(
+    store: SqlStore, level: Level, stages: tuple[str, ...]
+) -> None:
+    llm = ScriptedLLM(rules=[planner({"id": "only", "description": "do it"})], default="done")
+    request = WorkflowRequest(text="What is 12 * 14?", level=level)
+    result = await Engine(classified(), llm=llm, store=store).run(request)
+    assert result.stages == stages
+    assert result.level is not None and result.level.source == "caller"
+    assert set(result.level.skipped).isdisjoint(stages)
+    if level is Level.ORGANISM:
+        assert "cross_workflow_learning" in result.level.skipped
+    for stage, reason in NOT_BUILT.items():  # absent, and saying so where the level wants it
+        assert result.level.skipped[stage] == reason or level is not Level.ORGANISM
+
+
+async def test_quality_off_and_no_store_are_the_reasons_given() -> None:
+    settings = classified()
+    settings.quality.enabled = False
+    request = WorkflowRequest(text="anything", level=Level.CELL)
+    result = await Engine(settings, llm=ScriptedLLM(default="done")).run(request)
+    assert result.stages == ("one_step", "execute", "respond")
+    assert result.level is not None
+    assert result.level.skipped["assess"] == "quality.enabled is off"
+    assert result.level.skipped["learn"] == "no store to learn into"
+
+
+async def test_a_recipe_skips_planning_at_every_level() -> None:
+    request = WorkflowRequest(
+        text="two things",
+        subtasks=(
+            SubtaskSpec(id="a", description="first"),
+            SubtaskSpec(id="b", description="second"),
+        ),
+    )
+    result = await Engine(classified(), llm=ScriptedLLM(default="done")).run(request)
+    assert result.stages[:2] == ("recipe", "select_agents")
+    assert result.level is not None
+    assert result.level.skipped["decompose"] == "a recipe brings its own subtasks"
+    assert "a recipe of 2 subtasks" in result.level.reasons
+
+
+async def test_the_setting_sets_the_level_and_the_request_wins_over_it() -> None:
+    settings = classified()
+    settings.plan.level = Level.MOLECULE
+    engine = Engine(settings, llm=ScriptedLLM(default="done"))
+    by_setting = await engine.run("research everything about graphs")
+    assert by_setting.level is not None and by_setting.level.level is Level.MOLECULE
+    assert by_setting.level.source == "settings"
+    by_request = await engine.run(WorkflowRequest(text="x y", level=Level.ATOM))
+    assert by_request.level is not None and by_request.level.level is Level.ATOM
+
+
+async def test_a_capable_model_may_classify_when_asked() -> None:
+    settings = classified()
+    settings.plan.level_classifier = "model"
+    answer = json.dumps({"level": "cell", "reason": "needs care"})
+    llm = ScriptedLLM(rules=[Rule("features suggest", answer)], default="done")
+    result = await Engine(settings, llm=llm).run("What is 12 * 14?")
+    assert result.level is not None
+    assert (result.level.level, result.level.source) == (Level.CELL, "model")
+    assert "the model: needs care" in result.level.reasons
+    assert next(c.stage for c in result.llm_calls) == "classify"
+
+
+async def test_a_small_model_is_not_asked_to_classify() -> None:
+    settings = classified()
+    settings.plan.level_classifier = "model"
+    llm = ScriptedLLM(default="168", profile=SMALL)
+    result = await Engine(settings, llm=llm).run("What is 12 * 14?")
+    assert result.level is not None and result.level.source == "features"
+    assert any("too small to classify" in r for r in result.level.reasons)
+    assert len(llm.calls) == 1
+
+
+async def test_a_failed_classification_falls_back_to_the_features() -> None:
+    settings = classified()
+    settings.plan.level_classifier = "model"
+    llm = ScriptedLLM(rules=[Rule("features suggest", "not json at all")], default="168")
+    result = await Engine(settings, llm=llm).run("What is 12 * 14?")
+    assert result.level is not None and result.level.level is Level.ATOM
+    assert any("classification failed" in r for r in result.level.reasons)
+
+
+async def test_the_profile_comes_from_the_provider_and_the_settings_override_it() -> None:
+    small = Engine(fast_settings(), llm=ScriptedLLM(default="x", profile=SMALL))
+    assert not small.runtime.profile.plans_freely
+    settings = fast_settings()
+    settings.llm.profile.plans_freely = True
+    settings.llm.profile.context_window = 1234
+    overridden = Engine(settings, llm=ScriptedLLM(default="x", profile=SMALL)).runtime.profile
+    assert overridden.plans_freely and not overridden.judges
+    assert overridden.context_window == 1234
+    assert Engine(fast_settings(), llm=ScriptedLLM(default="x")).runtime.profile.judges
