@@ -47,7 +47,8 @@ class LevelChoice(BaseModel):
 
     ``source`` is ``caller`` (the request or ``--level`` set it), ``settings``
     (``plan.level``), ``features`` (the request's own features decided) or ``model`` (the
-    model classified it). ``skipped`` maps each stage of the full pipeline that did not run to the reason.
+    model classified it). ``skipped`` maps each stage of the full pipeline that did not run
+    to the reason.
     """
 
     model_config = ConfigDict(frozen=True)
