@@ -145,7 +145,8 @@ async def main(runs: int) -> dict[str, object]:
             full_ms, full = await _timed(
                 engine, WorkflowRequest(text=SIMPLE, level=Level.ORGAN), runs
             )
-            assert atom.level is not None and atom.level.level is Level.ATOM, atom.level
+            assert atom.level is not None
+            assert atom.level.level is Level.ATOM, atom.level
             print(f"atom:  {atom_ms:6.2f} ms p50 beside the model; stages {atom.stages}")
             print(f"       calls {[c.stage for c in atom.llm_calls]}")
             print(f"full:  {full_ms:6.2f} ms p50 beside the model; stages {full.stages}")
