@@ -31,7 +31,10 @@ def respond(path: str, body: dict[str, Any]) -> Reply:
         return openai_chat(json.dumps(PLAN))
     if "assign the best agent" in system:
         return openai_chat(json.dumps({"assignments": []}))  # unsure: the score decides
-    step = body["messages"][-1]["content"].split("Your step (")[1].split(")")[0]
+    prompt = body["messages"][-1]["content"]
+    if "Your step (" not in prompt:  # a request run as its own one step
+        return openai_chat("168")
+    step = prompt.split("Your step (")[1].split(")")[0]
     return openai_chat(f"answer of {step}")
 
 
@@ -236,3 +239,32 @@ def test_graph_of_a_bare_plan_list_and_a_broken_plan(tmp_path: Path) -> None:
     result = runner.invoke(app, ["graph", str(broken)])
     assert result.exit_code == 1
     assert "PlanParseError" in result.output and "subtasks.0.description" in result.output
+
+
+def test_a_simple_request_is_an_atom_and_runs_show_says_so(server: FakeLLMServer) -> None:
+    done = runner.invoke(app, ["run", "What is 12 * 14?", "--json"])
+    assert done.exit_code == 0, done.output
+    data = json.loads(done.stdout)
+    assert data["level"]["level"] == "atom"
+    assert data["stages"] == ["one_step", "execute", "respond"]
+    assert len(server.requests) == 1  # one model call, no planner
+    shown = runner.invoke(app, ["runs", "show", data["workflow_id"]])
+    assert shown.exit_code == 0, shown.output
+    assert "level: atom (features:" in shown.output
+    assert "stage one_step (execute)" in shown.output
+    assert "not run: decompose: Atom" in shown.output
+
+
+def test_the_summary_shows_the_level_and_the_plan_by_layers(server: FakeLLMServer) -> None:
+    done = runner.invoke(app, ["run", "--level", "organ", "tell me about graphs"])
+    assert done.exit_code == 0, done.output
+    assert "level organ (caller: set by the caller)" in done.output
+    assert "plan: 2 steps in 2 layers" in done.output
+    assert "1. facts" in done.output and "2. summary" in done.output
+
+
+def test_an_unknown_level_is_a_usage_error() -> None:
+    done = runner.invoke(app, ["run", "--level", "huge", "hello"])
+    assert done.exit_code == 2
+    assert "'huge' is not a level" in done.output
+    assert "atom, molecule, cell, organ, organism" in done.output

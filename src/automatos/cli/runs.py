@@ -95,10 +95,18 @@ def _print_run(run: RunDetail) -> None:
         )
     )
     out.print(Text(f"request: {run.request}"))
+    level = run.extra.get("level")
+    if isinstance(level, dict):  # runs stored before levels existed have none
+        reasons = "; ".join(str(r) for r in level.get("reasons", ()))
+        out.print(Text(f"level: {level.get('level')} ({level.get('source')}: {reasons})"))
     for stage in run.stages:
         note = f"  {stage['error']}" if stage.get("error") else ""
         took = f"{stage['elapsed_s']:.2f}s" if "elapsed_s" in stage else "(imported)"
-        out.print(Text(f"  stage {stage['stage']}: {took}{note}"))
+        phase = f" ({stage['phase']})" if stage.get("phase") else ""
+        out.print(Text(f"  stage {stage['stage']}{phase}: {took}{note}"))
+    if isinstance(level, dict):
+        for name, reason in (level.get("skipped") or {}).items():
+            out.print(Text(f"  not run: {name}: {reason}", style="dim"))
     table = Table("subtask", "status", "agent", "attempts", "seconds", "tokens", "output")
     for r in run.results:
         table.add_row(
