@@ -18,7 +18,7 @@ from automatos.domain.result import (
     WorkflowStatus,
 )
 from automatos.errors import AutomatosError
-from automatos.llm.base import Message, estimate_tokens
+from automatos.llm.base import Message
 from automatos.phases.contracts import ANSWER, PLAN, RESULTS
 from automatos.phases.execute.answer import answer_problem
 from automatos.phases.quotes import fit_quotes
@@ -80,7 +80,8 @@ class RespondStage:
         budget = state.runtime.settings.execution.max_quoted_chars
         prompt = _sections(ids, fit_quotes(texts, budget, budget))
         user = f"Request:\n{state.request.text}\n\nResults:\n\n{prompt}"
-        refusal = state.call_refusal(estimate_tokens(user) + _ANSWER_TOKENS)
+        count = state.runtime.profile.count_tokens  # the model's own tokenizer, where it has one
+        refusal = state.call_refusal(count(user) + _ANSWER_TOKENS)
         if refusal is not None:
             state.warnings.append(
                 f"the budget leaves no room for the synthesis ({refusal}); final answer joins "
