@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-REQUEST ?= Research the three most popular open-source vector databases and write a short comparison.
+REQUEST ?= Describe PostgreSQL, Redis and SQLite, then write a short comparison of them.
 
 .PHONY: demo test lint bench clean
 

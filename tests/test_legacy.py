@@ -82,7 +82,7 @@ def test_import_legacy_from_the_cli() -> None:
     assert data["extra"]["legacy_unknown"]["ui_theme"] == "dark"
     assert data["started_at"].startswith("2026-01-14T10:02:03")
     text = runner.invoke(app, ["runs", "show", "legacy-0002"])
-    assert "stage decompose: (imported)" in text.output
+    assert "stage decompose (plan): (imported)" in text.output
 
 
 def test_a_bad_record_is_one_line_naming_its_fields(tmp_path: Path) -> None:

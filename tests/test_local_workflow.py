@@ -10,7 +10,6 @@ from automatos import Engine, Settings, SubtaskStatus, WorkflowStatus
 
 async def test_the_default_engine_runs_a_real_multi_subtask_workflow() -> None:
     settings = Settings()
-    settings.plan.numbered_max_steps = 3
     settings.llm.local_max_tokens = 64
     async with Engine(settings) as engine:
         result = await engine.run("List two uses of a hash map, then summarise them.")
@@ -37,5 +36,5 @@ def test_what_the_program_prints_while_the_model_loads_reaches_the_terminal(
         timeout=120,
     )
     assert done.returncode == 1
-    assert "error: WorkflowTimeoutError" in done.stderr
+    assert "task cancelled: WorkflowTimeoutError" in done.stderr  # the one step, cut short
     assert "llama" not in done.stderr.lower()  # and what llama.cpp says while loading does not

@@ -146,8 +146,6 @@ class PlanLimits(BaseModel):
     """How a request's complexity level is found when the caller sets none: ``features``
     (its deliverables, verbs and length; no model call) or ``model`` (one short call to a
     model whose profile says it classifies, with the features' answer as a hint)."""
-    numbered_min_steps: int = Field(default=2, ge=1, le=12)
-    numbered_max_steps: int = Field(default=3, ge=1, le=12)
 
 
 class ExecutionSettings(BaseModel):

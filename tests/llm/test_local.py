@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,8 +17,6 @@ from automatos.llm.local import (
     completion_prompt,
     default_model_path,
 )
-from automatos.phases.plan.decompose import decomposition_messages, numbered_schema, parse_plan
-from automatos.settings import PlanLimits
 
 
 @pytest.fixture(scope="module")
@@ -49,20 +46,6 @@ async def test_plain_generation(gemma: LlamaCppProvider) -> None:
     assert done.tokens_in > 50
     assert 0 < done.tokens_out <= 48
     assert done.model == "gemma-3-270m-q4_k_m"
-
-
-async def test_numbered_plans_always_parse_and_pass_the_graph_checks(
-    gemma: LlamaCppProvider,
-) -> None:
-    limits = PlanLimits()
-    messages = decomposition_messages("Compare two sorting algorithms.", limits, numbered=True)
-    done = await gemma.complete(
-        messages, json_schema=numbered_schema(2, 3), max_tokens=400, temperature=0.0
-    )
-    plan = parse_plan(done.text, limits)
-    assert 2 <= len(plan.subtasks) <= 3
-    assert [s.id for s in plan.subtasks] == [f"step_{i + 1}" for i in range(len(plan.subtasks))]
-    json.loads(done.text)
 
 
 async def test_concurrent_calls_share_one_model(gemma: LlamaCppProvider) -> None:

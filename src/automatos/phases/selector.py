@@ -26,11 +26,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, cast
+from typing import Protocol
 
-from automatos.domain.level import Level, Phase
+from automatos.domain.level import Level
 from automatos.domain.request import WorkflowRequest
-from automatos.phases.contracts import PLAN, REQUEST, Stage
+from automatos.phases.contracts import Stage
 from automatos.phases.evaluate.aggregate import AggregateStage
 from automatos.phases.evaluate.assess import AssessStage
 from automatos.phases.execute.dispatch import ExecuteStage
@@ -41,11 +41,6 @@ from automatos.phases.plan.decompose import DecomposeStage
 from automatos.phases.plan.recipe import RecipeStage
 from automatos.phases.plan.select import SelectStage
 from automatos.phases.state import Runtime
-
-# TODO(lead): the decomposer's own module declares these once its rewrite lands.
-DecomposeStage.phase = Phase.PLAN  # type: ignore[attr-defined]
-DecomposeStage.reads = frozenset({REQUEST})  # type: ignore[attr-defined]
-DecomposeStage.writes = frozenset({PLAN})  # type: ignore[attr-defined]
 
 __all__ = ["NOT_BUILT", "PhaseSelector", "StageSelection", "StageSelector"]
 
@@ -97,7 +92,7 @@ class PhaseSelector:
             stages += [RecipeStage(), SelectStage()]
             skipped["decompose"] = "a recipe brings its own subtasks"
         elif planned:
-            stages += [cast(Stage, DecomposeStage()), SelectStage()]
+            stages += [DecomposeStage(), SelectStage()]
         else:
             stages.append(OneStepStage())
             reason = f"{name}: one deliverable, run as one step by the agent the scores choose"

@@ -19,6 +19,7 @@ __all__ = [
     "LEADERS",
     "OBJECT_SLOTS",
     "PREPOSITIONS",
+    "PRONOUNS",
     "RESULT_NOUNS",
     "WH_WORDS",
     "Link",
@@ -45,11 +46,11 @@ _VERBS = _set(
     "simulate validate detect diagnose troubleshoot resolve migrate port integrate automate "
     "prioritise prioritize decide determine derive tally quantify locate fetch scrape query "
     "compile assemble arrange craft invent illustrate narrate enumerate cite highlight justify "
-    "argue defend critique criticise criticize pitch reply respond recap condense synthesise "
-    "synthesize consolidate reconcile interpret examine explore survey recommend sum convert "
-    "solve train fine-tune finetune set look figure work break put point come send publish "
-    "share buy contact invite notify remind ask hire submit apply read learn cook bake print "
-    "upload download email call post order register sign open visit watch"
+    "argue defend criticise criticize pitch reply respond recap condense synthesise synthesize "
+    "consolidate reconcile interpret examine explore survey sum train fine-tune finetune set "
+    "look figure work break put point come send publish share buy contact invite notify "
+    "remind ask hire submit apply cook bake print upload "
+    "download email call post order register sign present report state match"
 )
 _SPELLING = {
     "analyze": "analyse",
@@ -94,8 +95,8 @@ AMBIGUOUS_VERBS = _set(
     "audit scan prototype forecast filter clean cluster tag label count measure format "
     "schedule query compile sketch order update report program rank pick split add sum "
     "search survey cite port point set look work break put come pitch reply respond recap "
-    "train convert state email call post order sign watch print share contact visit cook "
-    "read apply open"
+    "train convert state email call post order sign print share contact cook apply present "
+    "match"
 )
 """Verbs that are as often nouns ("the test plan", "a book list"): in the middle of a
 sentence they start a new clause only when an object follows them."""
@@ -137,9 +138,8 @@ PREPOSITIONS = _set(
     "under within without across through regarding versus vs than as during after before "
     "against toward towards around near"
 )
-OBJECT_SLOTS = _set(
-    "use using from on with into of about to for in at by onto upon"
-) | _VERBS
+PRONOUNS = _set("me us them it him her you this that these those")
+OBJECT_SLOTS = _set("use using from on with into of about to for in at by onto upon") | _VERBS
 """Words after which "it", "this" and "that" are objects, so they point at a result."""
 
 RESULT_NOUNS = _set(
@@ -174,24 +174,36 @@ class Link:
 
 
 LEADERS: tuple[tuple[str, int], ...] = (
-    (r"and then|then|next|after that|after this|afterwards|afterward|subsequently|"
-     r"once (?:that is |that's |this is |it is |it's |you are |you're )?(?:done|finished)|"
-     r"when (?:that is |that's |this is |you are |you're )?(?:done|finished)|"
-     r"with (?:that|this|those|these|the results?)", Link.SEQUENCE),
-    (r"and finally|finally|lastly|last of all|in the end|at the end|to finish|to conclude|"
-     r"in conclusion|to wrap up|to wrap it up", Link.FINAL),
-    (r"and also|also|additionally|in addition|as well|besides|separately|in parallel|"
-     r"meanwhile|at the same time|independently|plus|furthermore|moreover", Link.PARALLEL),
-    (r"and|but|so|now|first of all|first|firstly|second|secondly|third|thirdly|fourth|"
-     r"fourthly|fifth|please|pls|plz|kindly|just|ok|okay|hey|hi|hello|"
-     r"(?:can|could|would|will) (?:you|u)(?: please)?|"
-     r"i (?:need|want|would like|'d like|d like|would love|'d love) (?:you |u )?to|"
-     r"we (?:need|want|would like|'d like) (?:you )?to|"
-     r"you (?:should|need to|must|have to|can)|"
-     r"(?:make sure|be sure|don't forget|do not forget|remember) to|try to|"
-     r"help me(?: to)?|help us(?: to)?|let's|let us|go ahead and|"
-     r"your (?:task|job) is to|the (?:task|goal) is to|i need help to|"
-     r"(?:step|part|task|item) \d{1,3}|\d{1,3}[.)]|\(\d{1,3}\)", Link.NONE),
+    (
+        r"and then|then|next|after that|after this|afterwards|afterward|subsequently|"
+        r"once (?:that is |that's |this is |it is |it's |you are |you're )?(?:done|finished)|"
+        r"when (?:that is |that's |this is |you are |you're )?(?:done|finished)|"
+        r"with (?:that|this|those|these|the results?)",
+        Link.SEQUENCE,
+    ),
+    (
+        r"and finally|finally|lastly|last of all|in the end|at the end|to finish|to conclude|"
+        r"in conclusion|to wrap up|to wrap it up",
+        Link.FINAL,
+    ),
+    (
+        r"and also|also|additionally|in addition|as well|besides|separately|in parallel|"
+        r"meanwhile|at the same time|independently|plus|furthermore|moreover",
+        Link.PARALLEL,
+    ),
+    (
+        r"and|but|so|now|first of all|first|firstly|second|secondly|third|thirdly|fourth|"
+        r"fourthly|fifth|please|pls|plz|kindly|just|ok|okay|hey|hi|hello|"
+        r"(?:can|could|would|will) (?:you|u)(?: please)?|"
+        r"i (?:need|want|would like|'d like|d like|would love|'d love) (?:you |u )?to|"
+        r"we (?:need|want|would like|'d like) (?:you )?to|"
+        r"you (?:should|need to|must|have to|can)|"
+        r"(?:make sure|be sure|don't forget|do not forget|remember) to|try to|"
+        r"help me(?: to)?|help us(?: to)?|let's|let us|go ahead and|"
+        r"your (?:task|job) is to|the (?:task|goal) is to|i need help to|"
+        r"(?:step|part|task|item) \d{1,3}|\d{1,3}[.)]|\(\d{1,3}\)",
+        Link.NONE,
+    ),
 )
 """Words that may lead a clause before its verb, with the link each one makes, as regular
 expressions tried in this order."""

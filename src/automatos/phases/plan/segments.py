@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from automatos.phases.plan.lexicon import verb_of
+
 __all__ = ["MASK", "Unit", "mask", "sentences", "units"]
 
 MASK = "\x1a"
@@ -55,7 +57,7 @@ class Unit:
 
 
 _MARKER = re.compile(
-    r"[ \t]*(?:(?P<bullet>[-*•·‣▪◦–—+])|\(?(?P<number>\d{1,3})[.)](?!\d)|\(?(?P<letter>[a-zA-Z])\)"
+    r"[ \t]*(?:(?P<bullet>[-*•·‣▪◦–—+])|\(?(?P<number>\d{1,3})[.)](?!\d)|\(?[a-zA-Z]\)"
     r"|(?:step|part|task)\s*(?P<step>\d{1,3})\s*[:.)-])[ \t]+(?=\S)",
     re.IGNORECASE,
 )
@@ -151,8 +153,10 @@ def _item(item: list[int], group: int) -> Unit:
 
 def _ended(masked: str, end: int) -> bool:
     """Whether the text before ``end`` finishes a sentence or a clause."""
-    stripped = masked[:end].rstrip()
-    return stripped[-1:] in ".!?:;" if stripped else True
+    end -= 1
+    while end >= 0 and masked[end].isspace():
+        end -= 1
+    return end < 0 or masked[end] in ".!?:;"
 
 
 def _prose(masked: str, start: int, end: int) -> list[Unit]:
@@ -190,10 +194,11 @@ def sentences(masked: str, start: int, end: int) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     begin = start
     for m in _END.finditer(masked, start, end):
-        word = masked[begin : m.start()].rsplit(None, 1)[-1:] or [""]
+        word = masked[max(begin, m.start() - 40) : m.start()].rsplit(None, 1)[-1:] or [""]
         token = word[0].lower().strip("\"'(")
         if m.group().startswith(".") and (
-            token in _ABBREVIATIONS or (len(token) == 1 and token.isalpha())
+            token in _ABBREVIATIONS
+            or (len(token) == 1 and token.isalpha() and _initial(masked, m.end()))
         ):
             continue
         spans.append((begin, m.end()))
@@ -205,6 +210,16 @@ def sentences(masked: str, start: int, end: int) -> list[tuple[int, int]]:
     return [(a, b) for a, b in (_trimmed(masked, a, b) for a, b in result) if a < b]
 
 
+def _initial(masked: str, after: int) -> bool:
+    """Whether a single letter and its point end at ``after`` as an initial ("J. K.
+    Rowling"), not as a sentence ("Research A. Research B."): a verb does not follow."""
+    following = masked[after : after + 40].split(None, 1)
+    if not following:
+        return False
+    word = following[0].strip(".,;:!?\"'()").lower()
+    return verb_of(word) is None
+
+
 def _line_breaks(masked: str, start: int, end: int) -> list[tuple[int, int]]:
     """A sentence split at its line breaks where the line ends a clause or the next one
     starts a new thought (a capital, a digit)."""
@@ -214,7 +229,11 @@ def _line_breaks(masked: str, start: int, end: int) -> list[tuple[int, int]]:
     while pos >= 0:
         before = masked[begin:pos].rstrip()
         after = masked[pos + 1 : end].lstrip()
-        if before and after and (before[-1] in ".!?:;" or after[:1].isupper() or after[:1].isdigit()):
+        if (
+            before
+            and after
+            and (before[-1] in ".!?:;" or after[:1].isupper() or after[:1].isdigit())
+        ):
             spans.append((begin, pos))
             begin = pos + 1
         pos = masked.find("\n", pos + 1, end)

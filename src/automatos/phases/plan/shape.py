@@ -13,26 +13,31 @@ step rather than cut wrongly. Each part's text is the request's own words, whole
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from automatos.phases.plan.clauses import (
+    QUESTION,
+    STRIP,
+    TASK,
+    Clause,
+    clauses_of,
+    enumeration,
+    norm,
+    one_line,
+)
 from automatos.phases.plan.lexicon import (
     AGGREGATE_VERBS,
-    AMBIGUOUS_VERBS,
-    AUXILIARIES,
-    CONSTRAINT_HEADS,
     DETERMINERS,
     DISTRIBUTIVE_VERBS,
     GENERIC_OUTPUTS,
-    LEADERS,
     OBJECT_SLOTS,
     PREPOSITIONS,
+    PRONOUNS,
     RESULT_NOUNS,
     WH_WORDS,
     Link,
-    verb_of,
 )
-from automatos.phases.plan.segments import Unit, mask, sentences, units
+from automatos.phases.plan.segments import mask
 
 __all__ = ["Part", "RequestShape", "shape_of"]
 
@@ -74,30 +79,6 @@ class RequestShape:
         return tuple(i for i, p in enumerate(self.parts) if not p.uses)
 
 
-# Kinds of clause.
-_TASK, _QUESTION, _CONSTRAINT, _CONTEXT = "task", "question", "constraint", "context"
-
-_TOKEN = re.compile(r"[;,]|:(?=\s|$)|(?:[^\s;,:]|:(?!\s|$))+")
-_STRIP = ".!?\"'()[]{}*_“”‘’«»…"
-_LEADER = re.compile(
-    r"(?:" + "|".join(f"(?P<g{i}>{pattern})" for i, (pattern, _) in enumerate(LEADERS)) + r")"
-    r"(?=[\s,:]|$)[\s,:]*",
-    re.IGNORECASE,
-)
-_WANT = re.compile(
-    r"(?:i|we)\s+(?:need|want|would like|'d like|d like|am looking for|'m looking for)\s+"
-    r"(?:(?:me|us)\s+)?(?P<object>\w)",
-    re.IGNORECASE,
-)
-_LEAD_IN = re.compile(
-    r"(?:for each|for every|for both|for all|in each case|using [^,]{1,80}|based on [^,]{1,80}|"
-    r"with [^,]{1,60}|given [^,]{1,80}|in [^,]{1,60}|for [^,]{1,60}|from [^,]{1,60}|"
-    r"after [^,]{1,60}|once [^,]{1,60}|if [^,]{1,80}|when [^,]{1,60}),\s*"
-)
-_ASKS = re.compile(r"\S+\s+(?:me|us)\s+(?:who|what|when|where|why|which|how|whether|if)\b")
-_WINDOW = 300
-"""Characters of a clause its head is read from."""
-_GOAL = re.compile(r"(?:please\s+|can you\s+|could you\s+)*help (?:me|us)\b", re.IGNORECASE)
 _NUMBER_REF = re.compile(
     r"\b(?:steps?|parts?|tasks?|items?|points?|questions?)\s+(\d{1,3})"
     r"(?:\s*(?:,|and|&|-|–|to)\s*(\d{1,3}))?|#(\d{1,3})\b",
@@ -116,61 +97,12 @@ _PLURAL_REF = re.compile(
     re.IGNORECASE,
 )
 _EACH = re.compile(r"\b(?:each|every|separately|individually|one by one|in turn)\b", re.I)
-_MAKE_CONSTRAINT = frozenset("it them this that sure certain each every everything".split())
-_MANNER = frozenset(
-    "in as using with only briefly concisely formally informally clearly simply like".split()
-)
-_PRONOUNS = frozenset("me us them it him her you this that these those".split())
-_COPULAS = frozenset("is are was were has have had 's".split())
-_CONTEXT_HEADERS = frozenset(
-    "requirements requirement constraints context background notes note details info "
-    "information assumptions rules guidelines criteria facts data input inputs given "
-    "preferences budget specs specification specifications".split()
-)
-_TEXT_VERBS = frozenset(
-    "summarise translate proofread edit rewrite review fix debug explain analyse classify "
-    "extract parse paraphrase convert correct improve shorten simplify critique check grade "
-    "score rate tag label annotate count answer condense recap refactor optimise document "
-    "interpret format".split()
-)
-
-
-@dataclass(slots=True)
-class _Clause:
-    start: int
-    """Where the clause's own words start, after its leading connectives."""
-    end: int
-    kind: str
-    link: int = Link.NONE
-    head: int = 0
-    """Where its verb or question word is: after a lead-in ("For each, list …")."""
-    verb: str | None = None
-    umbrella: bool = False
-    """It ends in a colon and what follows it is its deliverables."""
-    goal: bool = False
-    """It asks for help with a goal ("Help me prepare for an interview."): when other
-    deliverables follow, they make it up."""
-    wants: int | None = None
-    """Where the object of "I need …" starts, for a clause without a verb."""
-    listed: bool = False
-    list_number: int | None = None
-    enum: _Enumeration | None = None
-
-
-@dataclass(slots=True)
-class _Enumeration:
-    prefix: tuple[int, int]
-    items: list[tuple[int, int]]
-    tail: tuple[int, int]
-    distribute_tail: bool
-    separator: str = " "
-    """Between the prefix and an item: ": " after a colon ("Research these companies:")."""
 
 
 @dataclass(slots=True)
 class _Draft:
     text: str
-    clause: _Clause
+    clause: Clause
     probe: str
     """Its words as masked, lower case: what references are looked for in."""
     uses: set[int] = field(default_factory=set)
@@ -183,22 +115,22 @@ def shape_of(text: str) -> RequestShape:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     words = len(text.split())
     masked = mask(text)
-    clauses, context = _clauses(text, masked)
+    clauses, context = clauses_of(text, masked)
     for clause in clauses:
-        if clause.enum is None and clause.kind in (_TASK, _QUESTION):
-            clause.enum = _enumeration(masked, clause)
+        if clause.enum is None and clause.kind in (TASK, QUESTION):
+            clause.enum = enumeration(masked, clause)
     items = _largest_enumeration(text, clauses)
-    verbs = frozenset(c.verb for c in clauses if c.verb and c.kind == _TASK)
-    deliverables = [c for c in clauses if c.kind in (_TASK, _QUESTION) and not c.umbrella]
+    verbs = frozenset(c.verb for c in clauses if c.verb and c.kind == TASK)
+    deliverables = [c for c in clauses if c.kind in (TASK, QUESTION) and not c.umbrella]
     drafts = _drafts(text, masked, deliverables)
-    if sum(not d.clause.goal for d in drafts) >= 2 and any(d.clause.goal for d in drafts):
+    if any(not d.clause.goal for d in drafts) and any(d.clause.goal for d in drafts):
         context = (*context, *(d.text for d in drafts if d.clause.goal))
         drafts = [d for d in drafts if not d.clause.goal]
     if len(drafts) < 2:
-        whole = _words(text)
+        whole = one_line(text)
         sole = deliverables[0] if len(deliverables) == 1 else None
         question = (
-            sole.kind == _QUESTION
+            sole.kind == QUESTION
             if sole is not None
             else not deliverables and _looks_like_question(masked)
         )
@@ -211,351 +143,17 @@ def shape_of(text: str) -> RequestShape:
             d.text,
             tuple(sorted(d.uses)),
             verb=d.clause.verb,
-            question=d.clause.kind == _QUESTION,
+            question=d.clause.kind == QUESTION,
         )
         for d in drafts
     )
     return RequestShape(parts, items, verbs, words, False, context)
 
 
-# --- clauses ---------------------------------------------------------------------------
-
-
-def _clauses(text: str, masked: str) -> tuple[list[_Clause], tuple[str, ...]]:
-    """Every clause of the request in order, classified, and the words that are context."""
-    clauses: list[_Clause] = []
-    context: list[str] = []
-    in_material = False  # a colon line asked for work on the text after it ("Summarise:")
-    all_units = units(masked)
-    i = 0
-    while i < len(all_units):
-        unit = all_units[i]
-        i += 1
-        if unit.list_group is not None:
-            group = [unit]
-            while i < len(all_units) and all_units[i].list_group == unit.list_group:
-                group.append(all_units[i])
-                i += 1
-            _list_clauses(text, masked, group, clauses, context)
-            in_material = False
-            continue
-        for n, (start, end) in enumerate(sentences(masked, unit.start, unit.end)):
-            found = list(_sentence_clauses(masked, start, end))
-            if in_material:
-                # Material runs to a paragraph that starts with "then", "also", "finally".
-                if found and found[0].link != Link.NONE and _line_start(masked, start):
-                    in_material = False
-                else:
-                    context.append(_words(text[start:end]))
-                    continue
-            for clause in found:
-                if clause.kind in (_CONSTRAINT, _CONTEXT):
-                    context.append(_words(text[clause.start : clause.end]))
-                clauses.append(clause)
-            last = found[-1] if found else None
-            in_material = (
-                last is not None
-                and masked[end - 1 : end] == ":"
-                and last.kind == _TASK
-                and last.verb in _TEXT_VERBS
-            )
-    for clause in clauses:
-        if clause.umbrella:
-            context.append(_words(text[clause.start : clause.end]))
-    return clauses, tuple(c for c in context if c)
-
-
-def _list_clauses(
-    text: str, masked: str, group: list[Unit], clauses: list[_Clause], context: list[str]
-) -> None:
-    """The clauses of one list: its items are deliverables, or the objects of the clause
-    that introduces the list ("Compare these databases:" then a list of names)."""
-    item_clauses: list[list[_Clause]] = []
-    for unit in group:
-        found: list[_Clause] = []
-        for start, end in sentences(masked, unit.start, unit.end):
-            found.extend(_sentence_clauses(masked, start, end))
-        item_clauses.append(found)
-    intro = next((c for c in reversed(clauses) if c.end <= group[0].start), None)
-    intro_headed = intro is not None and intro.kind in (_TASK, _QUESTION)
-    firsts = [found[0] for found in item_clauses if found]
-    if intro is not None and intro_headed and all(f.kind == _CONTEXT for f in firsts):
-        spans = [(f.start, f.end) for f in firsts]
-        intro.enum = _Enumeration(
-            (intro.start, intro.end), spans, (intro.end, intro.end), False, ": "
-        )
-        intro.umbrella = False
-        return
-    header = _words(text[intro.start : intro.end]).lower().rstrip(":") if intro else ""
-    as_context = intro is not None and not intro_headed and header.split()[-1:] and (
-        header.split()[-1] in _CONTEXT_HEADERS
-    )
-    if intro is not None and intro_headed and masked[intro.end : intro.end + 1] == ":":
-        intro.umbrella = True
-    for unit, found in zip(group, item_clauses, strict=True):
-        for n, clause in enumerate(found):
-            if n == 0 and clause.kind == _CONTEXT and not as_context:
-                head = _head_word(masked, clause.start)
-                if head not in AUXILIARIES and head not in _COPULAS:
-                    clause.kind = _TASK
-            clause.listed = True
-            clause.list_number = unit.number if n == 0 else None
-            if clause.kind in (_CONSTRAINT, _CONTEXT):
-                context.append(_words(text[clause.start : clause.end]))
-            clauses.append(clause)
-
-
-def _sentence_clauses(masked: str, start: int, end: int) -> Iterator[_Clause]:
-    """The clauses of one sentence: it splits where a new instruction or question starts."""
-    tokens = [(m.start() + start, m.end() + start, m.group()) for m in _TOKEN.finditer(
-        masked[start:end]
-    )]
-    if not tokens:
-        return
-    question_sentence = masked[start:end].rstrip().endswith("?")
-    current = _classify(masked, tokens[0][0], end, question_sentence, first=True)
-    clause_token = 0
-    for k in range(1, len(tokens)):
-        tok_start, _, tok = tokens[k]
-        prev = tokens[k - 1][2]
-        if tok in ";,:" or tok_start <= current.head:
-            continue
-        word = tok.lower()
-        if prev in ";:":
-            pass  # after a semicolon or a colon any clause may start
-        elif prev == "," or word in ("and", "&", "then", "plus", "also", "but"):
-            if current.kind not in (_TASK, _QUESTION) or not _may_split(tokens, k, clause_token):
-                continue
-        else:
-            continue
-        candidate = _classify(masked, tok_start, end, question_sentence, first=False)
-        if prev == ":" and current.kind in (_TASK, _QUESTION) and candidate.kind == _TASK:
-            current.umbrella = True
-        elif candidate.kind not in (_TASK, _QUESTION) and prev not in ";:":
-            continue
-        if prev in ";:" and candidate.kind in (_CONSTRAINT, _CONTEXT) and not current.umbrella:
-            continue
-        current.end = _trim_end(masked, current.start, tokens[k - 1][1])
-        yield current
-        current = candidate
-        clause_token = k
-    current.end = _trim_end(masked, current.start, end)
-    yield current
-
-
-def _may_split(tokens: list[tuple[int, int, str]], k: int, first: int) -> bool:
-    """Whether a new clause may start at token ``k`` of a sentence after "," or "and"
-    (``first`` is the first token of the clause it would end)."""
-    # A bare verb just before the connective coordinates verbs ("compare and contrast",
-    # "how to research and write"): one clause.
-    before = tokens[k - 1][2] if tokens[k - 1][2] != "," else tokens[k - 2][2] if k > 1 else ""
-    if verb_of(_norm(before)) is not None and _norm(before) not in AMBIGUOUS_VERBS:
-        return False
-    words = [_norm(t[2]) for t in tokens[k : k + 8] if t[2] not in ",;:"]
-    while words and words[0] in ("and", "&", "then", "plus", "also", "but"):
-        words.pop(0)
-    if len(words) < 2:
-        return False
-    head, nxt = words[0], words[1]
-    if head in WH_WORDS:
-        return True
-    if _open_verb_phrase([t[2] for t in tokens[first:k]]):
-        return False
-    if head in AMBIGUOUS_VERBS and verb_of(head, nxt) is not None:
-        if nxt in DETERMINERS or nxt in _PRONOUNS or nxt in WH_WORDS or nxt[:1].isdigit():
-            return True
-        return _norm(before) not in AMBIGUOUS_VERBS
-    return True
-
-
-def _open_verb_phrase(raw: list[str]) -> bool:
-    """Whether a clause has an infinitive ("a script to read the file") or a relative
-    clause with a bare verb ("a tool that can parse"): a verb after "and" continues it."""
-    words = [_norm(w) for w in raw]
-    for k, w in enumerate(words[:-1]):
-        nxt = words[k + 1]
-        if w == "to" and nxt[:1].isalpha() and not raw[k + 1][:1].isupper() and (
-            nxt not in DETERMINERS and nxt not in PREPOSITIONS and nxt not in _PRONOUNS
-        ):
-            return True
-        if w in ("that", "which", "who") and (
-            nxt in ("can", "will", "should", "must", "could", "would", "may", "might")
-            or verb_of(nxt) is not None
-        ):
-            return True
-    return False
-
-
-def _classify(masked: str, start: int, end: int, question_sentence: bool, *, first: bool) -> _Clause:
-    """A clause from ``start`` to the sentence end, its leading connectives skipped."""
-    link = Link.NONE
-    pos = start
-    while pos < end:
-        m = _LEADER.match(masked, pos, end)
-        if m is None or m.end() == pos:
-            break
-        kind = next(i for i, (_, k) in enumerate(LEADERS) if m.group(f"g{i}") is not None)
-        if link == Link.NONE:
-            link = LEADERS[kind][1]
-        pos = m.end()
-    clause = _Clause(pos, end, _CONTEXT, link, pos, goal=bool(_GOAL.match(masked, start, end)))
-    lower = masked[pos : min(end, pos + _WINDOW)].lower()  # what the head is read from
-    lead_in = _LEAD_IN.match(lower)
-    if lead_in:  # "For each, list …", "Using the data above, build …"
-        after = lower[lead_in.end() :].split(None, 2)
-        if after and verb_of(_norm(after[0]), _norm(after[1]) if len(after) > 1 else ""):
-            clause.head = pos + lead_in.end()
-            lower = lower[lead_in.end() :]
-    words = [_norm(w) for w in lower.split()[:8]]
-    while words and not any(ch.isalnum() for ch in words[0]):
-        words.pop(0)  # emoji, symbols
-    if not words:
-        return clause
-    head, nxt = words[0], words[1] if len(words) > 1 else ""
-    if head.endswith("ly") and len(words) > 1 and verb_of(nxt, words[2] if len(words) > 2 else ""):
-        words = words[1:]  # "briefly explain"
-        head, nxt = words[0], words[1] if len(words) > 1 else ""
-    if head in WH_WORDS or (head in AUXILIARIES and question_sentence):
-        clause.kind = _QUESTION
-        return clause
-    verb = verb_of(head, nxt)
-    if head == "use" or head == "using":
-        later = re.search(r"\b(?:to|,)\s*(\w+)", lower)
-        if later and verb_of(later.group(1)):
-            clause.kind, clause.verb = _TASK, verb_of(later.group(1))
-        else:
-            clause.kind = _CONSTRAINT
-        return clause
-    if head in CONSTRAINT_HEADS and verb is None:
-        clause.kind = _CONSTRAINT
-        return clause
-    if verb is not None:
-        if (head == "make" and nxt in _MAKE_CONSTRAINT) or (
-            head in ("write", "answer", "respond", "reply") and nxt in _MANNER
-        ):
-            clause.kind = _CONSTRAINT
-            return clause
-        if head in AMBIGUOUS_VERBS and any(w in _COPULAS for w in words[1:5]):
-            return clause  # "Test results are in": a statement
-        clause.kind, clause.verb = _TASK, verb
-        if verb in ("tell", "show") and _ASKS.match(lower):
-            clause.kind = _QUESTION
-        return clause
-    want = _WANT.match(masked, pos, end)
-    if want:
-        clause.kind, clause.wants = _TASK, want.start("object")
-        return clause
-    if question_sentence and first and not masked[start:end].rstrip().endswith(":"):
-        clause.kind = _QUESTION
-    return clause
-
-
-def _trim_end(masked: str, start: int, end: int) -> int:
-    """``end`` moved back over spaces and the punctuation that joins clauses."""
-    while end > start and (masked[end - 1].isspace() or masked[end - 1] in ",;:"):
-        end -= 1
-    return end
-
-
-# --- enumerations ------------------------------------------------------------------------
-
-
-_CONJUNCTIONS = ("and", "or", "&")
-
-
-def _enumeration(masked: str, clause: _Clause) -> _Enumeration | None:
-    """The longest enumeration in a clause ("describe A, B and C for X"), if it has one."""
-    tokens = [
-        (m.start() + clause.start, m.end() + clause.start, m.group())
-        for m in _TOKEN.finditer(masked[clause.start : clause.end])
-    ]
-    norms = [_norm(t[2]) for t in tokens]
-    best: tuple[list[tuple[int, int]], int] | None = None
-    for c, word in enumerate(norms):
-        if c > 0 and word in ("and", "or", "&", "vs", "versus"):
-            found = _enumeration_at(tokens, norms, c, clause.head)
-            if found is not None and (best is None or len(found[0]) > len(best[0])):
-                best = found
-    if best is None:
-        return None
-    items, j = best
-    if len(items) == 2 and not _pair_is_enumeration(norms, tokens, items, clause):
-        return None
-    spans = [(tokens[a][0], tokens[b - 1][1]) for a, b in items]
-    prefix = (clause.start, tokens[items[0][0]][0])
-    tail = (tokens[j][0] if j < len(tokens) else clause.end, clause.end)
-    capitals = all(_capital(tokens, a) for a, _ in items)
-    distribute = not capitals or not (j + 1 < len(tokens) and _capital(tokens, j + 1))
-    separator = ": " if masked[prefix[0] : prefix[1]].rstrip().endswith(":") else " "
-    return _Enumeration(prefix, spans, tail, distribute, separator)
-
-
-def _enumeration_at(
-    tokens: list[tuple[int, int, str]], norms: list[str], c: int, head: int
-) -> tuple[list[tuple[int, int]], int] | None:
-    """The items around the conjunction at token ``c`` (as token ranges) and the token after
-    the last item; items are at most four words, separated by commas."""
-    j = c + 1  # the last item runs to a preposition, a verb or a clause boundary
-    while j < len(tokens) and j - (c + 1) < 4:
-        w = norms[j]
-        if tokens[j][2] in ",;:" or w in PREPOSITIONS or w in WH_WORDS:
-            if w == "of" and _capital(tokens, j - 1) and _capital(tokens, j + 1):
-                j += 2  # "the Tower of London"
-                continue
-            break
-        if verb_of(w) is not None and w not in AMBIGUOUS_VERBS:
-            break
-        j += 1
-    if j == c + 1:
-        return None
-    items = [(c + 1, j)]
-    end = c - 1 if tokens[c - 1][2] == "," else c  # "A, B, and C"
-    while end > 0:
-        begin = end
-        while begin > 0 and tokens[begin - 1][2] not in ",;:" and end - begin < 4:
-            w = norms[begin - 1]
-            if w in PREPOSITIONS or w in WH_WORDS or w in _CONJUNCTIONS:
-                break
-            if verb_of(w) is not None and (
-                w not in AMBIGUOUS_VERBS or tokens[begin - 1][0] <= head
-            ):
-                break  # the clause's own verb, or another clause's
-            begin -= 1
-            if w in DETERMINERS:
-                break
-        if begin == end:
-            break
-        items.insert(0, (begin, end))
-        if begin > 0 and tokens[begin - 1][2] == ",":
-            end = begin - 1  # the whole segment was an item: the one before may be too
-            continue
-        break
-    return (items, j) if len(items) >= 2 else None
-
-
-def _pair_is_enumeration(
-    norms: list[str], tokens: list[tuple[int, int, str]], items: list[tuple[int, int]],
-    clause: _Clause,
-) -> bool:
-    """"A and B" enumerates two things when compared, chosen between, or both are names."""
-    if clause.verb in AGGREGATE_VERBS:
-        return True
-    if items[0][0] > 0 and norms[items[0][0] - 1] == "between":
-        return True
-    return all(_capital(tokens, a) and a > 0 for a, _ in items)
-
-
-def _capital(tokens: list[tuple[int, int, str]], k: int) -> bool:
-    if not 0 <= k < len(tokens):
-        return False
-    word = tokens[k][2].lstrip(_STRIP)
-    return word[:1].isupper()
-
-
-def _largest_enumeration(text: str, clauses: list[_Clause]) -> tuple[str, ...]:
+def _largest_enumeration(text: str, clauses: list[Clause]) -> tuple[str, ...]:
     best: tuple[str, ...] = ()
     for clause in clauses:
-        if clause.kind not in (_TASK, _QUESTION) or clause.enum is None:
+        if clause.kind not in (TASK, QUESTION) or clause.enum is None:
             continue
         found = tuple(_item_words(text[a:b]) for a, b in clause.enum.items)
         if len(found) > len(best):
@@ -566,15 +164,19 @@ def _largest_enumeration(text: str, clauses: list[_Clause]) -> tuple[str, ...]:
 # --- parts and references ---------------------------------------------------------------
 
 
-def _drafts(text: str, masked: str, deliverables: list[_Clause]) -> list[_Draft]:
+def _drafts(text: str, masked: str, deliverables: list[Clause]) -> list[_Draft]:
     """The deliverables as parts, an enumeration expanded into one part per item where its
     items are separate pieces of work."""
     drafts: list[_Draft] = []
     for n, clause in enumerate(deliverables):
         enum = clause.enum
         whole = [(clause.start, clause.end)]
-        if len(masked[clause.start : clause.end].split()) < 2 and drafts and (
-            clause.verb not in AGGREGATE_VERBS
+        if not any(ch.isalnum() for ch in text[clause.start : clause.end]):
+            continue
+        if (
+            len(masked[clause.start : clause.end].split()) < 2
+            and drafts
+            and (clause.verb not in AGGREGATE_VERBS)
         ):
             continue  # "Explain." after a deliverable elaborates it
         wanted = _wanted(masked, clause)
@@ -596,14 +198,14 @@ def _drafts(text: str, masked: str, deliverables: list[_Clause]) -> list[_Draft]
 def _draft(
     text: str,
     masked: str,
-    clause: _Clause,
+    clause: Clause,
     spans: list[tuple[int, int]],
     group: int,
     separator: str = " ",
 ) -> _Draft:
     """A part made of pieces of the request (a prefix, an item, a tail)."""
-    pieces = [_words(text[a:b]) for a, b in spans]
-    probes = [_words(masked[a:b]) for a, b in spans]
+    pieces = [one_line(text[a:b]) for a, b in spans]
+    probes = [one_line(masked[a:b]) for a, b in spans]
     if len(pieces) > 1:
         pieces[0], probes[0] = pieces[0].rstrip(":"), probes[0].rstrip(":")
         pieces[0] += separator.rstrip()
@@ -612,16 +214,17 @@ def _draft(
     return _Draft(_sentence_case(words), clause, " ".join(probes).lower(), group=group)
 
 
-def _wanted(masked: str, clause: _Clause) -> list[tuple[int, int]]:
+def _wanted(masked: str, clause: Clause) -> list[tuple[int, int]]:
     """The things an "I need …" clause lists, when it lists several ("a list of questions,
     sample answers, and a study plan")."""
     if clause.wants is None:
         return []
     pieces: list[tuple[int, int]] = []
     begin = clause.wants
-    for m in re.finditer(r",\s*(?:(?:and|or)\s+)?|\s+and\s+(?=(?:a|an|the|some|\d+)\s)", masked[
-        clause.wants : clause.end
-    ]):
+    for m in re.finditer(
+        r",\s*(?:(?:and|or)\s+)?|\s+and\s+(?=(?:a|an|the|some|\d+)\s)",
+        masked[clause.wants : clause.end],
+    ):
         pieces.append((begin, clause.wants + m.start()))
         begin = clause.wants + m.end()
     pieces.append((begin, clause.end))
@@ -630,11 +233,11 @@ def _wanted(masked: str, clause: _Clause) -> list[tuple[int, int]]:
     return pieces
 
 
-def _expands(masked: str, clause: _Clause, later: list[_Clause]) -> bool:
+def _expands(masked: str, clause: Clause, later: list[Clause]) -> bool:
     """Whether an enumeration's items are separate pieces of work: a verb such as
     "describe" before them, and "each", three or more items, or a later step on them all."""
     enum = clause.enum
-    if enum is None or clause.kind != _TASK or clause.verb not in DISTRIBUTIVE_VERBS:
+    if enum is None or clause.kind != TASK or clause.verb not in DISTRIBUTIVE_VERBS:
         return False
     prefix = masked[enum.prefix[0] : enum.prefix[1]].lower().split()
     if any(w in ("that", "which", "who", "to", "with", "between", "and", "or") for w in prefix):
@@ -645,7 +248,7 @@ def _expands(masked: str, clause: _Clause, later: list[_Clause]) -> bool:
         c.verb in AGGREGATE_VERBS
         or _PLURAL_REF.search(masked, c.start, c.end)
         or _ALL_REF.search(masked, c.start, c.end)
-        for c in later
+        for c in later[:3]  # "then compare them" follows closely
     )
 
 
@@ -699,16 +302,20 @@ def _references(
         return uses
     if _ALL_REF.search(probe):
         return set(range(first))
-    sinks = [j for j in open_parts if j < first]
+
+    def sinks() -> set[int]:
+        return {j for j in open_parts if j < first} or set(before)
+
     if _PLURAL_REF.search(probe) or _result_noun(probe):
-        return set(sinks) if len(sinks) > 1 else set(before)
+        found = sinks()
+        return found if len(found) > 1 else set(before)
     if _singular_ref(probe):
         return set(before)
     if clause.link in (Link.SEQUENCE, Link.FINAL):
-        return set(sinks or before)
+        return sinks()
     aggregates = clause.verb in AGGREGATE_VERBS and not _own_object(probe, drafts, first)
     if aggregates or (_topicless(probe) and i == len(drafts) - 1):
-        return set(sinks or before)
+        return sinks()
     if _demonstrative_ref(probe, drafts, first):
         return set(before)
     return set()
@@ -722,8 +329,8 @@ def _result_noun(lower: str) -> bool:
 
 
 def _singular_ref(lower: str) -> bool:
-    """"it", "this" or "that" in the place of an object ("summarise it", "based on that")."""
-    words = [_norm(w) for w in lower.split()]
+    """ "it", "this" or "that" in the place of an object ("summarise it", "based on that")."""
+    words = [norm(w) for w in lower.split()]
     for k, w in enumerate(words):
         if w == "its":
             return True
@@ -738,7 +345,7 @@ def _singular_ref(lower: str) -> bool:
 
 
 def _demonstrative_ref(lower: str, drafts: list[_Draft], first: int) -> bool:
-    """"this/that/these/those NOUN" where an earlier part names that noun."""
+    """ "this/that/these/those NOUN" where an earlier part names that noun."""
     for m in re.finditer(r"\b(?:this|that|these|those|such)\s+(\w+)", lower):
         noun = m.group(1)
         stem = noun[:-1] if noun.endswith("s") and len(noun) > 3 else noun
@@ -750,15 +357,20 @@ def _demonstrative_ref(lower: str, drafts: list[_Draft], first: int) -> bool:
 
 
 def _own_object(lower: str, drafts: list[_Draft], first: int) -> bool:
-    """Whether an aggregating step ("compare", "rank") names things no earlier part does."""
-    words = [_norm(w) for w in lower.split()[1:]]
+    """Whether an aggregating step ("compare", "rank") names things no earlier part does,
+    in its object (the words before a preposition: "recommend one for a student")."""
+    words = []
+    for w in (norm(w) for w in lower.split()[1:]):
+        if w in PREPOSITIONS:
+            break
+        words.append(w)
     content = [
         w
         for w in words
         if len(w) > 2
         and w not in DETERMINERS
         and w not in PREPOSITIONS
-        and w not in _PRONOUNS
+        and w not in PRONOUNS
         and w not in GENERIC_OUTPUTS
         and w not in ("and", "or", "best", "most", "least", "which", "what")
     ]
@@ -770,7 +382,7 @@ def _own_object(lower: str, drafts: list[_Draft], first: int) -> bool:
 
 def _topicless(lower: str) -> bool:
     """A step with nothing of its own to work on ("write a short report")."""
-    words = [_norm(w) for w in lower.split()[1:]]
+    words = [norm(w) for w in lower.split()[1:]]
     rest = [w for w in words if w not in DETERMINERS and w not in GENERIC_OUTPUTS and w]
     return bool(words) and not rest
 
@@ -778,21 +390,16 @@ def _topicless(lower: str) -> bool:
 # --- words -------------------------------------------------------------------------------
 
 
-def _part_text(body: str, clause: _Clause) -> str:
+def _part_text(body: str, clause: Clause) -> str:
     """A part's words: the clause without the punctuation that joined it to the next."""
     text = body.rstrip(" ,;:")
-    if clause.kind != _QUESTION:
+    if clause.kind != QUESTION:
         text = text.rstrip(".!?")
     return text.strip() or body
 
 
-def _words(text: str) -> str:
-    """``text`` on one line: whitespace runs become one space."""
-    return " ".join(text.split())
-
-
 def _item_words(text: str) -> str:
-    words = _words(text).strip(" ,;:" + _STRIP).split(" ")
+    words = one_line(text).strip(" ,;:" + STRIP).split(" ")
     if len(words) > 1 and words[0].lower() in ("the", "a", "an"):
         words = words[1:]
     return " ".join(words)
@@ -802,25 +409,9 @@ def _sentence_case(text: str) -> str:
     return text[:1].upper() + text[1:] if text[:1].islower() else text
 
 
-def _norm(word: str) -> str:
-    return word.lower().replace("’", "'").strip(_STRIP)
-
-
-def _head_word(masked: str, start: int) -> str:
-    parts = masked[start : start + 40].split(None, 1)
-    return _norm(parts[0]) if parts else ""
-
-
-def _line_start(masked: str, at: int) -> bool:
-    at -= 1
-    while at >= 0 and masked[at] in " \t":
-        at -= 1
-    return at < 0 or masked[at] == "\n"
-
-
 def _looks_like_question(masked: str) -> bool:
     stripped = masked.strip()
     if stripped.endswith("?"):
         return True
-    head = _norm(stripped.split(None, 1)[0]) if stripped else ""
+    head = norm(stripped.split(None, 1)[0]) if stripped else ""
     return head in WH_WORDS
