@@ -107,11 +107,15 @@ def by_features(text: str, *, recipe_steps: int | None = None) -> LevelChoice:
         level = Level.MOLECULE
     else:
         reasons.append(
-            f"a direct question of {words} words" if shape.question else f"{words} words"
+            f"a direct question of {_words(words)}" if shape.question else _words(words)
         )
         reasons.append("no work verb: one model call")
         level = Level.ATOM
     return LevelChoice(level=level, source="features", reasons=tuple(reasons))
+
+
+def _words(n: int) -> str:
+    return f"{n} word{'s' if n != 1 else ''}"
 
 
 def _parts_reason(shape: RequestShape, recipe_steps: int | None) -> str:
