@@ -75,6 +75,7 @@ EXPECTED = {
     "StageContractError",
     "StageSelection",
     "StageSelector",
+    "StageError",
 }
 
 

@@ -70,6 +70,7 @@ __all__ = [
     "ScorerError",
     "SelfDependencyError",
     "StageContractError",
+    "StageError",
     "StoreError",
     "StructuredOutputError",
     "SubtaskTimeoutError",
@@ -91,6 +92,11 @@ class ConfigurationError(AutomatosError):
 class StageContractError(ConfigurationError):
     """A stage list leaves a stage without an input it reads: the message names the stage,
     the input and the stages before it."""
+
+
+class StageError(AutomatosError):
+    """A stage raised an exception outside this tree (a bug in it, or in a plugin stage), or
+    did not write what it declares: the message names the stage."""
 
 
 class InvalidRequestError(AutomatosError):

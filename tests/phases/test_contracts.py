@@ -14,10 +14,11 @@ from automatos import (
     Level,
     Phase,
     StageContractError,
+    StageError,
     StageSelection,
     WorkflowRequest,
 )
-from automatos.phases.contracts import ANSWER, RESULTS, check_stages
+from automatos.phases.contracts import ANSWER, ASSIGNMENTS, PLAN, REQUEST, RESULTS, check_stages
 from automatos.phases.evaluate.assess import AssessStage
 from automatos.phases.execute.dispatch import ExecuteStage
 from automatos.phases.execute.one_step import OneStepStage
@@ -145,6 +146,85 @@ class Junk:
 
 @pytest.mark.parametrize(("selector", "words"), [(Raising(), "failed: KeyError"), (Junk(), "str")])
 async def test_a_misbehaving_selector_is_a_configuration_error(selector: Any, words: str) -> None:
+    engine = Engine(fast_settings(), llm=ScriptedLLM(default="x"), selector=selector)
+    with pytest.raises(ConfigurationError, match=words):
+        await engine.run("anything")
+
+
+class Nameless:
+    phase = Phase.LEARN
+    reads = writes = frozenset({ANSWER})
+
+    async def run(self, state: WorkflowState) -> None:
+        return None
+
+
+class SyncRun(Shout):
+    name = "sync"
+
+    def run(self, state: WorkflowState) -> None:  # type: ignore[override]
+        return None
+
+
+class Liar:
+    """Declares a plan and writes none."""
+
+    name = "liar"
+    phase = Phase.PLAN
+    reads = frozenset({REQUEST})
+    writes = frozenset({PLAN, ASSIGNMENTS})
+
+    async def run(self, state: WorkflowState) -> None:
+        return None
+
+
+class Buggy(Shout):
+    name = "buggy"
+
+    async def run(self, state: WorkflowState) -> None:
+        raise ValueError("a bug")
+
+
+@pytest.mark.parametrize(
+    ("stage", "words"),
+    [(Nameless(), "has no name"), (SyncRun(), "needs an `async def run")],
+)
+def test_a_stage_must_be_named_and_async(stage: Any, words: str) -> None:
+    with pytest.raises(StageContractError, match=words):
+        check_stages([OneStepStage(), ExecuteStage(), stage])
+
+
+async def test_a_stage_that_does_not_write_what_it_declares_is_named() -> None:
+    selector = Fixed(Liar(), ExecuteStage(), RespondStage())
+    engine = Engine(fast_settings(), llm=ScriptedLLM(default="x"), selector=selector)
+    with pytest.raises(StageError, match="stage 'liar' did not write what it declares"):
+        await engine.run("anything")
+
+
+async def test_a_plugin_stage_bug_is_a_typed_error_naming_it(store: SqlStore) -> None:
+    selector = Fixed(OneStepStage(), ExecuteStage(), RespondStage(), Buggy())
+    engine = Engine(fast_settings(), llm=ScriptedLLM(default="x"), store=store, selector=selector)
+    with pytest.raises(StageError, match="stage 'buggy' failed: ValueError: a bug"):
+        await engine.run("anything")
+    (run,) = await store.list_runs()
+    assert run.status == "failed"
+
+
+class JunkReasons:
+    def select(self, request: WorkflowRequest, level: Level, runtime: Runtime) -> StageSelection:
+        stages = (OneStepStage(), ExecuteStage(), RespondStage())
+        return StageSelection(stages, [("a", "b", "c")])  # type: ignore[arg-type]
+
+
+class AsyncSelect:
+    async def select(self, request: WorkflowRequest, level: Level, runtime: Runtime) -> Any:
+        return []
+
+
+@pytest.mark.parametrize(
+    ("selector", "words"), [(JunkReasons(), "failed: ValueError"), (AsyncSelect(), "not be async")]
+)
+async def test_a_selector_s_odd_answer_is_a_configuration_error(selector: Any, words: str) -> None:
     engine = Engine(fast_settings(), llm=ScriptedLLM(default="x"), selector=selector)
     with pytest.raises(ConfigurationError, match=words):
         await engine.run("anything")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from automatos import (
+    AgentSpec,
+    ConfigurationError,
     Engine,
     Event,
     Level,
@@ -59,8 +62,8 @@ async def test_an_atom_is_one_model_call_and_its_answer_is_the_agents(store: Sql
     assert level.reasons and level.stages == result.stages
     for stage in ("decompose", "select_agents", "aggregate", "assess", "learn"):
         assert stage in level.skipped
-    assert level.skipped["context"] != NOT_BUILT["context"]  # not an Atom's stage at all
-    assert level.skipped["memory"] == NOT_BUILT["memory"]  # an Atom's, not built yet
+    assert level.skipped["context"].startswith("Atom: not part of this level")
+    assert level.skipped["memory"] == f"not built yet: {NOT_BUILT['memory'][1]}"
     tokens = result.totals.tokens_in + result.totals.tokens_out
     assert tokens < 3000
     # the events: the level right after the start, then stages naming their phase
@@ -103,8 +106,9 @@ async def test_each_level_runs_exactly_its_stages(
     assert set(result.level.skipped).isdisjoint(stages)
     if level is Level.ORGANISM:
         assert "cross_workflow_learning" in result.level.skipped
-    for stage, reason in NOT_BUILT.items():  # absent, and saying so where the level wants it
-        assert result.level.skipped[stage] == reason or level is not Level.ORGANISM
+    for stage, (lowest, what) in NOT_BUILT.items():  # absent, saying so where the level has it
+        wanted = level.rank >= lowest.rank
+        assert (result.level.skipped[stage] == f"not built yet: {what}") is wanted
 
 
 async def test_quality_off_and_no_store_are_the_reasons_given() -> None:
@@ -185,3 +189,76 @@ async def test_the_profile_comes_from_the_provider_and_the_settings_override_it(
     assert overridden.plans_freely and not overridden.judges
     assert overridden.context_window == 1234
     assert Engine(fast_settings(), llm=ScriptedLLM(default="x")).runtime.profile.judges
+
+
+async def test_the_classifier_keeps_to_the_deadline_and_the_budget() -> None:
+    settings = classified()
+    settings.plan.level_classifier = "model"
+    settings.execution.workflow_timeout_s = 2.0
+    slow = ScriptedLLM(
+        rules=[Rule("features suggest", json.dumps({"level": "cell"}))],
+        default="168",
+        latency=lambda m: 5.0 if "features suggest" in m[-1].content else 0.0,
+    )
+    started = time.perf_counter()
+    result = await Engine(settings, llm=slow).run("What is 12 * 14?")
+    assert time.perf_counter() - started < 1.5  # a quarter of the time for sorting, at most
+    assert result.final_answer == "168"
+    assert result.level is not None and result.level.source == "features"
+    assert any("deadline passed while the model classified" in r for r in result.level.reasons)
+    settings = classified()
+    settings.plan.level_classifier = "model"
+    llm = ScriptedLLM(default="168")
+    tight = WorkflowRequest(text="What is 6 * 7?", budget_tokens=60)
+    result = await Engine(settings, llm=llm).run(tight)
+    assert result.final_answer == "168"  # the budget went on the answer, not on sorting it
+    assert [c.stage for c in result.llm_calls] == ["execute"]
+    assert result.level is not None
+    assert any("budget leaves no room" in r for r in result.level.reasons)
+
+
+async def test_the_classifier_takes_a_capitalised_level() -> None:
+    settings = classified()
+    settings.plan.level_classifier = "model"
+    answer = json.dumps({"level": " MOLECULE ", "reason": "some writing"})
+    llm = ScriptedLLM(rules=[Rule("features suggest", answer)], default="done")
+    result = await Engine(settings, llm=llm).run("What is 12 * 14?")
+    assert result.level is not None and result.level.level is Level.MOLECULE
+    assert [c.stage for c in result.llm_calls].count("classify") == 1
+
+
+async def test_a_recipe_below_organ_asks_no_model_for_agents() -> None:
+    agents = (
+        AgentSpec(name="one", description="a", capabilities=("math",)),
+        AgentSpec(name="two", description="b", capabilities=("writing",)),
+    )
+    request = WorkflowRequest(
+        text="What is 12 * 14?",
+        subtasks=(SubtaskSpec(id="only", description="What is 12 * 14?"),),
+        agents=agents,
+    )
+    llm = ScriptedLLM(default="168")
+    result = await Engine(classified(), llm=llm).run(request)
+    assert result.level is not None and result.level.level is Level.ATOM
+    assert [c.stage for c in result.llm_calls] == ["execute"]
+
+
+def test_a_provider_profile_of_the_wrong_kind_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match=r"ScriptedLLM\.profile is"):
+        Engine(fast_settings(), llm=ScriptedLLM(default="x", profile="small"))  # type: ignore[arg-type]
+
+
+def test_text_without_spaces_is_measured_by_its_length() -> None:
+    from automatos.phases.plan.level import by_features
+
+    assert by_features("研究" * 400).level is not Level.ATOM
+    assert by_features("x" * 100_000).level is Level.CELL
+
+
+async def test_a_molecule_reports_its_dimension_scores() -> None:
+    request = WorkflowRequest(text="Write a haiku about autumn.", level=Level.MOLECULE)
+    llm = ScriptedLLM(default="Leaves drift on cold wind; the maple lets go of red; autumn dusk.")
+    result = await Engine(classified(), llm=llm).run(request)
+    assert "assess" not in result.stages
+    assert result.quality is not None and result.quality.method == "aggregate"
+    assert set(result.quality.subtasks) == {"task"}

@@ -65,11 +65,12 @@ def run(
     from automatos.errors import AutomatosError, ConfigurationError
 
     _given_one_way(request=request, file=file, recipe=recipe)
+    chosen = _level(level) if level is not None else None  # before standard input is read
     settings = load_settings()
     try:
         workflow = workflow_request(request, file, recipe, settings.plan)
-        if level is not None:
-            workflow = workflow.model_copy(update={"level": _level(level)})
+        if chosen is not None:
+            workflow = workflow.model_copy(update={"level": chosen})
     except AutomatosError as exc:
         raise fail(exc) from None
     try:
@@ -102,7 +103,8 @@ def _level(name: str) -> Level:
         return Level(name.strip().lower())
     except ValueError:
         raise fail(
-            f"--level {name!r} is not a level: use one of {', '.join(lv.value for lv in Level)}",
+            f"--level {name[:40]!r} is not a level: use one of "
+            f"{', '.join(lv.value for lv in Level)}",
             EXIT_USAGE,
         ) from None
 

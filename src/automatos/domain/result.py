@@ -123,7 +123,8 @@ class QualityReport(BaseModel):
     needs_review: bool
     """Q fell below the quality gate (setting ``quality.gate``)."""
     method: str
-    """``heuristic``, ``judge`` or ``custom``."""
+    """``heuristic``, ``judge`` or ``custom`` (stage 7), or ``aggregate``: stage 5's
+    dimension scores alone, where the level has no assessment (Molecule)."""
     dimensions: dict[str, float | None]
     subtasks: dict[str, dict[str, float | None]]
 

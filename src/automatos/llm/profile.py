@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from automatos.errors import ConfigurationError, describe_value
 from automatos.llm.base import estimate_tokens
 from automatos.settings import ProfileSettings
 
@@ -49,9 +50,17 @@ def profile_of(provider: object, settings: ProfileSettings | None = None) -> Mod
     """The profile ``provider`` declares (its ``profile`` attribute), else :data:`CAPABLE`,
     with ``settings`` applied.
 
+    Raises:
+        ConfigurationError: the provider's ``profile`` is something else than a profile.
+
     A provider wrapped by another (the engine's timeouts and retries) is asked through the
     wrapper's ``profile``.
     """
     declared = getattr(provider, "profile", None)
-    profile = declared if isinstance(declared, ModelProfile) else CAPABLE
+    if declared is not None and not isinstance(declared, ModelProfile):
+        raise ConfigurationError(
+            f"{type(provider).__name__}.profile is {describe_value(declared)}, not a "
+            "ModelProfile (automatos.ModelProfile)"
+        )
+    profile = declared or CAPABLE
     return profile if settings is None else profile.with_settings(settings)

@@ -8,11 +8,12 @@ discovered as an ``AttributeError`` halfway through a run.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from automatos.domain.level import Phase
-from automatos.errors import StageContractError
+from automatos.errors import StageContractError, describe_value
 
 if TYPE_CHECKING:
     from automatos.phases.state import WorkflowState
@@ -28,6 +29,7 @@ __all__ = [
     "RESULT_NEEDS",
     "Stage",
     "check_stages",
+    "unwritten",
 ]
 
 REQUEST = "request"
@@ -81,15 +83,22 @@ def check_stages(stages: Sequence[Stage], available: Iterable[str] = (REQUEST,))
     seen: set[str] = set()
     for index, stage in enumerate(stages):
         name = _name_of(stage, index)
+        if not isinstance(getattr(stage, "name", None), str) or not stage.name:
+            raise StageContractError(f"stage {name} has no name: give it a `name` (a string)")
+        if not inspect.iscoroutinefunction(getattr(stage, "run", None)):
+            raise StageContractError(f"stage {name!r} needs an `async def run(self, state)`")
         if name in seen:
             raise StageContractError(f"two stages are named {name!r}: stage names must differ")
         seen.add(name)
         reads = _names(getattr(stage, "reads", None))
         writes = _names(getattr(stage, "writes", None))
-        if reads is None or writes is None or not isinstance(getattr(stage, "phase", None), Phase):
+        phase = getattr(stage, "phase", None)
+        if reads is None or writes is None or not isinstance(phase, Phase):
             raise StageContractError(
-                f"stage {name!r} declares no contract: it needs a `phase` (a Phase) and "
-                "`reads` and `writes` (frozensets of state names, e.g. "
+                f"stage {name!r} declares no contract (phase {describe_value(phase)}, reads "
+                f"{describe_value(getattr(stage, 'reads', None))}, writes "
+                f"{describe_value(getattr(stage, 'writes', None))}): it needs a `phase` (a "
+                "Phase) and `reads` and `writes` (frozensets of state names, e.g. "
                 f"{{{PLAN!r}, {RESULTS!r}}})"
             )
         missing = sorted(reads - have)
@@ -111,6 +120,26 @@ def check_stages(stages: Sequence[Stage], available: Iterable[str] = (REQUEST,))
 def _name_of(stage: object, index: int) -> str:
     name = getattr(stage, "name", None)
     return name if isinstance(name, str) and name else f"#{index + 1} ({type(stage).__name__})"
+
+
+def unwritten(stage: Stage, state: WorkflowState) -> str | None:
+    """What ``stage``, having run, left unwritten of what the result is built from and it
+    declares (``None`` when all is there): a plugin that declares a plan and writes none
+    is named here, not met as an ``AttributeError`` in a later stage."""
+    from automatos.domain.plan import Plan
+
+    writes = stage.writes
+    if PLAN in writes and not isinstance(state.planning.plan, Plan):
+        return f"it declares {PLAN!r} but the plan is {describe_value(state.planning.plan)}"
+    if ASSIGNMENTS in writes:
+        plan = state.planning.plan
+        assigned = state.planning.assignments
+        missing = [s.id for s in plan.subtasks if s.id not in assigned] if plan else []
+        if missing:
+            return f"it declares {ASSIGNMENTS!r} but left {', '.join(missing[:5])} without one"
+    if RESULTS in writes and not isinstance(state.execution.results, dict):
+        return f"it declares {RESULTS!r} but they are {describe_value(state.execution.results)}"
+    return None
 
 
 def _names(value: object) -> frozenset[str] | None:

@@ -7,6 +7,7 @@ The library, the CLI and (later) the HTTP server and the workers all call
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Callable
 
@@ -18,18 +19,20 @@ from automatos.domain.event import (
     WorkflowFinished,
     WorkflowStarted,
 )
+from automatos.domain.level import LevelChoice
 from automatos.domain.request import WorkflowRequest
 from automatos.domain.result import WorkflowResult, WorkflowStatus
 from automatos.errors import (
     AutomatosError,
     ConfigurationError,
     InvalidRequestError,
+    StageError,
     StoreError,
     WorkflowTimeoutError,
     describe_exception,
     describe_value,
 )
-from automatos.phases.contracts import Stage, check_stages
+from automatos.phases.contracts import Stage, check_stages, unwritten
 from automatos.phases.events import EventBus
 from automatos.phases.learn.respond import build_result
 from automatos.phases.plan.level import choose_level
@@ -57,6 +60,8 @@ async def run_workflow(
     Raises:
         AutomatosError: a stage could not go on (a plan error, no LLM, …); the events
             emitted so far, ending with ``workflow_finished``, describe where it stopped.
+            A level or a stage list that cannot be chosen (a failing selector, a stage
+            without its input) stops the workflow before any event or record.
         WorkflowTimeoutError: the deadline passed before there was a plan.
     """
     limit = runtime.settings.plan.max_request_chars
@@ -67,10 +72,10 @@ async def run_workflow(
         )
     bus = EventBus(request.workflow_id)
     state = WorkflowState(request=request, runtime=runtime, bus=bus)
-    stages = await select_stages(state)
     timeout = runtime.settings.execution.workflow_timeout_s
-    if timeout is not None:
+    if timeout is not None:  # before the level: a model classifier keeps to it as well
         state.deadline = asyncio.get_running_loop().time() + timeout
+    stages, level = await select_stages(state)
     if gate is not None:
         bus.add_gate(gate)
     store = runtime.store
@@ -98,8 +103,6 @@ async def run_workflow(
     if on_event is not None:
         bus.subscribe(on_event)
     bus.emit(WorkflowStarted, request=request.text)
-    level = state.level
-    assert level is not None
     bus.emit(
         LevelChosen,
         level=level.level.value,
@@ -136,8 +139,9 @@ async def run_workflow(
     return result
 
 
-async def select_stages(state: WorkflowState) -> list[Stage]:
-    """The workflow's level and its stages, checked; both kept in ``state.level``.
+async def select_stages(state: WorkflowState) -> tuple[list[Stage], LevelChoice]:
+    """The workflow's level and its stages, checked (the level is also kept in
+    ``state.level``).
 
     Raises:
         StageContractError: the selector's stage list leaves a stage without its input.
@@ -146,32 +150,38 @@ async def select_stages(state: WorkflowState) -> list[Stage]:
     choice = await choose_level(state)
     runtime = state.runtime
     selector = runtime.selector or PhaseSelector()
+    name = type(selector).__name__
     try:
         selection = selector.select(state.request, choice.level, runtime)
+        if inspect.isawaitable(selection):
+            if inspect.iscoroutine(selection):
+                selection.close()  # never awaited: no warning about it
+            raise ConfigurationError(f"the stage selector {name}'s select must not be async")
+        if isinstance(selection, StageSelection):
+            stages, skipped = list(selection.stages), dict(selection.skipped)
+        elif isinstance(selection, list | tuple):
+            stages, skipped = list(selection), {}
+        else:
+            raise ConfigurationError(
+                f"the stage selector {name} returned {describe_value(selection)}, not a "
+                "StageSelection or a list of stages"
+            )
+        reasons = {str(k): str(v) for k, v in skipped.items()}
     except AutomatosError:
         raise
     except Exception as exc:  # a plugin's bug, named as such
         raise ConfigurationError(
-            f"the stage selector {type(selector).__name__} failed: {describe_exception(exc)}"
+            f"the stage selector {name} failed: {describe_exception(exc)}"
         ) from exc
-    if isinstance(selection, StageSelection):
-        stages, skipped = list(selection.stages), dict(selection.skipped)
-    elif isinstance(selection, list | tuple):
-        stages, skipped = list(selection), {}
-    else:
-        raise ConfigurationError(
-            f"the stage selector {type(selector).__name__} returned {describe_value(selection)}"
-            ", not a StageSelection or a list of stages"
-        )
     check_stages(stages)
     names = [stage.name for stage in stages]
     state.level = choice.model_copy(
         update={
             "stages": tuple(names),
-            "skipped": {k: str(v) for k, v in skipped.items() if k not in names},
+            "skipped": {k: v for k, v in reasons.items() if k not in names},
         }
     )
-    return stages
+    return stages, state.level
 
 
 def _extra(state: WorkflowState) -> dict[str, object]:
@@ -289,13 +299,21 @@ async def _run_stage(stage: Stage, state: WorkflowState) -> None:
     started = time.perf_counter()
     try:
         await stage.run(state)
+        problem = unwritten(stage, state)
+        if problem is not None:
+            raise StageError(f"stage {stage.name!r} did not write what it declares: {problem}")
     except BaseException as exc:
-        error = f"{type(exc).__name__}: {exc}"
+        failure: BaseException = exc
+        if isinstance(exc, Exception) and not isinstance(exc, AutomatosError):
+            failure = StageError(f"stage {stage.name!r} failed: {describe_exception(exc)}")
+        error = f"{type(failure).__name__}: {failure}"
         elapsed = _elapsed(started)
         state.stage_log.append(
             {"stage": stage.name, "phase": phase, "elapsed_s": elapsed, "error": error}
         )
         state.bus.emit(StageFinished, stage=stage.name, elapsed_s=elapsed, error=error, phase=phase)
+        if failure is not exc:
+            raise failure from exc
         raise
     elapsed = _elapsed(started)
     state.stages.append(stage.name)

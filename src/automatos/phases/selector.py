@@ -24,8 +24,9 @@ the engine (``Engine(selector=...)``); the pipeline checks its list all the same
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Protocol
 
 from automatos.domain.level import Level
@@ -44,23 +45,17 @@ from automatos.phases.state import Runtime
 
 __all__ = ["NOT_BUILT", "PhaseSelector", "StageSelection", "StageSelector"]
 
-NOT_BUILT = {
-    "negotiate": "not built yet: agents negotiating their subtasks (PRD stage 2b)",
-    "context": "not built yet: context engineering within a token budget (PRD stage 3)",
-    "prompt_variant": "not built yet: the prompt registry and its A/B tests (PRD stage 3b)",
-    "coordinate": "not built yet: coordination through a shared context (PRD stage 4b)",
-    "memory": "not built yet: memory storage (PRD stage 8)",
-}
-"""The PRD's stages this engine does not have yet, and what they will do."""
-
-_WANTS = {
-    "negotiate": Level.ORGAN,
-    "context": Level.MOLECULE,
-    "prompt_variant": Level.ORGAN,
-    "coordinate": Level.ORGAN,
-    "memory": Level.ATOM,
-}
-"""The lowest level whose stages include each stage not built yet (DESIGN.md's table)."""
+NOT_BUILT: Mapping[str, tuple[Level, str]] = MappingProxyType(
+    {
+        "negotiate": (Level.ORGAN, "agents negotiating their subtasks (PRD stage 2b)"),
+        "context": (Level.MOLECULE, "context engineering within a token budget (PRD stage 3)"),
+        "prompt_variant": (Level.ORGAN, "the prompt registry and its A/B tests (PRD stage 3b)"),
+        "coordinate": (Level.ORGAN, "coordination through a shared context (PRD stage 4b)"),
+        "memory": (Level.ATOM, "memory storage (PRD stage 8)"),
+    }
+)
+"""The PRD's stages this engine does not have yet: the lowest level whose stages include
+each (DESIGN.md's table), and what it will do."""
 
 
 @dataclass(frozen=True)
@@ -88,8 +83,8 @@ class PhaseSelector:
         skipped: dict[str, str] = {}
         name = level.value.capitalize()
         planned = level.rank >= Level.ORGAN.rank
-        if request.is_recipe:
-            stages += [RecipeStage(), SelectStage()]
+        if request.is_recipe:  # below Organ, no model call chooses its agents either
+            stages += [RecipeStage(), SelectStage(ask_model=None if planned else False)]
             skipped["decompose"] = "a recipe brings its own subtasks"
         elif planned:
             stages += [DecomposeStage(), SelectStage()]
@@ -116,11 +111,11 @@ class PhaseSelector:
         else:
             stages.append(LearnStage())
         stages.append(RespondStage())
-        for stage, lowest in _WANTS.items():
+        for stage, (lowest, what) in NOT_BUILT.items():
             skipped[stage] = (
-                NOT_BUILT[stage]
+                f"not built yet: {what}"
                 if level.rank >= lowest.rank
-                else f"{name}: not part of this level ({NOT_BUILT[stage].split(': ', 1)[1]})"
+                else f"{name}: not part of this level ({what})"
             )
         if level is Level.ORGANISM:
             skipped["cross_workflow_learning"] = "not built yet: learning across workflows"

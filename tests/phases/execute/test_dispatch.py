@@ -23,7 +23,7 @@ from automatos import (
     WorkflowStatus,
 )
 from automatos.deadlines import caller_timeout
-from automatos.errors import ProviderRequestError
+from automatos.errors import ProviderRequestError, StageError
 from automatos.llm.base import Completion, Message
 from automatos.runners.base import AgentTask
 from automatos.testing import Fault, ScriptedLLM
@@ -337,7 +337,7 @@ async def test_a_bookkeeping_error_ends_the_run_instead_of_hanging_it(
 
     monkeypatch.setattr("automatos.phases.execute.dispatch.commit_result", broken_commit)
     llm = by_step({"a": 0.0, "b": 5.0})
-    with pytest.raises(RuntimeError, match="cannot record a"):
+    with pytest.raises(StageError, match="stage 'execute' failed: RuntimeError: cannot record a"):
         await asyncio.wait_for(
             Engine(fast_settings(), llm=llm).run(recipe(("a", []), ("b", []))), 3
         )

@@ -30,7 +30,7 @@ from automatos.phases.evaluate.scorers import LLMJudgeScorer
 from automatos.phases.state import WorkflowState
 from automatos.scoring import Scorer
 
-__all__ = ["AssessStage", "uses_judge"]
+__all__ = ["AssessStage", "quality_report", "uses_judge"]
 
 _REPORT_S = 0.05
 """Seconds of the workflow's time the stage keeps to report once a scorer or the judge is cut
@@ -60,6 +60,30 @@ def uses_judge(state: WorkflowState) -> bool:
     return len({a.agent for a in state.planning.assignments.values()}) >= settings.judge_min_agents
 
 
+def quality_report(state: WorkflowState, method: str) -> QualityReport:
+    """The workflow's report from the scores so far: what no scorer scored keeps its
+    heuristic score (stage 5's dimensions, weighted)."""
+    plan = state.require_plan()
+    settings = state.runtime.settings.quality
+    evaluation = state.evaluation
+    quality, dimensions = evaluation.quality, evaluation.dimensions
+    for s in plan.subtasks:
+        if s.id not in quality:
+            quality[s.id] = weighted(dimensions[s.id], settings.weights)
+    overall = combine([quality[s.id] for s in plan.subtasks])
+    totals = workflow_dimensions([dimensions[s.id] for s in plan.subtasks])
+    return QualityReport(
+        q=overall.q,
+        low=overall.low,
+        high=overall.high,
+        n=overall.n,
+        needs_review=overall.q < settings.gate,
+        method=method,
+        dimensions=_as_dict(totals),
+        subtasks={s.id: {"q": quality[s.id], **_as_dict(dimensions[s.id])} for s in plan.subtasks},
+    )
+
+
 class AssessStage:
     """Stage 7."""
 
@@ -71,7 +95,6 @@ class AssessStage:
     async def run(self, state: WorkflowState) -> None:
         """Score every subtask and the workflow."""
         plan = state.require_plan()
-        settings = state.runtime.settings.quality
         custom = state.runtime.scorer
         succeeded = [
             s
@@ -86,29 +109,7 @@ class AssessStage:
             await self._judge(state, succeeded)
         else:
             method = "heuristic"
-        for s in plan.subtasks:  # what no scorer scored keeps its heuristic score
-            if s.id not in state.evaluation.quality:
-                state.evaluation.quality[s.id] = weighted(
-                    state.evaluation.dimensions[s.id], settings.weights
-                )
-        overall = combine([state.evaluation.quality[s.id] for s in plan.subtasks])
-        totals = workflow_dimensions([state.evaluation.dimensions[s.id] for s in plan.subtasks])
-        state.evaluation.quality_report = QualityReport(
-            q=overall.q,
-            low=overall.low,
-            high=overall.high,
-            n=overall.n,
-            needs_review=overall.q < settings.gate,
-            method=method,
-            dimensions=_as_dict(totals),
-            subtasks={
-                s.id: {
-                    "q": state.evaluation.quality[s.id],
-                    **_as_dict(state.evaluation.dimensions[s.id]),
-                }
-                for s in plan.subtasks
-            },
-        )
+        state.evaluation.quality_report = quality_report(state, method)
 
     async def _score_custom(
         self, state: WorkflowState, scorer: Scorer, subtasks: list[Subtask]

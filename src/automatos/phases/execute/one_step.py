@@ -10,16 +10,14 @@ from automatos.domain.level import Phase
 from automatos.domain.plan import SubtaskSpec
 from automatos.graph import build_plan
 from automatos.phases.contracts import ASSIGNMENTS, PLAN, REQUEST
+from automatos.phases.execute.prompt import WHOLE_REQUEST
 from automatos.phases.plan.select import SelectStage
 from automatos.phases.state import WorkflowState
 
-__all__ = ["ONE_STEP_ID", "OneStepStage"]
+__all__ = ["ONE_STEP_ID", "WHOLE_REQUEST", "OneStepStage"]
 
 ONE_STEP_ID = "task"
 """The id of the one subtask."""
-
-WHOLE_REQUEST = "Do what the request asks, in full."
-"""The step's description when the request is longer than a description may be."""
 
 
 class OneStepStage:

@@ -10,7 +10,11 @@ from automatos.domain.result import SubtaskResult
 from automatos.llm.base import Message
 from automatos.phases.quotes import fit_quotes
 
-__all__ = ["subtask_messages"]
+__all__ = ["WHOLE_REQUEST", "subtask_messages"]
+
+WHOLE_REQUEST = "Do what the request asks, in full."
+"""The one step's description when the request is longer than a description may be: its
+prompt is the request itself all the same."""
 
 
 def subtask_messages(
@@ -22,7 +26,7 @@ def subtask_messages(
     max_quoted_chars: int,
 ) -> tuple[Message, ...]:
     """System prompt of the agent, then the step with the outputs it depends on."""
-    if subtask.description == request:  # the request is its own one step (Atom, Molecule, Cell)
+    if subtask.description in (request, WHOLE_REQUEST):  # the request as its own one step
         text = request
     else:
         text = f"Overall request:\n{request}\n\nYour step ({subtask.id}):\n{subtask.description}"

@@ -18,7 +18,7 @@ import dataclasses
 from automatos.domain.agent import AgentMetrics
 from automatos.domain.level import Phase
 from automatos.domain.result import SubtaskResult, SubtaskStatus
-from automatos.phases.contracts import ASSIGNMENTS, RESULTS
+from automatos.phases.contracts import ASSIGNMENTS, PLAN, RESULTS
 from automatos.phases.state import WorkflowState
 from automatos.store.base import OVERALL
 
@@ -53,7 +53,7 @@ class LearnStage:
 
     name = "learn"
     phase = Phase.LEARN
-    reads = frozenset({ASSIGNMENTS, RESULTS})
+    reads = frozenset({PLAN, ASSIGNMENTS, RESULTS})  # and the scores, where there are some
     writes = frozenset[str]()
 
     async def run(self, state: WorkflowState) -> None:

@@ -12,6 +12,7 @@ import time
 
 from automatos.domain.level import Phase
 from automatos.domain.result import (
+    QualityReport,
     SubtaskStatus,
     Totals,
     WorkflowResult,
@@ -20,6 +21,7 @@ from automatos.domain.result import (
 from automatos.errors import AutomatosError
 from automatos.llm.base import Message
 from automatos.phases.contracts import ANSWER, PLAN, RESULTS
+from automatos.phases.evaluate.assess import quality_report
 from automatos.phases.execute.answer import answer_problem
 from automatos.phases.quotes import fit_quotes
 from automatos.phases.state import WorkflowState
@@ -36,6 +38,16 @@ SYNTHESIS_PROMPT = (
     "steps below into one complete answer to the request. Keep every fact they give; do not "
     "mention the steps themselves."
 )
+
+
+def _quality(state: WorkflowState) -> QualityReport | None:
+    """Stage 7's report; where only stage 5 ran (a Molecule), its dimension scores."""
+    evaluation = state.evaluation
+    if evaluation.quality_report is None and evaluation.dimensions:
+        plan = state.planning.plan
+        if plan is not None and all(s.id in evaluation.dimensions for s in plan.subtasks):
+            evaluation.quality_report = quality_report(state, "aggregate")
+    return evaluation.quality_report
 
 
 def frontier(state: WorkflowState) -> list[str]:
@@ -154,6 +166,6 @@ def build_result(state: WorkflowState) -> WorkflowResult:
         llm_calls=tuple(calls),
         stages=tuple(state.stages),
         warnings=tuple(state.warnings),
-        quality=state.evaluation.quality_report,
+        quality=_quality(state),
         level=state.level,
     )

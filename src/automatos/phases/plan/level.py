@@ -8,7 +8,10 @@ for, and its length. A capable model may be asked instead (``plan.level_classifi
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+import asyncio
+import math
+
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from automatos.domain.level import Level, LevelChoice
 from automatos.errors import LLMError
@@ -58,6 +61,12 @@ LIGHT_VERBS = frozenset(
 )
 """Work a model does in one go, better for examples and context: a Molecule at least."""
 
+_SHARE_OF_TIME = 0.25
+"""Of the time left to the workflow's deadline, what the classification may take at most:
+the rest is for the work."""
+_ANSWER_TOKENS = 80
+"""The longest classification answer: a level and a reason of a few words."""
+
 ORGANISM_PARTS = 6
 """Deliverables from which a request is enterprise-sized."""
 ORGANISM_WORDS = 400
@@ -65,8 +74,12 @@ CELL_WORDS = 80
 """Words from which a single deliverable is substantial work."""
 ATOM_WORDS = 15
 """Words up to which a request without work verbs is a simple task."""
-_CLASSIFIED_CHARS = 20_000
-"""What the features are read from: the start of a longer request says enough."""
+_CLASSIFIED_CHARS = 8_000
+"""What the features are read from: the start of a longer request says enough (and reading
+it stays within a few milliseconds on the event loop)."""
+_CHARS_A_WORD = 6
+"""Characters of an average English word with its space: text without spaces (Chinese,
+Japanese, a pasted blob) is measured by its length instead."""
 
 
 def by_features(text: str, *, recipe_steps: int | None = None) -> LevelChoice:
@@ -77,7 +90,7 @@ def by_features(text: str, *, recipe_steps: int | None = None) -> LevelChoice:
     shape = shape_of(text[:_CLASSIFIED_CHARS])
     parts = len(shape.parts) if recipe_steps is None else recipe_steps
     reasons = [_parts_reason(shape, recipe_steps)]
-    words = max(shape.words, len(text.split()) if len(text) > _CLASSIFIED_CHARS else 0)
+    words = max(shape.words, len(text) // _CHARS_A_WORD)
     heavy = sorted(shape.verbs & HEAVY_VERBS)
     light = sorted(shape.verbs & LIGHT_VERBS)
     if parts >= 2:
@@ -106,9 +119,7 @@ def by_features(text: str, *, recipe_steps: int | None = None) -> LevelChoice:
         )
         level = Level.MOLECULE
     else:
-        reasons.append(
-            f"a direct question of {_words(words)}" if shape.question else _words(words)
-        )
+        reasons.append(f"a direct question of {_words(words)}" if shape.question else _words(words))
         reasons.append("no work verb: one model call")
         level = Level.ATOM
     return LevelChoice(level=level, source="features", reasons=tuple(reasons))
@@ -116,6 +127,11 @@ def by_features(text: str, *, recipe_steps: int | None = None) -> LevelChoice:
 
 def _words(n: int) -> str:
     return f"{n} word{'s' if n != 1 else ''}"
+
+
+def _features_decided(features: LevelChoice, why: str) -> LevelChoice:
+    note = f"{why}: the features decided"
+    return features.model_copy(update={"reasons": (*features.reasons, note)})
 
 
 def _parts_reason(shape: RequestShape, recipe_steps: int | None) -> str:
@@ -140,6 +156,11 @@ class _Answer(BaseModel):
 
     level: Level
     reason: str = ""
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
 
 _PROMPT = """\
@@ -167,8 +188,7 @@ async def choose_level(state: WorkflowState) -> LevelChoice:
     if runtime.settings.plan.level_classifier != "model" or steps is not None:
         return features
     if not runtime.profile.classifies:
-        note = "the model is too small to classify (its profile): the features decided"
-        return features.model_copy(update={"reasons": (*features.reasons, note)})
+        return _features_decided(features, "the model is too small to classify (its profile)")
     return await _ask_model(state, features)
 
 
@@ -178,19 +198,30 @@ async def _ask_model(state: WorkflowState, features: LevelChoice) -> LevelChoice
         Message("system", _PROMPT),
         Message("user", f"Request:\n{state.request.text[:_CLASSIFIED_CHARS]}\n\n{hint}"),
     ]
-    try:
-        answer = await complete_structured(
-            state.runtime.llm,
-            messages,
-            pydantic_parser(_Answer),
-            json_schema=_Answer.model_json_schema(),
-            temperature=0.0,
-            max_tokens=80,
-            on_call=lambda done: state.record_call("classify", done),
+    count = state.runtime.profile.count_tokens
+    refusal = state.call_refusal(sum(count(m.content) for m in messages) + _ANSWER_TOKENS)
+    if refusal is not None:  # the budget is for the work, not for sorting it
+        return _features_decided(
+            features, f"the budget leaves no room to ask the model ({refusal})"
         )
+    left = state.time_left() * _SHARE_OF_TIME
+    try:
+        async with asyncio.timeout(None if math.isinf(left) else left):
+            answer = await complete_structured(
+                state.runtime.llm,
+                messages,
+                pydantic_parser(_Answer),
+                json_schema=_Answer.model_json_schema(),
+                temperature=0.0,
+                max_tokens=_ANSWER_TOKENS,
+                on_call=lambda done: state.record_call("classify", done),
+            )
+    except TimeoutError:
+        return _features_decided(features, "the deadline passed while the model classified")
     except LLMError as exc:
-        note = f"the model's classification failed ({type(exc).__name__}): the features decided"
-        return features.model_copy(update={"reasons": (*features.reasons, note)})
+        return _features_decided(
+            features, f"the model's classification failed ({type(exc).__name__})"
+        )
     reason = answer.value.reason.strip()[:200] or "no reason given"
     return LevelChoice(
         level=answer.value.level,
