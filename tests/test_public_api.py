@@ -76,6 +76,7 @@ EXPECTED = {
     "StageSelection",
     "StageSelector",
     "StageError",
+    "SubtaskQueued",
 }
 
 

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
         WorkflowStatus,
         event_to_dict,
     )
+    from automatos.domain.event import SubtaskQueued
     from automatos.engine import Engine
     from automatos.errors import (
         AutomatosError,
@@ -139,6 +140,7 @@ __all__ = [
     "StructuredOutputError",
     "Subtask",
     "SubtaskFinished",
+    "SubtaskQueued",
     "SubtaskResult",
     "SubtaskRetried",
     "SubtaskSkipped",
@@ -170,6 +172,7 @@ _HOME = {
     "StageSelection": "automatos.phases.selector",
     "StageSelector": "automatos.phases.selector",
     "Settings": "automatos.settings",
+    "SubtaskQueued": "automatos.domain.event",
     "build_plan": "automatos.graph",
     "load_recipe": "automatos.recipe",
 }

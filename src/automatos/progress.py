@@ -1,4 +1,8 @@
-"""The live progress display of the CLI: one line per subtask (status, agent, elapsed)."""
+"""The live progress display of the CLI: one line per subtask (status, agent, elapsed).
+
+A subtask is ``running`` from its start, or ``queued`` while its call waits for a model that
+serves one call at a time (the in-process model), until the model starts on it.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from automatos.domain.event import (
     Event,
     StageStarted,
     SubtaskFinished,
+    SubtaskQueued,
     SubtaskRetried,
     SubtaskSkipped,
     SubtaskStarted,
@@ -25,6 +30,7 @@ __all__ = ["ProgressDisplay"]
 
 _STYLE = {
     "waiting": "dim",
+    "queued": "cyan",
     "running": "yellow",
     "retrying": "magenta",
     "succeeded": "green",
@@ -33,6 +39,7 @@ _STYLE = {
     "cancelled": "red",
 }
 _MAX_ROWS = 40
+_ACTIVE = frozenset({"queued", "running", "retrying"})
 
 
 @dataclass
@@ -84,6 +91,11 @@ class ProgressDisplay:
             row.status, row.agent, row.attempt = "running", event.agent, event.attempt
             if row.started is None:
                 row.started = time.monotonic()
+        elif isinstance(event, SubtaskQueued):
+            row = self.rows.setdefault(event.subtask_id, _Row())
+            if row.status in _ACTIVE:  # a late report must not reopen a finished subtask
+                row.status = "queued" if event.ahead else "running"
+                row.note = f"{event.ahead} ahead for the model" if event.ahead else ""
         elif isinstance(event, SubtaskRetried):
             row = self.rows.setdefault(event.subtask_id, _Row())
             row.status, row.note = "retrying", event.error[:60]
@@ -104,8 +116,8 @@ class ProgressDisplay:
             table.add_column(column, overflow="ellipsis", max_width=60)
         rows = list(self.rows.items())
         if len(rows) > _MAX_ROWS:
-            active = [r for r in rows if r[1].status in ("running", "retrying")]
-            rest = [r for r in rows if r[1].status not in ("running", "retrying")]
+            active = [r for r in rows if r[1].status in _ACTIVE]
+            rest = [r for r in rows if r[1].status not in _ACTIVE]
             shown = (active + rest[-(_MAX_ROWS - len(active)) :])[:_MAX_ROWS]
             table.caption = f"{len(rows) - len(shown)} more subtasks not shown"
             rows = shown

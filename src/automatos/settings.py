@@ -102,7 +102,8 @@ class LLMSettings(BaseModel):
     local_n_ctx: int = Field(default=4096, gt=0)
     """Context window of the local model, in tokens."""
     local_threads: int | None = Field(default=None, gt=0)
-    """CPU threads of the local model; unset lets llama.cpp choose."""
+    """CPU threads of the local model; unset: one per physical core the process may use
+    (``automatos.llm.local.physical_cores``)."""
     local_max_tokens: int = Field(default=320, gt=0)
     """Longest answer of the local model, in tokens."""
     profile: ProfileSettings = Field(default_factory=ProfileSettings)

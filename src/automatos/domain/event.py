@@ -12,6 +12,7 @@ __all__ = [
     "StageFinished",
     "StageStarted",
     "SubtaskFinished",
+    "SubtaskQueued",
     "SubtaskRetried",
     "SubtaskSkipped",
     "SubtaskStarted",
@@ -55,7 +56,8 @@ class LevelChosen(Event):
     """The workflow's complexity level, why, and the stages it runs.
 
     ``level`` is an :class:`~automatos.domain.level.Level` value; ``source`` says who set it
-    (``caller``, ``features`` or ``model``); ``skipped`` maps each stage not run to the reason.
+    (``caller``, ``settings``, ``features`` or ``model``); ``skipped`` maps each stage not run
+    to the reason.
     """
 
     kind: ClassVar[str] = "level_chosen"
@@ -130,3 +132,16 @@ class SubtaskSkipped(Event):
 def event_to_dict(event: Event) -> dict[str, Any]:
     """A JSON-ready dict of an event, with its ``kind``."""
     return {"kind": event.kind, **dataclasses.asdict(event)}
+
+
+@dataclass(slots=True)
+class SubtaskQueued(Event):
+    """An attempt that started waits for a model that serves one call at a time (the
+    in-process model): ``ahead`` calls are served before it. A second event, with ``ahead``
+    0, says its turn came and the model is answering it. An attempt that finds the model
+    free has neither."""
+
+    kind: ClassVar[str] = "subtask_queued"
+    subtask_id: str
+    attempt: int
+    ahead: int

@@ -49,7 +49,7 @@ from automatos.phases.execute.commit import commit_result
 from automatos.phases.execute.prompt import subtask_messages
 from automatos.phases.state import WorkflowState
 from automatos.runners.base import AgentTask
-from automatos.runners.local import LocalTaskRunner
+from automatos.runners.local import LocalTaskRunner, subtask_events
 
 __all__ = ["Dispatcher", "ExecuteStage"]
 
@@ -126,6 +126,7 @@ class Dispatcher:
         # timeout; set once here, each task's copy of it costs nothing more.
         self._context = contextvars.copy_context()
         self._context.run(caller_timeout.set, self.settings.subtask_timeout_s)
+        self._context.run(subtask_events.set, state.bus.emit)  # "queued" for a one-at-a-time model
         self._budget = state.budget
         self._refused = False
         self._stopping = False
