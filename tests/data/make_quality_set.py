@@ -6,20 +6,41 @@ who wrote the function. The bad answers are made from the same real text in the 
 fail: off-topic (another module's documentation), truncated, repetitive, contradicting the
 question, empty, a refusal, an answer to a different subtask (a sibling function's
 documentation), and a deferral: the task said back as a promise or a plan, with nothing
-done (what small models write in place of an answer). Run it again to rebuild the file;
-the choice is seeded.
+done (what small models write in place of an answer).
+
+Short questions with short answers (``short_answer``, good): a sum, an HTTP status, a day of
+the week, the days of a month, a character's Unicode name, each answered by what Python
+itself computes ("391", "Not Found", "Saturday."): a correct bare answer must pass.
+
+Then what the embedded model wrote, as the engine runs it (``embedded.jsonl``, written by
+``make_embedded_outputs.py`` and labelled by reading every line): its right answers
+(``embedded_good``), answers about another subject than the request's
+(``embedded_off_subject``), answers that only say the task or the request back, reworded,
+or say what the thing asked for is instead of making it (``embedded_restatement``), and
+wrong results of the sum asked (``embedded_wrong_result``). What it wrote on the subject and
+in an answer's form but wrong or thin ("Which planet is closest to the Sun?": "Earth.") is
+``embedded_poor``, without a label: no heuristic of form and subject can tell it from a
+right answer, that is the judge's work; the benchmark shows how it scores, outside the AUC.
+Lines whose task is a step of a larger request carry the ``request``.
+
+Run it again to rebuild the file; the choices are seeded.
 
     python tests/data/make_quality_set.py
 """
 
 from __future__ import annotations
 
+import calendar
+import http
 import importlib
 import inspect
 import json
 import random
 import re
+import unicodedata
 from pathlib import Path
+
+EMBEDDED = Path(__file__).with_name("embedded.jsonl")
 
 MODULES = [
     "json",
@@ -133,6 +154,54 @@ def contradict(module: str, name: str, text: str, rng: random.Random) -> str:
     return f"{rng.choice(openers)} {negated} In fact, the opposite is true."
 
 
+def short_answers(rng: random.Random) -> list[dict[str, object]]:
+    """Short questions with their right answers, computed by Python, in a few forms."""
+    pairs: list[tuple[str, str]] = []
+    for _ in range(15):
+        a, b = rng.randint(2, 99), rng.randint(2, 99)
+        op = rng.choice("+-*/")
+        if op == "/":
+            a *= b
+        value = {"+": a + b, "-": a - b, "*": a * b, "/": a // b}[op]
+        question = rng.choice(["What is {a} {op} {b}?", "Calculate {a} {op} {b}."])
+        answer = rng.choice(["{v}", "{a} {op} {b} = {v}", "The answer is {v}."])
+        fields = {"a": a, "b": b, "op": op, "v": value}
+        pairs.append((question.format(**fields), answer.format(**fields)))
+    for status in rng.sample(list(http.HTTPStatus), 12):
+        if rng.random() < 0.5:
+            pairs.append(
+                (f"What is the reason phrase of HTTP status {status.value}?", status.phrase)
+            )
+        else:
+            pairs.append((f"Which HTTP status code means '{status.phrase}'?", str(status.value)))
+    for _ in range(10):
+        year, month, day = rng.randint(1950, 2030), rng.randint(1, 12), rng.randint(1, 28)
+        weekday = calendar.day_name[calendar.weekday(year, month, day)]
+        question = f"What day of the week was {day} {calendar.month_name[month]} {year}?"
+        pairs.append((question, rng.choice([f"{weekday}.", f"A {weekday}."])))
+    for _ in range(8):
+        year, month = rng.randint(1950, 2030), rng.randint(1, 12)
+        days = calendar.monthrange(year, month)[1]
+        question = f"How many days are in {calendar.month_name[month]} {year}?"
+        pairs.append((question, rng.choice([str(days), f"{days} days."])))
+    for char in rng.sample("é€ßØ±µ§ñ¿ÆΩπ→✓", 8):
+        question = f"What is the Unicode name of the character '{char}'?"
+        pairs.append((question, unicodedata.name(char)))
+    return [{"task": q, "output": a, "label": 1, "kind": "short_answer"} for q, a in pairs]
+
+
+def embedded() -> list[dict[str, object]]:
+    """The embedded model's labelled outputs, as the quality set holds them."""
+    lines = []
+    for raw in EMBEDDED.read_text(encoding="utf-8").splitlines():
+        found = json.loads(raw)
+        line = {"task": found["task"], "output": found["output"]}
+        if found["request"] != found["task"]:
+            line["request"] = found["request"]
+        lines.append({**line, "label": found["label"], "kind": found["kind"]})
+    return lines
+
+
 def main() -> None:
     rng = random.Random(59)
     deferrals = random.Random(60)  # its own stream: adding the kind changed no other line
@@ -164,9 +233,11 @@ def main() -> None:
         lines += [
             {"task": task, "output": out, "label": 0, "kind": kind} for kind, out in bad.items()
         ]
+    lines += short_answers(random.Random(61))  # own streams: no earlier line changed
+    lines += embedded()
     path = Path(__file__).with_name("quality.jsonl")
     path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
-    print(f"{len(chosen)} tasks, {len(lines)} lines -> {path}")
+    print(f"{len(chosen)} tasks and {len(lines)} lines -> {path}")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,13 @@ __all__ = ["eval_file"]
 
 
 def eval_file(
-    file: Annotated[Path, typer.Argument(help='JSONL of {"task": ..., "output": ...} lines.')],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help='JSONL of {"task": ..., "output": ...} lines (optional "request": the request '
+            'a task is a step of, "label": 1 or 0).'
+        ),
+    ],
     judge: Annotated[
         bool, typer.Option("--judge", help="Score with the LLM judge instead of heuristics.")
     ] = False,

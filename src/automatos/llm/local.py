@@ -84,7 +84,16 @@ matching a condition without scanning the whole table.
 # of prefix and rest are those of the whole (tests/llm/test_local.py checks it).
 _PREFIX = f"{_FEW_SHOT}\nTask:"
 # Where a base model, having answered, starts writing the next example or echoing the prompt.
-_STOP = ["\nTask:", "\nAnswer:", "\nYour step (", "\nStep (", "\n###", "\n\n\n"]
+_STOP = [
+    "\nTask:",
+    "\nTask (",
+    "\nTask(s)",
+    "\nAnswer:",
+    "\nYour step (",
+    "\nStep (",
+    "\n###",
+    "\n\n\n",
+]
 _STOP_BYTES = tuple(s.encode() for s in _STOP)
 # Small models loop on a phrase without it.
 _REPEAT_PENALTY = 1.3

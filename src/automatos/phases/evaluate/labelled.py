@@ -1,7 +1,9 @@
 """Scoring a file of ``{"task": ..., "output": ...}`` lines, and how well scores separate labels.
 
-Each line is scored as a one-subtask answer to its task. Lines may carry ``label`` (1 good,
-0 bad): the report then gives the AUC, the means of each label and the range of scores.
+Each line is scored as a one-subtask answer to its task, within its ``request`` when it has
+one (a step of a larger request), else within the task itself. Lines may carry ``label``
+(1 good, 0 bad): the report then gives the AUC, the means of each label and the range of
+scores.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ class Labelled(BaseModel):
 
     task: str = Field(min_length=1)
     output: str
+    request: str | None = Field(default=None, min_length=1)
+    """The request the task is a step of; unset, the task is the whole request."""
     label: int | None = Field(default=None, ge=0, le=1)
 
 
@@ -68,7 +72,10 @@ def _subtask(task: str) -> Subtask:
 
 async def score_lines(lines: list[Labelled], scorer: Scorer) -> EvalReport:
     """Score every line with ``scorer``."""
-    scores = [await scorer.score(line.task, _subtask(line.task), line.output) for line in lines]
+    scores = [
+        await scorer.score(line.request or line.task, _subtask(line.task), line.output)
+        for line in lines
+    ]
     report = EvalReport(scores=scores, min=min(scores), max=max(scores))
     labelled = [(line.label, s) for line, s in zip(lines, scores, strict=True)]
     good = [s for label, s in labelled if label == 1]
