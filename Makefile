@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/learning.py
 	$(BIN)/python benchmarks/quality.py
 	$(BIN)/python benchmarks/cli.py
+	$(BIN)/python benchmarks/phases.py
 	$(BIN)/python benchmarks/local_llm.py
 
 clean:
