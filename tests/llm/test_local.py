@@ -7,6 +7,7 @@ import json
 import random
 import string
 import threading
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -513,3 +514,33 @@ async def test_a_call_cancelled_while_it_waits_never_gets_a_turn(
     await asyncio.sleep(0.05)
     assert heard == [1]
     await provider.aclose()
+
+
+def test_a_live_display_stays_one_frame_while_the_model_loads() -> None:
+    # Loading swaps sys.stderr for a wrapper; a live display on stderr then wrote each frame
+    # into its own proxy of stderr, which printed it again: the terminal filled with copies.
+    import io
+    import threading
+
+    from rich.console import Console
+    from rich.live import Live
+
+    from automatos.llm.local import _stderr_of_this_thread
+
+    out = io.StringIO()
+    original = sys.stderr
+    sys.stderr = out  # the console writes to whatever sys.stderr is at the time
+    console = Console(stderr=True, force_terminal=True, width=40)
+    try:
+        with Live("frame-marker", console=console, refresh_per_second=20, redirect_stderr=True):
+
+            def load() -> None:
+                with _stderr_of_this_thread(io.StringIO()):
+                    time.sleep(0.5)
+
+            loader = threading.Thread(target=load)
+            loader.start()
+            loader.join()
+    finally:
+        sys.stderr = original
+    assert out.getvalue().count("frame-marker") < 20  # a few redraws, not hundreds

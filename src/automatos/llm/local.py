@@ -252,6 +252,12 @@ class _ThreadStderr(io.TextIOBase):
     def isatty(self) -> bool:
         return bool(self.real.isatty())
 
+    def __getattr__(self, name: str) -> Any:
+        # What else the stream offers is the real one's: a live display's proxy of stderr
+        # (rich's `rich_proxied_file`) must stay visible through this wrapper, or the
+        # display writes each frame into its own proxy, which prints it again.
+        return getattr(self.real, name)
+
 
 @contextlib.contextmanager
 def _stderr_of_this_thread(sink: io.StringIO) -> Iterator[None]:
