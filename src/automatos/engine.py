@@ -41,7 +41,7 @@ class Engine:
             none when ``settings.store.enabled`` is false.
         scorer: scores each subtask's output (stage 7); agents learn from the scores.
         selector: chooses each workflow's stages from its level; by default the
-            :class:`~automatos.phases.selector.PhaseSelector` (DESIGN.md's table).
+            :class:`~automatos.phases.selector.PhaseSelector` (the PRD's table of levels).
 
     Raises:
         ConfigurationError: no ``llm`` is given and the settings configure none.

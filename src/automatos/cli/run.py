@@ -252,7 +252,7 @@ def _print_result(result: WorkflowResult, err: Console) -> None:
             (result.status.value, "bold"),
             f": {counts}; {totals.wall_time_s:.1f}s, "
             f"{totals.tokens_in + totals.tokens_out} tokens, {_cost(totals)}, "
-            f"{totals.llm_calls} LLM calls",
+            f"{totals.llm_calls} LLM call{'s' if totals.llm_calls != 1 else ''}",
         ),
         highlight=False,
     )

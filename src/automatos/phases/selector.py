@@ -1,6 +1,6 @@
 """The PhaseSelector: which stages a workflow runs, from its level and its mode.
 
-DESIGN.md's table, with this engine's stages (the PRD's numbers in brackets):
+The PRD's table of levels, with this engine's stages (the PRD's numbers in brackets):
 
 =========  =============================================  ==================================
 level      stages                                         a recipe instead of planning
@@ -55,7 +55,7 @@ NOT_BUILT: Mapping[str, tuple[Level, str]] = MappingProxyType(
     }
 )
 """The PRD's stages this engine does not have yet: the lowest level whose stages include
-each (DESIGN.md's table), and what it will do."""
+each (the PRD's table of levels), and what it will do."""
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ class StageSelector(Protocol):
 
 
 class PhaseSelector:
-    """DESIGN.md's table of levels and phases."""
+    """the PRD's table of levels of levels and phases."""
 
     def select(self, request: WorkflowRequest, level: Level, runtime: Runtime) -> StageSelection:
         """The stages ``request`` runs at ``level`` (see the module's table)."""

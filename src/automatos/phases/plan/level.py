@@ -90,7 +90,13 @@ def by_features(text: str, *, recipe_steps: int | None = None) -> LevelChoice:
     shape = shape_of(text[:_CLASSIFIED_CHARS])
     parts = len(shape.parts) if recipe_steps is None else recipe_steps
     reasons = [_parts_reason(shape, recipe_steps)]
-    words = max(shape.words, len(text) // _CHARS_A_WORD)
+    # Chinese, Japanese and Korean write a word in one to three characters, without spaces.
+    dense = sum(
+        1
+        for ch in text[:_CLASSIFIED_CHARS]
+        if "\u3040" <= ch <= "\u9fff" or "\uac00" <= ch <= "\ud7af"
+    )
+    words = max(shape.words, len(text) // _CHARS_A_WORD, dense // 2)
     heavy = sorted(shape.verbs & HEAVY_VERBS)
     light = sorted(shape.verbs & LIGHT_VERBS)
     if parts >= 2:
@@ -102,7 +108,8 @@ def by_features(text: str, *, recipe_steps: int | None = None) -> LevelChoice:
             )
             level = Level.ORGANISM
         else:
-            reasons.append("several deliverables: planned and run by a team of agents")
+            team = "run" if recipe_steps is not None else "planned and run"
+            reasons.append(f"several deliverables: {team} by a team of agents")
             level = Level.ORGAN
     elif heavy or words > CELL_WORDS:
         reasons.append(
