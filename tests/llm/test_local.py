@@ -6,8 +6,8 @@ import asyncio
 import json
 import random
 import string
-import threading
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path

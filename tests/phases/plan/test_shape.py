@@ -370,6 +370,89 @@ def test_a_goal_with_its_deliverables_is_context() -> None:
     assert shape.context == ("Plan my trip",)
 
 
+# (request, the parts' texts): a marked list of things under an instruction is one
+# independent deliverable per item, however short the item and whether or not it has a verb.
+LISTED_THINGS: list[tuple[str, list[str]]] = [
+    (
+        "Write a handbook for new engineers with eight chapters: 1. The codebase 2. The build "
+        "3. Testing 4. Code review 5. Deployment 6. On-call 7. Security 8. Team rituals",
+        [
+            f"Write a handbook for new engineers with eight chapters: {item}"
+            for item in (
+                "The codebase",
+                "The build",
+                "Testing",
+                "Code review",
+                "Deployment",
+                "On-call",
+                "Security",
+                "Team rituals",
+            )
+        ],
+    ),
+    (
+        "Cover:\n- Testing\n- Deployment\n- Security",
+        ["Cover: Testing", "Cover: Deployment", "Cover: Security"],
+    ),
+    (
+        "Write the onboarding guide chapters:\n1. The build\n2. Testing",
+        [
+            "Write the onboarding guide chapters: The build",
+            "Write the onboarding guide chapters: Testing",
+        ],
+    ),
+    (
+        "Write chapters on: [Testing, Deployment, Code review]",
+        [
+            "Write chapters on: Testing",
+            "Write chapters on: Deployment",
+            "Write chapters on: Code review",
+        ],
+    ),
+    (
+        "Explain these concepts:\n* closures\n* generators",
+        ["Explain these concepts: closures", "Explain these concepts: generators"],
+    ),
+    (
+        "Translate into German: [cat; dog and bird].",
+        ["Translate into German: cat", "Translate into German: dog", "Translate into German: bird"],
+    ),
+    (
+        "Topics:\n- Testing\n- Deployment",
+        ["Testing", "Deployment"],
+    ),
+    (
+        "Draft the release notes sections\na) Fixes\nb) Features\nc) Known issues",
+        [
+            "Draft the release notes sections: Fixes",
+            "Draft the release notes sections: Features",
+            "Draft the release notes sections: Known issues",
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize(("request_", "texts"), LISTED_THINGS, ids=lambda v: str(v)[:30])
+def test_each_listed_thing_is_a_deliverable(request_: str, texts: list[str]) -> None:
+    shape = shape_of(request_)
+    assert [p.text for p in shape.parts] == texts
+    assert shape.independent == tuple(range(len(texts)))
+    assert_whole_words(request_, shape)
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        "Compare these databases:\n- PostgreSQL\n- Redis",  # weighed together
+        "Build a login service with these requirements:\n- must support OAuth\n- must be fast",
+        "Create a landing page with these details:\n- Dark theme\n- Blue buttons",
+        "Sort these numbers: [5, 3, 9, 1].",
+    ],
+)
+def test_a_list_of_one_deliverables_details_stays_one_part(request_: str) -> None:
+    assert len(shape_of(request_).parts) == 1
+
+
 def test_a_long_list_is_one_part_per_item_and_fast() -> None:
     request = "\n".join(f"{n}. Summarise chapter {n} of the book" for n in range(1, 41))
     request += "\nFinally, compare all the chapters."

@@ -34,6 +34,31 @@ def test_one_step_per_deliverable_with_its_uses() -> None:
     assert plan.by_id["make_day_by_day_itinerary"].description == "Make a day-by-day itinerary"
 
 
+def test_a_listed_thing_is_a_parallel_step_named_for_its_item() -> None:
+    plan = plan_from_shape(
+        shape_of(
+            "Write a handbook for new engineers with eight chapters: 1. The codebase 2. The "
+            "build 3. Testing 4. Code review 5. Deployment 6. On-call 7. Security 8. Team rituals"
+        ),
+        PlanLimits(max_subtasks=8),
+    )
+    assert plan.layers == (
+        (
+            "write_codebase",
+            "write_build",
+            "write_testing",
+            "write_code_review",
+            "write_deployment",
+            "write_on_call",
+            "write_security",
+            "write_team_rituals",
+        ),
+    )
+    assert plan.by_id["write_testing"].description == (
+        "Write a handbook for new engineers with eight chapters: Testing"
+    )
+
+
 def test_a_single_deliverable_is_one_step_in_the_requests_words() -> None:
     plan = plan_from_shape(shape_of("What is 17 * 23?"), PlanLimits())
     assert [(s.id, s.description) for s in plan.subtasks] == [("what_17_23", "What is 17 * 23?")]

@@ -37,6 +37,7 @@ __all__ = [
     "TASK",
     "Clause",
     "Enumeration",
+    "bracketed",
     "clauses_of",
     "enumeration",
     "norm",
@@ -78,6 +79,8 @@ _MANNER = frozenset(
     "in as using with only briefly concisely formally informally clearly simply like".split()
 )
 _COPULAS = frozenset("is are was were has have had 's".split())
+_NOT_THINGS = AUXILIARIES | _COPULAS
+"""Heads of list items that state a detail ("must be fast") rather than name a thing."""
 _CONTEXT_HEADERS = frozenset(
     "requirements requirement constraints context background notes note details info "
     "information assumptions rules guidelines criteria facts data input inputs given "
@@ -121,6 +124,9 @@ class Enumeration:
     distribute_tail: bool
     separator: str = " "
     """Between the prefix and an item: ": " after a colon ("Research these companies:")."""
+    separate: bool = False
+    """Its items are a marked list of things under an instruction ("Write these chapters:"
+    then "1. Testing", "2. Deployment"): each is a deliverable of its own."""
 
 
 # --- clauses ---------------------------------------------------------------------------
@@ -184,28 +190,33 @@ def _list_clauses(
     intro = next((c for c in reversed(clauses) if c.end <= group[0].start), None)
     intro_headed = intro is not None and intro.kind in (TASK, QUESTION)
     firsts = [found[0] for found in item_clauses if found]
-    if intro is not None and intro_headed and all(f.kind == CONTEXT for f in firsts):
+    header = one_line(text[intro.start : intro.end]).lower().rstrip(":") if intro else ""
+    details = bool(header.split()[-1:]) and header.split()[-1] in _CONTEXT_HEADERS
+    # Items without a verb of their own are the intro's objects ("Write these chapters:"
+    # then "Testing", "Code review"); a stray item read as a verb ("Code review") does not
+    # make the rest instructions, so most items decide.
+    objects = [f for f in firsts if f.kind == CONTEXT]
+    if intro is not None and intro_headed and firsts and 2 * len(objects) >= len(firsts):
         spans = [(f.start, f.end) for f in firsts]
+        things = [f for f in objects if _head_word(masked, f.start) not in _NOT_THINGS]
+        separate = len(things) == len(objects) and len(spans) >= 2 and not details
         intro.enum = Enumeration(
-            (intro.start, intro.end), spans, (intro.end, intro.end), False, ": "
+            (intro.start, intro.end), spans, (intro.end, intro.end), False, ": ", separate
         )
         intro.umbrella = False
         return
-    header = one_line(text[intro.start : intro.end]).lower().rstrip(":") if intro else ""
-    as_context = (
-        intro is not None
-        and not intro_headed
-        and header.split()[-1:]
-        and (header.split()[-1] in _CONTEXT_HEADERS)
-    )
+    as_context = intro is not None and not intro_headed and details
     if intro is not None and intro_headed and masked[intro.end : intro.end + 1] == ":":
         intro.umbrella = True
     for unit, found in zip(group, item_clauses, strict=True):
         for n, clause in enumerate(found):
-            if n == 0 and clause.kind == CONTEXT and not as_context:
-                head = _head_word(masked, clause.start)
-                if head not in AUXILIARIES and head not in _COPULAS:
-                    clause.kind = TASK
+            if (
+                n == 0
+                and clause.kind == CONTEXT
+                and not as_context
+                and _head_word(masked, clause.start) not in _NOT_THINGS
+            ):
+                clause.kind = TASK
             clause.listed = True
             clause.list_number = unit.number if n == 0 else None
             if clause.kind in (CONSTRAINT, CONTEXT):
@@ -320,7 +331,7 @@ def _classify(masked: str, start: int, end: int, question_sentence: bool, *, fir
         if after and verb_of(norm(after[0]), norm(after[1]) if len(after) > 1 else ""):
             clause.head = pos + lead_in.end()
             lower = lower[lead_in.end() :]
-    words = [norm(w) for w in lower.split()[:8]]
+    words = [norm(w).rstrip(",;:") for w in lower.split()[:8]]  # "Cover:" before its list
     while words and not any(ch.isalnum() for ch in words[0]):
         words.pop(0)  # emoji, symbols
     if not words:
@@ -403,6 +414,37 @@ def enumeration(masked: str, clause: Clause) -> Enumeration | None:
     distribute = not capitals or not (j + 1 < len(tokens) and _capital(tokens, j + 1))
     separator = ": " if masked[prefix[0] : prefix[1]].rstrip().endswith(":") else " "
     return Enumeration(prefix, spans, tail, distribute, separator)
+
+
+def bracketed(text: str, masked: str, clause: Clause) -> Enumeration | None:
+    """The items of a bracketed list that ends a clause after a colon ("Write these
+    chapters: [Testing, Deployment, Code review]"): separate things, as a marked list's.
+    Not for a verb that weighs them together ("Sort these numbers: [5, 3, 9]")."""
+    if clause.kind != TASK or clause.verb in AGGREGATE_VERBS:
+        return None
+    end = clause.end
+    while end > clause.start and (masked[end - 1].isspace() or masked[end - 1] in ".!?"):
+        end -= 1
+    if end - clause.start < 4 or masked[end - 1] != "]":
+        return None
+    opening = masked.rfind("[", clause.start, end - 1)
+    colon = opening - 1
+    while colon > clause.start and masked[colon].isspace():
+        colon -= 1
+    if opening < 0 or colon <= clause.start or masked[colon] != ":":
+        return None
+    items: list[tuple[int, int]] = []
+    begin = opening + 1
+    for m in re.finditer(r"[,;]\s*(?:(?:and|or)\s+)?|\s+(?:and|or)\s+", text[begin : end - 1]):
+        items.append((begin, opening + 1 + m.start()))
+        begin = opening + 1 + m.end()
+    items.append((begin, end - 1))
+    items = [(a, b) for a, b in items if any(ch.isalnum() for ch in text[a:b])]
+    if len(items) < 2:
+        return None
+    return Enumeration(
+        (clause.start, colon + 1), items, (clause.end, clause.end), False, ": ", True
+    )
 
 
 def _enumeration_at(

@@ -104,7 +104,7 @@ def by_features(text: str, *, recipe_steps: int | None = None) -> LevelChoice:
             reasons.append(
                 f"{parts} deliverables and {words} words: enterprise-sized"
                 if words >= ORGANISM_WORDS
-                else f"{parts} deliverables (from {ORGANISM_PARTS}: enterprise-sized)"
+                else f"{parts} deliverables ({ORGANISM_PARTS} or more: enterprise-sized)"
             )
             level = Level.ORGANISM
         else:
@@ -154,6 +154,11 @@ def _parts_reason(shape: RequestShape, recipe_steps: int | None) -> str:
 def _short(text: str, limit: int = 40) -> str:
     if len(text) <= limit:
         return text
+    lead, _, item = text.rpartition(": ")
+    if lead and item:  # a listed item under its lead-in: the item tells the steps apart
+        text = item
+        if len(text) <= limit:
+            return text
     cut = text[:limit].rsplit(" ", 1)[0] or text[:limit]
     return cut + "…"
 

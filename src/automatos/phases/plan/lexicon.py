@@ -49,7 +49,7 @@ _VERBS = _set(
     "argue defend criticise criticize pitch reply respond recap condense synthesise synthesize "
     "consolidate reconcile interpret examine explore survey sum train fine-tune finetune set "
     "look figure work break put point come send publish share buy contact invite notify "
-    "remind ask hire submit apply cook bake print upload "
+    "remind ask hire submit apply cook bake print upload cover "
     "download email call post order register sign present report state match"
 )
 _SPELLING = {
@@ -96,7 +96,7 @@ AMBIGUOUS_VERBS = _set(
     "schedule query compile sketch order update report program rank pick split add sum "
     "search survey cite port point set look work break put come pitch reply respond recap "
     "train convert state email call post order sign print share contact cook apply present "
-    "match"
+    "match cover"
 )
 """Verbs that are as often nouns ("the test plan", "a book list"): in the middle of a
 sentence they start a new clause only when an object follows them."""

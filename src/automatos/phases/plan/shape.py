@@ -20,6 +20,7 @@ from automatos.phases.plan.clauses import (
     STRIP,
     TASK,
     Clause,
+    bracketed,
     clauses_of,
     enumeration,
     norm,
@@ -118,7 +119,7 @@ def shape_of(text: str) -> RequestShape:
     clauses, context = clauses_of(text, masked)
     for clause in clauses:
         if clause.enum is None and clause.kind in (TASK, QUESTION):
-            clause.enum = enumeration(masked, clause)
+            clause.enum = bracketed(text, masked, clause) or enumeration(masked, clause)
     items = _largest_enumeration(text, clauses)
     verbs = frozenset(c.verb for c in clauses if c.verb and c.kind == TASK)
     deliverables = [c for c in clauses if c.kind in (TASK, QUESTION) and not c.umbrella]
@@ -176,6 +177,7 @@ def _drafts(text: str, masked: str, deliverables: list[Clause]) -> list[_Draft]:
         if (
             len(masked[clause.start : clause.end].split()) < 2
             and drafts
+            and not clause.listed  # a list item is a deliverable however short
             and (clause.verb not in AGGREGATE_VERBS)
         ):
             continue  # "Explain." after a deliverable elaborates it
@@ -237,6 +239,8 @@ def _expands(masked: str, clause: Clause, later: list[Clause]) -> bool:
     """Whether an enumeration's items are separate pieces of work: a verb such as
     "describe" before them, and "each", three or more items, or a later step on them all."""
     enum = clause.enum
+    if enum is not None and enum.separate and clause.kind == TASK:
+        return clause.verb not in AGGREGATE_VERBS  # "Compare these:" then a list weighs them
     if enum is None or clause.kind != TASK or clause.verb not in DISTRIBUTIVE_VERBS:
         return False
     prefix = masked[enum.prefix[0] : enum.prefix[1]].lower().split()

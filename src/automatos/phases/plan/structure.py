@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -114,7 +115,13 @@ def _ids(descriptions: Sequence[str]) -> list[str]:
     london"), unique, ``step_n`` for a description without a latin letter or digit."""
     ids: list[str] = []
     seen: set[str] = set()
+    leads = Counter(text.rsplit(": ", 1)[0] for text in descriptions if ": " in text)
     for n, text in enumerate(descriptions, 1):
+        lead, _, item = text.rpartition(": ")
+        if lead and leads[lead] > 1:
+            # Steps expanded from one list share its lead-in: their items tell them apart
+            # ("write_testing", not "write_handbook_new_2").
+            text = f"{lead.split(None, 1)[0]} {item}"
         ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
         words = re.findall(r"[a-z0-9]+(?:-[a-z0-9]+)*", ascii_text.lower())
         content = [w for w in words if w not in _ID_STOP] or words
