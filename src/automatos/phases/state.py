@@ -31,6 +31,11 @@ if TYPE_CHECKING:
 __all__ = ["Evaluation", "Execution", "Learning", "Planning", "Runtime", "WorkflowState"]
 
 
+_TIMER_SLACK_S = 0.001
+"""uvloop's timers count whole milliseconds and may fire up to one early: a deadline that
+close has passed, or a cancellation by the deadline would be taken for the caller's."""
+
+
 @dataclass(frozen=True)
 class Runtime:
     """What the stages use but do not own: settings, the model and the runner."""
@@ -135,7 +140,8 @@ class WorkflowState:
         """Seconds until the workflow's deadline (``inf`` without one, 0 once it passed)."""
         if self.deadline is None:
             return math.inf
-        return max(0.0, self.deadline - asyncio.get_running_loop().time())
+        left = self.deadline - asyncio.get_running_loop().time()
+        return left if left > _TIMER_SLACK_S else 0.0
 
     def call_refusal(self, estimated_tokens: int) -> str | None:
         """Why a model call outside the subtasks (synthesis, judge) of about this many tokens
