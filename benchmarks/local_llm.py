@@ -47,7 +47,8 @@ from automatos import AutomatosError, Engine, Settings
 from automatos.domain.event import Event, StageStarted
 from automatos.llm.base import Completion, Message
 from automatos.llm.factory import build_provider
-from automatos.llm.local import _REPEAT_PENALTY, _STOP, LlamaCppProvider, completion_prompt
+from automatos.llm.llama_decode import REPEAT_PENALTY
+from automatos.llm.local import _STOP, LlamaCppProvider, completion_prompt
 from automatos.settings import LLMSettings, ProfileSettings, StoreSettings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -216,7 +217,7 @@ async def replay(
                         completion_prompt(call.messages, structured=call.json_schema is not None),
                         max_tokens=limit,
                         temperature=0.0,
-                        repeat_penalty=_REPEAT_PENALTY,
+                        repeat_penalty=REPEAT_PENALTY,
                         grammar=grammars.get(id(call)),
                         stop=[] if call.json_schema is not None else _STOP,
                     )

@@ -17,12 +17,12 @@ import pytest
 
 from automatos import ConfigurationError, ProviderRequestError, ProviderUnavailableError
 from automatos.llm import Message
+from automatos.llm.llama_decode import cut_at_stop
 from automatos.llm.local import (
     _PREFIX,
     _STOP,
     LlamaCppProvider,
     PromptStyle,
-    _cut_at_stop,
     completion_prompt,
     default_model_path,
     physical_cores,
@@ -203,10 +203,10 @@ async def test_the_request_cannot_write_control_tokens(gemma: LlamaCppProvider) 
 
 def test_stop_sequences_cut_the_answer() -> None:
     out = bytearray(b"An answer.\nTask: the next example")
-    assert _cut_at_stop(out, [s.encode() for s in _STOP], 0)
+    assert cut_at_stop(out, [s.encode() for s in _STOP], 0)
     assert out == b"An answer."
     out = bytearray(b"No stop here")
-    assert not _cut_at_stop(out, [s.encode() for s in _STOP], 0)
+    assert not cut_at_stop(out, [s.encode() for s in _STOP], 0)
     assert out == b"No stop here"
 
 
