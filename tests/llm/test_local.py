@@ -215,6 +215,9 @@ async def test_concurrent_calls_share_one_model(gemma: LlamaCppProvider) -> None
     assert all(a.tokens_out > 0 for a in answers)
 
 
+LONG_STORY = "Write a very long story about a dragon, in at least ten paragraphs."
+
+
 async def cancel_a_long_call(
     provider: LlamaCppProvider, json_schema: dict[str, object] | None = None
 ) -> float:
@@ -222,7 +225,9 @@ async def cancel_a_long_call(
     await provider.complete(ASK, max_tokens=1)  # loaded first: loading is not what is timed
     long = asyncio.create_task(
         provider.complete(
-            [Message("user", "Write a very long story.")],
+            # Seeded sampling: this prompt runs to ~1,900 tokens (a bare "Write a very long
+            # story." ends in 16 once the model is loaded, before it can be cancelled).
+            [Message("user", LONG_STORY)],
             max_tokens=2000,
             json_schema=json_schema,
         )
