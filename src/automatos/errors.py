@@ -8,6 +8,8 @@ and of the dispatcher read that flag instead of keeping their own lists.
 AutomatosError
 ├── ConfigurationError          a setting is missing or wrong (not retryable)
 ├── InvalidRequestError         the request or recipe itself is malformed (not retryable)
+│   └── PromptError             a prompt template or A/B test that cannot be used: an unknown
+│                               slug or version, a placeholder the stage does not fill
 ├── PlanError                   a plan that cannot be run (not retryable)
 │   ├── PlanParseError          the decomposer's answer is not valid JSON of the plan shape
 │   ├── DuplicateSubtaskError   two subtasks share an id
@@ -62,6 +64,7 @@ __all__ = [
     "PlanError",
     "PlanLimitError",
     "PlanParseError",
+    "PromptError",
     "ProviderContractError",
     "ProviderRequestError",
     "ProviderUnavailableError",
@@ -101,6 +104,11 @@ class StageError(AutomatosError):
 
 class InvalidRequestError(AutomatosError):
     """A request, recipe or plan file is malformed; the message names what is wrong."""
+
+
+class PromptError(InvalidRequestError):
+    """A prompt template or A/B test that cannot be used: an unknown slug or version, a
+    placeholder the stage does not fill, a second test of one slug (not retryable)."""
 
 
 class PlanError(AutomatosError):

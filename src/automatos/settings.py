@@ -28,10 +28,13 @@ from automatos.domain.level import Level
 
 __all__ = [
     "QUALITY_DIMENSIONS",
+    "CoordinationSettings",
     "ExecutionSettings",
     "LLMSettings",
     "ModelPrice",
+    "NegotiationSettings",
     "PlanLimits",
+    "PromptSettings",
     "QualitySettings",
     "SelectionSettings",
     "Settings",
@@ -253,6 +256,41 @@ class QualitySettings(BaseModel):
         return weights
 
 
+class NegotiationSettings(BaseModel):
+    """Stage 2b: the agents of a multi-agent plan review it before it runs."""
+
+    enabled: bool = True
+    min_agents: int = Field(default=3, ge=2)
+    """Distinct agents a plan needs before they negotiate it (the PRD: three or more)."""
+    max_rounds: int = Field(default=2, ge=1, le=10)
+    """Rounds of review; a round that changes nothing ends the negotiation early."""
+    max_proposals: int = Field(default=5, ge=1, le=50)
+    """Proposals taken from one agent in one round; the rest are rejected as over the limit."""
+
+
+class PromptSettings(BaseModel):
+    """The prompt registry's A/B tests (stage 3b)."""
+
+    ab_share: float = Field(default=0.2, gt=0, lt=1)
+    """Share of workflows given a test's candidate, unless the test says otherwise."""
+    ab_min_per_arm: int = Field(default=30, ge=2)
+    """Outcomes per arm before the rule first looks (the PRD: 30); later looks come at
+    multiples of it."""
+    ab_looks: int = Field(default=4, ge=1, le=5)
+    """How many times the rule looks before a test without a difference ends inconclusive
+    (Pocock's boundaries keep the whole test at alpha 0.05 across its looks)."""
+
+
+class CoordinationSettings(BaseModel):
+    """Stage 4b: findings shared between dependent groups of subtasks."""
+
+    enabled: bool = True
+    max_findings: int = Field(default=8, ge=1, le=100)
+    """Findings one subtask may share; the rest of its list is ignored."""
+    max_finding_chars: int = Field(default=500, gt=0)
+    """Longest finding kept whole; a longer one is cut."""
+
+
 def _data_dir() -> Path:
     return Path.home() / ".automatos"
 
@@ -297,6 +335,9 @@ class Settings(BaseSettings):
     store: StoreSettings = Field(default_factory=StoreSettings)
     selection: SelectionSettings = Field(default_factory=SelectionSettings)
     quality: QualitySettings = Field(default_factory=QualitySettings)
+    negotiation: NegotiationSettings = Field(default_factory=NegotiationSettings)
+    prompts: PromptSettings = Field(default_factory=PromptSettings)
+    coordination: CoordinationSettings = Field(default_factory=CoordinationSettings)
 
     @classmethod
     def settings_customise_sources(

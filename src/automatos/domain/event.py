@@ -8,7 +8,11 @@ from typing import Any, ClassVar
 
 __all__ = [
     "Event",
+    "FindingShared",
     "LevelChosen",
+    "PlanNegotiated",
+    "PromptsChosen",
+    "ProposalDecided",
     "StageFinished",
     "StageStarted",
     "SubtaskFinished",
@@ -145,3 +149,54 @@ class SubtaskQueued(Event):
     subtask_id: str
     attempt: int
     ahead: int
+
+
+@dataclass(slots=True)
+class ProposalDecided(Event):
+    """Stage 2b decided on a change to the plan that agents proposed: ``status`` is
+    ``applied`` or ``rejected``, and ``reason`` says why (see
+    :class:`~automatos.domain.collaboration.ProposalOutcome`)."""
+
+    kind: ClassVar[str] = "proposal_decided"
+    round: int
+    agents: list[str]
+    proposal: str
+    change: dict[str, Any]
+    status: str
+    reason: str
+
+
+@dataclass(slots=True)
+class PlanNegotiated(Event):
+    """Stage 2b ended: its rounds, the changes applied and rejected, the plan's size before
+    and after."""
+
+    kind: ClassVar[str] = "plan_negotiated"
+    rounds: int
+    applied: int
+    rejected: int
+    subtasks_before: int
+    subtasks_after: int
+
+
+@dataclass(slots=True)
+class PromptsChosen(Event):
+    """Stage 3b chose the version of each stage's prompt: by slug, the version and, for a
+    workflow in an A/B test, the test and its arm."""
+
+    kind: ClassVar[str] = "prompts_chosen"
+    prompts: dict[str, dict[str, Any]]
+
+
+@dataclass(slots=True)
+class FindingShared(Event):
+    """An agent shared a finding (stage 4b); ``contradicts`` lists the ids of earlier
+    findings it contradicts."""
+
+    kind: ClassVar[str] = "finding_shared"
+    finding: int
+    finding_kind: str
+    text: str
+    subtask_id: str
+    agent: str
+    contradicts: list[int]

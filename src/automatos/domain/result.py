@@ -8,6 +8,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict
 
 from automatos.domain.agent import Assignment
+from automatos.domain.collaboration import Finding, NegotiationReport, PromptUse
 from automatos.domain.level import LevelChoice
 from automatos.domain.plan import Plan
 
@@ -149,3 +150,10 @@ class WorkflowResult(BaseModel):
     quality: QualityReport | None = None
     level: LevelChoice | None = None
     """The level the workflow ran at, why, the stages it ran and those it did not."""
+    negotiation: NegotiationReport | None = None
+    """Stage 2b's record, if the agents negotiated the plan: the plan before, every proposal
+    with its fate (the plan after is :attr:`plan`)."""
+    prompts: dict[str, PromptUse] = {}
+    """The version of each stage's prompt the run used, with its A/B arm if it had one."""
+    findings: tuple[Finding, ...] = ()
+    """What the agents shared with each other (stage 4b), in order, with provenance."""

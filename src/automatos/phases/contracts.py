@@ -23,10 +23,12 @@ __all__ = [
     "ASSIGNMENTS",
     "DIMENSIONS",
     "PLAN",
+    "PROMPTS",
     "QUALITY",
     "REQUEST",
     "RESULTS",
     "RESULT_NEEDS",
+    "SHARED",
     "Stage",
     "check_stages",
     "unwritten",
@@ -44,6 +46,11 @@ DIMENSIONS = "dimensions"
 """``state.evaluation.dimensions``"""
 QUALITY = "quality"
 """``state.evaluation.quality`` and ``quality_report``"""
+PROMPTS = "prompts"
+"""``state.preparation.prompts``: the version of each stage's prompt (stage 3b). Stages that
+use a prompt do not require it: without stage 3b they use the built-in texts."""
+SHARED = "shared_context"
+"""``state.execution.shared``: the workflow's shared context of findings (stage 4b)."""
 ANSWER = "final_answer"
 """``state.learning.final_answer``"""
 

@@ -9,16 +9,19 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from automatos.domain.agent import DEFAULT_AGENT, AgentSpec, Assignment
+from automatos.domain.collaboration import Finding, NegotiationReport
 from automatos.domain.level import LevelChoice
 from automatos.domain.plan import Plan
 from automatos.domain.request import WorkflowRequest
 from automatos.domain.result import LLMCall, QualityReport, SubtaskResult
+from automatos.field.base import SharedContext
 from automatos.llm.base import Completion, LLMProvider
 from automatos.llm.profile import CAPABLE, ModelProfile
 from automatos.phases.evaluate.heuristics import Dimensions
 from automatos.phases.events import EventBus
 from automatos.phases.execute.budget import Budget
 from automatos.phases.plan.scoring import task_type
+from automatos.prompts.resolve import PromptSet
 from automatos.runners.base import TaskRunner
 from automatos.scoring import Scorer
 from automatos.settings import Settings
@@ -28,7 +31,15 @@ from automatos.store.writer import BatchWriter
 if TYPE_CHECKING:
     from automatos.phases.selector import StageSelector
 
-__all__ = ["Evaluation", "Execution", "Learning", "Planning", "Runtime", "WorkflowState"]
+__all__ = [
+    "Evaluation",
+    "Execution",
+    "Learning",
+    "Planning",
+    "Preparation",
+    "Runtime",
+    "WorkflowState",
+]
 
 
 _TIMER_SLACK_S = 0.001
@@ -62,6 +73,16 @@ class Planning:
     """The task type of each subtask, under which its agent's metrics are learned."""
     selection_notes: dict[str, str] = field(default_factory=dict)
     """Why the model's choice of an agent was not taken, per subtask."""
+    negotiation: NegotiationReport | None = None
+    """Stage 2b's record: the plan before it, and every proposal with its fate."""
+
+
+@dataclass
+class Preparation:
+    """What the PREPARE phase writes: the version of each stage's prompt (stage 3b)."""
+
+    prompts: PromptSet = field(default_factory=PromptSet)
+    """Without stage 3b (no store), the built-in texts."""
 
 
 @dataclass
@@ -69,6 +90,10 @@ class Execution:
     """What the EXECUTE phase writes: one result per subtask."""
 
     results: dict[str, SubtaskResult] = field(default_factory=dict)
+    shared: SharedContext | None = None
+    """The workflow's shared context, when stage 4b coordinates its subtasks."""
+    findings: list[Finding] = field(default_factory=list)
+    """The findings shared so far, in order (what the result reports)."""
 
 
 @dataclass
@@ -105,6 +130,7 @@ class WorkflowState:
     level: LevelChoice | None = None
     """The complexity level the workflow runs at, and the stages that means."""
     planning: Planning = field(default_factory=Planning)
+    preparation: Preparation = field(default_factory=Preparation)
     execution: Execution = field(default_factory=Execution)
     evaluation: Evaluation = field(default_factory=Evaluation)
     learning: Learning = field(default_factory=Learning)
@@ -135,6 +161,11 @@ class WorkflowState:
             usd = self.request.budget_usd or execution.budget_usd
             if tokens is not None or usd is not None:
                 self.budget = Budget(tokens, usd)
+
+    def prompt(self, slug: str, **fields: object) -> str:
+        """The workflow's template for ``slug`` (see :mod:`automatos.prompts.catalog`),
+        filled with ``fields``; the version used is recorded with the run."""
+        return self.preparation.prompts.render(slug, fields)
 
     def time_left(self) -> float:
         """Seconds until the workflow's deadline (``inf`` without one, 0 once it passed)."""

@@ -155,6 +155,7 @@ class AssessStage:
             llm,
             state.runtime.settings.quality.weights,
             on_call=lambda done, sid: state.record_call(self.name, done, sid),
+            rubric=state.prompt("judge"),
         )
         verdicts = await asyncio.gather(
             *(

@@ -15,6 +15,7 @@ from automatos.llm.structured import complete_structured, pydantic_parser
 from automatos.phases.evaluate.guard import passes_through
 from automatos.phases.evaluate.heuristics import Dimensions, heuristic_dimensions
 from automatos.phases.evaluate.quality import DEFAULT_WEIGHTS, weighted
+from automatos.prompts.catalog import JUDGE, render
 
 __all__ = ["HeuristicScorer", "JudgeVerdict", "LLMJudgeScorer", "task_of"]
 
@@ -60,15 +61,8 @@ class JudgeVerdict(BaseModel):
     coherence: Judged
 
 
-RUBRIC = """\
-You grade one answer written by an agent for one step of a larger task. Score each \
-dimension from 0 to 1 and give a one-line reason:
-- completeness: does the answer do everything the step asks, to the end (not cut off)?
-- accuracy: is it correct, consistent with the request and the facts, free of contradictions?
-- coherence: is it on topic, well organised, free of repetition?
-An empty answer, a refusal, or an answer to a different question scores near 0 on all three.
-Answer with JSON only: {"completeness": {"score": 0.9, "reason": "..."}, "accuracy": \
-{"score": 0.8, "reason": "..."}, "coherence": {"score": 0.9, "reason": "..."}}"""
+RUBRIC = render(JUDGE, {})
+"""The judge's built-in rubric (the registry's ``judge`` slug, version 1)."""
 
 
 @dataclass
@@ -91,6 +85,8 @@ class LLMJudgeScorer:
     stopped: int = 0
     """Outputs not judged because the budget or the deadline stopped the judge."""
     last_stop: str | None = None
+    rubric: str = RUBRIC
+    """The judge's system prompt (a run's is the registry's ``judge`` version)."""
 
     async def verdict(self, request: str, subtask: Subtask, output: str) -> JudgeVerdict:
         """The judge's rubric scores of one output.
@@ -102,7 +98,7 @@ class LLMJudgeScorer:
         answer = await complete_structured(
             self.llm,
             [
-                Message("system", RUBRIC),
+                Message("system", self.rubric),
                 Message(
                     "user",
                     f"Request:\n{request}\n\nStep:\n{task_of(subtask)}\n\nAnswer:\n{output}",

@@ -46,8 +46,9 @@ from automatos.llm.retry import backoff_delay
 from automatos.phases.contracts import ASSIGNMENTS, PLAN, RESULTS
 from automatos.phases.execute.answer import answer_problem
 from automatos.phases.execute.commit import commit_result
-from automatos.phases.execute.prompt import subtask_messages
+from automatos.phases.execute.prompt import is_whole_request, subtask_messages
 from automatos.phases.state import WorkflowState
+from automatos.prompts.catalog import EXECUTOR
 from automatos.runners.base import AgentTask
 from automatos.runners.local import LocalTaskRunner, subtask_events
 
@@ -127,6 +128,11 @@ class Dispatcher:
         self._context = contextvars.copy_context()
         self._context.run(caller_timeout.set, self.settings.subtask_timeout_s)
         self._context.run(subtask_events.set, state.bus.emit)  # "queued" for a one-at-a-time model
+        self._executor_prompt = EXECUTOR
+        if any(not is_whole_request(state.request.text, s) for s in self.plan.subtasks):
+            # Only a run whose steps are framed by the template counts as using it (its
+            # A/B outcomes are the template's to answer for).
+            self._executor_prompt = state.preparation.prompts.choice("executor").text
         self._budget = state.budget
         self._refused = False
         self._stopping = False
@@ -311,6 +317,7 @@ class Dispatcher:
             state.execution.results,
             self.settings.max_dependency_chars,
             self.settings.max_quoted_chars,
+            self._executor_prompt,
         )
         return agent, messages
 

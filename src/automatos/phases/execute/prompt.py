@@ -9,12 +9,18 @@ from automatos.domain.plan import Subtask
 from automatos.domain.result import SubtaskResult
 from automatos.llm.base import Message
 from automatos.phases.quotes import fit_quotes
+from automatos.prompts.catalog import EXECUTOR, render
 
-__all__ = ["WHOLE_REQUEST", "subtask_messages"]
+__all__ = ["WHOLE_REQUEST", "is_whole_request", "subtask_messages"]
 
 WHOLE_REQUEST = "Do what the request asks, in full."
 """The one step's description when the request is longer than a description may be: its
 prompt is the request itself all the same."""
+
+
+def is_whole_request(request: str, subtask: Subtask) -> bool:
+    """Whether ``subtask`` is the request run as its own one step (its prompt is the request)."""
+    return subtask.description in (request, WHOLE_REQUEST)
 
 
 def subtask_messages(
@@ -24,12 +30,16 @@ def subtask_messages(
     results: Mapping[str, SubtaskResult],
     max_dependency_chars: int,
     max_quoted_chars: int,
+    template: str = EXECUTOR,
 ) -> tuple[Message, ...]:
-    """System prompt of the agent, then the step with the outputs it depends on."""
-    if subtask.description in (request, WHOLE_REQUEST):  # the request as its own one step
+    """System prompt of the agent, then the step (``template``: the registry's ``executor``
+    version) with the outputs it depends on."""
+    if is_whole_request(request, subtask):
         text = request
     else:
-        text = f"Overall request:\n{request}\n\nYour step ({subtask.id}):\n{subtask.description}"
+        text = render(
+            template, {"request": request, "step_id": subtask.id, "step": subtask.description}
+        )
     if subtask.expected_output:
         text += f"\n\nExpected output:\n{subtask.expected_output}"
     deps = subtask.graph.predecessors

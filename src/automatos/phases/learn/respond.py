@@ -33,12 +33,6 @@ _SUCCEEDED = SubtaskStatus.SUCCEEDED
 _ANSWER_TOKENS = 1000
 """What the synthesis is expected to write, for the budget's estimate."""
 
-SYNTHESIS_PROMPT = (
-    "You write the final answer of a multi-step task. Combine the results of the final "
-    "steps below into one complete answer to the request. Keep every fact they give; do not "
-    "mention the steps themselves."
-)
-
 
 def _quality(state: WorkflowState) -> QualityReport | None:
     """Stage 7's report; where only stage 5 ran (a Molecule), its dimension scores."""
@@ -102,7 +96,7 @@ class RespondStage:
             return joined
         try:
             done = await state.runtime.llm.complete(
-                [Message("system", SYNTHESIS_PROMPT), Message("user", user)]
+                [Message("system", state.prompt("synthesiser")), Message("user", user)]
             )
         except AutomatosError as exc:
             state.warnings.append(f"synthesis failed ({exc}); final answer joins the results")
@@ -168,4 +162,7 @@ def build_result(state: WorkflowState) -> WorkflowResult:
         warnings=tuple(state.warnings),
         quality=_quality(state),
         level=state.level,
+        negotiation=state.planning.negotiation,
+        prompts=state.preparation.prompts.uses(),
+        findings=tuple(state.execution.findings),
     )

@@ -42,6 +42,7 @@ from automatos.phases.contracts import PLAN, REQUEST
 from automatos.phases.plan.shape import RequestShape, shape_of
 from automatos.phases.plan.structure import plan_from_shape
 from automatos.phases.state import WorkflowState
+from automatos.prompts.catalog import DECOMPOSER, render
 from automatos.settings import PlanLimits
 
 __all__ = [
@@ -75,32 +76,19 @@ class Decomposition(BaseModel):
     subtasks: list[DraftSubtask] = Field(min_length=1)
 
 
-SYSTEM_PROMPT = """\
-You are the planner of a workflow engine. Split the user's request into the subtasks that a \
-team of agents should carry out, and say which subtasks need the results of which others.
-
-Rules:
-- Give each subtask a short unique id in snake_case.
-- "depends_on" lists the ids of the subtasks whose results this one needs; subtasks that do \
-not need each other must not depend on each other, so that they can run in parallel.
-- No subtask may depend on itself, directly or through others.
-- Use between 1 and {max_subtasks} subtasks; prefer few, substantial ones.
-- "complexity" is 1 (trivial) to 5 (hard).
-- "requires_context" is true only when the subtask needs documents or facts beyond the request.
-- "expected_output" says what the subtask must deliver.
-- The last subtask usually combines the others into the answer the user asked for.
-
-Answer with JSON only, in this shape:
-{{"subtasks": [{{"id": "research_a", "description": "...", "depends_on": [], \
-"requires_context": false, "complexity": 2, "expected_output": "..."}}]}}"""
+SYSTEM_PROMPT = DECOMPOSER
+"""Stage 1's built-in system prompt (the registry's ``decomposer`` slug, version 1)."""
 
 
 def decomposition_messages(
-    request: str, limits: PlanLimits, shape: RequestShape | None = None
+    request: str,
+    limits: PlanLimits,
+    shape: RequestShape | None = None,
+    template: str = SYSTEM_PROMPT,
 ) -> list[Message]:
     """The prompt of stage 1: the request, and its deliverables as guidance when it has
     several."""
-    system = SYSTEM_PROMPT.format(max_subtasks=limits.max_subtasks)
+    system = render(template, {"max_subtasks": limits.max_subtasks})
     user = f"Request:\n{request}"
     if shape is not None and len(shape.parts) >= 2:
         user += "\n\n" + guidance(shape, limits)
@@ -218,7 +206,12 @@ class DecomposeStage:
             return
         answer = await complete_structured(
             state.runtime.llm,
-            decomposition_messages(state.request.text, limits, shape),
+            decomposition_messages(
+                state.request.text,
+                limits,
+                shape,
+                state.preparation.prompts.choice("decomposer").text,
+            ),
             covering_parser(shape, limits),
             json_schema=Decomposition.model_json_schema(),
             temperature=0.2,

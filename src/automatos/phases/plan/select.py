@@ -32,6 +32,7 @@ from automatos.phases.plan.scoring import (
     subtask_words,
 )
 from automatos.phases.state import WorkflowState
+from automatos.prompts.catalog import SELECTOR, render
 from automatos.registry import registered_agents
 from automatos.store.base import OVERALL
 
@@ -57,15 +58,8 @@ class Selection(BaseModel):
     assignments: list[Choice]
 
 
-SYSTEM_PROMPT = """\
-You assign the best agent to each subtask of a plan. For each candidate you are given what it \
-is for and what was measured on its past runs: success rate, average quality (0 to 1), \
-average latency, number of executions and average cost. Prefer agents whose capabilities fit \
-the subtask and whose measured quality and success are high; trust measurements more when \
-they come from many executions; consider cost and latency when quality is similar. Give each \
-subtask exactly one agent, with your confidence (0 to 1) and a one-line reason.
-Answer with JSON only: {"assignments": [{"subtask_id": "...", "agent": "...", \
-"confidence": 0.8, "reason": "..."}]}"""
+SYSTEM_PROMPT = render(SELECTOR, {})
+"""Stage 2's built-in system prompt (the registry's ``selector`` slug, version 1)."""
 
 
 def _signals(m: AgentMetrics) -> str:
@@ -81,8 +75,9 @@ def selection_messages(
     kinds: Mapping[str, str],
     candidates: Sequence[AgentSpec],
     metrics: Mapping[str, Mapping[str, AgentMetrics]],
+    system: str = SYSTEM_PROMPT,
 ) -> list[Message]:
-    """The prompt of stage 2, learned signals included."""
+    """The prompt of stage 2, learned signals included (``system``: the workflow's version)."""
     lines = ["Subtasks:"]
     lines += [f"- {s.id} ({kinds[s.id]}): {s.description}" for s in subtasks]
     lines.append("\nCandidate agents:")
@@ -96,7 +91,7 @@ def selection_messages(
         for kind, value in sorted(known.items()):
             if kind != OVERALL:
                 lines.append(f"  on {kind} subtasks: {_signals(value)}")
-    return [Message("system", SYSTEM_PROMPT), Message("user", "\n".join(lines))]
+    return [Message("system", system), Message("user", "\n".join(lines))]
 
 
 def _schema(subtask_ids: Sequence[str], names: Sequence[str], reason_chars: int) -> dict[str, Any]:
@@ -246,7 +241,7 @@ class SelectStage:
         try:
             answer = await complete_structured(
                 state.runtime.llm,
-                selection_messages(subtasks, kinds, candidates, metrics),
+                selection_messages(subtasks, kinds, candidates, metrics, state.prompt("selector")),
                 pydantic_parser(Selection),
                 # Small local models decode under this schema's grammar, slowly: short reasons.
                 json_schema=_schema(

@@ -1,0 +1,85 @@
+"""The prompts one workflow uses: the active versions, or a test's candidate for its arm."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from automatos.domain.collaboration import PromptUse
+from automatos.prompts.base import PromptState
+from automatos.prompts.catalog import CATALOG, render
+
+__all__ = ["Arm", "PromptChoice", "PromptSet", "arm_of"]
+
+Arm = Literal["control", "candidate"]
+
+
+def arm_of(test_id: int, workflow_id: str, share: float) -> Arm:
+    """The arm of ``workflow_id`` in test ``test_id``: the same every time it is asked, and
+    ``candidate`` for a ``share`` of workflow ids (a hash, not a random draw, so that a
+    resumed or retried workflow stays in its arm, and two tests split independently)."""
+    digest = hashlib.sha256(f"{test_id}:{workflow_id}".encode()).digest()
+    point = int.from_bytes(digest[:8], "big") / 2.0**64
+    return "candidate" if point < share else "control"
+
+
+@dataclass(frozen=True)
+class PromptChoice:
+    """The template a workflow uses for one slug."""
+
+    slug: str
+    version: int
+    text: str
+    test_id: int | None = None
+    arm: Arm | None = None
+
+
+@dataclass
+class PromptSet:
+    """The workflow's template for each slug, and which slugs it has used so far."""
+
+    choices: dict[str, PromptChoice] = field(default_factory=dict)
+    used: dict[str, PromptChoice] = field(default_factory=dict)
+
+    @classmethod
+    def from_state(cls, registry: PromptState, workflow_id: str) -> PromptSet:
+        """The active versions, with the candidate for each test whose arm is ``candidate``."""
+        choices = {
+            slug: PromptChoice(slug, v.version, v.text) for slug, v in registry.active.items()
+        }
+        for test in registry.tests:
+            active = choices.get(test.slug)
+            candidate = registry.candidates.get(test.id)
+            if active is None or candidate is None:
+                continue
+            arm = arm_of(test.id, workflow_id, test.share)
+            if arm == "candidate":
+                choices[test.slug] = PromptChoice(
+                    test.slug, candidate.version, candidate.text, test.id, arm
+                )
+            else:
+                choices[test.slug] = PromptChoice(
+                    test.slug, active.version, active.text, test.id, arm
+                )
+        return cls(choices)
+
+    def choice(self, slug: str) -> PromptChoice:
+        """The template for ``slug`` (the built-in one if the registry gave none), marked used."""
+        chosen = self.choices.get(slug)
+        if chosen is None:
+            chosen = self.choices[slug] = PromptChoice(slug, 0, CATALOG[slug].text)
+        self.used.setdefault(slug, chosen)
+        return chosen
+
+    def render(self, slug: str, fields: Mapping[str, object] | None = None) -> str:
+        """The template for ``slug`` filled with ``fields``."""
+        return render(self.choice(slug).text, fields or {})
+
+    def uses(self) -> dict[str, PromptUse]:
+        """The version (and arm) of each slug used so far."""
+        return {
+            slug: PromptUse(slug=slug, version=c.version, test_id=c.test_id, arm=c.arm)
+            for slug, c in sorted(self.used.items())
+        }
