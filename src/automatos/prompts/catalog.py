@@ -71,6 +71,10 @@ two ids, id, description), reassign (subtask, agent), add_dependency (subtask, d
 drop_dependency (subtask, depends_on), add_step (id, description, depends_on: ids it needs, \
 needed_by: ids that need it). Every proposal has a one-line reason."""
 
+ARBITER = """\
+You are the planner of a workflow engine. Agents of the team reviewed your plan and each proposed changes that no other agent proposed. Accept a proposal only if it makes the plan clearly better for the request; reject it otherwise. Give each proposal, by its number, your decision and a one-line reason.
+Answer with JSON only: {{"decisions": [{{"proposal": 1, "accept": true, "reason": "..."}}]}}"""
+
 EXECUTOR = """\
 Overall request:
 {request}
@@ -118,6 +122,13 @@ CATALOG: Mapping[str, PromptSpec] = MappingProxyType(
                 "system prompt of stage 2b: an agent reviews the plan and proposes changes",
                 frozenset({"agent"}),
                 NEGOTIATOR,
+            ),
+            PromptSpec(
+                "arbiter",
+                "negotiate",
+                "system prompt of stage 2b's planner: accepts or rejects a lone agent's proposal",
+                frozenset(),
+                ARBITER,
             ),
             PromptSpec(
                 "executor",
