@@ -90,8 +90,10 @@ def test_run_a_recipe(server: FakeLLMServer, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["stages"] == [
+        "prompt_variant",
         "recipe",
         "select_agents",
+        "coordinate",
         "execute",
         "aggregate",
         "assess",

@@ -45,7 +45,16 @@ async def test_stream_yields_numbered_events_in_order(engine: Engine) -> None:
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     assert len({e.workflow_id for e in events}) == 1
     stages = [e.stage for e in events if isinstance(e, StageStarted)]
-    assert stages == ["decompose", "select_agents", "execute", "aggregate", "assess", "respond"]
+    assert stages == [
+        "decompose",
+        "select_agents",
+        "negotiate",
+        "coordinate",
+        "execute",
+        "aggregate",
+        "assess",
+        "respond",
+    ]
     kinds = [event_to_dict(e)["kind"] for e in events]
     assert kinds.count("subtask_started") == 4
     assert kinds.count("subtask_finished") == 4

@@ -77,6 +77,15 @@ EXPECTED = {
     "StageSelector",
     "StageError",
     "SubtaskQueued",
+    "Finding",
+    "FindingShared",
+    "NegotiationReport",
+    "PlanNegotiated",
+    "PromptError",
+    "PromptUse",
+    "PromptsChosen",
+    "ProposalDecided",
+    "ProposalOutcome",
 }
 
 

@@ -50,7 +50,19 @@ if TYPE_CHECKING:
         WorkflowStatus,
         event_to_dict,
     )
-    from automatos.domain.event import SubtaskQueued
+    from automatos.domain.collaboration import (
+        Finding,
+        NegotiationReport,
+        PromptUse,
+        ProposalOutcome,
+    )
+    from automatos.domain.event import (
+        FindingShared,
+        PlanNegotiated,
+        PromptsChosen,
+        ProposalDecided,
+        SubtaskQueued,
+    )
     from automatos.engine import Engine
     from automatos.errors import (
         AutomatosError,
@@ -67,6 +79,7 @@ if TYPE_CHECKING:
         PlanError,
         PlanLimitError,
         PlanParseError,
+        PromptError,
         ProviderContractError,
         ProviderRequestError,
         ProviderUnavailableError,
@@ -106,6 +119,8 @@ __all__ = [
     "ErrorInfo",
     "Event",
     "ExecutionError",
+    "Finding",
+    "FindingShared",
     "GraphMetadata",
     "InvalidRequestError",
     "LLMCall",
@@ -115,12 +130,19 @@ __all__ = [
     "LevelChoice",
     "LevelChosen",
     "ModelProfile",
+    "NegotiationReport",
     "Phase",
     "PhaseSelector",
     "Plan",
     "PlanError",
     "PlanLimitError",
+    "PlanNegotiated",
     "PlanParseError",
+    "PromptError",
+    "PromptUse",
+    "PromptsChosen",
+    "ProposalDecided",
+    "ProposalOutcome",
     "ProviderContractError",
     "ProviderRequestError",
     "ProviderUnavailableError",
@@ -173,6 +195,14 @@ _HOME = {
     "StageSelector": "automatos.phases.selector",
     "Settings": "automatos.settings",
     "SubtaskQueued": "automatos.domain.event",
+    "Finding": "automatos.domain.collaboration",
+    "FindingShared": "automatos.domain.event",
+    "NegotiationReport": "automatos.domain.collaboration",
+    "PlanNegotiated": "automatos.domain.event",
+    "PromptUse": "automatos.domain.collaboration",
+    "PromptsChosen": "automatos.domain.event",
+    "ProposalDecided": "automatos.domain.event",
+    "ProposalOutcome": "automatos.domain.collaboration",
     "build_plan": "automatos.graph",
     "load_recipe": "automatos.recipe",
 }

@@ -67,8 +67,11 @@ async def test_a_run_is_stored_with_its_results_events_and_calls(tmp_path: Path)
         "execute",
     ]
     assert [s["stage"] for s in run.stages] == [
+        "prompt_variant",
         "decompose",
         "select_agents",
+        "negotiate",
+        "coordinate",
         "execute",
         "aggregate",
         "assess",
@@ -90,7 +93,8 @@ async def test_a_failed_plan_is_stored_as_failed_with_its_error(tmp_path: Path) 
     assert run is not None
     assert run.status == "failed"
     assert run.error is not None and "PlanParseError" in run.error
-    assert run.stages[0]["error"].startswith("PlanParseError")
+    assert [s["stage"] for s in run.stages] == ["prompt_variant", "decompose"]
+    assert run.stages[1]["error"].startswith("PlanParseError")
     # the answer and its repair were paid for: both are in the call log
     assert [c["stage"] for c in run.calls] == ["decompose", "decompose"]
 

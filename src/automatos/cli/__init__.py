@@ -1,4 +1,5 @@
-"""The ``automatos`` command: ``run``, ``graph``, ``eval``, ``runs``, ``agents``, ``version``.
+"""The ``automatos`` command: ``run``, ``graph``, ``eval``, ``runs``, ``agents``, ``prompts``,
+``version``.
 
 One module per command. Each imports what it uses inside its function, so that
 ``automatos --help`` (and ``graph``, ``eval``) load no database, model runtime or provider SDK.
@@ -15,6 +16,7 @@ from automatos.cli.agents import agents_app
 from automatos.cli.evaluate import eval_file
 from automatos.cli.graph import graph
 from automatos.cli.output import GuardedGroup
+from automatos.cli.prompts import prompts_app
 from automatos.cli.run import run
 from automatos.cli.runs import runs_app
 
@@ -35,6 +37,7 @@ app.command()(graph)
 app.command("eval")(eval_file)
 app.add_typer(runs_app, name="runs")
 app.add_typer(agents_app, name="agents")
+app.add_typer(prompts_app, name="prompts")
 
 
 @app.command()

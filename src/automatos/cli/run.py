@@ -257,6 +257,15 @@ def _print_result(result: WorkflowResult, err: Console) -> None:
         highlight=False,
     )
     _print_shape(result, err)
+    from automatos.cli.collaboration import collaboration_lines
+
+    for line in collaboration_lines(
+        result.negotiation.model_dump(mode="json") if result.negotiation else None,
+        {slug: use.model_dump(mode="json") for slug, use in result.prompts.items()},
+        [f.model_dump(mode="json") for f in result.findings],
+        all_prompts=False,
+    ):
+        err.print(Text(line), highlight=False)
     if result.quality is not None:
         q = result.quality
         review = "  needs review" if q.needs_review else ""

@@ -119,6 +119,12 @@ def _print_run(run: RunDetail) -> None:
             Text((r["output"] or (r["error"] or {}).get("message", ""))[:60]),
         )
     out.print(table)
+    from automatos.cli.collaboration import collaboration_lines
+
+    for line in collaboration_lines(
+        run.extra.get("negotiation"), run.extra.get("prompts"), run.extra.get("findings")
+    ):
+        out.print(Text(line))
     if run.quality:
         q = run.quality
         out.print(Text(f"quality {q['q']:.2f} (95% {q['low']:.2f}-{q['high']:.2f}, {q['method']})"))

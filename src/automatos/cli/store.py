@@ -18,7 +18,7 @@ T = TypeVar("T")
 
 STORE_DISABLED = (
     "the store is disabled (setting store.enabled, AUTOMATOS_STORE__ENABLED=false): "
-    "no runs or agents are kept; unset it to use this command"
+    "no runs, agents or prompts are kept; unset it to use this command"
 )
 
 

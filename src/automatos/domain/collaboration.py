@@ -20,7 +20,8 @@ class ProposalOutcome(BaseModel):
     """The agents that proposed it (two or more when they agree)."""
     kind: str
     """``split``, ``merge``, ``reassign``, ``add_dependency``, ``drop_dependency``,
-    ``add_step`` or ``malformed`` (an answer that did not validate)."""
+    ``add_step``, ``malformed`` (an answer that did not validate) or ``failed`` (a review
+    call that failed or that the budget or deadline refused)."""
     change: dict[str, Any]
     """The proposal as the agent stated it (validated), or the error of a malformed one."""
     status: Literal["applied", "rejected"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import time
 from collections.abc import Callable
 
@@ -32,16 +33,20 @@ from automatos.errors import (
     describe_exception,
     describe_value,
 )
+from automatos.field.base import SharedContext
 from automatos.phases.contracts import Stage, check_stages, unwritten
 from automatos.phases.events import EventBus
 from automatos.phases.learn.respond import build_result
 from automatos.phases.plan.level import choose_level
 from automatos.phases.selector import PhaseSelector, StageSelection
 from automatos.phases.state import Runtime, WorkflowState
+from automatos.prompts.base import PromptStore
 from automatos.store.base import Store
 from automatos.store.writer import BatchWriter
 
 __all__ = ["run_workflow", "select_stages"]
+
+_log = logging.getLogger(__name__)
 
 
 async def run_workflow(
@@ -131,6 +136,11 @@ async def run_workflow(
         error = exc
         raise
     finally:
+        shared = state.execution.shared
+        if shared is not None:
+            problem = await _close_shared(shared)
+            if problem is not None:
+                state.warnings.append(problem)
         bus.emit(WorkflowFinished, status=status.value, elapsed_s=_elapsed(state.started))
         if store is not None:
             problems = await _finish_record(store, state, status, result, error)
@@ -184,6 +194,20 @@ async def select_stages(state: WorkflowState) -> tuple[list[Stage], LevelChoice]
     return stages, state.level
 
 
+async def _close_shared(shared: SharedContext) -> str | None:
+    """Close the workflow's shared context; what went wrong, if anything (never raised: the
+    run's result matters more than its findings' resources)."""
+    try:
+        async with asyncio.timeout(_CLOSE_S):
+            await shared.aclose()
+    except Exception as exc:  # includes TimeoutError
+        return f"the shared context could not be closed: {describe_exception(exc)}"
+    return None
+
+
+_CLOSE_S = 5.0
+
+
 def _extra(state: WorkflowState) -> dict[str, object]:
     """What the store keeps of the run beside its request: mode, level and stages."""
     level = state.level
@@ -211,6 +235,8 @@ async def _finish_record(
                 await writer.aclose()
                 problems += writer.warnings
             await _finish_execution(store, state, status, result, error)
+            if status is not WorkflowStatus.CANCELLED and isinstance(store, PromptStore):
+                await _record_prompt_outcomes(store, state, status, result)
     except TimeoutError:
         if writer is not None:
             writer.cancel()
@@ -245,7 +271,52 @@ async def _finish_execution(
             if state.evaluation.quality_report is not None
             else None
         ),
+        extra=_collaboration(state),
     )
+
+
+def _collaboration(state: WorkflowState) -> dict[str, object]:
+    """What the store keeps of the run's negotiation, prompt versions and findings."""
+    extra: dict[str, object] = {}
+    negotiation = state.planning.negotiation
+    if negotiation is not None:
+        extra["negotiation"] = negotiation.model_dump(mode="json")
+    uses = state.preparation.prompts.uses()
+    if uses:
+        extra["prompts"] = {slug: use.model_dump(mode="json") for slug, use in uses.items()}
+    if state.execution.findings:
+        extra["findings"] = [f.model_dump(mode="json") for f in state.execution.findings]
+    return extra
+
+
+async def _record_prompt_outcomes(
+    store: PromptStore,
+    state: WorkflowState,
+    status: WorkflowStatus,
+    result: WorkflowResult | None,
+) -> None:
+    """Record the run's outcome in each A/B test it took part in, and let the rule decide."""
+    uses = state.preparation.prompts.uses()
+    if not any(use.test_id is not None for use in uses.values()):
+        return
+    from automatos.prompts.record import record_run
+
+    quality = result.quality.q if result is not None and result.quality is not None else None
+    tokens = (
+        result.totals.tokens_in + result.totals.tokens_out
+        if result is not None
+        else state.spent_tokens
+    )
+    for line in await record_run(
+        store,
+        state.workflow_id,
+        uses,
+        quality=quality,
+        success=status is WorkflowStatus.SUCCEEDED,
+        tokens=tokens,
+        latency_s=_elapsed(state.started),
+    ):
+        _log.info("%s", line)
 
 
 async def _run_stage_by_deadline(stage: Stage, state: WorkflowState) -> None:

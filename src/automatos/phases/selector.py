@@ -8,13 +8,18 @@ level      stages                                         a recipe instead of pl
 Atom       one_step, execute [4], respond [9]             recipe, select_agents
 Molecule   one_step, execute, aggregate [5], respond      recipe, select_agents
 Cell       … aggregate, assess [7], learn [6], respond    recipe, select_agents
-Organ      decompose [1], select_agents [2], execute,     recipe, select_agents
-           aggregate, assess, learn, respond
+Organ      prompt_variant [3b], decompose [1],            prompt_variant, recipe,
+           select_agents [2], negotiate [2b],             select_agents, negotiate,
+           coordinate [4b], execute, aggregate, assess,   coordinate, …
+           learn, respond
 Organism   as Organ
 =========  =============================================  ==================================
 
 ``one_step`` makes the request its own single subtask with the agent the scores choose, no
-model call: the levels below Organ have no PLAN phase. Quality stages need
+model call: the levels below Organ have no PLAN phase. ``prompt_variant`` (the registry's
+versions and A/B arms) runs first where it runs, since the plan's own prompts are versioned
+too; it needs a store. ``negotiate`` needs a model that plans (its profile) and acts only on
+plans of ``negotiation.min_agents`` agents or more. Quality stages need
 ``quality.enabled``, learning a store. Stages of the PRD this engine does not have yet are
 listed among those not run, saying so.
 
@@ -34,23 +39,23 @@ from automatos.domain.request import WorkflowRequest
 from automatos.phases.contracts import Stage
 from automatos.phases.evaluate.aggregate import AggregateStage
 from automatos.phases.evaluate.assess import AssessStage
+from automatos.phases.execute.coordinate import CoordinateStage
 from automatos.phases.execute.dispatch import ExecuteStage
 from automatos.phases.execute.one_step import OneStepStage
 from automatos.phases.learn.metrics import LearnStage
 from automatos.phases.learn.respond import RespondStage
 from automatos.phases.plan.decompose import DecomposeStage
+from automatos.phases.plan.negotiate import NegotiateStage
 from automatos.phases.plan.recipe import RecipeStage
 from automatos.phases.plan.select import SelectStage
+from automatos.phases.prepare.prompt_variant import PromptVariantStage
 from automatos.phases.state import Runtime
 
 __all__ = ["NOT_BUILT", "PhaseSelector", "StageSelection", "StageSelector"]
 
 NOT_BUILT: Mapping[str, tuple[Level, str]] = MappingProxyType(
     {
-        "negotiate": (Level.ORGAN, "agents negotiating their subtasks (PRD stage 2b)"),
         "context": (Level.MOLECULE, "context engineering within a token budget (PRD stage 3)"),
-        "prompt_variant": (Level.ORGAN, "the prompt registry and its A/B tests (PRD stage 3b)"),
-        "coordinate": (Level.ORGAN, "coordination through a shared context (PRD stage 4b)"),
         "memory": (Level.ATOM, "memory storage (PRD stage 8)"),
     }
 )
@@ -83,15 +88,37 @@ class PhaseSelector:
         skipped: dict[str, str] = {}
         name = level.value.capitalize()
         planned = level.rank >= Level.ORGAN.rank
+        if not planned:
+            skipped["prompt_variant"] = f"{name}: no stage of this level uses a registry prompt"
+        elif runtime.store is None:
+            skipped["prompt_variant"] = "no store: the built-in prompts are used"
+        else:
+            stages.append(PromptVariantStage())
         if request.is_recipe:  # below Organ, no model call chooses its agents either
             stages += [RecipeStage(), SelectStage(ask_model=None if planned else False)]
             skipped["decompose"] = "a recipe brings its own subtasks"
+            skipped["negotiate"] = "a recipe's plan is the caller's: not negotiated"
         elif planned:
             stages += [DecomposeStage(), SelectStage()]
+            if not runtime.settings.negotiation.enabled:
+                skipped["negotiate"] = "negotiation.enabled is off"
+            elif not runtime.profile.plans_freely:
+                skipped["negotiate"] = (
+                    "the model cannot plan freely (its profile), so cannot negotiate"
+                )
+            else:
+                stages.append(NegotiateStage())
         else:
             stages.append(OneStepStage())
             reason = f"{name}: one deliverable, run as one step by the agent the scores choose"
             skipped["decompose"] = skipped["select_agents"] = reason
+            skipped["negotiate"] = f"{name}: one step, no team to negotiate it"
+        if not planned:
+            skipped["coordinate"] = f"{name}: one step, no other agents to share findings with"
+        elif not runtime.settings.coordination.enabled:
+            skipped["coordinate"] = "coordination.enabled is off"
+        else:
+            stages.append(CoordinateStage())
         stages.append(ExecuteStage())
         quality = runtime.settings.quality.enabled
         if level is Level.ATOM:

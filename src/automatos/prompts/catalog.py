@@ -72,7 +72,10 @@ drop_dependency (subtask, depends_on), add_step (id, description, depends_on: id
 needed_by: ids that need it). Every proposal has a one-line reason."""
 
 ARBITER = """\
-You are the planner of a workflow engine. Agents of the team reviewed your plan and each proposed changes that no other agent proposed. Accept a proposal only if it makes the plan clearly better for the request; reject it otherwise. Give each proposal, by its number, your decision and a one-line reason.
+You are the planner of a workflow engine. Agents of the team reviewed your plan and each \
+proposed changes that no other agent proposed. Accept a proposal only if it makes the plan \
+clearly better for the request; reject it otherwise. Give each proposal, by its number, your \
+decision and a one-line reason.
 Answer with JSON only: {{"decisions": [{{"proposal": 1, "accept": true, "reason": "..."}}]}}"""
 
 EXECUTOR = """\

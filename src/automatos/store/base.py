@@ -116,8 +116,10 @@ class Store(Protocol):
         error: str | None,
         finished_at: datetime | None = None,
         quality: Mapping[str, Any] | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> None:
-        """Record how a workflow ended."""
+        """Record how a workflow ended; the keys of ``extra`` are merged into the ``extra``
+        it started with, replacing those of the same name."""
         ...
 
     async def list_runs(self, limit: int = 20) -> list[RunSummary]:

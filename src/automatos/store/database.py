@@ -10,7 +10,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, event, make_url
+from sqlalchemy import Connection, event, make_url, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -105,11 +105,15 @@ def _upgrade(connection: Connection) -> None:
     command.upgrade(config, "head")
 
 
+_MIGRATION_LOCK = 0x6175746F6D61  # "automa": the advisory lock key of migrations
+
+
 async def migrate(engine: AsyncEngine) -> None:
     """Bring the schema to the newest migration.
 
-    Two processes opening a new database at once both see it empty, and the slower one's
-    ``CREATE TABLE`` fails; it then finds the schema made by the other and goes on.
+    Two processes opening a new database at once: on PostgreSQL they take turns (an
+    advisory lock held by the migration's transaction); on SQLite both see it empty, the
+    slower one's ``CREATE TABLE`` fails, and it then finds the schema made by the other.
 
     Raises:
         NewerSchemaError: a newer automatos migrated the database past what this one knows.
@@ -117,6 +121,10 @@ async def migrate(engine: AsyncEngine) -> None:
     for attempt in range(3):
         try:
             async with engine.begin() as connection:
+                if connection.dialect.name == "postgresql":
+                    await connection.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK}
+                    )
                 await connection.run_sync(_upgrade)
             return
         except OperationalError:

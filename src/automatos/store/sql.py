@@ -26,6 +26,7 @@ from automatos.store.database import (
     shown_url,
 )
 from automatos.store.failures import driver_message, is_transient, typed
+from automatos.store.prompt_records import PromptRecords
 from automatos.store.tables import (
     agent_metrics,
     agents,
@@ -76,8 +77,9 @@ def _upsert(
     )
 
 
-class SqlStore:
-    """A :class:`~automatos.store.base.Store` over one SQLAlchemy engine and one workspace."""
+class SqlStore(PromptRecords):
+    """A :class:`~automatos.store.base.Store` over one SQLAlchemy engine and one workspace,
+    and its :class:`~automatos.prompts.base.PromptStore` (the prompt registry)."""
 
     def __init__(self, engine: AsyncEngine, workspace: str, lease_s: float = 30.0) -> None:
         self.engine = engine
@@ -293,12 +295,17 @@ class SqlStore:
         error: str | None,
         finished_at: datetime | None = None,
         quality: Mapping[str, Any] | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> None:
-        """Record the end of the execution."""
+        """Record the end of the execution; the keys of ``extra`` are merged into the run's
+        ``extra`` (replacing those of the same name)."""
+        w = workflow_executions.c
         async with self.engine.begin() as conn:
+            # Written first, so that the transaction holds the row (and SQLite's write lock)
+            # before ``extra`` is read to be merged.
             await conn.execute(
                 update(workflow_executions)
-                .where(workflow_executions.c.id == workflow_id)
+                .where(w.id == workflow_id)
                 .values(
                     status=status,
                     stages=[dict(s) for s in stages],
@@ -310,6 +317,14 @@ class SqlStore:
                     quality=dict(quality) if quality is not None else None,
                 )
             )
+            if extra:
+                stored = await conn.scalar(select(w.extra).where(w.id == workflow_id))
+                if stored is not None:
+                    await conn.execute(
+                        update(workflow_executions)
+                        .where(w.id == workflow_id)
+                        .values(extra={**stored, **extra})
+                    )
 
     @typed
     async def list_runs(self, limit: int = 20) -> list[RunSummary]:

@@ -9,6 +9,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -16,15 +17,20 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
     true,
 )
 
 __all__ = [
+    "ab_outcomes",
+    "ab_tests",
     "agent_metrics",
     "agents",
     "events",
     "llm_calls",
     "metadata",
+    "prompt_active",
+    "prompt_versions",
     "subtask_results",
     "workflow_executions",
     "workspaces",
@@ -143,4 +149,82 @@ llm_calls = Table(
     Column("latency_s", Float, nullable=False),
     Column("priced", Boolean, nullable=False, server_default=true()),
     Index("ix_llm_calls_workflow", "workflow_id"),
+)
+
+prompt_versions = Table(
+    "prompt_versions",
+    metadata,
+    Column("workspace_id", String(64), ForeignKey("workspaces.id"), primary_key=True),
+    Column("slug", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("text", Text, nullable=False),
+    Column("note", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+prompt_active = Table(
+    "prompt_active",
+    metadata,
+    Column("workspace_id", String(64), primary_key=True),
+    Column("slug", String(64), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    # Every write to a slug's versions or tests first locks this row (PostgreSQL).
+    ForeignKeyConstraint(
+        ["workspace_id", "slug", "version"],
+        ["prompt_versions.workspace_id", "prompt_versions.slug", "prompt_versions.version"],
+        name="fk_prompt_active_version",
+    ),
+)
+
+_RUNNING = text("status = 'running'")
+"""The condition of the index that keeps one running A/B test per slug."""
+
+ab_tests = Table(
+    "ab_tests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("workspace_id", String(64), nullable=False),
+    Column("slug", String(64), nullable=False),
+    Column("control_version", Integer, nullable=False),
+    Column("candidate_version", Integer, nullable=False),
+    Column("share", Float, nullable=False),
+    Column("min_per_arm", Integer, nullable=False),
+    Column("looks", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("decision", Text, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("ended_at", DateTime(timezone=True)),
+    ForeignKeyConstraint(
+        ["workspace_id", "slug", "control_version"],
+        ["prompt_versions.workspace_id", "prompt_versions.slug", "prompt_versions.version"],
+        name="fk_ab_tests_control",
+    ),
+    ForeignKeyConstraint(
+        ["workspace_id", "slug", "candidate_version"],
+        ["prompt_versions.workspace_id", "prompt_versions.slug", "prompt_versions.version"],
+        name="fk_ab_tests_candidate",
+    ),
+    # At most one running test per slug, whatever races the check before inserting.
+    Index(
+        "uq_ab_tests_running",
+        "workspace_id",
+        "slug",
+        unique=True,
+        sqlite_where=_RUNNING,
+        postgresql_where=_RUNNING,
+    ),
+)
+
+ab_outcomes = Table(
+    "ab_outcomes",
+    metadata,
+    Column("test_id", Integer, ForeignKey("ab_tests.id", ondelete="CASCADE"), primary_key=True),
+    Column("workflow_id", String(64), primary_key=True),
+    Column("arm", String(16), nullable=False),
+    Column("quality", Float),
+    Column("success", Boolean, nullable=False),
+    Column("tokens", Integer, nullable=False),
+    Column("latency_s", Float, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
 )

@@ -277,6 +277,7 @@ async def test_a_budget_stops_new_subtasks_with_a_typed_error() -> None:
     # The calls cost 67 and 85 tokens (the second quotes the first): two fit in 160.
     llm = ScriptedLLM(default="x" * 20)
     settings = fast_settings(max_concurrency=1)
+    settings.coordination.enabled = False  # the figures are of prompts without its request
     request = WorkflowRequest(
         text="the request",
         subtasks=tuple(

@@ -36,6 +36,8 @@ async def test_the_prompt_carries_the_request_and_the_schema() -> None:
     assert result.stages == (
         "decompose",
         "select_agents",
+        "negotiate",
+        "coordinate",
         "execute",
         "aggregate",
         "assess",

@@ -131,9 +131,12 @@ class GatedLLM:
         *,
         refusal: Callable[[int], str | None],
         time_left: Callable[[], float],
+        purpose: str = "the judge",
     ) -> None:
         """``refusal`` says why a call of about so many tokens may not be made now (or
-        ``None``); ``time_left`` gives the seconds until the workflow's deadline."""
+        ``None``); ``time_left`` gives the seconds until the workflow's deadline; ``purpose``
+        names the calls in the errors ("the budget stopped the judge")."""
+        self.purpose = purpose
         self.inner = inner
         self._refusal = refusal
         self._time_left = time_left
@@ -152,12 +155,12 @@ class GatedLLM:
         """Call the model if the deadline and the budget allow it."""
         left = self._time_left()
         if left <= 0:
-            raise WorkflowTimeoutError("the workflow's deadline stopped the judge")
+            raise WorkflowTimeoutError(f"the workflow's deadline stopped {self.purpose}")
         estimate = estimate_tokens("".join(m.content for m in messages))
         estimate += max_tokens or _JUDGE_ANSWER_TOKENS
         refused = self._refusal(estimate + self._in_flight)
         if refused is not None:
-            raise BudgetExceededError(f"the budget stopped the judge ({refused})")
+            raise BudgetExceededError(f"the budget stopped {self.purpose} ({refused})")
         timer = asyncio.timeout(None if math.isinf(left) else left)
         self._in_flight += estimate
         try:
@@ -172,7 +175,9 @@ class GatedLLM:
                 )
         except TimeoutError:
             if timer.expired():
-                raise WorkflowTimeoutError("the workflow's deadline stopped the judge") from None
+                raise WorkflowTimeoutError(
+                    f"the workflow's deadline stopped {self.purpose}"
+                ) from None
             raise
         finally:
             self._in_flight -= estimate

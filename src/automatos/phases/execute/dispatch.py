@@ -7,6 +7,11 @@ it takes the next free one when its backoff is over); when it finally fails, eve
 downstream of it is skipped with the reason, and independent branches finish. The work per
 subtask is constant, so a plan of n subtasks costs O(n + edges); this is the engine's hot
 path, which is why it is written with few layers and few objects.
+
+With stage 4b (the workflow has a shared context), a :class:`~automatos.phases.execute.
+coordinate.Coordinator` adds the findings to each prompt and shares those of each answer
+before its result is committed; without it, the dispatcher pays one ``None`` test per subtask
+for it.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from automatos.deadlines import DeadlineQueue, caller_timeout
 from automatos.domain.agent import AgentSpec
 from automatos.domain.event import SubtaskRetried, SubtaskStarted
 from automatos.domain.level import Phase
+from automatos.domain.plan import Subtask
 from automatos.domain.result import ErrorInfo, SubtaskResult, SubtaskStatus
 from automatos.errors import (
     AutomatosError,
@@ -46,6 +52,7 @@ from automatos.llm.retry import backoff_delay
 from automatos.phases.contracts import ASSIGNMENTS, PLAN, RESULTS
 from automatos.phases.execute.answer import answer_problem
 from automatos.phases.execute.commit import commit_result
+from automatos.phases.execute.coordinate import Coordinator, close_shared
 from automatos.phases.execute.prompt import is_whole_request, subtask_messages
 from automatos.phases.state import WorkflowState
 from automatos.prompts.catalog import EXECUTOR
@@ -66,8 +73,12 @@ class ExecuteStage:
     writes = frozenset({RESULTS})
 
     async def run(self, state: WorkflowState) -> None:
-        """Run the plan's subtasks through the runtime's runner."""
-        await Dispatcher(state).run()
+        """Run the plan's subtasks through the runtime's runner; the workflow's shared
+        context (stage 4b) is closed when they are done, however the stage ends."""
+        try:
+            await Dispatcher(state).run()
+        finally:
+            await close_shared(state)
 
 
 class Dispatcher:
@@ -140,6 +151,8 @@ class Dispatcher:
         self._runner_name = getattr(runner, "name", None) or type(runner).__name__
         # The engine's own runner hands back what the model wrapper checked already.
         self._checked = isinstance(runner, LocalTaskRunner) and isinstance(runner.llm, ManagedLLM)
+        shared = state.execution.shared
+        self._coordinator = Coordinator(state, shared) if shared is not None else None
 
     async def run(self) -> None:
         """Run until every subtask has a result; on cancellation, cancel what runs.
@@ -212,15 +225,23 @@ class Dispatcher:
             state = self.state
             deadlines = self._deadlines
             started = time.perf_counter()
+            subtask = self._subtasks[sid]
+            # Stage 4b's coordinator, kept while this subtask is asked for findings. (One local
+            # more in a frame every subtask pays for: memory is measured per subtask.)
+            sharing = self._coordinator
             try:
-                agent, messages = self._prepare(sid)
+                if sharing is None:
+                    agent, messages = self._prepare(sid)
+                else:
+                    agent, messages = await self._prepare_coordinated(subtask, sharing)
+                    if not sharing.asks(subtask):
+                        sharing = None
                 run = state.runtime.runner.run
             except Exception as exc:  # a bug in prompt building must not hang the workflow
                 return self._finish(
                     SubtaskResult(sid, SubtaskStatus.FAILED, error=ErrorInfo.of(exc))
                 )
             timeout = self.settings.subtask_timeout_s
-            subtask = self._subtasks[sid]
             task = self._running[sid]
             keys, tries, bus, checked = self._keys, self._tries, state.bus, self._checked
             attempt = 0
@@ -246,11 +267,15 @@ class Dispatcher:
                     broken = None if checked else completion_problem(done)
                     if broken is None:
                         text = done.text
+                        if sharing is not None:  # the answer without its findings is judged
+                            text = sharing.take(sid, text)
                         # An answer that starts with a letter or digit has substance: most do.
                         problem = None if text[:1].isalnum() else answer_problem(text)
                         if problem is None:
+                            if sharing is not None:  # before the commit: it starts dependents
+                                await sharing.share(sid, agent.name)
                             return self._finish(
-                                self._succeeded(sid, agent.name, done, attempt, started),
+                                self._succeeded(sid, agent.name, done, attempt, started, text),
                                 done,
                             )
                         spent.setdefault(sid, []).append(done)
@@ -321,6 +346,25 @@ class Dispatcher:
         )
         return agent, messages
 
+    async def _prepare_coordinated(
+        self, subtask: Subtask, coordinator: Coordinator
+    ) -> tuple[AgentSpec, tuple[Message, ...]]:
+        state = self.state
+        agent = state.agents[state.planning.assignments[subtask.id].agent]
+        messages = subtask_messages(
+            state.request.text,
+            subtask,
+            agent,
+            state.execution.results,
+            self.settings.max_dependency_chars,
+            self.settings.max_quoted_chars,
+            self._executor_prompt,
+            findings=await coordinator.visible(subtask),
+            findings_chars=coordinator.budget,
+            instruction=coordinator.instruction if coordinator.asks(subtask) else None,
+        )
+        return agent, messages
+
     def _record(self, sid: str, done: Completion) -> None:
         try:
             self.state.record_call("execute", done, sid)
@@ -344,7 +388,7 @@ class Dispatcher:
         self._finished.set()
 
     def _succeeded(
-        self, sid: str, agent: str, done: Completion, attempts: int, started: float
+        self, sid: str, agent: str, done: Completion, attempts: int, started: float, output: str
     ) -> SubtaskResult:
         tokens_in, tokens_out, cost = done.tokens_in, done.tokens_out, done.cost_usd
         if self._spent:  # rejected answers before this one (rare): what they cost counts
@@ -356,7 +400,7 @@ class Dispatcher:
             sid,
             _SUCCEEDED,
             agent,
-            done.text,
+            output,
             tokens_in,
             tokens_out,
             cost,

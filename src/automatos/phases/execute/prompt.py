@@ -1,12 +1,20 @@
-"""The messages one agent gets for one subtask: its own step and its dependencies' outputs."""
+"""The messages one agent gets for one subtask: its own step, its dependencies' outputs, and
+(with stage 4b) the findings other agents shared and the request to share its own.
+
+Quoted text shares one budget, ``execution.max_quoted_chars``: findings take what they need
+up to their share (:func:`~automatos.field.findings.findings_budget`, a quarter), and the
+dependencies' outputs divide the rest as :func:`~automatos.phases.quotes.fit_quotes` does.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from automatos.domain.agent import AgentSpec
+from automatos.domain.collaboration import Finding
 from automatos.domain.plan import Subtask
 from automatos.domain.result import SubtaskResult
+from automatos.field.findings import quote_findings
 from automatos.llm.base import Message
 from automatos.phases.quotes import fit_quotes
 from automatos.prompts.catalog import EXECUTOR, render
@@ -31,9 +39,18 @@ def subtask_messages(
     max_dependency_chars: int,
     max_quoted_chars: int,
     template: str = EXECUTOR,
+    *,
+    findings: Sequence[Finding] = (),
+    findings_chars: int = 0,
+    instruction: str | None = None,
 ) -> tuple[Message, ...]:
     """System prompt of the agent, then the step (``template``: the registry's ``executor``
-    version) with the outputs it depends on."""
+    version) with the outputs it depends on.
+
+    With stage 4b: ``findings`` (most important first) are quoted with their provenance
+    within ``findings_chars``, after the outputs, and ``instruction`` (how to share its own)
+    ends the message.
+    """
     if is_whole_request(request, subtask):
         text = request
     else:
@@ -42,11 +59,18 @@ def subtask_messages(
         )
     if subtask.expected_output:
         text += f"\n\nExpected output:\n{subtask.expected_output}"
+    shared = quote_findings(findings, min(findings_chars, max_quoted_chars)) if findings else ""
     deps = subtask.graph.predecessors
     if deps:
         outputs = fit_quotes(
-            [results[dep].output or "" for dep in deps], max_quoted_chars, max_dependency_chars
+            [results[dep].output or "" for dep in deps],
+            max_quoted_chars - len(shared),
+            max_dependency_chars,
         )
         quoted = "\n\n".join(f"### {dep}\n{out}" for dep, out in zip(deps, outputs, strict=True))
         text += "\n\nResults of the steps this one depends on:\n\n" + quoted
+    if shared:
+        text += "\n\n" + shared
+    if instruction:
+        text += "\n\n" + instruction
     return (Message("system", agent.system_prompt), Message("user", text))

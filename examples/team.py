@@ -1,0 +1,229 @@
+"""A team of three agents on a scripted model: what negotiation, coordination and prompt A/B
+tests do, on the real engine and your store, with no model to set up.
+
+The model is :class:`automatos.testing.ScriptedLLM` playing a capable hosted model: it
+answers the planner, the agents' reviews, the steps and the judge by rule. Everything else
+is the engine as it runs with a real model: the stages, the graph checks, the rule that
+applies or rejects each proposal, the shared findings, the store, the A/B statistics.
+
+    .venv/bin/python examples/team.py negotiate     # a plan the agents change before it runs
+    .venv/bin/python examples/team.py coordinate    # a finding of step 1 changes step 3
+    .venv/bin/python examples/team.py ab --runs 400 # workflows for a running A/B test
+
+Runs are stored where ``automatos`` keeps them (``AUTOMATOS_STORE__*``), so ``automatos runs
+show ID`` and ``automatos prompts ab status`` show them afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from collections.abc import Sequence
+
+from automatos import AgentSpec, Engine, Level, Settings, WorkflowRequest, WorkflowResult
+from automatos.llm.base import Message
+from automatos.testing import Rule, ScriptedLLM
+
+TEAM = (
+    AgentSpec(
+        name="researcher",
+        description="Finds and checks facts about software systems.",
+        capabilities=("research",),
+    ),
+    AgentSpec(
+        name="analyst",
+        description="Compares options against criteria and draws conclusions.",
+        capabilities=("analysis",),
+    ),
+    AgentSpec(
+        name="writer",
+        description="Writes clear documents for engineers.",
+        capabilities=("writing",),
+    ),
+)
+
+
+def _json(value: object) -> str:
+    return json.dumps(value)
+
+
+def _step_answer(messages: Sequence[Message]) -> str:
+    """A step's answer: a short paragraph about the step it was given."""
+    prompt = messages[-1].content
+    step = prompt.split("Your step (", 1)[-1].split("\n", 1)[-1].split("\n", 1)[0]
+    return (
+        f"{step.rstrip('.')}: done in full. PostgreSQL is a relational server with "
+        "transactions and replication; Redis keeps data in memory with optional persistence; "
+        "SQLite is an embedded file database with no server to run."
+    )
+
+
+# ---------------------------------------------------------------- negotiate
+
+NEGOTIATE_REQUEST = (
+    "Write a migration guide for moving our app's sessions from Redis to PostgreSQL."
+)
+
+FIRST_PLAN = {
+    "subtasks": [
+        {
+            "id": "inventory",
+            "description": "List how the app uses Redis sessions and design the PostgreSQL "
+            "table that replaces them",
+            "depends_on": [],
+        },
+        {
+            "id": "cutover",
+            "description": "Plan the cutover: dual writes, backfill, switch, rollback",
+            "depends_on": ["inventory"],
+        },
+        {
+            "id": "guide",
+            "description": "Write the migration guide from the inventory and the cutover plan",
+            "depends_on": ["cutover"],
+        },
+    ]
+}
+
+SPLIT = {
+    "kind": "split",
+    "subtask": "inventory",
+    "into": [
+        {"id": "usage", "description": "List how the app uses Redis sessions"},
+        {"id": "schema", "description": "Design the PostgreSQL sessions table"},
+    ],
+    "reason": "finding the usage and designing the table are two jobs that can run at once",
+}
+
+
+def negotiation_llm() -> ScriptedLLM:
+    """The planner, the selector, three reviewers and the arbiter, by rule."""
+    assignments = {"inventory": "researcher", "cutover": "analyst", "guide": "writer"}
+    return ScriptedLLM(
+        rules=[
+            Rule(r"^Request:\n(?s:.*)\Z", _json(FIRST_PLAN), times=1),  # the planner
+            Rule(
+                r"^Subtasks:",
+                _json(
+                    {
+                        "assignments": [
+                            {"subtask_id": s, "agent": a, "confidence": 0.9, "reason": "fits"}
+                            for s, a in assignments.items()
+                        ]
+                    }
+                ),
+            ),
+            # Round 1: the researcher and the analyst both want the inventory split (a
+            # consensus); the writer alone wants the cutover plan, and the analyst alone a
+            # dependency that would make a cycle.
+            Rule(r"^Review by researcher, round 1\.", _json({"proposals": [SPLIT]})),
+            Rule(
+                r"^Review by analyst, round 1\.",
+                _json(
+                    {
+                        "proposals": [
+                            SPLIT,
+                            {
+                                "kind": "add_dependency",
+                                "subtask": "cutover",
+                                "depends_on": "guide",
+                                "reason": "the cutover should follow the guide's outline",
+                            },
+                        ]
+                    }
+                ),
+            ),
+            Rule(
+                r"^Review by writer, round 1\.",
+                _json(
+                    {
+                        "proposals": [
+                            {
+                                "kind": "reassign",
+                                "subtask": "cutover",
+                                "agent": "writer",
+                                "reason": "the guide's author should own the cutover plan",
+                            }
+                        ]
+                    }
+                ),
+            ),
+            Rule(r"^Review by \w+, round \d+\.", _json({"proposals": []})),
+            Rule(
+                r"^Proposals to decide",
+                lambda messages: _json(
+                    {
+                        "decisions": [
+                            {
+                                "proposal": n,
+                                "accept": "add_dependency" in line,
+                                "reason": "planning a cutover is analysis, the analyst's job"
+                                if "reassign" in line
+                                else "an outline first may help",
+                            }
+                            for n, line in _numbered(messages[-1].content)
+                        ]
+                    }
+                ),
+            ),
+            Rule(r"^Request:\n(?s:.*)\n\nStep:\n", _json(_verdict(0.9))),  # the judge
+        ],
+        default=_step_answer,
+    )
+
+
+def _numbered(prompt: str) -> list[tuple[int, str]]:
+    out = []
+    for line in prompt.split("Proposals:\n", 1)[-1].splitlines():
+        head, _, _ = line.partition(".")
+        if head.isdigit():
+            out.append((int(head), line))
+    return out
+
+
+def _verdict(score: float) -> dict[str, object]:
+    return {
+        d: {"score": score, "reason": "scripted judge"}
+        for d in ("completeness", "accuracy", "coherence")
+    }
+
+
+async def negotiate(settings: Settings) -> WorkflowResult:
+    """One workflow whose plan the agents negotiate."""
+    request = WorkflowRequest(text=NEGOTIATE_REQUEST, agents=TEAM, level=Level.ORGAN)
+    async with Engine(settings, llm=negotiation_llm()) as engine:
+        return await engine.run(request)
+
+
+def show_negotiation(result: WorkflowResult) -> None:
+    report = result.negotiation
+    if report is None:
+        print("no negotiation ran (see the level's skipped stages)")
+        return
+    print("plan before:")
+    for s in report.plan_before:
+        deps = ", ".join(s.get("depends_on") or ()) or "-"
+        print(f"  {s['id']} ({s.get('agent')}) after: {deps}")
+    for p in report.proposals:
+        print(f"round {p.round}: {p.kind} by {', '.join(p.agents)}: {p.status}: {p.reason}")
+    print("plan after:")
+    agents = {a.subtask_id: a.agent for a in result.assignments}
+    for s in result.plan.subtasks:
+        print(f"  {s.id} ({agents[s.id]}) after: {', '.join(s.depends_on) or '-'}")
+
+
+async def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("negotiate", help="a plan the agents change before it runs")
+    args = parser.parse_args(argv)
+    settings = Settings()
+    if args.command == "negotiate":
+        result = await negotiate(settings)
+        show_negotiation(result)
+    print(f"workflow {result.workflow_id}: {result.status.value}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
