@@ -19,9 +19,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 from collections.abc import Sequence
 
-from automatos import AgentSpec, Engine, Level, Settings, WorkflowRequest, WorkflowResult
+from automatos import (
+    AgentSpec,
+    Engine,
+    Level,
+    Settings,
+    SubtaskSpec,
+    WorkflowRequest,
+    WorkflowResult,
+)
 from automatos.llm.base import Message
 from automatos.testing import Rule, ScriptedLLM
 
@@ -213,15 +222,160 @@ def show_negotiation(result: WorkflowResult) -> None:
         print(f"  {s.id} ({agents[s.id]}) after: {', '.join(s.depends_on) or '-'}")
 
 
+# ---------------------------------------------------------------- coordinate
+
+LAUNCH_AGENTS = (
+    AgentSpec(name="analyst", description="Finds the facts.", capabilities=("research",)),
+    AgentSpec(name="planner", description="Plans the event.", capabilities=("planning",)),
+    AgentSpec(name="announcer", description="Writes announcements.", capabilities=("writing",)),
+)
+
+
+def launch_request() -> WorkflowRequest:
+    """Three groups in a chain; the announcement depends on the plan only."""
+    steps = (
+        ("research", "Find out where the launch stands", (), "analyst"),
+        ("plan", "Plan the launch event", ("research",), "planner"),
+        ("announce", "Write the launch announcement, with its date", ("plan",), "announcer"),
+    )
+    return WorkflowRequest(
+        text="Prepare the launch of our product: research, plan the event, announce it.",
+        subtasks=tuple(
+            SubtaskSpec(id=i, description=d, depends_on=deps, agent=a) for i, d, deps, a in steps
+        ),
+        agents=LAUNCH_AGENTS,
+        level=Level.ORGAN,
+    )
+
+
+def launch_llm() -> ScriptedLLM:
+    def reply(messages: Sequence[Message]) -> str:
+        prompt = messages[-1].content
+        if prompt.startswith("Request:") and "\n\nStep:\n" in prompt:
+            return _json(_verdict(0.85))  # the judge
+        if "Your step (research)" in prompt:
+            return (
+                "The venue is booked and the press list is ready.\n\nFindings:\n"
+                "- FACT: the launch date moved to 14 March\n"
+                "- DECISION: the keynote is in Hall B"
+            )
+        if "Your step (plan)" in prompt:
+            return (
+                "Event plan: doors at 9, keynote at 10, demos until noon.\n\nFindings:\n"
+                "- FACT: the keynote is not in Hall B, which is closed for repairs\n"
+                "- QUESTION: who introduces the keynote?"
+            )
+        if "Your step (announce)" in prompt:
+            # What the announcer knows decides what it writes: the date came from the
+            # research step, two steps back, through the shared context.
+            date = "14 March" if "the launch date moved to 14 March" in prompt else "1 March"
+            return f"Join us on {date} for the launch of our product."
+        return "done"
+
+    return ScriptedLLM(default=reply)
+
+
+async def coordinate(settings: Settings) -> tuple[WorkflowResult, str]:
+    """The three-group workflow, and the prompt the third group got."""
+    llm = launch_llm()
+    async with Engine(settings, llm=llm) as engine:
+        result = await engine.run(launch_request())
+    prompt = next(
+        c.messages[-1].content
+        for c in llm.calls
+        if "Your step (announce)" in c.messages[-1].content
+    )
+    return result, prompt
+
+
+# ---------------------------------------------------------------- ab
+
+CANDIDATE_CUE = "Start with the answer itself"
+"""What the candidate executor prompt (examples/executor-v2.txt) asks of every step."""
+
+
+def ab_llm(seed: int) -> ScriptedLLM:
+    """Agents whose answers the judge scores higher, by 0.1 on average, when their prompt
+    asks for the answer first: the effect the A/B test is to find."""
+    rng = random.Random(seed)
+
+    def reply(messages: Sequence[Message]) -> str:
+        prompt = messages[-1].content
+        if prompt.startswith("Request:") and "\n\nStep:\n" in prompt:
+            better = "In short:" in prompt
+            score = min(1.0, max(0.0, rng.gauss(0.8 if better else 0.7, 0.1)))
+            return _json(_verdict(round(score, 3)))
+        if CANDIDATE_CUE in prompt:
+            return "In short: use PostgreSQL. It has transactions, replication and backups."
+        return "PostgreSQL has transactions, replication and backups, so it is the choice."
+
+    return ScriptedLLM(default=reply)
+
+
+def ab_request() -> WorkflowRequest:
+    steps = (
+        ("facts", "List what matters for storing sessions", (), "researcher"),
+        ("weigh", "Weigh PostgreSQL against Redis for sessions", ("facts",), "analyst"),
+        ("advise", "Advise which to use", ("weigh",), "writer"),
+    )
+    return WorkflowRequest(
+        text="Should we keep sessions in PostgreSQL or Redis?",
+        subtasks=tuple(
+            SubtaskSpec(id=i, description=d, depends_on=deps, agent=a) for i, d, deps, a in steps
+        ),
+        agents=TEAM,
+        level=Level.ORGAN,
+    )
+
+
+async def ab(settings: Settings, runs: int) -> None:
+    """Run workflows until the executor prompt's A/B test decides (or ``runs`` are done)."""
+    from automatos.prompts.base import PromptStore
+
+    async with Engine(settings, llm=ab_llm(seed=7)) as engine:
+        store = await engine.open_store()
+        if not isinstance(store, PromptStore) or not [
+            t for t in await store.ab_tests("executor") if t.status == "running"
+        ]:
+            print(
+                "no A/B test of the executor prompt is running; start one first:\n"
+                "  automatos prompts add executor examples/executor-v2.txt\n"
+                "  automatos prompts ab start executor --candidate 2"
+            )
+            return
+        arms: dict[str, int] = {}
+        for n in range(1, runs + 1):
+            result = await engine.run(ab_request())
+            use = result.prompts.get("executor")
+            arm = use.arm if use is not None and use.arm is not None else "none"
+            arms[arm] = arms.get(arm, 0) + 1
+            if use is None or use.test_id is None:  # the test ended: the rule decided
+                break
+        [test] = (await store.ab_tests("executor"))[:1]
+    print(f"{n} workflows run ({', '.join(f'{k} {v}' for k, v in sorted(arms.items()))})")
+    print(f"test {test.id}: {test.status}: {test.decision}")
+
+
 async def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("negotiate", help="a plan the agents change before it runs")
+    sub.add_parser("coordinate", help="a finding of step 1 changes step 3")
+    ab_parser = sub.add_parser("ab", help="workflows for a running A/B test of the executor")
+    ab_parser.add_argument("--runs", type=int, default=400, help="at most this many")
     args = parser.parse_args(argv)
     settings = Settings()
+    if args.command == "ab":
+        await ab(settings, args.runs)
+        return
     if args.command == "negotiate":
         result = await negotiate(settings)
         show_negotiation(result)
+    else:
+        result, prompt = await coordinate(settings)
+        print("the announcer's prompt ends:")
+        print("  " + prompt[prompt.index("Findings shared") :].replace("\n", "\n  "))
+        print(f"its answer: {result.final_answer}")
     print(f"workflow {result.workflow_id}: {result.status.value}")
 
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 from automatos.domain.collaboration import Finding
 from automatos.field.base import FindingKind
+from automatos.prompts.catalog import FINDINGS, render
 
 __all__ = [
     "FINDINGS_SHARE",
@@ -43,11 +44,6 @@ __all__ = [
     "quote_findings",
 ]
 
-_INSTRUCTION = (
-    'If later steps should know something from your work, end your answer with "Findings:" '
-    "and one line per finding (at most {max_findings}), each starting with FACT:, DECISION: "
-    "or QUESTION: (a question left open). Leave this out if there is nothing to share."
-)
 
 FINDINGS_SHARE = 4
 """Findings quoted into one prompt take at most ``1/FINDINGS_SHARE`` of
@@ -92,9 +88,10 @@ class Extracted:
     """Items beyond ``max_findings`` (taken out of the answer all the same)."""
 
 
-def instruction(max_findings: int) -> str:
-    """What a subtask's prompt ends with when later steps may read its findings."""
-    return _INSTRUCTION.format(max_findings=max_findings)
+def instruction(max_findings: int, template: str = FINDINGS) -> str:
+    """What a subtask's prompt ends with when later steps may read its findings
+    (``template``: the registry's ``findings`` version)."""
+    return render(template, {"max_findings": max_findings})
 
 
 def extract_findings(text: str, max_findings: int, max_chars: int) -> Extracted:

@@ -85,6 +85,12 @@ Overall request:
 Your step ({step_id}):
 {step}"""
 
+FINDINGS = (
+    'If later steps should know something from your work, end your answer with "Findings:" '
+    "and one line per finding (at most {max_findings}), each starting with FACT:, DECISION: "
+    "or QUESTION: (a question left open). Leave this out if there is nothing to share."
+)
+
 JUDGE = """\
 You grade one answer written by an agent for one step of a larger task. Score each \
 dimension from 0 to 1 and give a one-line reason:
@@ -139,6 +145,13 @@ CATALOG: Mapping[str, PromptSpec] = MappingProxyType(
                 "the step as an agent gets it in stage 4 (after the agent's own system prompt)",
                 frozenset({"request", "step_id", "step"}),
                 EXECUTOR,
+            ),
+            PromptSpec(
+                "findings",
+                "coordinate",
+                "what a step is asked to share with later steps (stage 4b), after its step",
+                frozenset({"max_findings"}),
+                FINDINGS,
             ),
             PromptSpec(
                 "judge",

@@ -100,7 +100,9 @@ class Coordinator:
         self.max_chars = settings.coordination.max_finding_chars
         self.budget = findings_budget(settings.execution.max_quoted_chars)
         """What quoted findings may take of one prompt."""
-        self.instruction = instruction(self.max_findings)
+        self.instruction = instruction(
+            self.max_findings, state.preparation.prompts.choice("findings").text
+        )
         plan = state.require_plan()
         self._subtasks = plan.by_id
         self._last_layer = len(plan.layers) - 1
