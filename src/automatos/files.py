@@ -17,7 +17,7 @@ from automatos.errors import InvalidRequestError
 if TYPE_CHECKING:
     import yaml
 
-__all__ = ["MAX_NESTING", "parse_data", "read_user_file"]
+__all__ = ["MAX_NESTING", "check_utf8", "parse_data", "read_user_file"]
 
 MAX_NESTING = 32
 """Deepest nesting of lists and mappings in a user's JSON or YAML; a recipe needs four levels
@@ -55,6 +55,28 @@ def read_user_file(path: str | Path, max_bytes: int, *, setting: str | None = No
         raise InvalidRequestError(f"{path} is not UTF-8 text") from exc
     # as a file opened as text reads it: "\r\n" and "\r" end lines too
     return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def check_utf8(text: str, source: str) -> str:
+    """``text`` as it is, if it came from UTF-8 bytes.
+
+    Standard input and the command line reach Python with undecodable bytes kept as lone
+    surrogates ("surrogateescape"), which nothing downstream can store or encode.
+
+    Raises:
+        InvalidRequestError: naming ``source`` and where the first such byte is.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        byte = ord(text[exc.start]) - 0xDC00 if 0xDC80 <= ord(text[exc.start]) <= 0xDCFF else None
+        what = (
+            f"byte 0x{byte:02x}" if byte is not None else f"code point U+{ord(text[exc.start]):04X}"
+        )
+        raise InvalidRequestError(
+            f"{source} is not UTF-8 text ({what} at character {exc.start})"
+        ) from None
+    return text
 
 
 def parse_data(

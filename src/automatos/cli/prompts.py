@@ -140,6 +140,8 @@ def prompts_show(
 def _read_template(file: str) -> str:
     """The text of ``file`` (``-``: standard input) without the final newline an editor
     adds; one error line if it cannot be read or is far too long."""
+    from automatos.errors import InvalidRequestError
+    from automatos.files import check_utf8
     from automatos.store.prompt_records import MAX_TEMPLATE_CHARS
 
     where = "standard input" if file == _STDIN else file
@@ -151,6 +153,10 @@ def _read_template(file: str) -> str:
                 text = handle.read(MAX_TEMPLATE_CHARS + 2)
     except (OSError, UnicodeDecodeError) as exc:
         raise fail(f"cannot read the template from {where}: {exc}") from None
+    try:
+        check_utf8(text, where)
+    except InvalidRequestError as exc:
+        raise fail(str(exc)) from None
     text = text.removesuffix("\n").removesuffix("\r")
     if len(text) > MAX_TEMPLATE_CHARS:
         raise fail(
@@ -173,11 +179,16 @@ def prompts_add(
 
     Its placeholders must be those its stage fills; the file's final newline is dropped.
     """
-    from automatos.errors import PromptError
+    from automatos.errors import InvalidRequestError, PromptError
+    from automatos.files import check_utf8
 
     _slug(slug)
     settings = store_settings()
     text = _read_template(file)
+    try:
+        check_utf8(note, "the note")
+    except InvalidRequestError as exc:
+        raise fail(str(exc)) from None
 
     async def add(store: SqlStore) -> PromptVersion:
         if activate:

@@ -134,6 +134,7 @@ def workflow_request(
         InvalidRequestError: it is empty, too long, has no words, or its file is unreadable.
     """
     from automatos.domain.request import WorkflowRequest, check_request_text
+    from automatos.files import check_utf8
     from automatos.recipe import load_recipe
 
     if recipe is not None:
@@ -145,6 +146,7 @@ def workflow_request(
     else:
         source = "the request"
     assert text is not None  # one of the three ways was checked to be given
+    check_utf8(text, source)
     _check_length(text, limits.max_request_chars, source)
     return WorkflowRequest(text=check_request_text(text))  # "" too is an InvalidRequestError
 
@@ -227,6 +229,13 @@ def _print_shape(result: WorkflowResult, err: Console) -> None:
             ),
             highlight=False,
         )
+        # Stages the level has but that did not run (a setting, the model's profile, no
+        # store): the ones a user would wonder about. Those not of this level, or not built
+        # yet, are in `automatos runs show`.
+        inherent = (f"{choice.level.value.capitalize()}:", "not built yet")
+        for stage, reason in choice.skipped.items():
+            if not reason.startswith(inherent):
+                err.print(Text(f"  not run: {stage}: {reason}", style="dim"), highlight=False)
     layers = result.plan.layers
     steps = len(result.plan.subtasks)
     if steps < 2:

@@ -18,8 +18,9 @@ Organism   as Organ
 ``one_step`` makes the request its own single subtask with the agent the scores choose, no
 model call: the levels below Organ have no PLAN phase. ``prompt_variant`` (the registry's
 versions and A/B arms) runs first where it runs, since the plan's own prompts are versioned
-too; it needs a store. ``negotiate`` needs a model that plans (its profile) and acts only on
-plans of ``negotiation.min_agents`` agents or more. Quality stages need
+too; it needs a store. ``negotiate`` and ``coordinate`` need a model that plans (its
+profile: a small base model echoes conventions back instead of following them);
+``negotiate`` acts only on plans of ``negotiation.min_agents`` agents or more. Quality stages need
 ``quality.enabled``, learning a store. Stages of the PRD this engine does not have yet are
 listed among those not run, saying so.
 
@@ -117,6 +118,12 @@ class PhaseSelector:
             skipped["coordinate"] = f"{name}: one step, no other agents to share findings with"
         elif not runtime.settings.coordination.enabled:
             skipped["coordinate"] = "coordination.enabled is off"
+        elif not runtime.profile.plans_freely:
+            # A base model answers the findings convention by echoing it back as its answer.
+            skipped["coordinate"] = (
+                "the model cannot follow the findings convention (its profile does not plan "
+                "freely)"
+            )
         else:
             stages.append(CoordinateStage())
         stages.append(ExecuteStage())

@@ -27,6 +27,9 @@ class PromptSpec:
     purpose: str
     fields: frozenset[str]
     text: str
+    required: frozenset[str] = frozenset()
+    """Fields a version must keep: without them the stage would lose what it is for (an
+    executor template without ``{step}`` would never show the agent its step)."""
 
 
 DECOMPOSER = """\
@@ -145,6 +148,7 @@ CATALOG: Mapping[str, PromptSpec] = MappingProxyType(
                 "the step as an agent gets it in stage 4 (after the agent's own system prompt)",
                 frozenset({"request", "step_id", "step"}),
                 EXECUTOR,
+                frozenset({"step"}),
             ),
             PromptSpec(
                 "findings",
@@ -186,6 +190,8 @@ def check_template(slug: str, text: str) -> None:
         raise PromptError(f"unknown prompt slug {slug!r}; the slugs are {', '.join(CATALOG)}")
     if not text.strip():
         raise PromptError(f"the template for {slug!r} is empty")
+    if "\x00" in text:
+        raise PromptError(f"the template for {slug!r} contains a NUL character (\\x00)")
     try:
         parts = list(string.Formatter().parse(text))
     except ValueError as exc:
@@ -194,6 +200,14 @@ def check_template(slug: str, text: str) -> None:
             "twice, {{ or }}"
         ) from None
     allowed = ", ".join("{" + f + "}" for f in sorted(spec.fields)) or "none"
+    used = {name for _, name, _, _ in parts if name is not None}
+    missing = sorted(spec.required - used)
+    if missing:
+        raise PromptError(
+            f"the template for {slug!r} leaves out "
+            + ", ".join("{" + f + "}" for f in missing)
+            + ", which its stage needs: without it the model never sees what it is for"
+        )
     for _, name, spec_text, conversion in parts:
         if name is None:
             continue
