@@ -20,7 +20,10 @@ import argparse
 import asyncio
 import json
 import random
+import sys
 from collections.abc import Sequence
+
+from pydantic import ValidationError
 
 from automatos import (
     AgentSpec,
@@ -32,6 +35,7 @@ from automatos import (
     WorkflowResult,
 )
 from automatos.llm.base import Message
+from automatos.settings import describe_settings_error
 from automatos.testing import Rule, ScriptedLLM
 
 TEAM = (
@@ -334,9 +338,9 @@ async def ab(settings: Settings, runs: int) -> None:
 
     async with Engine(settings, llm=ab_llm(seed=7)) as engine:
         store = await engine.open_store()
-        if not isinstance(store, PromptStore) or not [
-            t for t in await store.ab_tests("executor") if t.status == "running"
-        ]:
+        if not isinstance(store, PromptStore):
+            raise SystemExit("error: the store is disabled (AUTOMATOS_STORE__ENABLED): no tests")
+        if not [t for t in await store.ab_tests("executor") if t.status == "running"]:
             print(
                 "no A/B test of the executor prompt is running; start one first:\n"
                 "  automatos prompts add executor examples/executor-v2.txt\n"
@@ -344,16 +348,17 @@ async def ab(settings: Settings, runs: int) -> None:
             )
             return
         arms: dict[str, int] = {}
-        for n in range(1, runs + 1):
+        for _ in range(runs):
             result = await engine.run(ab_request())
             use = result.prompts.get("executor")
             arm = use.arm if use is not None and use.arm is not None else "none"
             arms[arm] = arms.get(arm, 0) + 1
-            if use is None or use.test_id is None:  # the test ended: the rule decided
+            test = (await store.ab_tests("executor"))[0]
+            if test.status != "running":  # the rule decided on this workflow's outcome
                 break
-        [test] = (await store.ab_tests("executor"))[:1]
-    print(f"{n} workflows run ({', '.join(f'{k} {v}' for k, v in sorted(arms.items()))})")
-    print(f"test {test.id}: {test.status}: {test.decision}")
+    done = sum(arms.values())
+    print(f"{done} workflows run ({', '.join(f'{k} {v}' for k, v in sorted(arms.items()))})")
+    print(f"test {test.id}: {test.status}" + (f": {test.decision}" if test.decision else ""))
 
 
 async def main(argv: Sequence[str] | None = None) -> None:
@@ -362,9 +367,12 @@ async def main(argv: Sequence[str] | None = None) -> None:
     sub.add_parser("negotiate", help="a plan the agents change before it runs")
     sub.add_parser("coordinate", help="a finding of step 1 changes step 3")
     ab_parser = sub.add_parser("ab", help="workflows for a running A/B test of the executor")
-    ab_parser.add_argument("--runs", type=int, default=400, help="at most this many")
+    ab_parser.add_argument("--runs", type=_positive, default=400, help="at most this many")
     args = parser.parse_args(argv)
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        raise SystemExit(f"error: {describe_settings_error(exc)}") from None
     if args.command == "ab":
         await ab(settings, args.runs)
         return
@@ -373,11 +381,26 @@ async def main(argv: Sequence[str] | None = None) -> None:
         show_negotiation(result)
     else:
         result, prompt = await coordinate(settings)
-        print("the announcer's prompt ends:")
-        print("  " + prompt[prompt.index("Findings shared") :].replace("\n", "\n  "))
+        at = prompt.find("Findings shared")
+        if at < 0:
+            print("no findings reached the announcer (coordination is off, or did not run)")
+        else:
+            print("the announcer's prompt ends:")
+            print("  " + prompt[at:].replace("\n", "\n  "))
         print(f"its answer: {result.final_answer}")
     print(f"workflow {result.workflow_id}: {result.status.value}")
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        raise SystemExit(130) from None

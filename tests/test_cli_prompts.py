@@ -58,16 +58,16 @@ def with_store(action: Callable[[SqlStore], Awaitable[T]]) -> T:
 
 def strict_judge(tmp_path: Path) -> Path:
     file = tmp_path / "judge.txt"
-    file.write_text(CATALOG["judge"].text + "\nBe strict.\n")
+    file.write_text(CATALOG["arbiter"].text + "\nBe strict.\n")
     return file
 
 
 def test_list_shows_every_stage_prompt_seeded() -> None:
     lines = ok("list").splitlines()
     assert [line.split()[0] for line in lines] == list(CATALOG)
-    judge = next(line for line in lines if line.startswith("judge"))
+    judge = next(line for line in lines if line.startswith("arbiter"))
     assert judge.split()[1:4] == ["v1", "1", "version"]
-    assert CATALOG["judge"].purpose in judge
+    assert CATALOG["arbiter"].purpose in judge
     rows = [json.loads(line) for line in ok("list", "--json").splitlines()]
     assert rows[0] == {
         "slug": "decomposer",
@@ -79,26 +79,26 @@ def test_list_shows_every_stage_prompt_seeded() -> None:
 
 
 def test_show_a_version(tmp_path: Path) -> None:
-    shown = ok("show", "judge").splitlines()
-    assert shown[0].startswith("judge version 1 (active), ") and shown[0].endswith(": built-in")
-    assert "\n".join(shown[2:]) == CATALOG["judge"].text
-    assert ok("show", "judge", "--raw") == CATALOG["judge"].text + "\n"
-    ok("add", "judge", str(strict_judge(tmp_path)), "--note", "stricter")
-    assert ok("show", "judge", "--version", "2", "--raw").endswith("Be strict.\n")
-    assert "judge version 2, " in ok("show", "judge", "-v", "2")
+    shown = ok("show", "arbiter").splitlines()
+    assert shown[0].startswith("arbiter version 1 (active), ") and shown[0].endswith(": built-in")
+    assert "\n".join(shown[2:]) == CATALOG["arbiter"].text
+    assert ok("show", "arbiter", "--raw") == CATALOG["arbiter"].text + "\n"
+    ok("add", "arbiter", str(strict_judge(tmp_path)), "--note", "stricter")
+    assert ok("show", "arbiter", "--version", "2", "--raw").endswith("Be strict.\n")
+    assert "arbiter version 2, " in ok("show", "arbiter", "-v", "2")
     assert refused("show", "jduge") == (
         "unknown prompt slug 'jduge'; the slugs are " + ", ".join(CATALOG)
     )
-    assert refused("show", "judge", "--version", "7") == (
-        "'judge' has no version 7; its versions are 1 to 2"
+    assert refused("show", "arbiter", "--version", "7") == (
+        "'arbiter' has no version 7; its versions are 1 to 2"
     )
 
 
 def test_add_from_a_file_or_standard_input(tmp_path: Path) -> None:
-    said = ok("add", "judge", str(strict_judge(tmp_path)), "--note", "stricter")
-    assert said.startswith("added version 2 of judge (not active: ")
-    versions = with_store(lambda store: store.prompt_versions("judge"))
-    assert versions[1].text == CATALOG["judge"].text + "\nBe strict."  # final newline dropped
+    said = ok("add", "arbiter", str(strict_judge(tmp_path)), "--note", "stricter")
+    assert said.startswith("added version 2 of arbiter (not active: ")
+    versions = with_store(lambda store: store.prompt_versions("arbiter"))
+    assert versions[1].text == CATALOG["arbiter"].text + "\nBe strict."  # final newline dropped
     assert versions[1].note == "stricter" and not versions[1].active
     piped = ok("add", "synthesiser", "-", "--activate", stdin="Answer in one paragraph.\n")
     assert piped == "added version 2 of synthesiser, now active\n"
@@ -110,59 +110,59 @@ def test_bad_templates_and_files_are_refused(tmp_path: Path) -> None:
     bad = tmp_path / "bad.txt"
     bad.write_text("Grade {request}")
     assert "uses the placeholder {request}, which its stage does not fill" in refused(
-        "add", "judge", str(bad)
+        "add", "arbiter", str(bad)
     )
-    assert refused("add", "judge", str(tmp_path / "missing.txt")).startswith(
+    assert refused("add", "arbiter", str(tmp_path / "missing.txt")).startswith(
         f"cannot read the template from {tmp_path / 'missing.txt'}: "
     )
     binary = tmp_path / "binary.txt"
     binary.write_bytes(b"\xff\xfe\x00")
-    assert "cannot read the template" in refused("add", "judge", str(binary))
+    assert "cannot read the template" in refused("add", "arbiter", str(binary))
     huge = tmp_path / "huge.txt"
     huge.write_text("x" * 200_000)
-    assert "longer than 100,000 characters" in refused("add", "judge", str(huge))
+    assert "longer than 100,000 characters" in refused("add", "arbiter", str(huge))
     assert "unknown prompt slug 'nope'" in refused("add", "nope", str(bad))
-    assert with_store(lambda store: store.prompt_versions("judge")) == []  # nothing stored
+    assert with_store(lambda store: store.prompt_versions("arbiter")) == []  # nothing stored
     assert ok("list").count("1 version ") == len(CATALOG)
 
 
 def test_activate_and_diff(tmp_path: Path) -> None:
-    ok("add", "judge", str(strict_judge(tmp_path)))
-    assert ok("activate", "judge", "2") == "version 2 of judge is active (it was version 1)\n"
-    assert ok("activate", "judge", "2") == "version 2 of judge was already active\n"
+    ok("add", "arbiter", str(strict_judge(tmp_path)))
+    assert ok("activate", "arbiter", "2") == "version 2 of arbiter is active (it was version 1)\n"
+    assert ok("activate", "arbiter", "2") == "version 2 of arbiter was already active\n"
     assert (
-        refused("activate", "judge", "3")
-        == "PromptError: 'judge' has no version 3; its versions are 1 to 2"
+        refused("activate", "arbiter", "3")
+        == "PromptError: 'arbiter' has no version 3; its versions are 1 to 2"
     )
-    diff = ok("diff", "judge", "1").splitlines()
-    assert diff[:2] == ["--- judge v1", "+++ judge v2 (active)"]
+    diff = ok("diff", "arbiter", "1").splitlines()
+    assert diff[:2] == ["--- arbiter v1", "+++ arbiter v2 (active)"]
     assert "+Be strict." in diff and not any(line.startswith("-") for line in diff[2:])
-    backwards = ok("diff", "judge", "2", "1").splitlines()
+    backwards = ok("diff", "arbiter", "2", "1").splitlines()
     assert "-Be strict." in backwards
-    assert ok("diff", "judge", "2") == "versions 2 and 2 of judge have the same text\n"
-    assert "no version 9" in refused("diff", "judge", "1", "9")
+    assert ok("diff", "arbiter", "2") == "versions 2 and 2 of arbiter have the same text\n"
+    assert "no version 9" in refused("diff", "arbiter", "1", "9")
 
 
 def test_an_ab_test_from_start_to_stop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AUTOMATOS_PROMPTS__AB_SHARE", "0.3")
-    ok("add", "judge", str(strict_judge(tmp_path)))
-    started = ok("ab", "start", "judge", "--candidate", "2", "--looks", "2")
+    ok("add", "arbiter", str(strict_judge(tmp_path)))
+    started = ok("ab", "start", "arbiter", "--candidate", "2", "--looks", "2")
     assert started == (
-        "started A/B test 1 of judge: version 2 on 30% of workflows against version 1 "
+        "started A/B test 1 of arbiter: version 2 on 30% of workflows against version 1 "
         "(active); the rule looks at 30 and 60 outcomes per arm\n"
     )
     (test,) = with_store(lambda store: store.ab_tests())
     assert (test.share, test.min_per_arm, test.looks) == (0.3, 30, 2)
     assert "A/B 1: v2 on 30%" in ok("list")
     assert "already has a running A/B test (1" in refused(
-        "ab", "start", "judge", "--candidate", "2"
+        "ab", "start", "arbiter", "--candidate", "2"
     )
     assert "whose control is its active version" in refused(
-        "add", "judge", str(strict_judge(tmp_path)), "--activate"
+        "add", "arbiter", str(strict_judge(tmp_path)), "--activate"
     )
-    assert len(with_store(lambda store: store.prompt_versions("judge"))) == 2  # none added
+    assert len(with_store(lambda store: store.prompt_versions("arbiter"))) == 2  # none added
     assert ok("ab", "stop", "1", "--reason", "wrong candidate") == (
-        "stopped A/B test 1 of judge; version 1 stays active\n"
+        "stopped A/B test 1 of arbiter; version 1 stays active\n"
     )
     assert "has already ended (stopped: stopped by hand: wrong candidate)" in refused(
         "ab", "stop", "1"
@@ -174,20 +174,21 @@ def test_an_ab_test_from_start_to_stop(tmp_path: Path, monkeypatch: pytest.Monke
 
 
 def test_bad_test_settings_are_refused(tmp_path: Path) -> None:
-    ok("add", "judge", str(strict_judge(tmp_path)))
-    assert refused("ab", "start", "judge", "--candidate", "2", "--share", "1.5") == (
-        "PromptError: cannot start an A/B test of 'judge': share should be less than 1 (got 1.5)"
+    ok("add", "arbiter", str(strict_judge(tmp_path)))
+    assert refused("ab", "start", "arbiter", "--candidate", "2", "--share", "1.5") == (
+        "PromptError: cannot start an A/B test of 'arbiter': share should be less than or "
+        "equal to 0.99 (got 1.5)"
     )
     assert "looks should be less than or equal to 5" in refused(
-        "ab", "start", "judge", "--candidate", "2", "--looks", "9"
+        "ab", "start", "arbiter", "--candidate", "2", "--looks", "9"
     )
-    assert "is its active version" in refused("ab", "start", "judge", "--candidate", "1")
-    assert "no version 4" in refused("ab", "start", "judge", "--candidate", "4")
+    assert "is its active version" in refused("ab", "start", "arbiter", "--candidate", "1")
+    assert "no version 4" in refused("ab", "start", "arbiter", "--candidate", "4")
 
 
 def test_status_shows_each_arm_the_effect_and_the_verdict(tmp_path: Path) -> None:
-    ok("add", "judge", str(strict_judge(tmp_path)))
-    ok("ab", "start", "judge", "--candidate", "2", "--min-per-arm", "5", "--share", "0.5")
+    ok("add", "arbiter", str(strict_judge(tmp_path)))
+    ok("ab", "start", "arbiter", "--candidate", "2", "--min-per-arm", "5", "--share", "0.5")
 
     def run(i: int, arm: str, q: float) -> AbOutcome:
         return AbOutcome.model_validate(
@@ -208,9 +209,9 @@ def test_status_shows_each_arm_the_effect_and_the_verdict(tmp_path: Path) -> Non
             await store.record_outcomes([run(i, "candidate", 0.8)])
 
     with_store(record)
-    status = ok("ab", "status", "judge").splitlines()
+    status = ok("ab", "status", "arbiter").splitlines()
     assert status[0].startswith(
-        "A/B test 1 of judge: version 2 (candidate, 50%) against 1 (control), running since "
+        "A/B test 1 of arbiter: version 2 (candidate, 50%) against 1 (control), running since "
     )
     assert status[1].split() == [
         "arm", "version", "runs", "n", "mean", "Q", "success", "tokens", "latency"
@@ -237,11 +238,11 @@ def test_status_shows_each_arm_the_effect_and_the_verdict(tmp_path: Path) -> Non
     "command",
     [
         ["list"],
-        ["show", "judge"],
-        ["add", "judge", "-"],
-        ["activate", "judge", "1"],
-        ["diff", "judge", "1"],
-        ["ab", "start", "judge", "--candidate", "2"],
+        ["show", "arbiter"],
+        ["add", "arbiter", "-"],
+        ["activate", "arbiter", "1"],
+        ["diff", "arbiter", "1"],
+        ["ab", "start", "arbiter", "--candidate", "2"],
         ["ab", "status"],
         ["ab", "stop", "1"],
     ],

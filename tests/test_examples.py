@@ -45,7 +45,7 @@ def test_the_negotiated_plan(env: dict[str, str]) -> None:
 
 def test_the_coordinated_workflow(env: dict[str, str]) -> None:
     out = team(env, "coordinate")
-    assert "[F1 fact, from research by analyst] the launch date moved to 14 March" in out
+    assert '[F1 fact, from research by analyst] "the launch date moved to 14 March"' in out
     assert "[F3 fact, from plan by planner; contradicts F2]" in out
     assert "its answer: Join us on 14 March" in out
 

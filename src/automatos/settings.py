@@ -271,7 +271,7 @@ class NegotiationSettings(BaseModel):
 class PromptSettings(BaseModel):
     """The prompt registry's A/B tests (stage 3b)."""
 
-    ab_share: float = Field(default=0.2, gt=0, lt=1)
+    ab_share: float = Field(default=0.2, ge=0.01, le=0.99)
     """Share of workflows given a test's candidate, unless the test says otherwise."""
     ab_min_per_arm: int = Field(default=30, ge=2)
     """Outcomes per arm before the rule first looks (the PRD: 30); later looks come at
@@ -286,7 +286,8 @@ class CoordinationSettings(BaseModel):
 
     enabled: bool = True
     max_findings: int = Field(default=8, ge=1, le=100)
-    """Findings one subtask may share; the rest of its list is ignored."""
+    """Findings one subtask may share; the rest of its list stays in its answer, with a
+    warning."""
     max_finding_chars: int = Field(default=500, gt=0)
     """Longest finding kept whole; a longer one is cut."""
 

@@ -6,7 +6,15 @@ import time
 
 import pytest
 
-from automatos.field.contradiction import ContradictionIndex, claim_of, contradicts
+from automatos.field import contradiction
+from automatos.field.contradiction import (
+    MAX_CANDIDATES,
+    MAX_MARKS,
+    Claim,
+    ContradictionIndex,
+    claim_of,
+    contradicts,
+)
 
 
 @pytest.mark.parametrize(
@@ -81,3 +89,32 @@ def test_the_index_checks_candidates_not_every_finding() -> None:
     # A scan of all 20,000 claims per check would be 40 million comparisons.
     assert time.perf_counter() - started < 1.0
     assert index.check("fact", "service7 does not store table7 rows in region7") == (8,)
+
+
+def test_many_findings_about_one_topic_cost_a_bounded_check_each(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 5,000 findings about the same thing, each with its own number: each contradicts every
+    # earlier one. Unbounded, the last alone was compared with 4,999 and named them all.
+    compared = 0
+    disagree = contradiction._disagree
+
+    def counting(new: Claim, old: Claim, shared: int) -> bool:
+        nonlocal compared
+        compared += 1
+        return disagree(new, old, shared)
+
+    monkeypatch.setattr(contradiction, "_disagree", counting)
+    index = ContradictionIndex()
+    most = 0
+    started = time.perf_counter()
+    for i in range(1, 5_001):
+        before = compared
+        marks = index.check("fact", f"the launch date moved to day {i}")
+        most = max(most, compared - before)
+        assert len(marks) == min(i - 1, MAX_MARKS)
+        index.add(i, "fact", f"the launch date moved to day {i}")
+    assert time.perf_counter() - started < 5.0  # ~0.5 s here; unbounded, it took 5.75 s
+    assert most == MAX_CANDIDATES
+    # the most recent it contradicts, in order
+    assert index.check("fact", "the launch date moved to day 0") == tuple(range(4_996, 5_001))

@@ -84,7 +84,10 @@ async def test_an_atom_is_one_model_call_and_its_answer_is_the_agents(store: Sql
     [
         (Level.ATOM, ("one_step", "execute", "respond")),
         (Level.MOLECULE, ("one_step", "execute", "aggregate", "respond")),
-        (Level.CELL, ("one_step", "execute", "aggregate", "assess", "learn", "respond")),
+        (
+            Level.CELL,
+            ("prompt_variant", "one_step", "execute", "aggregate", "assess", "learn", "respond"),
+        ),
         (
             Level.ORGAN,
             (

@@ -30,7 +30,7 @@ async def store(tmp_path: Path) -> AsyncIterator[SqlStore]:
 
 
 async def _start(
-    store: SqlStore, slug: str = "synthesiser", min_per_arm: int = 5, looks: int = 2
+    store: SqlStore, slug: str = "arbiter", min_per_arm: int = 5, looks: int = 2
 ) -> AbTest:
     await store.prompt_state(DEFAULTS)
     candidate = await store.add_prompt(slug, CATALOG[slug].text + " Be brief.")
@@ -50,7 +50,7 @@ async def _workflows(
     n: int,
     quality: Callable[[str, int], float | None],
     success: Callable[[str], bool] = lambda arm: True,
-    slug: str = "synthesiser",
+    slug: str = "arbiter",
 ) -> list[tuple[int, str]]:
     """Run ``n`` workflows' records through ``record_run``: (index, line) of each line.
 
@@ -74,8 +74,8 @@ def test_the_sql_store_is_a_prompt_store(store: SqlStore) -> None:
 
 
 async def test_a_run_in_no_test_records_nothing(store: SqlStore) -> None:
-    test = await _start(store, slug="judge")
-    uses = await _uses(store, "wf-1", "synthesiser", "decomposer")
+    test = await _start(store, slug="selector")
+    uses = await _uses(store, "wf-1", "arbiter", "decomposer")
     assert all(use.test_id is None for use in uses.values())
     lines = await record_run(
         store, "wf-1", uses, quality=0.8, success=True, tokens=10, latency_s=1.0
@@ -85,9 +85,9 @@ async def test_a_run_in_no_test_records_nothing(store: SqlStore) -> None:
 
 
 async def test_one_outcome_per_test_and_workflow(store: SqlStore) -> None:
-    judge = await _start(store, slug="judge")
-    synthesiser = await _start(store, slug="synthesiser")
-    uses = await _uses(store, "wf-1", "judge", "synthesiser", "decomposer")
+    judge = await _start(store, slug="selector")
+    synthesiser = await _start(store, slug="arbiter")
+    uses = await _uses(store, "wf-1", "selector", "arbiter", "decomposer")
     for _ in range(2):  # a retried recording keeps the first
         await record_run(store, "wf-1", uses, quality=0.75, success=True, tokens=42, latency_s=3.5)
     for test in (judge, synthesiser):
@@ -110,7 +110,7 @@ def _first_look(store_runs: list[str], per_arm: int) -> int:
 
 
 async def _arms(store: SqlStore, n: int) -> list[str]:
-    return [(await _uses(store, f"wf-{i}", "synthesiser"))["synthesiser"].arm or "" for i in
+    return [(await _uses(store, f"wf-{i}", "arbiter"))["arbiter"].arm or "" for i in
             range(n)]  # fmt: skip
 
 
@@ -127,12 +127,12 @@ async def test_a_better_candidate_is_activated_when_the_first_look_shows_it(
     (index, line), *rest = lines
     assert rest == []  # concluded once; later runs are outside the test
     assert index == _first_look(arms, 5)
-    assert line.startswith(f"A/B test {test.id} of prompt 'synthesiser' (version 2 against 1) "
+    assert line.startswith(f"A/B test {test.id} of prompt 'arbiter' (version 2 against 1) "
                            "activated: the candidate is better at look 1 of 2")  # fmt: skip
-    (ended,) = await store.ab_tests("synthesiser")
+    (ended,) = await store.ab_tests("arbiter")
     assert ended.status == "activated"
     assert line.endswith(ended.decision)
-    assert (await store.prompt_state(DEFAULTS)).active["synthesiser"].version == 2
+    assert (await store.prompt_state(DEFAULTS)).active["arbiter"].version == 2
 
 
 async def test_a_candidate_that_breaks_runs_is_rejected(store: SqlStore) -> None:
@@ -145,9 +145,9 @@ async def test_a_candidate_that_breaks_runs_is_rejected(store: SqlStore) -> None
     )
     assert len(lines) == 1
     assert "rejected: the candidate is worse" in lines[0][1]
-    (ended,) = await store.ab_tests("synthesiser")
+    (ended,) = await store.ab_tests("arbiter")
     assert ended.status == "rejected"
-    assert (await store.prompt_state(DEFAULTS)).active["synthesiser"].version == 1
+    assert (await store.prompt_state(DEFAULTS)).active["arbiter"].version == 1
 
 
 async def test_no_difference_ends_inconclusive_at_the_last_look(store: SqlStore) -> None:
@@ -157,16 +157,16 @@ async def test_no_difference_ends_inconclusive_at_the_last_look(store: SqlStore)
     ((index, line),) = lines
     assert index == _first_look(arms, 10)
     assert "inconclusive: no difference shown by the last look" in line
-    (ended,) = await store.ab_tests("synthesiser")
+    (ended,) = await store.ab_tests("arbiter")
     assert ended.status == "inconclusive"
-    assert (await store.prompt_state(DEFAULTS)).active["synthesiser"].version == 1
+    assert (await store.prompt_state(DEFAULTS)).active["arbiter"].version == 1
 
 
 async def test_a_run_that_ends_after_its_test_is_recorded_without_a_verdict(
     store: SqlStore,
 ) -> None:
     test = await _start(store)
-    uses = await _uses(store, "wf-late", "synthesiser")  # chosen while the test ran
+    uses = await _uses(store, "wf-late", "arbiter")  # chosen while the test ran
     await store.end_ab(test.id, "stopped", "stopped by hand")
     lines = await record_run(
         store, "wf-late", uses, quality=0.1, success=True, tokens=1, latency_s=1.0
@@ -197,16 +197,16 @@ async def test_a_test_another_process_ended_first_is_left_as_it_ended(store: Sql
     racing_store = cast(PromptStore, racing)
     lines: list[str] = []
     for i in range(40):
-        uses = await _uses(store, f"wf-{i}", "synthesiser")
-        if uses["synthesiser"].arm is None:
+        uses = await _uses(store, f"wf-{i}", "arbiter")
+        if uses["arbiter"].arm is None:
             break
-        q = 0.9 if uses["synthesiser"].arm == "candidate" else 0.3 + 0.01 * i
+        q = 0.9 if uses["arbiter"].arm == "candidate" else 0.3 + 0.01 * i
         lines += await record_run(
             racing_store, f"wf-{i}", uses, quality=q, success=True, tokens=1, latency_s=1.0
         )
     assert racing.ended == [test.id]  # the rule decided, and found the test ended
     assert lines == []
-    (ended,) = await store.ab_tests("synthesiser")
+    (ended,) = await store.ab_tests("arbiter")
     assert (ended.status, ended.decision) == ("stopped", "stopped by another process")
     with pytest.raises(PromptError, match="already ended"):
         await store.end_ab(test.id, "rejected", "again")

@@ -27,7 +27,7 @@ from automatos.store.tables import ab_tests
 from tests.store.conftest import StoreTarget
 
 DEFAULTS = {slug: spec.text for slug, spec in CATALOG.items()}
-STRICT_JUDGE = CATALOG["judge"].text + "\nBe strict."
+STRICT_JUDGE = CATALOG["arbiter"].text + "\nBe strict."
 
 
 def outcome(test_id: int, workflow_id: str, arm: str = "control", q: float = 0.8) -> AbOutcome:
@@ -51,10 +51,10 @@ async def test_the_store_is_a_prompt_store(store: SqlStore) -> None:
 async def test_the_first_read_seeds_each_slug_once_as_version_1(store: SqlStore) -> None:
     state = await store.prompt_state(DEFAULTS)
     assert set(state.active) == set(CATALOG)
-    judge = state.active["judge"]
+    judge = state.active["arbiter"]
     assert (judge.version, judge.text, judge.note, judge.active) == (
         1,
-        DEFAULTS["judge"],
+        DEFAULTS["arbiter"],
         "built-in",
         True,
     )
@@ -63,12 +63,12 @@ async def test_the_first_read_seeds_each_slug_once_as_version_1(store: SqlStore)
     # Read again, even with other texts: what is stored stays, nothing is added.
     again = await store.prompt_state(dict.fromkeys(DEFAULTS, "changed"))
     assert again.active == state.active
-    assert [v.version for v in await store.prompt_versions("judge")] == [1]
+    assert [v.version for v in await store.prompt_versions("arbiter")] == [1]
 
 
 async def test_only_the_slugs_asked_for_are_returned_and_seeded(store: SqlStore) -> None:
-    state = await store.prompt_state({"judge": DEFAULTS["judge"]})
-    assert list(state.active) == ["judge"]
+    state = await store.prompt_state({"arbiter": DEFAULTS["arbiter"]})
+    assert list(state.active) == ["arbiter"]
     assert await store.prompt_versions("selector") == []
     state = await store.prompt_state(DEFAULTS)
     assert set(state.active) == set(CATALOG)
@@ -92,19 +92,24 @@ async def test_versions_are_numbered_and_only_activation_changes_the_active_one(
     store: SqlStore,
 ) -> None:
     await store.prompt_state(DEFAULTS)
-    added = await store.add_prompt("judge", STRICT_JUDGE, note="stricter")
-    assert (added.slug, added.version, added.note, added.active) == ("judge", 2, "stricter", False)
-    third = await store.add_prompt("judge", STRICT_JUDGE + " Very.")
+    added = await store.add_prompt("arbiter", STRICT_JUDGE, note="stricter")
+    assert (added.slug, added.version, added.note, added.active) == (
+        "arbiter",
+        2,
+        "stricter",
+        False,
+    )
+    third = await store.add_prompt("arbiter", STRICT_JUDGE + " Very.")
     assert third.version == 3
-    assert (await store.prompt_state(DEFAULTS)).active["judge"].version == 1
-    await store.activate_prompt("judge", 3)
+    assert (await store.prompt_state(DEFAULTS)).active["arbiter"].version == 1
+    await store.activate_prompt("arbiter", 3)
     state = await store.prompt_state(DEFAULTS)
-    assert (state.active["judge"].version, state.active["judge"].text) == (3, third.text)
-    versions = await store.prompt_versions("judge")
+    assert (state.active["arbiter"].version, state.active["arbiter"].text) == (3, third.text)
+    versions = await store.prompt_versions("arbiter")
     assert [(v.version, v.active) for v in versions] == [(1, False), (2, False), (3, True)]
     assert versions[1].text == STRICT_JUDGE and versions[1].note == "stricter"
-    await store.activate_prompt("judge", 1)
-    assert (await store.prompt_state(DEFAULTS)).active["judge"].version == 1
+    await store.activate_prompt("arbiter", 1)
+    assert (await store.prompt_state(DEFAULTS)).active["arbiter"].version == 1
 
 
 async def test_adding_to_a_slug_never_read_seeds_the_built_in_text_first(store: SqlStore) -> None:
@@ -118,14 +123,14 @@ async def test_adding_to_a_slug_never_read_seeds_the_built_in_text_first(store: 
 
 
 async def test_bad_templates_slugs_and_versions_are_refused(store: SqlStore) -> None:
-    with pytest.raises(PromptError, match=r"'judge' uses the placeholder \{request\}"):
-        await store.add_prompt("judge", "Grade {request}")
+    with pytest.raises(PromptError, match=r"'arbiter' uses the placeholder \{request\}"):
+        await store.add_prompt("arbiter", "Grade {request}")
     with pytest.raises(PromptError, match="unknown prompt slug 'jduge'; the slugs are decomposer"):
         await store.add_prompt("jduge", "Grade it")
     with pytest.raises(PromptError, match="100,000"):
-        await store.add_prompt("judge", "x" * (MAX_TEMPLATE_CHARS + 1))
+        await store.add_prompt("arbiter", "x" * (MAX_TEMPLATE_CHARS + 1))
     with pytest.raises(PromptError, match="note"):
-        await store.add_prompt("judge", "Grade it", note="n" * 5000)
+        await store.add_prompt("arbiter", "Grade it", note="n" * 5000)
     for call in (
         store.prompt_versions("nope"),
         store.activate_prompt("nope", 1),
@@ -134,11 +139,11 @@ async def test_bad_templates_slugs_and_versions_are_refused(store: SqlStore) -> 
     ):
         with pytest.raises(PromptError, match="unknown prompt slug 'nope'"):
             await call
-    with pytest.raises(PromptError, match="'judge' has no version 2; its versions are 1 to 1"):
-        await store.activate_prompt("judge", 2)
+    with pytest.raises(PromptError, match="'arbiter' has no version 2; its versions are 1 to 1"):
+        await store.activate_prompt("arbiter", 2)
     with pytest.raises(PromptError, match="no version 0"):
-        await store.activate_prompt("judge", 0)
-    assert await store.prompt_versions("judge") == []  # a refused change leaves nothing
+        await store.activate_prompt("arbiter", 0)
+    assert await store.prompt_versions("arbiter") == []  # a refused change leaves nothing
 
 
 async def test_adds_at_once_take_distinct_versions(store_target: StoreTarget) -> None:
@@ -146,11 +151,11 @@ async def test_adds_at_once_take_distinct_versions(store_target: StoreTarget) ->
     try:
         texts = [f"{STRICT_JUDGE} ({i})" for i in range(10)]
         added = await asyncio.gather(
-            *(s.add_prompt("judge", t) for s, t in zip([first, second] * 5, texts, strict=True))
+            *(s.add_prompt("arbiter", t) for s, t in zip([first, second] * 5, texts, strict=True))
         )
         assert sorted(v.version for v in added) == list(range(2, 12))
-        stored = {v.version: v.text for v in await first.prompt_versions("judge")}
-        assert stored[1] == CATALOG["judge"].text
+        stored = {v.version: v.text for v in await first.prompt_versions("arbiter")}
+        assert stored[1] == CATALOG["arbiter"].text
         assert {v.version: v.text for v in added} == {k: t for k, t in stored.items() if k > 1}
     finally:
         await first.aclose()
@@ -172,7 +177,7 @@ CHILD = textwrap.dedent(
         sys.stdin.readline()
         await store.prompt_state({s: spec.text for s, spec in CATALOG.items()})
         for i in range(int(sys.argv[2])):
-            await store.add_prompt("judge", f"{CATALOG['judge'].text} {sys.argv[3]}-{i}")
+            await store.add_prompt("arbiter", f"{CATALOG['arbiter'].text} {sys.argv[3]}-{i}")
         await store.aclose()
 
     asyncio.run(main())
@@ -206,9 +211,9 @@ async def test_two_processes_seeding_and_adding_at_once(store_target: StoreTarge
         )
         for child, (_, err) in zip(children, ends, strict=True):
             assert child.returncode == 0, err.decode()
-        versions = await store.prompt_versions("judge")
+        versions = await store.prompt_versions("arbiter")
         assert [v.version for v in versions] == list(range(1, 2 * adds + 2))
-        assert versions[0].text == CATALOG["judge"].text
+        assert versions[0].text == CATALOG["arbiter"].text
         suffixes = sorted(v.text.rsplit(" ", 1)[1] for v in versions[1:])
         assert suffixes == sorted(f"{n}-{i}" for n in "ab" for i in range(adds))
         assert [v.version for v in await store.prompt_versions("selector")] == [1]
@@ -217,43 +222,43 @@ async def test_two_processes_seeding_and_adding_at_once(store_target: StoreTarge
 
 
 async def test_a_test_compares_a_candidate_with_the_active_version(store: SqlStore) -> None:
-    await store.add_prompt("judge", STRICT_JUDGE)
-    await store.add_prompt("judge", STRICT_JUDGE + " Very.")
-    await store.activate_prompt("judge", 2)
-    test = await store.start_ab("judge", 3, 0.25, 30, 4)
-    assert (test.slug, test.control_version, test.candidate_version) == ("judge", 2, 3)
+    await store.add_prompt("arbiter", STRICT_JUDGE)
+    await store.add_prompt("arbiter", STRICT_JUDGE + " Very.")
+    await store.activate_prompt("arbiter", 2)
+    test = await store.start_ab("arbiter", 3, 0.25, 30, 4)
+    assert (test.slug, test.control_version, test.candidate_version) == ("arbiter", 2, 3)
     assert (test.share, test.min_per_arm, test.looks, test.status) == (0.25, 30, 4, "running")
     assert test.ended_at is None and test.started_at.tzinfo is not None
     state = await store.prompt_state(DEFAULTS)
     assert state.tests == [test]
     assert state.candidates[test.id].version == 3
     assert state.candidates[test.id].text == STRICT_JUDGE + " Very."
-    assert state.active["judge"].version == 2
-    assert await store.ab_tests() == [test] == await store.ab_tests("judge")
+    assert state.active["arbiter"].version == 2
+    assert await store.ab_tests() == [test] == await store.ab_tests("arbiter")
     assert await store.ab_tests("selector") == []
 
 
 async def test_what_a_test_refuses(store: SqlStore) -> None:
-    await store.add_prompt("judge", STRICT_JUDGE)
-    with pytest.raises(PromptError, match="version 1 of 'judge' is its active version"):
-        await store.start_ab("judge", 1, 0.2, 30, 4)
-    with pytest.raises(PromptError, match="'judge' has no version 5"):
-        await store.start_ab("judge", 5, 0.2, 30, 4)
+    await store.add_prompt("arbiter", STRICT_JUDGE)
+    with pytest.raises(PromptError, match="version 1 of 'arbiter' is its active version"):
+        await store.start_ab("arbiter", 1, 0.2, 30, 4)
+    with pytest.raises(PromptError, match="'arbiter' has no version 5"):
+        await store.start_ab("arbiter", 5, 0.2, 30, 4)
     for share in (0.0, 1.0, -0.5, float("nan")):
-        with pytest.raises(PromptError, match="cannot start an A/B test of 'judge': share"):
-            await store.start_ab("judge", 2, share, 30, 4)
+        with pytest.raises(PromptError, match="cannot start an A/B test of 'arbiter': share"):
+            await store.start_ab("arbiter", 2, share, 30, 4)
     with pytest.raises(PromptError, match="min_per_arm"):
-        await store.start_ab("judge", 2, 0.2, 1, 4)
+        await store.start_ab("arbiter", 2, 0.2, 1, 4)
     with pytest.raises(PromptError, match="looks"):
-        await store.start_ab("judge", 2, 0.2, 30, 0)
-    test = await store.start_ab("judge", 2, 0.2, 30, 4)
-    await store.add_prompt("judge", STRICT_JUDGE + " Very.")
+        await store.start_ab("arbiter", 2, 0.2, 30, 0)
+    test = await store.start_ab("arbiter", 2, 0.2, 30, 4)
+    await store.add_prompt("arbiter", STRICT_JUDGE + " Very.")
     with pytest.raises(PromptError, match=rf"already has a running A/B test \({test.id}"):
-        await store.start_ab("judge", 3, 0.2, 30, 4)
+        await store.start_ab("arbiter", 3, 0.2, 30, 4)
     # its control is the active version: that cannot change under it
     with pytest.raises(PromptError, match=f"ab stop {test.id}"):
-        await store.activate_prompt("judge", 3)
-    await store.activate_prompt("judge", 1)  # already active: nothing changes
+        await store.activate_prompt("arbiter", 3)
+    await store.activate_prompt("arbiter", 1)  # already active: nothing changes
     # another slug may have its own test at the same time
     await store.add_prompt("selector", CATALOG["selector"].text + " Be brief.")
     other = await store.start_ab("selector", 2, 0.2, 30, 4)
@@ -266,9 +271,9 @@ async def test_tests_started_at_once_on_one_slug_leave_one_running(
 ) -> None:
     first, second = await store_target.open(), await store_target.open()
     try:
-        await first.add_prompt("judge", STRICT_JUDGE)
+        await first.add_prompt("arbiter", STRICT_JUDGE)
         tries = await asyncio.gather(
-            *(s.start_ab("judge", 2, 0.2, 30, 4) for s in [first, second] * 4),
+            *(s.start_ab("arbiter", 2, 0.2, 30, 4) for s in [first, second] * 4),
             return_exceptions=True,
         )
         started = [t for t in tries if not isinstance(t, BaseException)]
@@ -282,8 +287,8 @@ async def test_tests_started_at_once_on_one_slug_leave_one_running(
 
 
 async def test_the_database_itself_keeps_one_running_test_per_slug(store: SqlStore) -> None:
-    await store.add_prompt("judge", STRICT_JUDGE)
-    test = await store.start_ab("judge", 2, 0.2, 30, 4)
+    await store.add_prompt("arbiter", STRICT_JUDGE)
+    test = await store.start_ab("arbiter", 2, 0.2, 30, 4)
     row = test.model_dump(exclude={"id"}) | {"workspace_id": store.workspace}
     with pytest.raises(IntegrityError):
         async with store.engine.begin() as conn:
@@ -293,16 +298,16 @@ async def test_the_database_itself_keeps_one_running_test_per_slug(store: SqlSto
 
 
 async def test_ending_a_test(store: SqlStore) -> None:
-    await store.add_prompt("judge", STRICT_JUDGE)
-    stopped = await store.start_ab("judge", 2, 0.2, 30, 4)
+    await store.add_prompt("arbiter", STRICT_JUDGE)
+    stopped = await store.start_ab("arbiter", 2, 0.2, 30, 4)
     ended = await store.end_ab(stopped.id, "stopped", "by hand: wrong candidate")
     assert (ended.status, ended.decision) == ("stopped", "by hand: wrong candidate")
     assert ended.ended_at is not None and ended.id == stopped.id
-    assert (await store.prompt_state(DEFAULTS)).active["judge"].version == 1
-    with pytest.raises(PromptError, match=rf"A/B test {stopped.id} of 'judge' has already ended"):
+    assert (await store.prompt_state(DEFAULTS)).active["arbiter"].version == 1
+    with pytest.raises(PromptError, match=rf"A/B test {stopped.id} of 'arbiter' has already ended"):
         await store.end_ab(stopped.id, "rejected", "worse")
     # a slug whose test ended can have another
-    won = await store.start_ab("judge", 2, 0.2, 30, 4)
+    won = await store.start_ab("arbiter", 2, 0.2, 30, 4)
     with pytest.raises(PromptError, match="exactly when its candidate is activated"):
         await store.end_ab(won.id, "activated", "better")
     with pytest.raises(PromptError, match="exactly when its candidate is activated"):
@@ -312,15 +317,15 @@ async def test_ending_a_test(store: SqlStore) -> None:
     activated = await store.end_ab(won.id, "activated", "Q +0.05, p 0.01", activate=True)
     assert activated.status == "activated"
     state = await store.prompt_state(DEFAULTS)
-    assert state.active["judge"].version == 2 and state.tests == []
-    assert [t.status for t in await store.ab_tests("judge")] == ["activated", "stopped"]
+    assert state.active["arbiter"].version == 2 and state.tests == []
+    assert [t.status for t in await store.ab_tests("arbiter")] == ["activated", "stopped"]
     with pytest.raises(PromptError, match="no A/B test 999"):
         await store.end_ab(999, "stopped", "")
 
 
 async def test_outcomes_are_kept_once_per_workflow(store: SqlStore) -> None:
-    await store.add_prompt("judge", STRICT_JUDGE)
-    test = await store.start_ab("judge", 2, 0.2, 30, 4)
+    await store.add_prompt("arbiter", STRICT_JUDGE)
+    test = await store.start_ab("arbiter", 2, 0.2, 30, 4)
     assert await store.ab_outcomes(test.id) == []
     await store.record_outcomes([outcome(test.id, "wf-1"), outcome(test.id, "wf-2", "candidate")])
     # a retried or resumed workflow reports again: the first report stands
@@ -353,10 +358,10 @@ async def test_each_workspace_has_its_own_registry(store_target: StoreTarget) ->
     mine = await store_target.open()
     theirs = await store_target.open(workspace="other")
     try:
-        await mine.add_prompt("judge", STRICT_JUDGE)
-        test = await mine.start_ab("judge", 2, 0.2, 30, 4)
+        await mine.add_prompt("arbiter", STRICT_JUDGE)
+        test = await mine.start_ab("arbiter", 2, 0.2, 30, 4)
         await mine.record_outcomes([outcome(test.id, "wf-1")])
-        assert await theirs.prompt_versions("judge") == []
+        assert await theirs.prompt_versions("arbiter") == []
         assert await theirs.ab_tests() == []
         assert (await theirs.prompt_state(DEFAULTS)).tests == []
         for call in (
@@ -367,7 +372,7 @@ async def test_each_workspace_has_its_own_registry(store_target: StoreTarget) ->
             with pytest.raises(PromptError, match=f"no A/B test {test.id} in workspace 'other'"):
                 await call
         # their own numbering starts at 2 too
-        assert (await theirs.add_prompt("judge", STRICT_JUDGE)).version == 2
+        assert (await theirs.add_prompt("arbiter", STRICT_JUDGE)).version == 2
     finally:
         await mine.aclose()
         await theirs.aclose()
@@ -386,7 +391,7 @@ async def test_finishing_a_run_merges_its_extra(store: SqlStore) -> None:
     await store.finish_execution("wf-x", **ending)
     run = await store.get_run("wf-x")
     assert run is not None and run.extra == {"recipe": False, "level": {"level": "atom"}}
-    prompts = {"judge": {"version": 2, "test_id": 1, "arm": "candidate"}}
+    prompts = {"arbiter": {"version": 2, "test_id": 1, "arm": "candidate"}}
     await store.finish_execution(
         "wf-x",
         **ending,
@@ -430,8 +435,8 @@ async def test_the_0004_migration_keeps_old_rows(store_target: StoreTarget) -> N
     try:
         run = await store.get_run("old")
         assert run is not None and run.status == "succeeded" and run.extra == {"recipe": True}
-        assert (await store.prompt_state(DEFAULTS)).active["judge"].version == 1
-        assert (await store.add_prompt("judge", STRICT_JUDGE)).version == 2
+        assert (await store.prompt_state(DEFAULTS)).active["arbiter"].version == 1
+        assert (await store.add_prompt("arbiter", STRICT_JUDGE)).version == 2
     finally:
         await store.aclose()
 
@@ -439,7 +444,24 @@ async def test_the_0004_migration_keeps_old_rows(store_target: StoreTarget) -> N
 async def test_a_missing_table_is_a_store_error(store: SqlStore) -> None:
     async with store.engine.begin() as conn:
         await conn.execute(text("DROP TABLE ab_outcomes"))
-    await store.add_prompt("judge", STRICT_JUDGE)
-    test = await store.start_ab("judge", 2, 0.2, 30, 4)
+    await store.add_prompt("arbiter", STRICT_JUDGE)
+    test = await store.start_ab("arbiter", 2, 0.2, 30, 4)
     with pytest.raises(StoreError, match="the store failed in record_outcomes"):
         await store.record_outcomes([outcome(test.id, "wf-1")])
+
+
+@pytest.mark.parametrize("slug", ["judge", "synthesiser"])
+async def test_a_prompt_stage_7_cannot_measure_is_not_ab_tested(store: SqlStore, slug: str) -> None:
+    await store.add_prompt(slug, CATALOG[slug].text + " Be lenient.")
+    with pytest.raises(PromptError, match=f"A/B test of '{slug}' cannot be decided by stage 7"):
+        await store.start_ab(slug, 2, 0.2, 30, 4)
+    await store.activate_prompt(slug, 2)  # activated, it is used
+    assert (await store.prompt_state({slug: CATALOG[slug].text})).active[slug].version == 2
+
+
+async def test_an_id_beyond_the_databases_integers_names_no_test(store: SqlStore) -> None:
+    for test_id in (0, 2**31, 10**20):
+        with pytest.raises(PromptError, match=f"no A/B test {test_id}"):
+            await store.end_ab(test_id, "stopped", "by hand")
+        with pytest.raises(PromptError, match=f"no A/B test {test_id}"):
+            await store.ab_outcomes(test_id)

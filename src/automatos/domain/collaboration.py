@@ -20,10 +20,12 @@ class ProposalOutcome(BaseModel):
     """The agents that proposed it (two or more when they agree)."""
     kind: str
     """``split``, ``merge``, ``reassign``, ``add_dependency``, ``drop_dependency``,
-    ``add_step``, ``malformed`` (an answer that did not validate) or ``failed`` (a review
-    call that failed or that the budget or deadline refused)."""
+    ``add_step``; ``malformed`` (an answer, or one proposal of it, that did not validate),
+    ``over_limit`` (one outcome for the proposals past ``negotiation.max_proposals``) or
+    ``failed`` (a review call that failed or that the budget or deadline refused)."""
     change: dict[str, Any]
-    """The proposal as the agent stated it (validated), or the error of a malformed one."""
+    """The proposal as the agent stated it (validated; strings cut to 500 characters, lists
+    to 20 items), or the error of a malformed one."""
     status: Literal["applied", "rejected"]
     reason: str
     """Why it was applied (who agreed) or rejected (what it would break)."""
@@ -67,6 +69,7 @@ class PromptUse(BaseModel):
 
     slug: str
     version: int
-    """0 for the built-in text (no registry: the run had no store)."""
+    """0 for the built-in text: the run did not read the registry (it had no store, or its
+    level's stages use no registry prompt, or a custom stage list has no ``prompt_variant``)."""
     test_id: int | None = None
     arm: Literal["control", "candidate"] | None = None

@@ -25,15 +25,23 @@ Its limits, which a reader of a ``contradicts`` mark should know:
   negation in a subordinate clause flips the whole finding.
 - Stemming is a suffix cut for English; other languages get exact word matches only.
 
+- It compares a new finding with at most :data:`MAX_CANDIDATES` earlier ones: the most
+  recent that share one of its rarest content words. Among many findings about one topic,
+  a contradiction of an old one can be missed; and a finding names at most
+  :data:`MAX_MARKS` of those it contradicts, the most recent.
+
 A ``contradicts`` mark is therefore a prompt to look, quoted to later agents as such, not a
-verdict. The check is cheap: an inverted index over content words finds the candidates
+verdict. The check is bounded: an inverted index over content words finds the candidates
 through the new finding's rarest words (a finding that overlaps it enough must share one of
-them: the prefix filter of set-similarity joins), so checking one finding costs the postings
-of a few rare words, not a pass over every finding.
+them: the prefix filter of set-similarity joins), and at most :data:`MAX_CANDIDATES` of them
+are compared, whatever the number of findings. Checking one finding costs time linear in its
+own length plus ``MAX_CANDIDATES`` times the number of words probed (a few), never a pass
+over every finding; adding one costs its words.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
 from collections import defaultdict
@@ -41,12 +49,25 @@ from dataclasses import dataclass
 
 from automatos.field.base import FindingKind
 
-__all__ = ["MIN_OVERLAP", "MIN_SHARED", "Claim", "ContradictionIndex", "claim_of", "contradicts"]
+__all__ = [
+    "MAX_CANDIDATES",
+    "MAX_MARKS",
+    "MIN_OVERLAP",
+    "MIN_SHARED",
+    "Claim",
+    "ContradictionIndex",
+    "claim_of",
+    "contradicts",
+]
 
 MIN_OVERLAP = 0.6
 """Jaccard overlap of content words from which two findings are about the same thing."""
 MIN_SHARED = 2
 """Content words two findings must share at least (short findings overlap by chance)."""
+MAX_CANDIDATES = 200
+"""Earlier findings one new finding is compared with at most: the most recent candidates."""
+MAX_MARKS = 5
+"""Ids a finding's ``contradicts`` keeps at most: the most recent it contradicts."""
 
 _TOKEN = re.compile(r"[^\W_]+(?:['’.,][^\W_]+)*")
 _NUMBER = re.compile(r"(\d+(?:[.,]\d+)*)(?:st|nd|rd|th|%|k)?")
@@ -143,7 +164,8 @@ class ContradictionIndex:
 
     def check(self, kind: FindingKind, text: str) -> tuple[int, ...]:
         """Ids of the indexed findings that a finding of ``kind`` saying ``text`` contradicts,
-        in order (none for a question)."""
+        in order: at most :data:`MAX_MARKS`, the most recent, found among at most
+        :data:`MAX_CANDIDATES` (none for a question)."""
         if kind == "question":
             return ()
         return self._check(claim_of(text))
@@ -158,14 +180,15 @@ class ContradictionIndex:
         postings = self._postings
         probe = sorted(words, key=lambda w: len(postings.get(w, ())))[: len(words) - need + 1]
         claims = self._claims
-        candidates = {fid for word in probe for fid in postings.get(word, ())}
-        return tuple(
-            sorted(
-                fid
-                for fid in candidates
-                if _disagree(claim, claims[fid], len(words & claims[fid].words))
-            )
-        )
+        # Postings are in the order findings were added: the most recent are at their ends.
+        recent = {fid for word in probe for fid in postings.get(word, ())[-MAX_CANDIDATES:]}
+        candidates = heapq.nlargest(MAX_CANDIDATES, recent)
+        found = [
+            fid
+            for fid in candidates
+            if _disagree(claim, claims[fid], len(words & claims[fid].words))
+        ]
+        return tuple(sorted(found[:MAX_MARKS]))
 
     def add(self, fid: int, kind: FindingKind, text: str) -> None:
         """Index finding ``fid`` (questions are not indexed: they claim nothing)."""

@@ -33,9 +33,9 @@ from automatos.errors import (
     describe_exception,
     describe_value,
 )
-from automatos.field.base import SharedContext
 from automatos.phases.contracts import Stage, check_stages, unwritten
 from automatos.phases.events import EventBus
+from automatos.phases.execute.coordinate import close_shared
 from automatos.phases.learn.respond import build_result
 from automatos.phases.plan.level import choose_level
 from automatos.phases.selector import PhaseSelector, StageSelection
@@ -136,11 +136,7 @@ async def run_workflow(
         error = exc
         raise
     finally:
-        shared = state.execution.shared
-        if shared is not None:
-            problem = await _close_shared(shared)
-            if problem is not None:
-                state.warnings.append(problem)
+        await close_shared(state)  # also after a failure before the execute stage closed it
         bus.emit(WorkflowFinished, status=status.value, elapsed_s=_elapsed(state.started))
         if store is not None:
             problems = await _finish_record(store, state, status, result, error)
@@ -192,20 +188,6 @@ async def select_stages(state: WorkflowState) -> tuple[list[Stage], LevelChoice]
         }
     )
     return stages, state.level
-
-
-async def _close_shared(shared: SharedContext) -> str | None:
-    """Close the workflow's shared context; what went wrong, if anything (never raised: the
-    run's result matters more than its findings' resources)."""
-    try:
-        async with asyncio.timeout(_CLOSE_S):
-            await shared.aclose()
-    except Exception as exc:  # includes TimeoutError
-        return f"the shared context could not be closed: {describe_exception(exc)}"
-    return None
-
-
-_CLOSE_S = 5.0
 
 
 def _extra(state: WorkflowState) -> dict[str, object]:

@@ -89,12 +89,6 @@ class PhaseSelector:
         skipped: dict[str, str] = {}
         name = level.value.capitalize()
         planned = level.rank >= Level.ORGAN.rank
-        if not planned:
-            skipped["prompt_variant"] = f"{name}: no stage of this level uses a registry prompt"
-        elif runtime.store is None:
-            skipped["prompt_variant"] = "no store: the built-in prompts are used"
-        else:
-            stages.append(PromptVariantStage())
         if request.is_recipe:  # below Organ, no model call chooses its agents either
             stages += [RecipeStage(), SelectStage(ask_model=None if planned else False)]
             skipped["decompose"] = "a recipe brings its own subtasks"
@@ -121,8 +115,7 @@ class PhaseSelector:
         elif not runtime.profile.plans_freely:
             # A base model answers the findings convention by echoing it back as its answer.
             skipped["coordinate"] = (
-                "the model cannot follow the findings convention (its profile does not plan "
-                "freely)"
+                "the model cannot follow the findings convention (its profile does not plan freely)"
             )
         else:
             stages.append(CoordinateStage())
@@ -145,6 +138,14 @@ class PhaseSelector:
         else:
             stages.append(LearnStage())
         stages.append(RespondStage())
+        # Registry prompts are used by the plan, the steps of a plan, the judge (from Cell)
+        # and the synthesis of several steps; below, an Atom or Molecule uses none.
+        if not (planned or any(isinstance(s, AssessStage) for s in stages)):
+            skipped["prompt_variant"] = f"{name}: no stage of this level uses a registry prompt"
+        elif runtime.store is None:
+            skipped["prompt_variant"] = "no store: the built-in prompts are used"
+        else:
+            stages.insert(0, PromptVariantStage())
         for stage, (lowest, what) in NOT_BUILT.items():
             skipped[stage] = (
                 f"not built yet: {what}"

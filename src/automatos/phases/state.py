@@ -91,7 +91,8 @@ class Execution:
 
     results: dict[str, SubtaskResult] = field(default_factory=dict)
     shared: SharedContext | None = None
-    """The workflow's shared context, when stage 4b coordinates its subtasks."""
+    """The workflow's shared context, when stage 4b coordinates its subtasks (until the
+    execute stage ends and closes it)."""
     findings: list[Finding] = field(default_factory=list)
     """The findings shared so far, in order (what the result reports)."""
 

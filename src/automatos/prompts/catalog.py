@@ -30,6 +30,8 @@ class PromptSpec:
     required: frozenset[str] = frozenset()
     """Fields a version must keep: without them the stage would lose what it is for (an
     executor template without ``{step}`` would never show the agent its step)."""
+    untestable: str = ""
+    """Why an A/B test of this slug cannot be decided by stage 7's Q (empty: it can)."""
 
 
 DECOMPOSER = """\
@@ -163,6 +165,7 @@ CATALOG: Mapping[str, PromptSpec] = MappingProxyType(
                 "system prompt of the judge of stage 7: its rubric",
                 frozenset(),
                 JUDGE,
+                untestable="the judge produces Q itself: a lenient candidate would win",
             ),
             PromptSpec(
                 "synthesiser",
@@ -170,6 +173,7 @@ CATALOG: Mapping[str, PromptSpec] = MappingProxyType(
                 "system prompt of stage 9: combines the final steps into one answer",
                 frozenset(),
                 SYNTHESISER,
+                untestable="the synthesis is written after stage 7 has scored the steps",
             ),
         )
     }

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from automatos.domain.collaboration import PromptUse
+from automatos.errors import PromptError
 from automatos.prompts.base import PromptState
-from automatos.prompts.catalog import CATALOG, render
+from automatos.prompts.catalog import CATALOG, check_template, render
 
 __all__ = ["Arm", "PromptChoice", "PromptSet", "arm_of"]
 
@@ -42,17 +43,25 @@ class PromptSet:
 
     choices: dict[str, PromptChoice] = field(default_factory=dict)
     used: dict[str, PromptChoice] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    """Stored versions this engine cannot fill (a template from another version of it), each
+    replaced by the built-in text."""
 
     @classmethod
     def from_state(cls, registry: PromptState, workflow_id: str) -> PromptSet:
         """The active versions, with the candidate for each test whose arm is ``candidate``."""
+        problems: list[str] = []
         choices = {
-            slug: PromptChoice(slug, v.version, v.text) for slug, v in registry.active.items()
+            slug: PromptChoice(slug, v.version, v.text)
+            for slug, v in registry.active.items()
+            if _usable(slug, v.version, v.text, problems)
         }
         for test in registry.tests:
             active = choices.get(test.slug)
             candidate = registry.candidates.get(test.id)
             if active is None or candidate is None:
+                continue
+            if not _usable(test.slug, candidate.version, candidate.text, problems):
                 continue
             arm = arm_of(test.id, workflow_id, test.share)
             if arm == "candidate":
@@ -63,7 +72,7 @@ class PromptSet:
                 choices[test.slug] = PromptChoice(
                     test.slug, active.version, active.text, test.id, arm
                 )
-        return cls(choices)
+        return cls(choices, problems=problems)
 
     def choice(self, slug: str) -> PromptChoice:
         """The template for ``slug`` (the built-in one if the registry gave none), marked used."""
@@ -83,3 +92,18 @@ class PromptSet:
             slug: PromptUse(slug=slug, version=c.version, test_id=c.test_id, arm=c.arm)
             for slug, c in sorted(self.used.items())
         }
+
+
+def _usable(slug: str, version: int, text: str, problems: list[str]) -> bool:
+    """Whether this engine can fill a stored template (checked again on every read: the
+    store may have been written by another version of automatos, or by hand)."""
+    if slug not in CATALOG:
+        return False  # a slug of a newer automatos: no stage here asks for it
+    try:
+        check_template(slug, text)
+    except PromptError as exc:
+        problems.append(
+            f"version {version} of {slug!r} cannot be used ({exc}); the built-in text is used"
+        )
+        return False
+    return True

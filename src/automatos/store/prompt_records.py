@@ -89,6 +89,16 @@ def _insert_ignoring(dialect: str, table: Table, keys: Sequence[str]) -> Executa
     return insert_into(table).on_conflict_do_nothing(index_elements=list(keys))
 
 
+_MAX_ID = 2**31 - 1
+"""Ids are 32-bit integers in both databases: a larger one names no test (and would be an
+overflow error of the driver, not the user's mistake it is)."""
+
+
+def _check_test_id(test_id: int, workspace: str) -> None:
+    if not 1 <= test_id <= _MAX_ID:
+        raise PromptError(f"no A/B test {test_id} in workspace {workspace!r}")
+
+
 def _check_test_shape(slug: str, share: float, min_per_arm: int, looks: int) -> None:
     """Refuse a share, minimum or number of looks outside the bounds the settings allow."""
     try:
@@ -380,6 +390,12 @@ class PromptRecords:
                 looks outside the bounds of the ``prompts`` settings.
         """
         _known(slug)
+        why = CATALOG[slug].untestable
+        if why:
+            raise PromptError(
+                f"an A/B test of {slug!r} cannot be decided by stage 7's Q ({why}); its "
+                "versions can be activated, not A/B tested"
+            )
         _check_test_shape(slug, share, min_per_arm, looks)
         async with self._writing() as conn:
             active = await self._lock(conn, slug)
@@ -440,6 +456,8 @@ class PromptRecords:
         if not outcomes:
             return
         ids = {o.test_id for o in outcomes}
+        for test_id in ids:
+            _check_test_id(test_id, self.workspace)
         t = ab_tests.c
         async with self._writing() as conn:
             # The tests' rows stay locked until the outcomes are written, and the time is
@@ -471,6 +489,7 @@ class PromptRecords:
         Raises:
             PromptError: the workspace has no test ``test_id``.
         """
+        _check_test_id(test_id, self.workspace)
         t, o = ab_tests.c, ab_outcomes.c
         query = (
             select(t.id, o.workflow_id, o.arm, o.quality, o.success, o.tokens, o.latency_s)
@@ -518,6 +537,7 @@ class PromptRecords:
                 "an A/B test ends 'activated' exactly when its candidate is activated "
                 f"(status {status!r}, activate={activate})"
             )
+        _check_test_id(test_id, self.workspace)
         t = ab_tests.c
         async with self._writing() as conn:
             slug = await conn.scalar(

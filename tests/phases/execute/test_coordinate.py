@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import time
 from collections.abc import Sequence
 
 from automatos import (
@@ -24,16 +25,18 @@ from automatos.field.findings import instruction
 from automatos.field.memory import InProcessSharedContext
 from automatos.llm.base import Message
 from automatos.phases.contracts import ASSIGNMENTS, PLAN, SHARED, Stage
-from automatos.phases.execute.coordinate import CoordinateStage
+from automatos.phases.events import EventBus
+from automatos.phases.execute.coordinate import CoordinateStage, close_shared
 from automatos.phases.quotes import CUT_MARK
 from automatos.phases.selector import PhaseSelector, StageSelection
 from automatos.phases.state import Runtime, WorkflowState
+from automatos.runners.local import LocalTaskRunner
 from automatos.settings import Settings
 from automatos.testing import ScriptedLLM
 from tests.conftest import fast_settings, step_of
 
 LAUNCH = "FACT: the launch date moved to 14 March"
-PROVENANCE = "[F1 fact, from research by analyst] the launch date moved to 14 March"
+PROVENANCE = '[F1 fact, from research by analyst] "the launch date moved to 14 March"'
 
 
 class WithStage:
@@ -181,8 +184,8 @@ async def test_a_contradicting_finding_is_marked_in_the_event_the_result_and_the
     assert [e.contradicts for e in events if isinstance(e, FindingShared)] == [[], [1], []]
     prompt = prompt_of(llm, "c")
     agent = result.findings[1].agent
-    assert f"[F2 fact, from b by {agent}; contradicts F1] the launch date is 21 March" in prompt
-    assert f"[F1 fact, from a by {agent}] the launch date moved to 14 March" in prompt
+    assert f'[F2 fact, from b by {agent}; contradicts F1] "the launch date is 21 March"' in prompt
+    assert f'[F1 fact, from a by {agent}] "the launch date moved to 14 March"' in prompt
 
 
 async def test_findings_and_dependency_outputs_share_the_quoted_budget() -> None:
@@ -220,7 +223,7 @@ async def test_findings_and_dependency_outputs_share_the_quoted_budget() -> None
     assert re.search(r"\((\d+) more findings not shown: the quoted-output budget\)", quoted)
     # the finding of its own dependency comes first, whatever else was shared
     agent = result.results["source"].agent
-    assert f"decision, from source by {agent}] the target uses the blue theme" in quoted
+    assert f'decision, from source by {agent}] "the target uses the blue theme' in quoted
     assert all(len(f.text) <= 500 for f in result.findings)  # coordination.max_finding_chars
     output = prompt[prompt.index("### source\n") + len("### source\n") :]
     output = output[: output.index("\n\nFindings shared")]
@@ -371,3 +374,80 @@ async def test_a_prompt_quotes_findings_of_earlier_layers_only() -> None:
     assert "from b by" not in c
     d = prompt_of(llm, "d")
     assert all(f"from {s} by" in d for s in "axbc")
+
+
+async def test_findings_beyond_the_limit_stay_in_the_answer_with_one_warning() -> None:
+    block = "Findings:\n- FACT: the venue is booked\n- FACT: the venue holds 300\n"
+    answers = {
+        "a": "Checked.\n\n" + block + "- QUESTION: who caters?\n- DECISION: press on Monday",
+        "b": "Drafted.",
+    }
+    llm = ScriptedLLM(default=lambda m: answers.get(step_of(m), "{}"))
+    settings = fast_settings()
+    settings.coordination.max_findings = 2
+    request = WorkflowRequest(
+        text="the request",
+        subtasks=(
+            SubtaskSpec(id="a", description="step a"),
+            SubtaskSpec(id="b", description="step b", depends_on=("a",)),
+        ),
+    )
+    result = await engine(llm, settings).run(request)
+    assert result.status is WorkflowStatus.SUCCEEDED
+    assert [f.text for f in result.findings] == ["the venue is booked", "the venue holds 300"]
+    # what was not shared is not lost: it stays in the committed answer, under its heading
+    assert result.results["a"].output == (
+        "Checked.\n\nFindings:\n- QUESTION: who caters?\n- DECISION: press on Monday"
+    )
+    assert "- QUESTION: who caters?" in prompt_of(llm, "b")
+    left = [w for w in result.warnings if "beyond the limit" in w]
+    assert left == [
+        "subtask 'a': 2 findings beyond the limit of 2 were not shared and left in its answer "
+        "(setting coordination.max_findings)"
+    ]
+
+
+def bare_state(shared: SharedContext | None) -> WorkflowState:
+    llm = ScriptedLLM()
+    state = WorkflowState(
+        request=WorkflowRequest(text="r"),
+        runtime=Runtime(fast_settings(), llm, LocalTaskRunner(llm)),
+        bus=EventBus("w"),
+    )
+    state.execution.shared = shared
+    return state
+
+
+class Hangs(InProcessSharedContext):
+    async def aclose(self) -> None:
+        await asyncio.sleep(3600)
+
+
+class BreaksOnClose(InProcessSharedContext):
+    async def aclose(self) -> None:
+        raise OSError("the socket is gone")
+
+
+async def test_closing_the_shared_context_is_bounded_and_never_raises() -> None:
+    shared = InProcessSharedContext()
+    state = bare_state(shared)
+    await close_shared(state)
+    assert shared.closed and state.execution.shared is None  # closed once, then let go
+    await close_shared(state)  # again: harmless
+    assert state.warnings == []
+
+    await close_shared(bare_state(None))  # no context, nothing to do
+
+    hung = bare_state(Hangs())
+    started = time.perf_counter()
+    await close_shared(hung, timeout_s=0.05)
+    assert time.perf_counter() - started < 2.0
+    assert hung.warnings == [
+        "the workflow's shared context could not be closed: it did not close within 0.05 s"
+    ]
+
+    broken = bare_state(BreaksOnClose())
+    await close_shared(broken)
+    assert len(broken.warnings) == 1
+    assert broken.warnings[0].startswith("the workflow's shared context could not be closed")
+    assert "the socket is gone" in broken.warnings[0]

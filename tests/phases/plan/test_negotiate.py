@@ -278,15 +278,13 @@ def test_a_change_that_would_break_the_plan_is_rejected_with_the_reason(
     assert report is not None and report.rounds == 1  # nothing applied: no second round
 
 
-def test_a_malformed_answer_is_one_rejection_naming_the_error() -> None:
-    def broken(_: Sequence[Message]) -> str:
-        return '{"proposals": [{"kind": "delete", "subtask": "chart"}]}'
-
+def test_an_answer_that_is_not_a_list_of_proposals_is_one_rejection_naming_the_error() -> None:
     llm = ScriptedLLM(
         rules=[
-            Rule(r"^Review by researcher", broken),
-            Rule(r"^Your answer could not be used", "not json at all"),
+            Rule(r"^Review by researcher", "no json"),
             Rule(r"^Review by analyst", '{"proposals": [{"kind": "reassign"'),
+            Rule(r"^Review by writer", '[{"kind": "reassign"}]'),
+            Rule(r"^Your answer could not be used", "not json at all"),
         ],
         default=NOTHING,
     )
@@ -296,13 +294,162 @@ def test_a_malformed_answer_is_one_rejection_naming_the_error() -> None:
     assert [(p.agents, p.kind, p.status) for p in outcomes] == [
         (("researcher",), "malformed", "rejected"),
         (("analyst",), "malformed", "rejected"),
+        (("writer",), "malformed", "rejected"),
     ]
     for p in outcomes:
         assert p.reason.startswith("the model's answer did not validate after a repair attempt")
         assert p.change == {"error": p.reason}
     repairs = [c for c in llm.calls if c.messages[-1].content.startswith("Your answer")]
-    assert len(repairs) == 2
-    assert "does not match any of the expected tags: 'split'" in repairs[0].messages[-1].content
+    assert len(repairs) == 3
+    shown = {c.messages[-2].content: c.messages[-1].content for c in repairs}
+    assert "(root): Input should be a valid dictionary" in shown['[{"kind": "reassign"}]']
+
+
+def test_each_proposal_is_validated_on_its_own() -> None:
+    """One wrong proposal is its own rejection; the agent's valid ones go on, unrepaired."""
+    reassign = {"kind": "reassign", "subtask": "chart", "agent": "writer"}
+    self_merge = {"kind": "merge", "subtasks": ["chart", "chart"], "id": "x", "description": "x"}
+    llm = ScriptedLLM(
+        rules=[
+            review(
+                "analyst", {"kind": "delete", "subtask": "chart"}, reassign, self_merge, round_=1
+            ),
+            review("writer", reassign, "just a string", round_=1),
+        ],
+        default=NOTHING,
+    )
+    state, seen = make_state(llm)
+    negotiate(state)
+    assert not any(c.messages[-1].content.startswith("Your answer") for c in llm.calls)
+    outcomes = state.planning.negotiation.proposals  # type: ignore[union-attr]
+    assert [(p.agents, p.kind, p.status) for p in outcomes] == [
+        (("analyst",), "malformed", "rejected"),
+        (("analyst",), "malformed", "rejected"),
+        (("writer",), "malformed", "rejected"),
+        (("analyst", "writer"), "reassign", "applied"),
+    ]
+    delete, merge, string = (p.reason for p in outcomes[:3])
+    assert delete.startswith("proposal #1 did not validate: ")
+    assert "does not match any of the expected tags: 'split'" in delete
+    assert merge.startswith("proposal #3 did not validate: ")
+    assert "a merge needs two different subtasks, not 'chart' twice" in merge
+    assert string.startswith("proposal #2 did not validate: ")
+    assert all(p.change == {"error": p.reason} for p in outcomes[:3])
+    assert agents_of(state)["chart"] == "writer"
+    decided = [e for e in seen if isinstance(e, ProposalDecided)]
+    assert len(decided) == len(outcomes)
+
+
+def test_a_duplicate_proposal_of_one_agent_is_rejected_as_such() -> None:
+    reassign = {"kind": "reassign", "subtask": "chart", "agent": "writer", "reason": "a"}
+    again = {**reassign, "reason": "said twice"}
+    llm = ScriptedLLM(
+        rules=[
+            review("analyst", reassign, again, round_=1),
+            review("writer", reassign, round_=1),
+        ],
+        default=NOTHING,
+    )
+    state, _ = make_state(llm)
+    negotiate(state)
+    assert outcome_pairs(state) == [
+        ("reassign", "rejected", "a duplicate of this agent's proposal #1 in this round"),
+        ("reassign", "applied", "proposed by analyst and writer"),
+    ]
+    report = state.planning.negotiation
+    assert report is not None
+    assert report.proposals[0].agents == ("analyst",)
+    assert report.proposals[0].change["reason"] == "said twice"
+
+
+def test_different_changes_to_one_subtask_are_no_consensus() -> None:
+    """Two splits of one subtask into different parts each go to the planner."""
+    other_parts = [
+        {"id": "chart_data", "description": "prepare the chart data"},
+        {"id": "chart_plot", "description": "plot it", "depends_on": ["chart_data"]},
+    ]
+    mine = {"kind": "split", "subtask": "chart", "into": PARTS, "reason": "mine"}
+    theirs = {"kind": "split", "subtask": "chart", "into": other_parts, "reason": "theirs"}
+    step = {"kind": "add_step", "id": "check", "description": "check it", "needed_by": ["report"]}
+    moved = {**step, "needed_by": ["chart"]}
+    llm = ScriptedLLM(
+        rules=[
+            review("analyst", mine, step, round_=1),
+            review("writer", theirs, moved, round_=1),
+            arbiter(
+                (1, False, "too fine"),
+                (2, False, "not needed"),
+                (3, True, "clearer parts"),
+                (4, False, "not needed"),
+            ),
+        ],
+        default=NOTHING,
+    )
+    state, _ = make_state(llm)
+    negotiate(state)
+    report = state.planning.negotiation
+    assert report is not None
+    round_one = [p for p in report.proposals if p.round == 1]
+    assert [(p.agents, p.kind, p.status, p.reason) for p in round_one] == [
+        (("analyst",), "split", "rejected", "the planner rejected it: too fine"),
+        (("analyst",), "add_step", "rejected", "the planner rejected it: not needed"),
+        (("writer",), "split", "applied", "accepted by the planner: clearer parts"),
+        (("writer",), "add_step", "rejected", "the planner rejected it: not needed"),
+    ]
+    assert [s.id for s in state.require_plan().subtasks] == [
+        "gather",
+        "analyse",
+        "chart_data",
+        "chart_plot",
+        "report",
+    ]
+    asked = next(c for c in llm.calls if is_arbiter(c.messages)).messages[-1].content
+    assert "1. from analyst: " in asked and "3. from writer: " in asked
+    assert '"chart_plot"' in asked
+
+
+def test_the_same_change_in_other_words_is_a_consensus() -> None:
+    """Descriptions agree without regard to case and spacing, parts without their order."""
+    parts = [
+        {"id": "chart_final", "description": "Finish  the chart ", "depends_on": ["chart_draft"]},
+        {"id": "chart_draft", "description": "DRAFT the\nchart"},
+    ]
+    llm = ScriptedLLM(
+        rules=[
+            review("analyst", {"kind": "split", "subtask": "chart", "into": PARTS}, round_=1),
+            review("writer", {"kind": "split", "subtask": "chart", "into": parts}, round_=1),
+        ],
+        default=NOTHING,
+    )
+    state, _ = make_state(llm)
+    negotiate(state)
+    assert outcome_pairs(state) == [("split", "applied", "proposed by analyst and writer")]
+    assert state.require_plan().by_id["chart_draft"].description == "draft the chart"
+
+
+def test_every_proposal_has_exactly_one_fate() -> None:
+    split = {"kind": "split", "subtask": "chart", "into": PARTS}
+    other = {**split, "into": [{**PARTS[0], "description": "something else"}, PARTS[1]]}
+    reassign = {"kind": "reassign", "subtask": "analyse", "agent": "writer"}
+    made = {
+        "researcher": [split, reassign, reassign, {"kind": "nope"}],
+        "analyst": [other, reassign],
+        "writer": [split, other, {"kind": "reassign", "subtask": "gather", "agent": "analyst"}],
+    }
+    llm = ScriptedLLM(
+        rules=[
+            *(review(agent, *proposals, round_=1) for agent, proposals in made.items()),
+            arbiter((1, True, "fine")),
+        ],
+        default=NOTHING,
+    )
+    state, _ = make_state(llm)
+    negotiate(state)
+    report = state.planning.negotiation
+    assert report is not None
+    first = [p for p in report.proposals if p.round == 1]
+    for agent, proposals in made.items():
+        assert sum(agent in p.agents for p in first) == len(proposals), agent
 
 
 def test_an_answer_repaired_once_counts() -> None:
@@ -320,33 +467,92 @@ def test_an_answer_repaired_once_counts() -> None:
     assert outcome_pairs(state) == [("reassign", "applied", "proposed by analyst and writer")]
 
 
-def test_proposals_over_the_limit_are_rejected() -> None:
+def test_proposals_over_the_limit_are_one_rejection_and_not_validated() -> None:
     settings = fast_settings()
     settings.negotiation.max_proposals = 1
     reassign = {"kind": "reassign", "subtask": "chart", "agent": "writer"}
     extra = {"kind": "drop_dependency", "subtask": "report", "depends_on": "chart"}
     llm = ScriptedLLM(
         rules=[
-            review("analyst", reassign, extra, round_=1),
+            review("analyst", reassign, extra, {"kind": "not validated"}, round_=1),
             review("writer", reassign, extra, round_=1),
         ],
         default=NOTHING,
     )
     state, _ = make_state(llm, settings)
     negotiate(state)
-    limit = (
-        "over the limit of 1 proposals from one agent in a round "
-        "(setting negotiation.max_proposals)"
-    )
+    setting = "(setting negotiation.max_proposals)"
     assert outcome_pairs(state) == [
-        ("drop_dependency", "rejected", limit),
-        ("drop_dependency", "rejected", limit),
+        (
+            "over_limit",
+            "rejected",
+            f"2 more proposals over the limit of 1 were not considered {setting}",
+        ),
+        (
+            "over_limit",
+            "rejected",
+            f"1 more proposals over the limit of 1 were not considered {setting}",
+        ),
         ("reassign", "applied", "proposed by analyst and writer"),
     ]
+    report = state.planning.negotiation
+    assert report is not None
+    assert report.proposals[0].agents == ("analyst",)
+    assert report.proposals[0].change == {"count": 2, "limit": 1}
     assert deps(state)["report"] == ("analyse", "chart")
     review_call = next(c for c in llm.calls if is_review(c.messages))
     assert review_call.json_schema is not None
     assert review_call.json_schema["properties"]["proposals"]["maxItems"] == 1
+
+
+def test_a_flood_of_proposals_makes_a_few_events() -> None:
+    flood = [{"kind": "add_step", "id": f"s{i}", "description": "x"} for i in range(2_000)]
+    llm = ScriptedLLM(
+        rules=[
+            review("analyst", *flood, round_=1),
+            arbiter(*((n, False, "no") for n in range(1, 6))),
+        ],
+        default=NOTHING,
+    )
+    state, seen = make_state(llm)
+    negotiate(state)
+    decided = [e for e in seen if isinstance(e, ProposalDecided)]
+    assert len(decided) == 5 + 1  # max_proposals decided, and one for the rest
+    assert decided[0].reason == (
+        "1995 more proposals over the limit of 5 were not considered "
+        "(setting negotiation.max_proposals)"
+    )
+
+
+def test_a_recorded_change_is_bounded() -> None:
+    parts = [{"id": f"p{i}", "description": "d" * 5_000} for i in range(30)]
+    split = {"kind": "split", "subtask": "chart", "into": parts, "reason": "why"}
+    llm = ScriptedLLM(
+        rules=[review("analyst", split, round_=1), review("writer", split, round_=1)],
+        default=NOTHING,
+    )
+    state, seen = make_state(llm)
+    negotiate(state)
+    [decided] = [e for e in seen if isinstance(e, ProposalDecided)]
+    assert decided.status == "applied"
+    assert len(state.require_plan().by_id["p29"].description) == 5_000  # the plan has it all
+    into = decided.change["into"]
+    assert len(into) == 21 and into[-1] == "[… and 10 more]"
+    assert all(len(p["description"]) < 520 for p in into[:-1])
+    assert len(json.dumps(decided.change)) < 20_000
+
+
+def test_an_answer_too_long_to_read_is_malformed() -> None:
+    huge = json.dumps({"proposals": [], "notes": "x" * 300_000})
+    llm = ScriptedLLM(
+        rules=[Rule(r"^Review by analyst", huge), Rule(r"^Your answer could not", huge)],
+        default=NOTHING,
+    )
+    state, _ = make_state(llm)
+    negotiate(state)
+    [(kind, status, reason)] = outcome_pairs(state)
+    assert (kind, status) == ("malformed", "rejected")
+    assert f"the answer is {len(huge)} characters long; at most 200000 are read" in reason
 
 
 def test_rounds_are_bounded() -> None:

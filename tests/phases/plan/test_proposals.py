@@ -17,15 +17,20 @@ from automatos.errors import (
 )
 from automatos.graph import build_plan
 from automatos.phases.plan.proposals import (
+    MAX_CHANGE_CHARS,
+    MAX_CHANGE_ITEMS,
     MAX_REASON_CHARS,
     Draft,
     Proposal,
     Rejection,
     Review,
     apply,
-    consensus_keys,
+    as_change,
+    consensus_key,
+    read_proposal,
     spec_of,
 )
+from automatos.phases.quotes import CUT_MARK
 from automatos.settings import PlanLimits
 
 AGENTS = ("researcher", "analyst", "writer")
@@ -378,27 +383,69 @@ def test_a_new_step_that_cannot_be_is_rejected() -> None:
 
 
 def test_the_same_change_has_the_same_key() -> None:
-    def keys(**fields: Any) -> set[tuple[object, ...]]:
-        return set(consensus_keys(proposal(**fields)))
+    def key(**fields: Any) -> tuple[object, ...]:
+        return consensus_key(proposal(**fields))
 
-    merge = keys(kind="merge", subtasks=["a", "b"], id="x", description="x")
-    assert merge == keys(kind="merge", subtasks=["b", "a"], id="y", description="other words")
-    parts = [{"id": "x", "description": "x"}, {"id": "y", "description": "y"}]
-    assert keys(kind="split", subtask="a", into=parts) == keys(
-        kind="split", subtask="a", into=list(reversed(parts)), reason="mine"
-    )
-    assert keys(kind="reassign", subtask="a", agent="x") != keys(
+    parts = [
+        {"id": "x", "description": "Draft it", "depends_on": ["b", "a"]},
+        {"id": "y", "description": "y"},
+    ]
+    split = key(kind="split", subtask="a", into=parts)
+    same = [
+        {"id": "y", "description": "Y", "reason": "ignored"},
+        {"id": "x", "description": " draft\n  IT", "depends_on": ["a", "b"]},
+    ]
+    assert split == key(kind="split", subtask="a", into=same, reason="mine")
+    for other in (
+        [{**parts[0], "description": "finish it"}, parts[1]],
+        [{**parts[0], "id": "z"}, parts[1]],
+        [{**parts[0], "depends_on": ["a"]}, parts[1]],
+        [*parts, {"id": "w", "description": "w"}],
+    ):
+        assert split != key(kind="split", subtask="a", into=other)
+    assert split != key(kind="split", subtask="b", into=parts)
+
+    merge = key(kind="merge", subtasks=["a", "b"], id="x", description="Both")
+    assert merge == key(kind="merge", subtasks=["a", "b"], id="x", description="both ")
+    assert merge != key(kind="merge", subtasks=["a", "b"], id="y", description="both")
+    assert merge != key(kind="merge", subtasks=["a", "b"], id="x", description="other")
+    assert merge != key(kind="merge", subtasks=["b", "a"], id="x", description="both")
+
+    assert key(kind="reassign", subtask="a", agent="x") != key(
         kind="reassign", subtask="a", agent="y"
     )
-    assert keys(kind="add_dependency", subtask="a", depends_on="b") != keys(
+    assert key(kind="add_dependency", subtask="a", depends_on="b") != key(
         kind="drop_dependency", subtask="a", depends_on="b"
     )
-    step = keys(kind="add_step", id="s", description="x", depends_on=["a"], needed_by=["b"])
-    assert step & keys(kind="add_step", id="s", description="other")  # same id
-    assert step & keys(kind="add_step", id="t", description="y", depends_on=["a"], needed_by=["b"])
-    assert not keys(kind="add_step", id="u", description="x") & keys(
-        kind="add_step", id="v", description="x"
-    )  # two free-standing steps are not the same step
+
+    step = key(kind="add_step", id="s", description="x", depends_on=["a"], needed_by=["b"])
+    assert step == key(
+        kind="add_step", id="s", description="X", depends_on=["a", "a"], needed_by=["b"]
+    )
+    assert step != key(kind="add_step", id="s", description="x", depends_on=["a"])
+    assert step != key(kind="add_step", id="s", description="y", depends_on=["a"], needed_by=["b"])
+    assert step != key(kind="add_step", id="t", description="x", depends_on=["a"], needed_by=["b"])
+
+
+def test_a_change_is_shown_bounded() -> None:
+    long = "w" * 2_000
+    parts = [{"id": f"p{i}", "description": long} for i in range(25)]
+    shown = as_change(proposal(kind="split", subtask="a", into=parts, reason="r"))
+    assert list(shown)[:3] == ["kind", "reason", "subtask"]
+    assert len(shown["into"]) == MAX_CHANGE_ITEMS + 1
+    assert shown["into"][-1] == "[… and 5 more]"
+    first = shown["into"][0]
+    assert first["description"] == "w" * MAX_CHANGE_CHARS + CUT_MARK
+    short = as_change(proposal(kind="reassign", subtask="a", agent="b"))
+    assert short == {"kind": "reassign", "reason": "", "subtask": "a", "agent": "b"}
+
+
+def test_a_proposal_is_read_on_its_own() -> None:
+    assert read_proposal({"kind": "reassign", "subtask": "a", "agent": "b"}).kind == "reassign"
+    with pytest.raises(ValidationError, match="a merge needs two different subtasks"):
+        read_proposal({"kind": "merge", "subtasks": ["a", "a"], "id": "x", "description": "x"})
+    with pytest.raises(ValidationError, match="does not match any of the expected tags"):
+        read_proposal({"kind": "delete"})
 
 
 def test_an_answer_is_validated_by_kind() -> None:

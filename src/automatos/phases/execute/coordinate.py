@@ -8,19 +8,21 @@ one, no subtask could read what another shared). The dispatcher then works throu
 - a subtask with a later layer after it is asked to end its answer with its findings
   (:func:`~automatos.field.findings.instruction`); the last layer is not (no one would read
   them), nor a one-step workflow's only subtask;
-- when such a subtask succeeds, the findings are taken out of its answer (the committed
-  output does not carry them), checked against the earlier ones for contradictions, added
-  to the shared context, emitted as :class:`~automatos.domain.event.FindingShared` and kept
-  in ``state.execution.findings``, all before its result is committed: its dependents, which
-  start on that commit, see them. A finding that repeats one shared already (an agent
-  passing on what it read) is not shared again;
+- when such a subtask succeeds, the findings it shares are taken out of its answer (the
+  committed output does not carry them), checked against the earlier ones for
+  contradictions, added to the shared context, emitted as
+  :class:`~automatos.domain.event.FindingShared` and kept in ``state.execution.findings``,
+  all before its result is committed: its dependents, which start on that commit, see them.
+  A finding that repeats one shared already (an agent passing on what it read) is not
+  shared again. Items beyond ``coordination.max_findings`` are not shared: they stay in the
+  committed answer, with a warning;
 - when a subtask starts, its prompt quotes the findings shared by then by subtasks of earlier
   layers (not only its own dependencies: in a chain g1 → g2 → g3, g3 reads g1's), with their
   provenance, within a share of the quoted-output budget. When they do not all fit, the
   findings of its own ancestors come first, nearest layer first.
 
-The shared context is closed when the execute stage ends, however it ends
-(:func:`close_shared`).
+The shared context is closed when the workflow's execution is over, however it ends, by
+:func:`close_shared`: bounded in time, and never the workflow's failure.
 """
 
 from __future__ import annotations
@@ -48,7 +50,10 @@ from automatos.phases.contracts import ASSIGNMENTS, PLAN, SHARED
 from automatos.phases.execute.prompt import is_whole_request
 from automatos.phases.state import WorkflowState
 
-__all__ = ["CoordinateStage", "Coordinator", "close_shared"]
+__all__ = ["CLOSE_TIMEOUT_S", "CoordinateStage", "Coordinator", "close_shared"]
+
+CLOSE_TIMEOUT_S = 5.0
+"""How long :func:`close_shared` waits for the shared context to close."""
 
 
 class CoordinateStage:
@@ -70,15 +75,27 @@ class CoordinateStage:
             state.execution.shared = InProcessSharedContext()
 
 
-async def close_shared(state: WorkflowState) -> None:
-    """Close the workflow's shared context, if it has one; a failure to close is a warning
-    (the findings were read already), not the workflow's failure."""
+async def close_shared(state: WorkflowState, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
+    """Close the workflow's shared context, if it has one (again is harmless: closing is
+    idempotent).
+
+    A context that fails to close, or does not within ``timeout_s`` seconds, is a warning in
+    ``state.warnings`` (the findings were read already), not the workflow's failure: no
+    exception is raised. Only a cancellation of the caller while it waits goes through.
+    """
     shared = state.execution.shared
     if shared is None:
         return
+    state.execution.shared = None  # closed once: a failure is one warning, not one per caller
     try:
-        await shared.aclose()
-    except Exception as exc:
+        async with asyncio.timeout(timeout_s):
+            await shared.aclose()
+    except TimeoutError:
+        state.warnings.append(
+            f"the workflow's shared context could not be closed: it did not close within "
+            f"{timeout_s:g} s"
+        )
+    except Exception as exc:  # a plugin's failure of any type
         state.warnings.append(
             f"the workflow's shared context could not be closed: {describe_exception(exc)}"
         )
@@ -108,8 +125,9 @@ class Coordinator:
         self._last_layer = len(plan.layers) - 1
         self._request = state.request.text
         self._lock = asyncio.Lock()
-        self._pending: dict[str, tuple[StatedFinding, ...]] = {}
-        """Findings of answers not yet accepted, by subtask."""
+        self._pending: dict[str, tuple[tuple[StatedFinding, ...], int]] = {}
+        """Findings of answers not yet accepted, by subtask, with the number of items beyond
+        the limit left in the answer."""
         self._index = ContradictionIndex()
         self._texts: set[str] = set()
         """The text of every finding read, normalised: a repeat is not shared again."""
@@ -124,11 +142,12 @@ class Coordinator:
         )
 
     def take(self, subtask_id: str, answer: str) -> str:
-        """``answer`` without its findings blocks; the findings (bounded by the settings) are
-        kept for :meth:`share`, should the answer be accepted."""
+        """``answer`` without the findings it shares; those (bounded by the settings) are
+        kept for :meth:`share`, should the answer be accepted. Items beyond the bound stay
+        in the answer."""
         extracted = extract_findings(answer, self.max_findings, self.max_chars)
-        if extracted.findings:
-            self._pending[subtask_id] = extracted.findings
+        if extracted.findings or extracted.left:
+            self._pending[subtask_id] = (extracted.findings, extracted.left)
         else:
             self._pending.pop(subtask_id, None)  # a retry's answer replaces a rejected one's
         return extracted.answer
@@ -162,12 +181,18 @@ class Coordinator:
         contradictions.
 
         A shared context that fails costs the findings, with a warning, not the subtask:
-        its answer stands.
+        its answer stands. Items its answer kept beyond the bound are a warning too.
         """
-        stated = self._pending.pop(subtask_id, ())
+        stated, left = self._pending.pop(subtask_id, ((), 0))
+        state = self.state
+        if left:
+            state.warnings.append(
+                f"subtask {subtask_id!r}: {left} finding{'s' if left != 1 else ''} beyond the "
+                f"limit of {self.max_findings} {'were' if left != 1 else 'was'} not shared and "
+                "left in its answer (setting coordination.max_findings)"
+            )
         if not stated:
             return
-        state = self.state
         try:
             async with self._lock:
                 await self._catch_up()

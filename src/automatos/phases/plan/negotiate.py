@@ -12,9 +12,11 @@ other agents it could hand one to, and answers with proposals
 
 The rule that decides a proposal:
 
-1. A change that two or more agents propose (the same change:
-   :func:`~automatos.phases.plan.proposals.consensus_keys`) is applied by consensus, in the
-   words of the first of them (its parts, its merged description).
+1. A change that two or more agents propose is applied by consensus, in the words of the
+   first of them. They must propose the same change in full (its kind and every field that
+   decides what it does, descriptions compared without regard to case or spacing:
+   :func:`~automatos.phases.plan.proposals.consensus_key`): two splits of one subtask into
+   different parts are two lone proposals, not a consensus.
 2. A change that one agent alone proposes goes to the planner (the ``arbiter`` prompt), one
    call a round for all of them: applied if it accepts it, rejected with its reason if not.
    If the planner cannot be asked (its call fails, the budget or the deadline refuses it),
@@ -25,12 +27,19 @@ The rule that decides a proposal:
    under ``settings.plan``: one that would make a cycle, a dangling or duplicate id, exceed
    a limit, or that names an unknown subtask or agent, is rejected with the reason and the
    plan stays as it was. The plan therefore passes the graph checks after every change.
-4. Proposals beyond ``negotiation.max_proposals`` from one agent in a round are rejected as
-   over the limit; an answer that does not validate after one repair is one ``malformed``
-   rejection, and a review call that fails or is refused one ``failed`` rejection.
+4. Only the first ``negotiation.max_proposals`` proposals of an agent's answer are
+   considered; the rest are one ``over_limit`` rejection that counts them. Each considered
+   proposal is validated on its own: one that does not validate is a ``malformed``
+   rejection naming the error, and the agent's other proposals go on. The same change twice
+   from one agent is rejected as a duplicate of the first. An answer that is not
+   ``{"proposals": [...]}`` JSON (or longer than the stage reads) after one repair is one
+   ``malformed`` rejection, and a review call that fails or is refused one ``failed``
+   rejection.
 
 A round that applies nothing ends the negotiation; there are at most
-``negotiation.max_rounds``. Every proposal's fate is a
+``negotiation.max_rounds``. Every proposal an agent made ends with exactly one fate (an
+outcome whose ``agents`` include it; the change as recorded has its strings and lists cut,
+:func:`~automatos.phases.plan.proposals.as_change`). Every fate is a
 :class:`~automatos.domain.event.ProposalDecided` event and a line of
 ``state.planning.negotiation``; one :class:`~automatos.domain.event.PlanNegotiated` ends the
 stage. The plan, the assignments and the report are written together after each round, so a
@@ -45,7 +54,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from automatos.domain.agent import AgentSpec, Assignment
 from automatos.domain.collaboration import NegotiationReport, ProposalOutcome
@@ -58,7 +67,13 @@ from automatos.errors import (
     WorkflowTimeoutError,
 )
 from automatos.llm.base import Message
-from automatos.llm.structured import complete_structured, pydantic_parser
+from automatos.llm.structured import (
+    complete_structured,
+    describe_fields,
+    extract_json,
+    load_json,
+    pydantic_parser,
+)
 from automatos.phases.contracts import ASSIGNMENTS, PLAN
 from automatos.phases.evaluate.guard import GatedLLM
 from automatos.phases.plan.proposals import (
@@ -69,7 +84,8 @@ from automatos.phases.plan.proposals import (
     Review,
     apply,
     as_change,
-    consensus_keys,
+    consensus_key,
+    read_proposal,
     spec_of,
 )
 from automatos.phases.quotes import CUT_MARK
@@ -85,6 +101,10 @@ _REQUEST_CHARS = 8_000
 """The request as a reviewer sees it: its gist is enough to judge the plan."""
 _DESCRIPTION_CHARS = 1_000
 """A subtask's description as a reviewer sees it."""
+
+_ANSWER_CHARS = 200_000
+"""Longest review answer the stage reads: far more than ``negotiation.max_proposals``
+proposals take, so that a runaway answer is refused before it is parsed."""
 
 _CALL_FAILURES = (LLMError, BudgetExceededError, WorkflowTimeoutError)
 """What a review or the planner's call may end in, besides an answer."""
@@ -171,6 +191,24 @@ def _review_schema(max_proposals: int) -> dict[str, Any]:
     return schema
 
 
+class _Envelope(BaseModel):
+    """A review answer as a whole: a list of proposals, each validated later on its own."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    proposals: list[Any]
+
+
+def _read_answer(text: str) -> list[Any]:
+    """The proposals of a review answer, unvalidated; raises ``ValueError`` when the answer
+    is not ``{"proposals": [...]}`` JSON or is too long to read."""
+    if len(text) > _ANSWER_CHARS:
+        raise ValueError(
+            f"the answer is {len(text)} characters long; at most {_ANSWER_CHARS} are read"
+        )
+    return _Envelope.model_validate(load_json(extract_json(text))).proposals
+
+
 class _Decision(BaseModel):
     """The planner's decision on one lone proposal."""
 
@@ -230,19 +268,6 @@ class _Group:
 
     proposal: Proposal
     agents: list[str]
-    keys: set[tuple[object, ...]]
-
-
-def _grouped(groups: list[_Group], agent: str, proposal: Proposal) -> None:
-    """Count ``proposal`` with the group of the same change, or start one."""
-    keys = set(consensus_keys(proposal))
-    for group in groups:
-        if group.keys & keys:
-            if agent not in group.agents:
-                group.agents.append(agent)
-            group.keys |= keys
-            return
-    groups.append(_Group(proposal, [agent], keys))
 
 
 def _names(agents: Sequence[str]) -> str:
@@ -268,25 +293,14 @@ class _Session:
         names = dict.fromkeys(self.draft.agents[s.id] for s in self.draft.plan.subtasks)
         reviewers = [self.state.agents[n] for n in names if n in self.state.agents]
         answers = await asyncio.gather(*(self.review(number, agent) for agent in reviewers))
-        groups: list[_Group] = []
+        by_change: dict[tuple[object, ...], _Group] = {}  # in the order first proposed
         for agent, answer in zip(reviewers, answers, strict=True):
             if isinstance(answer, _Failure):
                 change = {"error": answer.reason}
                 self.decide(number, [agent.name], answer.kind, change, False, answer.reason)
                 continue
-            for index, proposal in enumerate(answer):
-                if index < settings.max_proposals:
-                    _grouped(groups, agent.name, proposal)
-                    continue
-                self.decide(
-                    number,
-                    [agent.name],
-                    proposal.kind,
-                    as_change(proposal),
-                    False,
-                    f"over the limit of {settings.max_proposals} proposals from one agent in a "
-                    "round (setting negotiation.max_proposals)",
-                )
+            self.take(number, agent.name, answer, settings.max_proposals, by_change)
+        groups = list(by_change.values())
         lone = [g for g in groups if len(g.agents) == 1]
         verdicts = await self.arbitrate(lone) if lone else []
         applied = 0
@@ -301,8 +315,52 @@ class _Session:
                 self.decide(number, group.agents, group.proposal.kind, dump, False, reason)
         return applied
 
-    async def review(self, number: int, agent: AgentSpec) -> list[Proposal] | _Failure:
-        """One agent's proposals, or why it has none."""
+    def take(
+        self,
+        number: int,
+        agent: str,
+        items: Sequence[Any],
+        most: int,
+        by_change: dict[tuple[object, ...], _Group],
+    ) -> None:
+        """Count the first ``most`` of ``agent``'s proposals with the same change of the
+        others, and reject the rest, the malformed ones and the duplicates."""
+        mine: dict[tuple[object, ...], int] = {}
+        for n, item in enumerate(items[:most], 1):
+            try:
+                proposal = read_proposal(item)
+            except ValidationError as exc:
+                reason = f"proposal #{n} did not validate: {describe_fields(exc)}"
+                self.decide(number, [agent], "malformed", {"error": reason}, False, reason)
+                continue
+            key = consensus_key(proposal)
+            if key in mine:
+                self.decide(
+                    number,
+                    [agent],
+                    proposal.kind,
+                    as_change(proposal),
+                    False,
+                    f"a duplicate of this agent's proposal #{mine[key]} in this round",
+                )
+                continue
+            mine[key] = n
+            group = by_change.get(key)
+            if group is None:
+                by_change[key] = _Group(proposal, [agent])
+            else:
+                group.agents.append(agent)
+        over = len(items) - most
+        if over > 0:
+            reason = (
+                f"{over} more proposals over the limit of {most} were not considered "
+                "(setting negotiation.max_proposals)"
+            )
+            change = {"count": over, "limit": most}
+            self.decide(number, [agent], "over_limit", change, False, reason)
+
+    async def review(self, number: int, agent: AgentSpec) -> list[Any] | _Failure:
+        """One agent's proposals, unvalidated, or why it has none."""
         state = self.state
         others = [a for a in state.agents.values() if a.name != agent.name]
         messages = review_messages(
@@ -317,7 +375,7 @@ class _Session:
             answer = await complete_structured(
                 self.llm,
                 messages,
-                pydantic_parser(Review),
+                _read_answer,
                 json_schema=_review_schema(state.runtime.settings.negotiation.max_proposals),
                 model=agent.model,
                 temperature=0.0,
@@ -330,7 +388,7 @@ class _Session:
             reason = f"the review call failed ({type(exc).__name__}): {exc}"
             self.failed_calls.append(reason)
             return _Failure("failed", reason)
-        return answer.value.proposals
+        return answer.value
 
     async def arbitrate(self, lone: Sequence[_Group]) -> list[tuple[bool, str]]:
         """The planner's decision on each lone proposal: accepted, and why."""

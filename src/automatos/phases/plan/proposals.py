@@ -1,7 +1,9 @@
 """The changes an agent may propose to a plan in stage 2b, and how one is applied.
 
 An agent's answer is JSON of :class:`Review`: a list of proposals, each one of six kinds
-told apart by ``kind`` (a discriminated union), each with a one-line ``reason``:
+told apart by ``kind`` (a discriminated union), each with a one-line ``reason``. Stage 2b
+validates each proposal on its own (:func:`read_proposal`), so that one wrong proposal does
+not cost the agent the others:
 
 =================  ==========================================================================
 kind               what it changes
@@ -52,6 +54,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    TypeAdapter,
     ValidationError,
     field_validator,
 )
@@ -60,9 +63,12 @@ from automatos.domain.plan import Plan, Subtask, SubtaskSpec
 from automatos.errors import PlanError
 from automatos.graph import build_plan
 from automatos.llm.structured import describe_fields
+from automatos.phases.quotes import CUT_MARK
 from automatos.settings import PlanLimits
 
 __all__ = [
+    "MAX_CHANGE_CHARS",
+    "MAX_CHANGE_ITEMS",
     "MAX_REASON_CHARS",
     "AddDependency",
     "AddStep",
@@ -77,12 +83,17 @@ __all__ = [
     "Split",
     "apply",
     "as_change",
-    "consensus_keys",
+    "consensus_key",
+    "read_proposal",
     "spec_of",
 ]
 
 MAX_REASON_CHARS = 500
 """Longest reason kept from a proposal; a longer one is cut, not refused."""
+MAX_CHANGE_CHARS = 500
+"""Longest string of a proposal as events and the record show it (:func:`as_change`)."""
+MAX_CHANGE_ITEMS = 20
+"""Most items of a list of a proposal as events and the record show it."""
 
 Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 """A subtask's id or an agent's name, as :class:`~automatos.domain.plan.SubtaskSpec` bounds
@@ -190,6 +201,9 @@ class Review(BaseModel):
     proposals: list[Proposal]
 
 
+_PROPOSAL: TypeAdapter[Proposal] = TypeAdapter(Proposal)
+
+
 @dataclass(frozen=True, slots=True)
 class Draft:
     """A plan under negotiation: the checked plan, and the agent of each of its subtasks."""
@@ -208,8 +222,28 @@ class Rejection:
 
 
 def as_change(proposal: Proposal) -> dict[str, Any]:
-    """``proposal`` as JSON, its kind first: how events, the record and the planner show it."""
-    return {"kind": proposal.kind, **proposal.model_dump(mode="json")}
+    """``proposal`` as JSON, its kind first: how events, the record and the planner show it.
+
+    Its strings are cut to :data:`MAX_CHANGE_CHARS` characters and its lists to
+    :data:`MAX_CHANGE_ITEMS` items (the rest counted in a last item), so that one proposal
+    cannot put megabytes into the events and the run's record.
+    """
+    bounded: dict[str, Any] = _bounded({"kind": proposal.kind, **proposal.model_dump(mode="json")})
+    return bounded
+
+
+def _bounded(value: Any) -> Any:
+    if isinstance(value, str):
+        if len(value) <= MAX_CHANGE_CHARS:
+            return value
+        return value[:MAX_CHANGE_CHARS] + CUT_MARK
+    if isinstance(value, dict):
+        return {k: _bounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        kept = [_bounded(v) for v in value[:MAX_CHANGE_ITEMS]]
+        more = len(value) - MAX_CHANGE_ITEMS
+        return [*kept, f"[… and {more} more]"] if more > 0 else kept
+    return value
 
 
 def spec_of(subtask: Subtask) -> SubtaskSpec:
@@ -225,28 +259,53 @@ def spec_of(subtask: Subtask) -> SubtaskSpec:
     )
 
 
-def consensus_keys(proposal: Proposal) -> tuple[tuple[object, ...], ...]:
-    """What makes two agents' proposals the same change: proposals that share a key agree.
+def consensus_key(proposal: Proposal) -> tuple[object, ...]:
+    """What makes two agents' proposals the same change: proposals with equal keys agree.
 
-    A split of the same subtask, a merge of the same pair, a reassignment of the same
-    subtask to the same agent, the same dependency added or dropped, a step of the same id
-    or between the same subtasks.
+    The key is the whole change, normalised: its kind and every field that decides what it
+    does to the plan (the reason is not one). Descriptions compare without regard to case or
+    spacing, lists of ids (dependencies, ``needed_by``, the parts of a split) without regard
+    to order. The order of a merge's ``subtasks`` counts: the first one's agent gets the
+    merged subtask. Two splits of the same subtask into different parts, or two steps of
+    the same id with different neighbours, are different changes.
     """
     match proposal:
         case Split():
-            return (("split", proposal.subtask),)
+            parts = sorted(
+                (part.id, _words(part.description), _ids(part.depends_on)) for part in proposal.into
+            )
+            return ("split", proposal.subtask, tuple(parts))
         case Merge():
-            return (("merge", frozenset(proposal.subtasks)),)
+            return ("merge", proposal.subtasks, proposal.id, _words(proposal.description))
         case Reassign():
-            return (("reassign", proposal.subtask, proposal.agent),)
+            return ("reassign", proposal.subtask, proposal.agent)
         case AddDependency() | DropDependency():
-            return ((proposal.kind, proposal.subtask, proposal.depends_on),)
+            return (proposal.kind, proposal.subtask, proposal.depends_on)
         case AddStep():
-            keys: list[tuple[object, ...]] = [("add_step", "id", proposal.id)]
-            if proposal.depends_on or proposal.needed_by:
-                place = (frozenset(proposal.depends_on), frozenset(proposal.needed_by))
-                keys.append(("add_step", "between", *place))
-            return tuple(keys)
+            return (
+                "add_step",
+                proposal.id,
+                _words(proposal.description),
+                _ids(proposal.depends_on),
+                _ids(proposal.needed_by),
+            )
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def _ids(ids: Sequence[str]) -> tuple[str, ...]:
+    return tuple(sorted(set(ids)))
+
+
+def read_proposal(item: object) -> Proposal:
+    """One proposal of an answer's list, validated on its own.
+
+    Raises:
+        ValidationError: it is not a proposal of a known kind with valid fields.
+    """
+    return _PROPOSAL.validate_python(item)
 
 
 def apply(

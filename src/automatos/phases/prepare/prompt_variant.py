@@ -57,6 +57,7 @@ class PromptVariantStage:
             return
         prompts = PromptSet.from_state(registry, state.workflow_id)
         state.preparation.prompts = prompts
+        state.warnings += prompts.problems
         state.bus.emit(
             PromptsChosen,
             prompts={
