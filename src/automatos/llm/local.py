@@ -310,7 +310,7 @@ class LlamaCppProvider:
         loop = asyncio.get_running_loop()
         listener = turn_listener.get()
         ahead = self._in_flight
-        on_turn = _on_turn(loop, listener) if listener is not None and ahead else None
+        on_turn = _on_turn(loop, listener, stop) if listener is not None and ahead else None
         try:
             call = loop.run_in_executor(
                 self._worker,
@@ -475,14 +475,19 @@ class LlamaCppProvider:
 
 
 def _on_turn(
-    loop: asyncio.AbstractEventLoop, listener: Callable[[int], object]
+    loop: asyncio.AbstractEventLoop, listener: Callable[[int], object], stop: threading.Event
 ) -> Callable[[], None]:
     """What the worker calls when it starts on a call that waited: ``listener(0)``, on the
-    event loop."""
+    event loop, unless the call was cancelled meanwhile (the worker may pick it up between
+    the cancel and the moment the loop runs the cancelled call's clean-up)."""
+
+    def heard() -> None:
+        if not stop.is_set():
+            listener(0)
 
     def turn() -> None:
         with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody listens
-            loop.call_soon_threadsafe(listener, 0)
+            loop.call_soon_threadsafe(heard)
 
     return turn
 
