@@ -23,7 +23,9 @@ def collaboration_lines(
     """One line per fact worth showing, plain text (the caller styles it); without
     ``all_prompts``, the prompt versions only when one is not the first or is in a test."""
     lines: list[str] = []
-    if negotiation:
+    if negotiation and negotiation.get("skipped"):
+        lines.append(f"negotiation: none ({negotiation['skipped']})")
+    elif negotiation:
         proposals = list(negotiation.get("proposals") or ())
         applied = sum(p.get("status") == "applied" for p in proposals)
         before = len(negotiation.get("plan_before") or ())

@@ -40,6 +40,9 @@ class NegotiationReport(BaseModel):
     plan_before: list[dict[str, Any]]
     """The subtasks (with their agents) before negotiation, as JSON specs."""
     proposals: tuple[ProposalOutcome, ...] = ()
+    skipped: str = ""
+    """Why no agent reviewed the plan, when the stage ran but had nothing to negotiate (too
+    few agents or subtasks); empty when they did."""
 
     @property
     def applied(self) -> int:

@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +60,7 @@ from automatos.domain.agent import AgentSpec, Assignment
 from automatos.domain.collaboration import NegotiationReport, ProposalOutcome
 from automatos.domain.event import PlanNegotiated, ProposalDecided
 from automatos.domain.level import Phase
+from automatos.domain.plan import Plan
 from automatos.errors import (
     BudgetExceededError,
     LLMError,
@@ -526,10 +527,19 @@ class NegotiateStage:
         if (
             not settings.enabled
             or not state.runtime.profile.plans_freely
-            or len(plan.subtasks) < 2
-            or len(set(owners.values())) < settings.min_agents
             or state.time_left() <= _RESERVE_S
         ):
+            return
+        agents = len(set(owners.values()))
+        if len(plan.subtasks) < 2 or agents < settings.min_agents:
+            # Said in the result, so that a user sees why the stage changed nothing.
+            state.planning.negotiation = NegotiationReport(
+                rounds=0,
+                plan_before=_specs(plan, owners),
+                skipped=f"{len(plan.subtasks)} subtask(s) for {agents} agent(s): a plan is "
+                f"negotiated by {settings.min_agents} agents or more (setting "
+                "negotiation.min_agents), over two subtasks or more",
+            )
             return
         llm = GatedLLM(
             state.runtime.llm,
@@ -538,9 +548,7 @@ class NegotiateStage:
             purpose="the negotiation",
         )
         session = _Session(state, self.name, Draft(plan, owners), llm)
-        before = [
-            {**spec_of(s).model_dump(mode="json"), "agent": owners[s.id]} for s in plan.subtasks
-        ]
+        before = _specs(plan, owners)
         rounds = 0
         for number in range(1, settings.max_rounds + 1):
             if number > 1 and state.time_left() <= _RESERVE_S:
@@ -568,3 +576,8 @@ class NegotiateStage:
             subtasks_before=len(plan.subtasks),
             subtasks_after=len(session.draft.plan.subtasks),
         )
+
+
+def _specs(plan: Plan, owners: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The plan's subtasks as JSON specs, each with its agent."""
+    return [{**spec_of(s).model_dump(mode="json"), "agent": owners[s.id]} for s in plan.subtasks]
