@@ -81,20 +81,45 @@ class StageSelector(Protocol):
 
 
 class PhaseSelector:
-    """the PRD's table of levels of levels and phases."""
+    """The PRD's table of levels and phases (see the module's docstring)."""
 
     def select(self, request: WorkflowRequest, level: Level, runtime: Runtime) -> StageSelection:
         """The stages ``request`` runs at ``level`` (see the module's table)."""
-        stages: list[Stage] = []
-        skipped: dict[str, str] = {}
-        name = level.value.capitalize()
-        planned = level.rank >= Level.ORGAN.rank
+        chosen = _Choice(level, runtime)
+        chosen.plan(request)
+        chosen.coordinate()
+        chosen.add(ExecuteStage())
+        chosen.evaluate()
+        chosen.learn()
+        chosen.add(RespondStage())
+        chosen.prompts()
+        chosen.unbuilt()
+        return StageSelection(chosen.stages, chosen.skipped)
+
+
+class _Choice:
+    """The stages chosen so far for one level, and each left out with its reason."""
+
+    def __init__(self, level: Level, runtime: Runtime) -> None:
+        self.level = level
+        self.runtime = runtime
+        self.name = level.value.capitalize()
+        self.planned = level.rank >= Level.ORGAN.rank
+        self.stages: list[Stage] = []
+        self.skipped: dict[str, str] = {}
+
+    def add(self, stage: Stage) -> None:
+        self.stages.append(stage)
+
+    def plan(self, request: WorkflowRequest) -> None:
+        """PLAN: a recipe's, a planned one (negotiated), or the request as one step."""
+        skipped, name, runtime = self.skipped, self.name, self.runtime
         if request.is_recipe:  # below Organ, no model call chooses its agents either
-            stages += [RecipeStage(), SelectStage(ask_model=None if planned else False)]
+            self.stages += [RecipeStage(), SelectStage(ask_model=None if self.planned else False)]
             skipped["decompose"] = "a recipe brings its own subtasks"
             skipped["negotiate"] = "a recipe's plan is the caller's: not negotiated"
-        elif planned:
-            stages += [DecomposeStage(), SelectStage()]
+        elif self.planned:
+            self.stages += [DecomposeStage(), SelectStage()]
             if not runtime.settings.negotiation.enabled:
                 skipped["negotiate"] = "negotiation.enabled is off"
             elif not runtime.profile.plans_freely:
@@ -102,56 +127,72 @@ class PhaseSelector:
                     "the model cannot plan freely (its profile), so cannot negotiate"
                 )
             else:
-                stages.append(NegotiateStage())
+                self.add(NegotiateStage())
         else:
-            stages.append(OneStepStage())
+            self.add(OneStepStage())
             reason = f"{name}: one deliverable, run as one step by the agent the scores choose"
             skipped["decompose"] = skipped["select_agents"] = reason
             skipped["negotiate"] = f"{name}: one step, no team to negotiate it"
-        if not planned:
-            skipped["coordinate"] = f"{name}: one step, no other agents to share findings with"
+
+    def coordinate(self) -> None:
+        """Stage 4b, for a plan of several steps and a model that follows its convention."""
+        runtime = self.runtime
+        if not self.planned:
+            reason = f"{self.name}: one step, no other agents to share findings with"
+            self.skipped["coordinate"] = reason
         elif not runtime.settings.coordination.enabled:
-            skipped["coordinate"] = "coordination.enabled is off"
+            self.skipped["coordinate"] = "coordination.enabled is off"
         elif not runtime.profile.plans_freely:
             # A base model answers the findings convention by echoing it back as its answer.
-            skipped["coordinate"] = (
+            self.skipped["coordinate"] = (
                 "the model cannot follow the findings convention (its profile does not plan freely)"
             )
         else:
-            stages.append(CoordinateStage())
-        stages.append(ExecuteStage())
-        quality = runtime.settings.quality.enabled
+            self.add(CoordinateStage())
+
+    def evaluate(self) -> None:
+        """EVALUATE: stage 5 from Molecule, stage 7 from Cell, if quality is on."""
+        skipped, name, level = self.skipped, self.name, self.level
         if level is Level.ATOM:
             skipped["aggregate"] = skipped["assess"] = "Atom: no evaluation"
-        elif not quality:
+        elif not self.runtime.settings.quality.enabled:
             skipped["aggregate"] = skipped["assess"] = "quality.enabled is off"
         else:
-            stages.append(AggregateStage())
+            self.add(AggregateStage())
             if level.rank >= Level.CELL.rank:
-                stages.append(AssessStage())
+                self.add(AssessStage())
             else:
                 skipped["assess"] = f"{name}: no quality assessment"
-        if level.rank < Level.CELL.rank:
-            skipped["learn"] = f"{name}: no agent-metrics update"
-        elif runtime.store is None:
-            skipped["learn"] = "no store to learn into"
+
+    def learn(self) -> None:
+        """Stage 6 from Cell, with a store to learn into."""
+        if self.level.rank < Level.CELL.rank:
+            self.skipped["learn"] = f"{self.name}: no agent-metrics update"
+        elif self.runtime.store is None:
+            self.skipped["learn"] = "no store to learn into"
         else:
-            stages.append(LearnStage())
-        stages.append(RespondStage())
-        # Registry prompts are used by the plan, the steps of a plan, the judge (from Cell)
-        # and the synthesis of several steps; below, an Atom or Molecule uses none.
-        if not (planned or any(isinstance(s, AssessStage) for s in stages)):
-            skipped["prompt_variant"] = f"{name}: no stage of this level uses a registry prompt"
-        elif runtime.store is None:
-            skipped["prompt_variant"] = "no store: the built-in prompts are used"
+            self.add(LearnStage())
+
+    def prompts(self) -> None:
+        """Stage 3b, first, where a stage uses a registry prompt: the plan, the steps of a
+        plan, the judge (from Cell) and the synthesis of several steps; an Atom or a
+        Molecule uses none."""
+        if not (self.planned or any(isinstance(s, AssessStage) for s in self.stages)):
+            reason = f"{self.name}: no stage of this level uses a registry prompt"
+            self.skipped["prompt_variant"] = reason
+        elif self.runtime.store is None:
+            self.skipped["prompt_variant"] = "no store: the built-in prompts are used"
         else:
-            stages.insert(0, PromptVariantStage())
+            self.stages.insert(0, PromptVariantStage())
+
+    def unbuilt(self) -> None:
+        """The PRD's stages not built yet, said so where the level has them."""
+        level = self.level
         for stage, (lowest, what) in NOT_BUILT.items():
-            skipped[stage] = (
+            self.skipped[stage] = (
                 f"not built yet: {what}"
                 if level.rank >= lowest.rank
-                else f"{name}: not part of this level ({what})"
+                else f"{self.name}: not part of this level ({what})"
             )
         if level is Level.ORGANISM:
-            skipped["cross_workflow_learning"] = "not built yet: learning across workflows"
-        return StageSelection(stages, skipped)
+            self.skipped["cross_workflow_learning"] = "not built yet: learning across workflows"
