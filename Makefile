@@ -24,8 +24,8 @@ demo: $(STAMP)
 	$(BIN)/automatos run "$(REQUEST)"
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff format --check src tests benchmarks examples
 	$(BIN)/mypy
 
 test: lint
@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/quality.py
 	$(BIN)/python benchmarks/cli.py
 	$(BIN)/python benchmarks/phases.py
+	$(BIN)/python benchmarks/prompts.py
 	$(BIN)/python benchmarks/local_llm.py
 
 clean:
