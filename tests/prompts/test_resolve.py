@@ -111,3 +111,15 @@ def test_uses_name_the_versions_and_arms_of_the_prompts_used() -> None:
     assert (uses["synthesiser"].version, uses["synthesiser"].test_id) == (2, 5)
     assert uses["synthesiser"].arm == "candidate"
     assert (uses["decomposer"].version, uses["decomposer"].arm) == (0, None)
+
+
+def test_a_plugin_asking_for_an_unknown_slug_or_leaving_out_a_field_gets_a_prompt_error() -> None:
+    import pytest
+
+    from automatos.errors import PromptError
+
+    prompts = PromptSet()
+    with pytest.raises(PromptError, match="unknown prompt slug 'summariser'; the slugs are"):
+        prompts.render("summariser")
+    with pytest.raises(PromptError, match="uses the field 'step', which was not given"):
+        prompts.render("executor", {"request": "r", "step_id": "a"})

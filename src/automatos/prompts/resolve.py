@@ -75,16 +75,35 @@ class PromptSet:
         return cls(choices, problems=problems)
 
     def choice(self, slug: str) -> PromptChoice:
-        """The template for ``slug`` (the built-in one if the registry gave none), marked used."""
+        """The template for ``slug`` (the built-in one if the registry gave none), marked used.
+
+        Raises:
+            PromptError: ``slug`` is not one of the catalog's.
+        """
         chosen = self.choices.get(slug)
         if chosen is None:
-            chosen = self.choices[slug] = PromptChoice(slug, 0, CATALOG[slug].text)
+            spec = CATALOG.get(slug)
+            if spec is None:
+                raise PromptError(
+                    f"unknown prompt slug {slug!r}; the slugs are {', '.join(CATALOG)}"
+                )
+            chosen = self.choices[slug] = PromptChoice(slug, 0, spec.text)
         self.used.setdefault(slug, chosen)
         return chosen
 
     def render(self, slug: str, fields: Mapping[str, object] | None = None) -> str:
-        """The template for ``slug`` filled with ``fields``."""
-        return render(self.choice(slug).text, fields or {})
+        """The template for ``slug`` filled with ``fields``.
+
+        Raises:
+            PromptError: an unknown slug, or ``fields`` lack one the template uses.
+        """
+        text = self.choice(slug).text
+        try:
+            return render(text, fields or {})
+        except KeyError as exc:
+            raise PromptError(
+                f"the {slug!r} prompt uses the field {exc.args[0]!r}, which was not given"
+            ) from None
 
     def uses(self) -> dict[str, PromptUse]:
         """The version (and arm) of each slug used so far."""
