@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from automatos.errors import PromptError
 from automatos.prompts.base import AbTest, PromptState, PromptVersion
 from automatos.prompts.catalog import CATALOG
 from automatos.prompts.resolve import PromptSet, arm_of
@@ -114,10 +115,6 @@ def test_uses_name_the_versions_and_arms_of_the_prompts_used() -> None:
 
 
 def test_a_plugin_asking_for_an_unknown_slug_or_leaving_out_a_field_gets_a_prompt_error() -> None:
-    import pytest
-
-    from automatos.errors import PromptError
-
     prompts = PromptSet()
     with pytest.raises(PromptError, match="unknown prompt slug 'summariser'; the slugs are"):
         prompts.render("summariser")
