@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import threading
 from pathlib import Path
 
@@ -122,3 +123,17 @@ async def test_other_models_are_not_reported() -> None:
     done = await asyncio.gather(*(runner.run(task_for(f"s{i}")) for i in range(3)))
     assert [d.text for d in done] == ["Hello."] * 3
     assert heard == []
+
+
+def test_the_title_counts_proposals_decided_and_findings_shared() -> None:
+    from rich.console import Console
+
+    from automatos.domain.event import FindingShared, ProposalDecided
+    from automatos.progress import ProgressDisplay
+
+    display = ProgressDisplay(Console(file=io.StringIO()))
+    for n in (1, 2):
+        display.on_event(ProposalDecided(n, "w", 0.0, 1, ["a"], "split", {}, "applied", "ok"))
+    assert display.stage == "negotiate (round 1: 2 proposal(s) decided)"
+    display.on_event(FindingShared(3, "w", 0.0, 1, "fact", "x", "s", "a", []))
+    assert display.stage == "execute (1 finding(s) shared)"

@@ -17,6 +17,8 @@ from rich.text import Text
 
 from automatos.domain.event import (
     Event,
+    FindingShared,
+    ProposalDecided,
     StageStarted,
     SubtaskFinished,
     SubtaskQueued,
@@ -65,6 +67,8 @@ class ProgressDisplay:
         self.stage = "starting"
         self._stage_started = time.monotonic()
         self.rows: dict[str, _Row] = {}
+        self._decided = 0
+        self._shared = 0
         self._live = Live(console=console, refresh_per_second=8, transient=False)
         self._live.get_renderable = self._render  # type: ignore[method-assign]
 
@@ -106,6 +110,12 @@ class ProgressDisplay:
         elif isinstance(event, SubtaskSkipped):
             row = self.rows.setdefault(event.subtask_id, _Row())
             row.status, row.note = "skipped", event.reason[:60]
+        elif isinstance(event, ProposalDecided):
+            self._decided += 1
+            self.stage = f"negotiate (round {event.round}: {self._decided} proposal(s) decided)"
+        elif isinstance(event, FindingShared):
+            self._shared += 1
+            self.stage = f"execute ({self._shared} finding(s) shared)"
 
     def _render(self) -> Table:
         title = f"stage: {self.stage}"
