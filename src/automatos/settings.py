@@ -290,6 +290,9 @@ class CoordinationSettings(BaseModel):
     warning."""
     max_finding_chars: int = Field(default=500, gt=0)
     """Longest finding kept whole; a longer one is cut."""
+    io_timeout_s: float = Field(default=5.0, gt=0)
+    """Longest one read or write of the shared context may take; past it the findings are
+    not shared (or not quoted), with a warning, and the subtask goes on."""
 
 
 def _data_dir() -> Path:

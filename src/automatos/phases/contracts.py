@@ -146,7 +146,20 @@ def unwritten(stage: Stage, state: WorkflowState) -> str | None:
             return f"it declares {ASSIGNMENTS!r} but left {', '.join(missing[:5])} without one"
     if RESULTS in writes and not isinstance(state.execution.results, dict):
         return f"it declares {RESULTS!r} but they are {describe_value(state.execution.results)}"
+    shared = state.execution.shared
+    if SHARED in writes and shared is not None and not _is_shared_context(shared):
+        return (
+            f"it declares {SHARED!r} but wrote {describe_value(shared)}, which has no async "
+            "add, findings and aclose (the SharedContext Protocol)"
+        )
     return None
+
+
+def _is_shared_context(value: object) -> bool:
+    return all(
+        inspect.iscoroutinefunction(getattr(value, method, None))
+        for method in ("add", "findings", "aclose")
+    )
 
 
 def _names(value: object) -> frozenset[str] | None:

@@ -7,6 +7,9 @@ import contextlib
 import re
 import time
 from collections.abc import Sequence
+from typing import Any
+
+import pytest
 
 from automatos import (
     AgentSpec,
@@ -14,6 +17,7 @@ from automatos import (
     Event,
     FindingShared,
     Level,
+    StageError,
     SubtaskSpec,
     WorkflowRequest,
     WorkflowStatus,
@@ -303,7 +307,8 @@ async def test_a_shared_context_that_cannot_be_read_costs_the_findings_not_the_s
     assert result.status is WorkflowStatus.SUCCEEDED
     assert result.final_answer == "We launch on 1 March."
     assert any(
-        "subtask 'announce': the shared context could not be read" in w and "unreachable" in w
+        "subtask 'announce': the shared context Unreadable could not be read" in w
+        and "unreachable" in w
         for w in result.warnings
     )
 
@@ -451,3 +456,38 @@ async def test_closing_the_shared_context_is_bounded_and_never_raises() -> None:
     assert len(broken.warnings) == 1
     assert broken.warnings[0].startswith("the workflow's shared context could not be closed")
     assert "the socket is gone" in broken.warnings[0]
+
+
+class SlowAdd(InProcessSharedContext):
+    async def add(self, *args: Any, **kwargs: Any) -> Finding:
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+
+class SameId(InProcessSharedContext):
+    async def add(self, *args: Any, **kwargs: Any) -> Finding:
+        return (await super().add(*args, **kwargs)).model_copy(update={"id": 1})
+
+
+async def test_a_context_that_hangs_costs_its_findings_not_the_answer() -> None:
+    settings = fast_settings()
+    settings.coordination.io_timeout_s = 0.05
+    llm = launch_llm()
+    result = await engine(llm, settings, OpensThis(SlowAdd())).run(launch_plan())
+    assert result.status is WorkflowStatus.SUCCEEDED
+    assert result.results["research"].output == "The venue is ready and the press list is done."
+    assert any("could not be shared through SlowAdd" in w for w in result.warnings)
+    assert result.final_answer == "We launch on 1 March."  # the finding never reached it
+
+
+async def test_a_context_whose_ids_do_not_increase_is_named() -> None:
+    llm = ScriptedLLM(default=lambda m: f"{step_of(m)} done.\n\nFindings:\n- FACT: a {step_of(m)}")
+    result = await engine(llm, stage=OpensThis(SameId())).run(launch_plan())
+    assert [f.id for f in result.findings] == [1]  # the second was refused, not shared twice
+    assert any("SameId numbered a new finding 1 after 1" in w for w in result.warnings)
+
+
+async def test_a_stage_that_installs_no_shared_context_is_named() -> None:
+    not_one: Any = {"not": "a context"}
+    with pytest.raises(StageError, match="stage 'coordinate' did not write what it declares"):
+        await engine(launch_llm(), stage=OpensThis(not_one)).run(launch_plan())

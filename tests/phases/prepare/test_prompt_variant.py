@@ -10,13 +10,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from automatos import Engine, Level, WorkflowRequest
+from automatos import Engine, Level, PhaseSelector, StageSelection, WorkflowRequest
+from automatos.phases.state import Runtime
 from automatos.prompts.catalog import CATALOG
 from automatos.settings import StoreSettings
 from automatos.store.sql import SqlStore
 from automatos.store.tables import prompt_versions
 from automatos.testing import ScriptedLLM
-from tests.conftest import fast_settings
+from tests.conftest import fast_settings, planner
 
 LENIENT = CATALOG["judge"].text + "\nBe lenient."
 VERDICT = json.dumps(
@@ -79,3 +80,26 @@ async def test_a_stored_version_this_engine_cannot_fill_is_replaced_by_the_built
     assert any("version 2 of 'judge' cannot be used" in w for w in result.warnings)
     judged = [c for c in llm.calls if "Step:" in c.messages[-1].content]
     assert judged[0].messages[0].content.startswith("You grade one answer")
+
+
+class LateRegistry:
+    """A plugin's stage list that reads the registry only just before execution."""
+
+    def select(self, request: WorkflowRequest, level: Level, runtime: Runtime) -> StageSelection:
+        chosen = PhaseSelector().select(request, level, runtime)
+        stages = list(chosen.stages)
+        late = stages.pop(0)
+        stages.insert(next(i for i, s in enumerate(stages) if s.name == "execute"), late)
+        return StageSelection(stages, chosen.skipped)
+
+
+async def test_a_prompt_used_before_a_late_registry_read_keeps_its_version(
+    store: SqlStore,
+) -> None:
+    llm = ScriptedLLM(rules=[planner({"id": "a", "description": "do it"})], default="done")
+    settings = fast_settings()
+    result = await Engine(settings, llm=llm, store=store, selector=LateRegistry()).run(
+        "Describe the abacus."
+    )
+    assert result.prompts["decomposer"].version == 0  # what it used, still recorded
+    assert any("ran after decomposer" in w for w in result.warnings)

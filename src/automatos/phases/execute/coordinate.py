@@ -35,7 +35,7 @@ from automatos.domain.collaboration import Finding
 from automatos.domain.event import FindingShared
 from automatos.domain.level import Phase
 from automatos.domain.plan import Subtask
-from automatos.errors import describe_exception
+from automatos.errors import describe_exception, describe_value
 from automatos.field.base import SharedContext
 from automatos.field.contradiction import ContradictionIndex
 from automatos.field.findings import (
@@ -116,6 +116,8 @@ class Coordinator:
         self.max_findings = settings.coordination.max_findings
         self.max_chars = settings.coordination.max_finding_chars
         self.budget = findings_budget(settings.execution.max_quoted_chars)
+        self.io_timeout_s = settings.coordination.io_timeout_s
+        """Longest one read or write of the shared context may take."""
         """What quoted findings may take of one prompt."""
         self.instruction = instruction(
             self.max_findings, state.preparation.prompts.choice("findings").text
@@ -166,8 +168,8 @@ class Coordinator:
             await self._catch_up()
         except Exception as exc:
             self.state.warnings.append(
-                f"subtask {subtask.id!r}: the shared context could not be read, its prompt "
-                f"quotes the findings read before: {describe_exception(exc)}"
+                f"subtask {subtask.id!r}: the shared context {self._context_name} could not be "
+                f"read, its prompt quotes the findings read before: {describe_exception(exc)}"
             )
         seen = [(f, at) for f, at, _ in self._read if at < layer]
         if sum(size for _, at, size in self._read if at < layer) <= self.budget:
@@ -200,9 +202,17 @@ class Coordinator:
                     if _normal(item.text) in self._texts:
                         continue
                     against = self._index.check(item.kind, item.text)
-                    finding = await self.shared.add(
-                        item.kind, item.text, subtask_id, agent, against
-                    )
+                    last = self._last_id()
+                    async with asyncio.timeout(self.io_timeout_s):
+                        finding = await self.shared.add(
+                            item.kind, item.text, subtask_id, agent, against
+                        )
+                    self._check(finding)
+                    if finding.id <= last:
+                        raise ValueError(
+                            f"{self._context_name} numbered a new finding {finding.id} after "
+                            f"{last}: the ids it hands out must increase"
+                        )
                     self._absorb([finding])
                     state.execution.findings.append(finding)
                     state.bus.emit(
@@ -216,17 +226,36 @@ class Coordinator:
                     )
         except Exception as exc:
             state.warnings.append(
-                f"subtask {subtask_id!r}: its findings could not be shared: "
-                f"{describe_exception(exc)}"
+                f"subtask {subtask_id!r}: its findings could not be shared through "
+                f"{self._context_name}: {describe_exception(exc)}"
             )
 
     async def _catch_up(self) -> None:
         """Read what was shared since the last read (a remote context may hold more than
         this process added)."""
-        self._absorb(await self.shared.findings(after=self._last_id()))
+        async with asyncio.timeout(self.io_timeout_s):
+            found = await self.shared.findings(after=self._last_id())
+        if not isinstance(found, list):
+            raise TypeError(f"findings() returned {describe_value(found)}, not a list")
+        for finding in found:
+            self._check(finding)
+        self._absorb(found)
+
+    def _check(self, finding: object) -> None:
+        """Refuse what a shared context plugin should never return: a finding is a
+        :class:`Finding` with an id above 0 (the ids it hands out increase)."""
+        if not isinstance(finding, Finding) or finding.id < 1:
+            raise TypeError(
+                f"{self._context_name} returned {describe_value(finding)} for a finding: it "
+                "must return Finding objects numbered from 1"
+            )
 
     def _last_id(self) -> int:
         return self._read[-1][0].id if self._read else 0
+
+    @property
+    def _context_name(self) -> str:
+        return type(self.shared).__name__
 
     def _absorb(self, findings: Sequence[Finding]) -> None:
         # Two readers may have fetched the same findings meanwhile: ids say what is new.

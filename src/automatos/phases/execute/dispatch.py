@@ -273,7 +273,7 @@ class Dispatcher:
                         problem = None if text[:1].isalnum() else answer_problem(text)
                         if problem is None:
                             if sharing is not None:  # before the commit: it starts dependents
-                                await sharing.share(sid, agent.name)
+                                await self._share(sharing, sid, agent.name, done, attempt, text)
                             return self._finish(
                                 self._succeeded(sid, agent.name, done, attempt, started, text),
                                 done,
@@ -364,6 +364,18 @@ class Dispatcher:
             instruction=coordinator.instruction if coordinator.asks(subtask) else None,
         )
         return agent, messages
+
+    async def _share(
+        self, sharing: Coordinator, sid: str, agent: str, done: Completion, attempt: int, text: str
+    ) -> None:
+        """Share the answer's findings; cancelled meanwhile (the workflow's deadline), the
+        answer is committed all the same: the model's work and its cost are not lost."""
+        try:
+            await sharing.share(sid, agent)
+        except asyncio.CancelledError:
+            started = self._started.get(sid, time.perf_counter())
+            self._finish(self._succeeded(sid, agent, done, attempt, started, text), done)
+            raise
 
     def _record(self, sid: str, done: Completion) -> None:
         try:

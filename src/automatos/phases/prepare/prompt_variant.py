@@ -56,6 +56,14 @@ class PromptVariantStage:
             )
             return
         prompts = PromptSet.from_state(registry, state.workflow_id)
+        earlier = state.preparation.prompts.used
+        if earlier:  # a stage list that runs this stage late: a slug keeps what it used
+            prompts.choices.update(earlier)
+            prompts.used.update(earlier)
+            state.warnings.append(
+                f"stage {self.name} ran after {', '.join(sorted(earlier))} had been used: "
+                "their built-in texts stay for this run"
+            )
         state.preparation.prompts = prompts
         state.warnings += prompts.problems
         state.bus.emit(
