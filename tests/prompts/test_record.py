@@ -9,6 +9,7 @@ from typing import cast
 
 import pytest
 
+from automatos import Engine, SubtaskSpec, WorkflowRequest
 from automatos.domain.collaboration import PromptUse
 from automatos.errors import PromptError
 from automatos.prompts.base import AbOutcome, AbTest, PromptStore
@@ -17,6 +18,8 @@ from automatos.prompts.record import record_run
 from automatos.prompts.resolve import PromptSet
 from automatos.settings import StoreSettings
 from automatos.store.sql import SqlStore
+from automatos.testing import ScriptedLLM
+from tests.conftest import fast_settings
 
 DEFAULTS = {slug: spec.text for slug, spec in CATALOG.items()}
 SPREAD = [0.5, 0.6, 0.7, 0.8, 0.9]
@@ -210,3 +213,31 @@ async def test_a_test_another_process_ended_first_is_left_as_it_ended(store: Sql
     assert (ended.status, ended.decision) == ("stopped", "stopped by another process")
     with pytest.raises(PromptError, match="already ended"):
         await store.end_ab(test.id, "rejected", "again")
+
+
+class HalfBroken:
+    """A custom scorer that fails on one step: that step is scored by the heuristics."""
+
+    async def score(self, request: str, subtask: object, output: str) -> float:
+        if getattr(subtask, "id", "") == "a":
+            raise RuntimeError("no score for you")
+        return 0.9
+
+
+async def test_a_run_scored_partly_by_the_heuristics_is_no_q_for_the_test(store: SqlStore) -> None:
+    await store.add_prompt("executor", CATALOG["executor"].text + "\nBe brief.")
+    test = await store.start_ab("executor", 2, 0.5, 30, 4)
+    request = WorkflowRequest(
+        text="two steps",
+        subtasks=(
+            SubtaskSpec(id="a", description="first"),
+            SubtaskSpec(id="b", description="second", depends_on=("a",)),
+        ),
+    )
+    result = await Engine(
+        fast_settings(), llm=ScriptedLLM(default="done"), store=store, scorer=HalfBroken()
+    ).run(request)
+    assert result.quality is not None and result.quality.fallbacks == 1
+    [outcome] = await store.ab_outcomes(test.id)
+    assert outcome.workflow_id == result.workflow_id
+    assert outcome.quality is None and outcome.success

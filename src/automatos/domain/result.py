@@ -128,6 +128,9 @@ class QualityReport(BaseModel):
     dimension scores alone, where the level has no assessment (Molecule)."""
     dimensions: dict[str, float | None]
     subtasks: dict[str, dict[str, float | None]]
+    fallbacks: int = 0
+    """Subtasks the judge or the custom scorer could not score (they failed, or the budget
+    or the deadline stopped them): the heuristics scored them, on another scale."""
 
 
 class WorkflowResult(BaseModel):

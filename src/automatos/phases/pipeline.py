@@ -283,7 +283,10 @@ async def _record_prompt_outcomes(
         return
     from automatos.prompts.record import record_run
 
-    quality = result.quality.q if result is not None and result.quality is not None else None
+    report = result.quality if result is not None else None
+    # Q of scores partly by the heuristics is on another scale than the judge's or the
+    # scorer's: an arm that fails to be judged more often would be biased by it.
+    quality = report.q if report is not None and not report.fallbacks else None
     tokens = (
         result.totals.tokens_in + result.totals.tokens_out
         if result is not None

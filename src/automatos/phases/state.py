@@ -106,6 +106,8 @@ class Evaluation:
     quality: dict[str, float] = field(default_factory=dict)
     """Observed quality of each scored subtask's output, in [0, 1] (stage 7)."""
     quality_report: QualityReport | None = None
+    fallbacks: int = 0
+    """Subtasks the judge or the custom scorer could not score: the heuristics did."""
 
 
 @dataclass

@@ -79,6 +79,7 @@ def quality_report(state: WorkflowState, method: str) -> QualityReport:
         n=overall.n,
         needs_review=overall.q < settings.gate,
         method=method,
+        fallbacks=evaluation.fallbacks,
         dimensions=_as_dict(totals),
         subtasks={s.id: {"q": quality[s.id], **_as_dict(dimensions[s.id])} for s in plan.subtasks},
     )
@@ -140,6 +141,7 @@ class AssessStage:
         for s, outcome in zip(subtasks, outcomes, strict=True):
             if not isinstance(outcome, ScorerError):
                 state.evaluation.quality[s.id] = outcome
+        state.evaluation.fallbacks += len(failed)
         if failed:
             state.warnings.append(
                 f"the scorer {type(scorer).__name__} failed on {len(failed)} subtask(s); "
@@ -170,6 +172,7 @@ class AssessStage:
         )
         for s, dims in zip(subtasks, verdicts, strict=True):
             state.evaluation.dimensions[s.id] = dims
+        state.evaluation.fallbacks += judge.fallbacks + judge.stopped
         if judge.fallbacks:
             state.warnings.append(
                 f"the judge failed on {judge.fallbacks} subtask(s); heuristic scores used "
