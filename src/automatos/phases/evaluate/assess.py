@@ -151,7 +151,10 @@ class AssessStage:
     async def _judge(self, state: WorkflowState, subtasks: list[Subtask]) -> None:
         """The judge's content dimensions of each output, within the budget and deadline."""
         llm = GatedLLM(
-            state.runtime.llm, refusal=state.call_refusal, time_left=lambda: _time_to_score(state)
+            state.runtime.llm,
+            refusal=state.call_refusal,
+            time_left=lambda: _time_to_score(state),
+            count_tokens=state.runtime.profile.count_tokens,
         )
         judge = LLMJudgeScorer(
             llm,

@@ -132,10 +132,13 @@ class GatedLLM:
         refusal: Callable[[int], str | None],
         time_left: Callable[[], float],
         purpose: str = "the judge",
+        count_tokens: Callable[[str], int] = estimate_tokens,
     ) -> None:
         """``refusal`` says why a call of about so many tokens may not be made now (or
         ``None``); ``time_left`` gives the seconds until the workflow's deadline; ``purpose``
-        names the calls in the errors ("the budget stopped the judge")."""
+        names the calls in the errors ("the budget stopped the judge"); ``count_tokens``
+        counts a prompt's tokens for the budget (the model's tokenizer, where it has one)."""
+        self._count_tokens = count_tokens
         self.purpose = purpose
         self.inner = inner
         self._refusal = refusal
@@ -156,7 +159,7 @@ class GatedLLM:
         left = self._time_left()
         if left <= 0:
             raise WorkflowTimeoutError(f"the workflow's deadline stopped {self.purpose}")
-        estimate = estimate_tokens("".join(m.content for m in messages))
+        estimate = self._count_tokens("".join(m.content for m in messages))
         estimate += max_tokens or _JUDGE_ANSWER_TOKENS
         refused = self._refusal(estimate + self._in_flight)
         if refused is not None:

@@ -546,6 +546,7 @@ class NegotiateStage:
             refusal=state.call_refusal,
             time_left=lambda: state.time_left() - _RESERVE_S,
             purpose="the negotiation",
+            count_tokens=state.runtime.profile.count_tokens,
         )
         session = _Session(state, self.name, Draft(plan, owners), llm)
         before = _specs(plan, owners)
