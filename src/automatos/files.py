@@ -17,24 +17,23 @@ from automatos.errors import InvalidRequestError
 if TYPE_CHECKING:
     import yaml
 
-__all__ = ["MAX_NESTING", "check_utf8", "parse_data", "read_user_file"]
+__all__ = ["MAX_NESTING", "check_utf8", "parse_data", "read_user_bytes", "read_user_file"]
 
 MAX_NESTING = 32
 """Deepest nesting of lists and mappings in a user's JSON or YAML; a recipe needs four levels
 (the recipe, its subtasks, a subtask, its dependencies)."""
 
 
-def read_user_file(path: str | Path, max_bytes: int, *, setting: str | None = None) -> str:
-    """The UTF-8 text of ``path`` (newlines as ``\\n``); ``setting`` names the setting behind
-    ``max_bytes``, if any.
+def read_user_bytes(path: str | Path, max_bytes: int, *, setting: str | None = None) -> bytes:
+    """The bytes of ``path``; ``setting`` names the setting behind ``max_bytes``, if any.
 
     At most ``max_bytes + 1`` bytes are read, whatever the file claims to be: ``/dev/zero``,
     a named pipe or a shell's ``<(command)`` has no size to check beforehand, and is refused
     as soon as it gives more than ``max_bytes``.
 
     Raises:
-        InvalidRequestError: the file is missing, unreadable, larger than ``max_bytes`` or not
-            UTF-8; the message names the file and the problem.
+        InvalidRequestError: the file is missing, unreadable or larger than ``max_bytes``;
+            the message names the file and the problem.
     """
     path = Path(path)
     try:
@@ -49,6 +48,17 @@ def read_user_file(path: str | Path, max_bytes: int, *, setting: str | None = No
         size = f"{info.st_size} bytes" if too_large else f"more than {max_bytes} bytes"
         where = f" (setting {setting})" if setting else ""
         raise InvalidRequestError(f"{path} is {size}; the limit is {max_bytes}{where}")
+    return data
+
+
+def read_user_file(path: str | Path, max_bytes: int, *, setting: str | None = None) -> str:
+    """The UTF-8 text of ``path`` (newlines as ``\\n``), read as :func:`read_user_bytes`.
+
+    Raises:
+        InvalidRequestError: the file is missing, unreadable, larger than ``max_bytes`` or not
+            UTF-8; the message names the file and the problem.
+    """
+    data = read_user_bytes(path, max_bytes, setting=setting)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

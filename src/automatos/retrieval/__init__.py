@@ -1,0 +1,1 @@
+"""Retrieval for stage 3: choosing context items for a subtask under a token budget."""
