@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import math
 import re
-import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -48,7 +47,6 @@ __all__ = [
     "Step",
     "optimize",
     "pack",
-    "selection_timing",
     "word_entropy",
 ]
 
@@ -444,52 +442,3 @@ def _mmr(
                 duplicates[k] = (pick, float(similarity[k]))
                 open_[k] = False
     return order, duplicates
-
-
-def selection_timing(
-    n: int = 10_000,
-    dim: int = 384,
-    budget: int = 4_000,
-    relevant: int = 200,
-    repeats: int = 30,
-    seed: int = 0,
-) -> dict[str, float]:
-    """Time :func:`optimize` on a synthetic corpus, for ``benchmarks/context.py``.
-
-    ``n`` random unit vectors, of which ``relevant`` lean towards the query (cosine about
-    0.7–0.9), texts of 150 words from a 2,000-word vocabulary, 60–400 tokens each; entropy is
-    precomputed as a store would keep it. Returns the median and 90th percentile in
-    milliseconds, the median when the drop records are also built, and the counts.
-    """
-    rng = np.random.default_rng(seed)
-    query = rng.standard_normal(dim).astype(np.float32)
-    query /= np.linalg.norm(query)
-    vectors = rng.standard_normal((n, dim)).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    lean = rng.uniform(0.75, 0.95, size=(relevant, 1)).astype(np.float32)
-    vectors[:relevant] = lean * query + np.sqrt(1 - lean**2) * vectors[:relevant]
-    vocabulary = [f"w{i}" for i in range(2_000)]
-    candidates = []
-    for i in range(n):
-        text = " ".join(vocabulary[j] for j in rng.integers(0, 2_000, size=150))
-        candidates.append(
-            Candidate(
-                f"c{i}", text, int(rng.integers(60, 400)), vectors[i], entropy=word_entropy(text)
-            )
-        )
-    times, explained = [], []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        selection = optimize(query, candidates, budget)
-        times.append((time.perf_counter() - start) * 1e3)
-        dropped = len(selection.dropped)
-        explained.append((time.perf_counter() - start) * 1e3)
-    times.sort()
-    explained.sort()
-    return {
-        "select_ms_p50": times[len(times) // 2],
-        "select_ms_p90": times[int(len(times) * 0.9)],
-        "select_and_explain_ms_p50": explained[len(explained) // 2],
-        "chosen": float(len(selection.chosen)),
-        "dropped": float(dropped),
-    }
