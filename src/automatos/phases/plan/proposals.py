@@ -333,10 +333,8 @@ def apply(
                 outcome = _merge(proposal, specs, by_id, owners)
             case Reassign():
                 outcome = _reassign(proposal, specs, by_id, owners, agents)
-            case AddDependency():
-                outcome = _add_dependency(proposal, specs, by_id, owners)
-            case DropDependency():
-                outcome = _drop_dependency(proposal, specs, by_id, owners)
+            case AddDependency() | DropDependency():
+                outcome = _dependency(proposal, specs, by_id, owners)
             case AddStep():
                 outcome = _add_step(proposal, specs, by_id, owners, proposer)
     except ValidationError as exc:  # a spec the changed plan cannot have
@@ -473,35 +471,28 @@ def _reassign(
     return specs, owners
 
 
-def _add_dependency(
-    p: AddDependency,
+def _dependency(
+    p: AddDependency | DropDependency,
     specs: list[SubtaskSpec],
     by_id: Mapping[str, SubtaskSpec],
     owners: dict[str, str],
 ) -> _Edit:
+    """Add or drop one edge of the graph (which by ``p``'s kind)."""
     missing = _unknown([p.subtask, p.depends_on], by_id)
     if missing is not None:
         return missing
     spec = by_id[p.subtask]
-    if p.depends_on in spec.depends_on:
-        return Rejection(f"{p.subtask!r} already depends on {p.depends_on!r}: nothing to change")
-    changed = spec.model_copy(update={"depends_on": (*spec.depends_on, p.depends_on)})
-    return [changed if s is spec else s for s in specs], owners
-
-
-def _drop_dependency(
-    p: DropDependency,
-    specs: list[SubtaskSpec],
-    by_id: Mapping[str, SubtaskSpec],
-    owners: dict[str, str],
-) -> _Edit:
-    missing = _unknown([p.subtask, p.depends_on], by_id)
-    if missing is not None:
-        return missing
-    spec = by_id[p.subtask]
-    if p.depends_on not in spec.depends_on:
-        return Rejection(f"{p.subtask!r} does not depend on {p.depends_on!r}: nothing to drop")
-    deps = tuple(d for d in spec.depends_on if d != p.depends_on)
+    has = p.depends_on in spec.depends_on
+    if isinstance(p, AddDependency):
+        if has:
+            return Rejection(
+                f"{p.subtask!r} already depends on {p.depends_on!r}: nothing to change"
+            )
+        deps = (*spec.depends_on, p.depends_on)
+    else:
+        if not has:
+            return Rejection(f"{p.subtask!r} does not depend on {p.depends_on!r}: nothing to drop")
+        deps = tuple(d for d in spec.depends_on if d != p.depends_on)
     changed = spec.model_copy(update={"depends_on": deps})
     return [changed if s is spec else s for s in specs], owners
 
