@@ -235,21 +235,31 @@ LAUNCH_AGENTS = (
 )
 
 
+Step = tuple[str, str, tuple[str, ...], str]
+"""A recipe's step: id, description, dependencies, agent."""
+
+
+def chain(text: str, steps: Sequence[Step], agents: tuple[AgentSpec, ...]) -> WorkflowRequest:
+    """A recipe of ``steps`` run by ``agents`` at the Organ level."""
+    return WorkflowRequest(
+        text=text,
+        subtasks=tuple(
+            SubtaskSpec(id=i, description=d, depends_on=deps, agent=a) for i, d, deps, a in steps
+        ),
+        agents=agents,
+        level=Level.ORGAN,
+    )
+
+
 def launch_request() -> WorkflowRequest:
     """Three groups in a chain; the announcement depends on the plan only."""
-    steps = (
+    steps: tuple[Step, ...] = (
         ("research", "Find out where the launch stands", (), "analyst"),
         ("plan", "Plan the launch event", ("research",), "planner"),
         ("announce", "Write the launch announcement, with its date", ("plan",), "announcer"),
     )
-    return WorkflowRequest(
-        text="Prepare the launch of our product: research, plan the event, announce it.",
-        subtasks=tuple(
-            SubtaskSpec(id=i, description=d, depends_on=deps, agent=a) for i, d, deps, a in steps
-        ),
-        agents=LAUNCH_AGENTS,
-        level=Level.ORGAN,
-    )
+    text = "Prepare the launch of our product: research, plan the event, announce it."
+    return chain(text, steps, LAUNCH_AGENTS)
 
 
 def launch_llm() -> ScriptedLLM:
@@ -317,19 +327,12 @@ def ab_llm(seed: int) -> ScriptedLLM:
 
 
 def ab_request() -> WorkflowRequest:
-    steps = (
+    steps: tuple[Step, ...] = (
         ("facts", "List what matters for storing sessions", (), "researcher"),
         ("weigh", "Weigh PostgreSQL against Redis for sessions", ("facts",), "analyst"),
         ("advise", "Advise which to use", ("weigh",), "writer"),
     )
-    return WorkflowRequest(
-        text="Should we keep sessions in PostgreSQL or Redis?",
-        subtasks=tuple(
-            SubtaskSpec(id=i, description=d, depends_on=deps, agent=a) for i, d, deps, a in steps
-        ),
-        agents=TEAM,
-        level=Level.ORGAN,
-    )
+    return chain("Should we keep sessions in PostgreSQL or Redis?", steps, TEAM)
 
 
 async def ab(settings: Settings, runs: int) -> None:
