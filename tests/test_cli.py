@@ -93,11 +93,13 @@ def test_run_a_recipe(server: FakeLLMServer, tmp_path: Path) -> None:
         "prompt_variant",
         "recipe",
         "select_agents",
+        "context",
         "coordinate",
         "execute",
         "aggregate",
         "assess",
         "learn",
+        "memory",
         "respond",
     ]
     assert all(
@@ -248,7 +250,7 @@ def test_a_simple_request_is_an_atom_and_runs_show_says_so(server: FakeLLMServer
     assert done.exit_code == 0, done.output
     data = json.loads(done.stdout)
     assert data["level"]["level"] == "atom"
-    assert data["stages"] == ["one_step", "execute", "respond"]
+    assert data["stages"] == ["one_step", "context", "execute", "memory", "respond"]
     assert len(server.requests) == 1  # one model call, no planner
     shown = runner.invoke(app, ["runs", "show", data["workflow_id"]])
     assert shown.exit_code == 0, shown.output

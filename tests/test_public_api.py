@@ -86,6 +86,10 @@ EXPECTED = {
     "PromptsChosen",
     "ProposalDecided",
     "ProposalOutcome",
+    "ContextItem",
+    "ContextSelected",
+    "MemoriesStored",
+    "SubtaskContext",
 }
 
 

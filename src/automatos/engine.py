@@ -18,6 +18,8 @@ from automatos.llm.structured import describe_fields
 from automatos.phases.pipeline import run_workflow
 from automatos.phases.selector import StageSelector
 from automatos.phases.state import Runtime
+from automatos.retrieval.embedder import Embedder
+from automatos.retrieval.pool import ContextSource
 from automatos.runners.base import TaskRunner
 from automatos.runners.local import LocalTaskRunner
 from automatos.scoring import Scorer
@@ -42,6 +44,9 @@ class Engine:
         scorer: scores each subtask's output (stage 7); agents learn from the scores.
         selector: chooses each workflow's stages from its level; by default the
             :class:`~automatos.phases.selector.PhaseSelector` (the PRD's table of levels).
+        embedder: turns chunks, memories and subtasks into vectors (stages 3 and 8); by
+            default the one ``settings.embeddings`` configures, made on first use (the
+            embedded all-MiniLM-L6-v2 loads only when something is embedded).
 
     Raises:
         ConfigurationError: no ``llm`` is given and the settings configure none.
@@ -56,6 +61,7 @@ class Engine:
         store: Store | None = None,
         scorer: Scorer | None = None,
         selector: StageSelector | None = None,
+        embedder: Embedder | None = None,
     ) -> None:
         if settings is None:
             settings = Settings()
@@ -74,6 +80,9 @@ class Engine:
             cancel_grace_s=self.settings.execution.cancel_grace_s,
         )
         self.runner = runner if runner is not None else LocalTaskRunner(self.llm)
+        self._embedder = embedder
+        self._owns_embedder = embedder is None
+        self._context: ContextSource | None = None
 
     async def open_store(self) -> Store | None:
         """The store, opened (and migrated) on first use; ``None`` when storage is off."""
@@ -97,7 +106,22 @@ class Engine:
             scorer=self.scorer,
             selector=self.selector,
             profile=self.llm.profile,
+            context=self._context_source(),
         )
+
+    def _context_source(self) -> ContextSource | None:
+        """Stage 3's and 8's embedder, made when a workflow could use it (a store to keep a
+        knowledge base or memories in, and either stage on)."""
+        settings = self.settings
+        if self._context is None:
+            wanted = settings.context.enabled or settings.memory.enabled
+            if self._embedder is None and wanted and (self.store or settings.store.enabled):
+                from automatos.retrieval.factory import build_embedder
+
+                self._embedder = build_embedder(settings)
+            if self._embedder is not None:
+                self._context = ContextSource(self._embedder)
+        return self._context
 
     async def run(
         self,
@@ -174,6 +198,11 @@ class Engine:
         close = getattr(self._provider, "aclose", None)
         if close is not None:
             await close()
+        if self._owns_embedder and self._embedder is not None:
+            from automatos.retrieval.factory import close_embedder
+
+            await close_embedder(self._embedder)
+            self._embedder, self._context = None, None
 
     async def __aenter__(self) -> Engine:
         return self

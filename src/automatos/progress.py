@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from automatos.domain.event import (
+    ContextSelected,
     Event,
     FindingShared,
     ProposalDecided,
@@ -116,6 +117,10 @@ class ProgressDisplay:
         elif isinstance(event, FindingShared):
             self._shared += 1
             self.stage = f"execute ({self._shared} finding(s) shared)"
+        elif isinstance(event, ContextSelected):
+            row = self.rows.setdefault(event.subtask_id, _Row())
+            if event.items:
+                row.note = f"context: {len(event.items)} item(s), {event.tokens} tokens"
 
     def _render(self) -> Table:
         title = f"stage: {self.stage}"

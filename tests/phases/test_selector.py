@@ -55,38 +55,55 @@ async def test_an_atom_is_one_model_call_and_its_answer_is_the_agents(store: Sql
     assert len(llm.calls) == 1 and [c.stage for c in result.llm_calls] == ["execute"]
     assert llm.calls[0].messages[-1].content == "What is 12 * 14?"  # no plan, no scaffolding
     assert llm.calls[0].json_schema is None
-    assert result.stages == ("one_step", "execute", "respond")
+    assert result.stages == ("one_step", "context", "execute", "memory", "respond")
     assert result.quality is None
+    # nothing to look up: the one step asks for no context (and the prompt stays bare)
+    assert not result.context["task"].retrieved
+    assert "requires_context: false" in result.context["task"].reason
     level = result.level
     assert level is not None and level.level is Level.ATOM and level.source == "features"
     assert level.reasons and level.stages == result.stages
     for stage in ("decompose", "select_agents", "aggregate", "assess", "learn"):
         assert stage in level.skipped
-    assert level.skipped["context"].startswith("Atom: not part of this level")
-    assert level.skipped["memory"] == f"not built yet: {NOT_BUILT['memory'][1]}"
     tokens = result.totals.tokens_in + result.totals.tokens_out
     assert tokens < 3000
     # the events: the level right after the start, then stages naming their phase
     assert isinstance(events[0], WorkflowStarted) and isinstance(events[1], LevelChosen)
     assert events[1].level == "atom" and events[1].stages == list(result.stages)
     started = [(e.stage, e.phase) for e in events if isinstance(e, StageStarted)]
-    assert started == [("one_step", "execute"), ("execute", "execute"), ("respond", "learn")]
+    assert started == [
+        ("one_step", "execute"),
+        ("context", "prepare"),
+        ("execute", "execute"),
+        ("memory", "learn"),
+        ("respond", "learn"),
+    ]
     # the store keeps the level and the phase of every stage
     run = await store.get_run(result.workflow_id)
     assert run is not None
     assert run.extra["level"]["level"] == "atom"
     assert run.extra["level"]["stages"] == list(result.stages)
-    assert [s["phase"] for s in run.stages] == ["execute", "execute", "learn"]
+    assert [s["phase"] for s in run.stages] == ["execute", "prepare", "execute", "learn", "learn"]
 
 
 @pytest.mark.parametrize(
     ("level", "stages"),
     [
-        (Level.ATOM, ("one_step", "execute", "respond")),
-        (Level.MOLECULE, ("one_step", "execute", "aggregate", "respond")),
+        (Level.ATOM, ("one_step", "context", "execute", "memory", "respond")),
+        (Level.MOLECULE, ("one_step", "context", "execute", "aggregate", "memory", "respond")),
         (
             Level.CELL,
-            ("prompt_variant", "one_step", "execute", "aggregate", "assess", "learn", "respond"),
+            (
+                "prompt_variant",
+                "one_step",
+                "context",
+                "execute",
+                "aggregate",
+                "assess",
+                "learn",
+                "memory",
+                "respond",
+            ),
         ),
         (
             Level.ORGAN,
@@ -95,11 +112,13 @@ async def test_an_atom_is_one_model_call_and_its_answer_is_the_agents(store: Sql
                 "decompose",
                 "select_agents",
                 "negotiate",
+                "context",
                 "coordinate",
                 "execute",
                 "aggregate",
                 "assess",
                 "learn",
+                "memory",
                 "respond",
             ),
         ),
@@ -110,11 +129,13 @@ async def test_an_atom_is_one_model_call_and_its_answer_is_the_agents(store: Sql
                 "decompose",
                 "select_agents",
                 "negotiate",
+                "context",
                 "coordinate",
                 "execute",
                 "aggregate",
                 "assess",
                 "learn",
+                "memory",
                 "respond",
             ),
         ),

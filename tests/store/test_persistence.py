@@ -71,11 +71,13 @@ async def test_a_run_is_stored_with_its_results_events_and_calls(tmp_path: Path)
         "decompose",
         "select_agents",
         "negotiate",
+        "context",
         "coordinate",
         "execute",
         "aggregate",
         "assess",
         "learn",
+        "memory",
         "respond",
     ]
     assert run.totals is not None and run.totals["llm_calls"] == 5

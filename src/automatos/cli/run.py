@@ -275,6 +275,11 @@ def _print_result(result: WorkflowResult, err: Console) -> None:
         all_prompts=False,
     ):
         err.print(Text(line), highlight=False)
+    from automatos.cli.context import context_lines
+
+    context = {sid: c.model_dump(mode="json") for sid, c in result.context.items()}
+    for line in context_lines(context):
+        err.print(Text(line), highlight=False)
     if result.quality is not None:
         q = result.quality
         review = "  needs review" if q.needs_review else ""

@@ -125,6 +125,10 @@ def _print_run(run: RunDetail) -> None:
         run.extra.get("negotiation"), run.extra.get("prompts"), run.extra.get("findings")
     ):
         out.print(Text(line))
+    from automatos.cli.context import context_lines
+
+    for line in context_lines(run.extra.get("context"), drops=True):
+        out.print(Text(line))
     if run.quality:
         q = run.quality
         out.print(Text(f"quality {q['q']:.2f} (95% {q['low']:.2f}-{q['high']:.2f}, {q['method']})"))

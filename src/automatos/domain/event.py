@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 __all__ = [
+    "ContextSelected",
     "Event",
     "FindingShared",
     "LevelChosen",
+    "MemoriesStored",
     "PlanNegotiated",
     "PromptsChosen",
     "ProposalDecided",
@@ -200,3 +202,30 @@ class FindingShared(Event):
     subtask_id: str
     agent: str
     contradicts: list[int]
+
+
+@dataclass(slots=True)
+class ContextSelected(Event):
+    """Stage 3 chose a subtask's context: the items (id, title, tokens, relevance) within
+    its budget, and how many candidates each step of the optimiser dropped. ``retrieved`` is
+    false when it got none, ``reason`` saying why."""
+
+    kind: ClassVar[str] = "context_selected"
+    subtask_id: str
+    retrieved: bool
+    reason: str
+    budget: int
+    tokens: int
+    candidates: int
+    items: list[dict[str, Any]]
+    dropped_by: dict[str, int]
+
+
+@dataclass(slots=True)
+class MemoriesStored(Event):
+    """Stage 8 stored the run's memories: how many of each kind, and how many collective
+    lessons were merged into one already kept."""
+
+    kind: ClassVar[str] = "memories_stored"
+    stored: dict[str, int]
+    merged: int

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 from automatos.domain.agent import Assignment
 from automatos.domain.collaboration import Finding, NegotiationReport, PromptUse
+from automatos.domain.context import SubtaskContext
 from automatos.domain.level import LevelChoice
 from automatos.domain.plan import Plan
 
@@ -160,3 +161,6 @@ class WorkflowResult(BaseModel):
     """The version of each stage's prompt the run used, with its A/B arm if it had one."""
     findings: tuple[Finding, ...] = ()
     """What the agents shared with each other (stage 4b), in order, with provenance."""
+    context: dict[str, SubtaskContext] = {}
+    """Stage 3's record of each subtask, when it ran: the chunks and memories chosen, and
+    what was dropped by which step and why."""

@@ -109,5 +109,9 @@ class LLMProvider(Protocol):
 
 
 def estimate_tokens(text: str) -> int:
-    """A rough token count (four characters a token) for servers that report no usage."""
-    return max(1, len(text) // 4)
+    """A tokenizer-free count, for models whose tokenizer is not on this machine and servers
+    that report no usage: the larger of 1.3 tokens per word and 1 token per 4 characters,
+    rounded up (0 for empty text). The first is close for English prose with a BPE tokenizer; the
+    second keeps long runs without spaces (URLs, base64, code) from counting as one token."""
+    words = len(text.split())
+    return max(math.ceil(words * 1.3), math.ceil(len(text) / 4))

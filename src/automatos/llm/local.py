@@ -216,6 +216,9 @@ class LlamaCppProvider:
         self.max_tokens = max_tokens
         self.model_name = model_name or self.model_path.stem
         self._llama: Any = None
+        self._vocab: Any = None
+        """The model's vocabulary alone (``vocab_only``), to count tokens without loading it."""
+        self._vocab_failed = False
         self._decoder: Decoder | None = None
         self._grammars: OrderedDict[str, Any] = OrderedDict()
         self._load_lock = threading.Lock()
@@ -280,15 +283,34 @@ class LlamaCppProvider:
             classifies=capable,
             context_window=self.n_ctx,
             count_tokens=self.count_tokens,
+            tokenizer=f"llama.cpp:{self.model_name}",
         )
 
     def count_tokens(self, text: str) -> int:
-        """Tokens of ``text`` by the model's own tokenizer once it is loaded (an estimate
-        before: counting must not load a model)."""
-        llama = self._llama
+        """Tokens of ``text`` by the model's own tokenizer: the loaded model's, else its
+        vocabulary read alone (a fraction of a second, once: counting must not load the
+        weights). Where not even that can be read the count is an estimate, and running the
+        model fails with the reason anyway."""
+        llama = self._llama or self._vocab or self._load_vocab()
         if llama is None:
             return estimate_tokens(text)
         return len(llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def _load_vocab(self) -> Any:
+        with self._load_lock:
+            if self._vocab is None and self._llama is None and not self._vocab_failed:
+                try:
+                    from llama_cpp import Llama
+
+                    with _stderr_of_this_thread(io.StringIO()):
+                        self._vocab = Llama(
+                            model_path=str(self.model_path), vocab_only=True, verbose=True
+                        )
+                    self._vocab.verbose = False
+                    _quiet_llama_logs()
+                except Exception:  # no runtime or no file: loading the model will say which
+                    self._vocab_failed = True
+            return self._llama or self._vocab
 
     async def aclose(self) -> None:
         """Stop the worker thread once the queued calls are done."""

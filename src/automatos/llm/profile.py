@@ -35,6 +35,11 @@ class ModelProfile:
     """Tokens of prompt and answer together."""
     count_tokens: Callable[[str], int] = field(default=estimate_tokens, compare=False)
     """The model's tokenizer, as a token count of a text."""
+    tokenizer: str = "estimate"
+    """What :attr:`count_tokens` counts with: counts kept by name (the knowledge base's) are
+    reused only under the same one. ``estimate`` is
+    :func:`~automatos.llm.base.estimate_tokens`, for models whose tokenizer is not on this
+    machine (hosted ones: OpenAI's encodings would be downloaded at run time)."""
 
     def with_settings(self, settings: ProfileSettings) -> ModelProfile:
         """This profile with what the settings set (fields left unset keep their value)."""

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ANSWER",
     "ASSIGNMENTS",
+    "CONTEXT",
     "DIMENSIONS",
     "PLAN",
     "PROMPTS",
@@ -46,6 +47,9 @@ DIMENSIONS = "dimensions"
 """``state.evaluation.dimensions``"""
 QUALITY = "quality"
 """``state.evaluation.quality`` and ``quality_report``"""
+CONTEXT = "context"
+"""``state.preparation.context``: what stage 3 chose for each subtask. The execute stage does
+not require it: without stage 3 a subtask sees its step and its dependencies' outputs."""
 PROMPTS = "prompts"
 """``state.preparation.prompts``: the version of each stage's prompt (stage 3b). Stages that
 use a prompt do not require it: without stage 3b they use the built-in texts."""

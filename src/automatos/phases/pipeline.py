@@ -268,6 +268,11 @@ def _collaboration(state: WorkflowState) -> dict[str, object]:
         extra["prompts"] = {slug: use.model_dump(mode="json") for slug, use in uses.items()}
     if state.execution.findings:
         extra["findings"] = [f.model_dump(mode="json") for f in state.execution.findings]
+    if state.preparation.context:
+        extra["context"] = {
+            sid: record.model_dump(mode="json", exclude={"items": {"__all__": {"text"}}})
+            for sid, record in state.preparation.context.items()
+        }
     return extra
 
 

@@ -2,27 +2,33 @@
 
 The PRD's table of levels, with this engine's stages (the PRD's numbers in brackets):
 
-=========  =============================================  ==================================
-level      stages                                         a recipe instead of planning
-=========  =============================================  ==================================
-Atom       one_step, execute [4], respond [9]             recipe, select_agents
-Molecule   one_step, execute, aggregate [5], respond      recipe, select_agents
-Cell       … aggregate, assess [7], learn [6], respond    recipe, select_agents
-Organ      prompt_variant [3b], decompose [1],            prompt_variant, recipe,
-           select_agents [2], negotiate [2b],             select_agents, negotiate,
-           coordinate [4b], execute, aggregate, assess,   coordinate, …
-           learn, respond
+=========  ==================================================  ==============================
+level      stages                                              a recipe instead of planning
+=========  ==================================================  ==============================
+Atom       one_step, context [3], execute [4], memory [8],     recipe, select_agents
+           respond [9]
+Molecule   one_step, context, execute, aggregate [5],          recipe, select_agents
+           memory, respond
+Cell       … aggregate, assess [7], learn [6], memory,         recipe, select_agents
+           respond
+Organ      prompt_variant [3b], decompose [1],                 prompt_variant, recipe,
+           select_agents [2], negotiate [2b], context,         select_agents, negotiate,
+           coordinate [4b], execute, aggregate, assess,        context, coordinate, …
+           learn, memory, respond
 Organism   as Organ
-=========  =============================================  ==================================
+=========  ==================================================  ==============================
 
 ``one_step`` makes the request its own single subtask with the agent the scores choose, no
-model call: the levels below Organ have no PLAN phase. ``prompt_variant`` (the registry's
-versions and A/B arms) runs first where it runs, since the plan's own prompts are versioned
-too; it needs a store. ``negotiate`` and ``coordinate`` need a model that plans (its
-profile: a small base model echoes conventions back instead of following them);
-``negotiate`` acts only on plans of ``negotiation.min_agents`` agents or more. Quality stages need
-``quality.enabled``, learning a store. Stages of the PRD this engine does not have yet are
-listed among those not run, saying so.
+model call: the levels below Organ have no PLAN phase. ``context`` runs at every level, within
+the level's token budget (the PRD gives Atom 50–200 tokens of context, so an Atom is answered
+from the knowledge base too), for the subtasks that require context; it and ``memory`` need a
+store and an embedder. ``prompt_variant`` (the registry's versions and A/B arms) runs first
+where it runs, since the plan's own prompts are versioned too; it needs a store. ``negotiate``
+and ``coordinate`` need a model that plans (its profile: a small base model echoes
+conventions back instead of following them); ``negotiate`` acts only on plans of
+``negotiation.min_agents`` agents or more. Quality stages need ``quality.enabled``, learning a
+store. Stages of the PRD this engine does not have yet (cross-workflow learning) are listed
+among those not run, saying so.
 
 A caller runs its own stage list by passing any object with :meth:`StageSelector.select` to
 the engine (``Engine(selector=...)``); the pipeline checks its list all the same.
@@ -43,23 +49,20 @@ from automatos.phases.evaluate.assess import AssessStage
 from automatos.phases.execute.coordinate import CoordinateStage
 from automatos.phases.execute.dispatch import ExecuteStage
 from automatos.phases.execute.one_step import OneStepStage
+from automatos.phases.learn.memory import MemoryStage
 from automatos.phases.learn.metrics import LearnStage
 from automatos.phases.learn.respond import RespondStage
 from automatos.phases.plan.decompose import DecomposeStage
 from automatos.phases.plan.negotiate import NegotiateStage
 from automatos.phases.plan.recipe import RecipeStage
 from automatos.phases.plan.select import SelectStage
+from automatos.phases.prepare.context import ContextStage
 from automatos.phases.prepare.prompt_variant import PromptVariantStage
 from automatos.phases.state import Runtime
 
 __all__ = ["NOT_BUILT", "PhaseSelector", "StageSelection", "StageSelector"]
 
-NOT_BUILT: Mapping[str, tuple[Level, str]] = MappingProxyType(
-    {
-        "context": (Level.MOLECULE, "context engineering within a token budget (PRD stage 3)"),
-        "memory": (Level.ATOM, "memory storage (PRD stage 8)"),
-    }
-)
+NOT_BUILT: Mapping[str, tuple[Level, str]] = MappingProxyType({})
 """The PRD's stages this engine does not have yet: the lowest level whose stages include
 each (the PRD's table of levels), and what it will do."""
 
@@ -87,10 +90,12 @@ class PhaseSelector:
         """The stages ``request`` runs at ``level`` (see the module's table)."""
         chosen = _Choice(level, runtime)
         chosen.plan(request)
+        chosen.context()
         chosen.coordinate()
         chosen.add(ExecuteStage())
         chosen.evaluate()
         chosen.learn()
+        chosen.memory()
         chosen.add(RespondStage())
         chosen.prompts()
         chosen.unbuilt()
@@ -133,6 +138,31 @@ class _Choice:
             reason = f"{name}: one deliverable, run as one step by the agent the scores choose"
             skipped["decompose"] = skipped["select_agents"] = reason
             skipped["negotiate"] = f"{name}: one step, no team to negotiate it"
+
+    def context(self) -> None:
+        """Stage 3 at every level, within the level's budget (Atom's is 200 tokens), for the
+        subtasks whose plan says they need context."""
+        runtime = self.runtime
+        if not runtime.settings.context.enabled:
+            self.skipped["context"] = "context.enabled is off"
+        elif runtime.store is None:
+            self.skipped["context"] = "no store: no knowledge base or memory to draw from"
+        elif runtime.context is None:
+            self.skipped["context"] = "no embedder: retrieval is not set up for this engine"
+        else:
+            self.add(ContextStage())
+
+    def memory(self) -> None:
+        """Stage 8 at every level (an Atom's run is remembered as well), with a store."""
+        runtime = self.runtime
+        if not runtime.settings.memory.enabled:
+            self.skipped["memory"] = "memory.enabled is off"
+        elif runtime.store is None:
+            self.skipped["memory"] = "no store to remember in"
+        elif runtime.context is None:
+            self.skipped["memory"] = "no embedder: memories could not be recalled"
+        else:
+            self.add(MemoryStage())
 
     def coordinate(self) -> None:
         """Stage 4b, for a plan of several steps and a model that follows its convention."""

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from automatos.domain.agent import DEFAULT_AGENT, AgentSpec, Assignment
 from automatos.domain.collaboration import Finding, NegotiationReport
+from automatos.domain.context import SubtaskContext
 from automatos.domain.level import LevelChoice
 from automatos.domain.plan import Plan
 from automatos.domain.request import WorkflowRequest
@@ -22,6 +23,7 @@ from automatos.phases.events import EventBus
 from automatos.phases.execute.budget import Budget
 from automatos.phases.plan.scoring import task_type
 from automatos.prompts.resolve import PromptSet
+from automatos.retrieval.pool import ContextSource
 from automatos.runners.base import TaskRunner
 from automatos.scoring import Scorer
 from automatos.settings import Settings
@@ -61,6 +63,8 @@ class Runtime:
     profile: ModelProfile = CAPABLE
     """What the model can be trusted with (plan, choose agents, judge), its window and its
     tokenizer."""
+    context: ContextSource | None = None
+    """The embedder stage 3 retrieves with (and the pool it loaded); none: no retrieval."""
 
 
 @dataclass
@@ -79,8 +83,11 @@ class Planning:
 
 @dataclass
 class Preparation:
-    """What the PREPARE phase writes: the version of each stage's prompt (stage 3b)."""
+    """What the PREPARE phase writes: each subtask's context (stage 3) and the version of
+    each stage's prompt (stage 3b)."""
 
+    context: dict[str, SubtaskContext] = field(default_factory=dict)
+    """Stage 3's record of each subtask: the items chosen, and what was dropped and why."""
     prompts: PromptSet = field(default_factory=PromptSet)
     """Without stage 3b (no store), the built-in texts."""
 

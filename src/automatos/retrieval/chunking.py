@@ -18,12 +18,12 @@ is counted once, and each chunk's final text once more, so the work is linear in
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from automatos.errors import ConfigurationError
+from automatos.llm.base import estimate_tokens
 from automatos.retrieval.documents import Document, Paragraph, Section
 
 __all__ = ["Chunk", "TokenCounter", "chunk", "estimate_tokens"]
@@ -35,14 +35,6 @@ _WORD = re.compile(r"\S+")
 _SENTENCE_END = ".!?…。！？"
 _CLOSERS = "\"')]}»”’"
 _SEPARATOR = "\n\n"
-
-
-def estimate_tokens(text: str) -> int:
-    """A tokenizer-free estimate: the larger of 1.3 tokens per word and 1 token per 4
-    characters, rounded up. The first is close for English prose with a BPE tokenizer; the
-    second keeps long runs without spaces (URLs, base64, code) from counting as one token."""
-    words = len(text.split())
-    return max(math.ceil(words * 1.3), math.ceil(len(text) / 4))
 
 
 @dataclass(frozen=True, slots=True)

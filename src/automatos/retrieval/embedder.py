@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -30,7 +31,16 @@ __all__ = ["CachedEmbedder", "Embedder", "LocalEmbedder", "Vectors"]
 Vectors = npt.NDArray[np.float32]
 """One row per text, unit length."""
 
-_OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
+_LOADED: dict[str, Any] = {}
+_LOADED_LOCK = threading.Lock()
+
+_OFFLINE = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TRANSFORMERS_VERBOSITY": "error",
+}
 
 
 @runtime_checkable
@@ -85,15 +95,28 @@ class LocalEmbedder:
         return np.asarray(vectors, dtype=np.float32)
 
     def _load(self) -> Any:
+        """The model, loaded once per process and directory: engines and tests that each
+        make an embedder share it (a forward pass in eval mode does not change it)."""
+        key = str(self._model_dir)
+        with _LOADED_LOCK:
+            model = _LOADED.get(key)
+            if model is None:
+                model = _LOADED[key] = self._read_model()
+            return model
+
+    def _read_model(self) -> Any:
         for key, value in _OFFLINE.items():  # before the libraries read them
             os.environ.setdefault(key, value)
         try:
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as transformers_logging
         except ImportError as exc:
             raise ConfigurationError(
                 f"the embedder needs sentence-transformers and torch ({exc}): install the "
                 "project's dependencies (make .venv/.installed-stamp)"
             ) from exc
+        # The model's "Loading weights" bar would land on the user's terminal.
+        transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
         model_dir = self._model_dir
         if model_dir is None:
             try:

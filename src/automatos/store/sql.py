@@ -26,6 +26,8 @@ from automatos.store.database import (
     shown_url,
 )
 from automatos.store.failures import driver_message, is_transient, typed
+from automatos.store.kb_records import KbRecords
+from automatos.store.memory_records import MemoryRecords
 from automatos.store.prompt_records import PromptRecords
 from automatos.store.tables import (
     agent_metrics,
@@ -77,9 +79,11 @@ def _upsert(
     )
 
 
-class SqlStore(PromptRecords):
+class SqlStore(PromptRecords, KbRecords, MemoryRecords):
     """A :class:`~automatos.store.base.Store` over one SQLAlchemy engine and one workspace,
-    and its :class:`~automatos.prompts.base.PromptStore` (the prompt registry)."""
+    its :class:`~automatos.prompts.base.PromptStore` (the prompt registry), its
+    :class:`~automatos.retrieval.base.KnowledgeStore` (the knowledge base) and its
+    :class:`~automatos.memory.base.MemoryStore`."""
 
     def __init__(self, engine: AsyncEngine, workspace: str, lease_s: float = 30.0) -> None:
         self.engine = engine

@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -27,7 +28,11 @@ __all__ = [
     "agent_metrics",
     "agents",
     "events",
+    "generations",
+    "kb_chunks",
+    "kb_documents",
     "llm_calls",
+    "memories",
     "metadata",
     "prompt_active",
     "prompt_versions",
@@ -227,4 +232,79 @@ ab_outcomes = Table(
     Column("tokens", Integer, nullable=False),
     Column("latency_s", Float, nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
+)
+
+kb_documents = Table(
+    "kb_documents",
+    metadata,
+    Column("workspace_id", String(64), ForeignKey("workspaces.id"), primary_key=True),
+    # The sha256 of the path: a path may be longer than a PostgreSQL index entry can be.
+    Column("path_key", String(64), primary_key=True),
+    Column("path", Text, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("chunks", Integer, nullable=False),
+    Column("tokens", Integer, nullable=False),
+    Column("embedder", String(200), nullable=False),
+    Column("tokenizer", String(200), nullable=False),
+    Column("added_at", DateTime(timezone=True), nullable=False),
+)
+
+kb_chunks = Table(
+    "kb_chunks",
+    metadata,
+    Column("workspace_id", String(64), primary_key=True),
+    Column("id", String(64), primary_key=True),
+    Column("path_key", String(64), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("ordinal", Integer, nullable=False),
+    Column("heading", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("tokens", Integer, nullable=False),
+    Column("entropy", Float, nullable=False),
+    Column("page", Integer),
+    Column("embedder", String(200), nullable=False),
+    Column("dimension", Integer, nullable=False),
+    # float32, little-endian, ``dimension`` of them
+    Column("vector", LargeBinary, nullable=False),
+    ForeignKeyConstraint(
+        ["workspace_id", "path_key"],
+        ["kb_documents.workspace_id", "kb_documents.path_key"],
+        name="fk_kb_chunks_document",
+        ondelete="CASCADE",
+    ),
+    Index("ix_kb_chunks_document", "workspace_id", "path_key"),
+)
+
+memories = Table(
+    "memories",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("workspace_id", String(64), ForeignKey("workspaces.id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("workflow_id", String(64), nullable=False),
+    Column("agent", String(128)),
+    Column("task_type", String(64)),
+    Column("quality", Float),
+    Column("succeeded", Boolean),
+    Column("count", Integer, nullable=False),
+    Column("tokens", Integer, nullable=False),
+    Column("entropy", Float, nullable=False),
+    Column("embedder", String(200), nullable=False),
+    Column("dimension", Integer, nullable=False),
+    Column("vector", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_memories_kind", "workspace_id", "kind"),
+    Index("ix_memories_workflow", "workspace_id", "workflow_id"),
+)
+
+generations = Table(
+    "generations",
+    metadata,
+    Column("workspace_id", String(64), ForeignKey("workspaces.id"), primary_key=True),
+    # ``kb`` or ``memory``: bumped by each change to it, so that indexes know when to reload
+    Column("subject", String(16), primary_key=True),
+    Column("generation", Integer, nullable=False),
 )

@@ -29,6 +29,7 @@ from typing import Any
 from automatos.abandoned import abandon
 from automatos.deadlines import DeadlineQueue, caller_timeout
 from automatos.domain.agent import AgentSpec
+from automatos.domain.context import ContextItem
 from automatos.domain.event import SubtaskRetried, SubtaskStarted
 from automatos.domain.level import Phase
 from automatos.domain.plan import Subtask
@@ -343,6 +344,7 @@ class Dispatcher:
             self.settings.max_dependency_chars,
             self.settings.max_quoted_chars,
             self._executor_prompt,
+            context=self._context_items(sid),
         )
         return agent, messages
 
@@ -362,8 +364,13 @@ class Dispatcher:
             findings=await coordinator.visible(subtask),
             findings_chars=coordinator.budget,
             instruction=coordinator.instruction if coordinator.asks(subtask) else None,
+            context=self._context_items(subtask.id),
         )
         return agent, messages
+
+    def _context_items(self, sid: str) -> tuple[ContextItem, ...]:
+        record = self.state.preparation.context.get(sid)
+        return record.items if record is not None else ()
 
     async def _share(
         self, sharing: Coordinator, sid: str, agent: str, done: Completion, attempt: int, text: str

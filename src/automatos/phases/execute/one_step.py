@@ -11,6 +11,7 @@ from automatos.domain.plan import SubtaskSpec
 from automatos.graph import build_plan
 from automatos.phases.contracts import ASSIGNMENTS, PLAN, REQUEST
 from automatos.phases.execute.prompt import WHOLE_REQUEST
+from automatos.phases.plan.context_need import needs_context
 from automatos.phases.plan.select import SelectStage
 from automatos.phases.state import WorkflowState
 
@@ -34,6 +35,10 @@ class OneStepStage:
         text = state.request.text
         if len(text) > state.runtime.settings.plan.max_field_chars:
             text = WHOLE_REQUEST  # the prompt quotes the request itself in full
-        step = SubtaskSpec(id=ONE_STEP_ID, description=text)
+        step = SubtaskSpec(
+            id=ONE_STEP_ID,
+            description=text,
+            requires_context=needs_context(state.request.text),
+        )
         state.planning.plan = build_plan([step], state.runtime.settings.plan)
         await SelectStage(ask_model=False).run(state)

@@ -1,5 +1,9 @@
-"""The messages one agent gets for one subtask: its own step, its dependencies' outputs, and
-(with stage 4b) the findings other agents shared and the request to share its own.
+"""The messages one agent gets for one subtask: its own step, the context stage 3 chose for
+it, its dependencies' outputs, and (with stage 4b) the findings other agents shared and the
+request to share its own.
+
+The context items are quoted whole, as chosen: stage 3 already kept them within the subtask's
+token budget.
 
 Quoted text shares one budget, ``execution.max_quoted_chars``: findings take what they need
 up to their share (:func:`~automatos.field.findings.findings_budget`, a quarter), and the
@@ -12,6 +16,7 @@ from collections.abc import Mapping, Sequence
 
 from automatos.domain.agent import AgentSpec
 from automatos.domain.collaboration import Finding
+from automatos.domain.context import ContextItem
 from automatos.domain.plan import Subtask
 from automatos.domain.result import SubtaskResult
 from automatos.field.findings import quote_findings
@@ -19,7 +24,7 @@ from automatos.llm.base import Message
 from automatos.phases.quotes import fit_quotes
 from automatos.prompts.catalog import EXECUTOR, render
 
-__all__ = ["WHOLE_REQUEST", "is_whole_request", "subtask_messages"]
+__all__ = ["WHOLE_REQUEST", "is_whole_request", "quote_context", "subtask_messages"]
 
 WHOLE_REQUEST = "Do what the request asks, in full."
 """The one step's description when the request is longer than a description may be: its
@@ -43,6 +48,7 @@ def subtask_messages(
     findings: Sequence[Finding] = (),
     findings_chars: int = 0,
     instruction: str | None = None,
+    context: Sequence[ContextItem] = (),
 ) -> tuple[Message, ...]:
     """System prompt of the agent, then the step (``template``: the registry's ``executor``
     version) with the outputs it depends on.
@@ -59,6 +65,8 @@ def subtask_messages(
         )
     if subtask.expected_output:
         text += f"\n\nExpected output:\n{subtask.expected_output}"
+    if context:
+        text += "\n\n" + quote_context(context)
     shared = quote_findings(findings, min(findings_chars, max_quoted_chars)) if findings else ""
     deps = subtask.graph.predecessors
     if deps:
@@ -74,3 +82,14 @@ def subtask_messages(
     if instruction:
         text += "\n\n" + instruction
     return (Message("system", agent.system_prompt), Message("user", text))
+
+
+def quote_context(items: Sequence[ContextItem]) -> str:
+    """Stage 3's items as the prompt quotes them: numbered, with where each comes from."""
+    quoted = "\n\n".join(
+        f"[{n}] {item.source or item.title}\n{item.text}" for n, item in enumerate(items, start=1)
+    )
+    return (
+        "Context (from the knowledge base and earlier runs, most relevant first; use what "
+        "answers the step):\n\n" + quoted
+    )

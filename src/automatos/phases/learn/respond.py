@@ -165,4 +165,5 @@ def build_result(state: WorkflowState) -> WorkflowResult:
         negotiation=state.planning.negotiation,
         prompts=state.preparation.prompts.uses(),
         findings=tuple(state.execution.findings),
+        context=dict(state.preparation.context),
     )

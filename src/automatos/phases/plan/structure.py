@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from automatos.domain.plan import Plan, SubtaskSpec
 from automatos.errors import PlanLimitError
 from automatos.graph import build_plan
+from automatos.phases.plan.context_need import needs_context
 from automatos.phases.plan.lexicon import AGGREGATE_VERBS, DETERMINERS, PREPOSITIONS
 from automatos.phases.plan.shape import RequestShape
 from automatos.settings import PlanLimits
@@ -104,6 +105,7 @@ def _specs(steps: Sequence[Step], limits: PlanLimits) -> list[SubtaskSpec]:
             id=ids[i],
             description=_clip(step.description, limits.max_field_chars),
             depends_on=tuple(ids[u] for u in step.uses),
+            requires_context=needs_context(step.description, bool(step.uses)),
             complexity=3 if len(step.uses) > 1 else 2,
         )
         for i, step in enumerate(steps)

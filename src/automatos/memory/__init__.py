@@ -1,0 +1,1 @@
+"""Memory (stage 8): what runs leave for later runs."""
