@@ -47,7 +47,9 @@ def test_help_imports_no_database_model_runtime_or_sdk() -> None:
     assert "pydantic_settings" not in modules
 
 
-@pytest.mark.parametrize("command", ["run", "graph", "eval", "runs", "agents", "prompts"])
+@pytest.mark.parametrize(
+    "command", ["run", "graph", "eval", "runs", "agents", "prompts", "kb", "memory"]
+)
 def test_a_command_help_imports_no_database_model_runtime_or_sdk(command: str) -> None:
     assert imported(command, "--help").isdisjoint(HEAVY)
 

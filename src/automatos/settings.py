@@ -307,7 +307,9 @@ class EmbeddingSettings(BaseModel):
     model: str = "text-embedding-3-small"
     """The endpoint's model (``openai`` only)."""
     dimension: int | None = Field(default=None, gt=0)
-    """Dimensions asked of the endpoint (``openai`` only; unset: the model's own)."""
+    """Length of the endpoint's vectors (``openai`` only). Unset: known for OpenAI's models;
+    set below a known model's own, its vectors are shortened by the endpoint
+    (``dimensions``); for another model, the length its vectors have."""
     base_url: str | None = None
     """The endpoint (``openai`` only); unset: ``llm.base_url``, else OpenAI's."""
     api_key: SecretStr | None = None
@@ -327,8 +329,14 @@ class ContextSettings(BaseModel):
     that fit the budget are used, as a plain RAG would."""
     min_entropy: float = Field(default=4.0, ge=0)
     """Items whose word entropy is at or below this many bits are dropped (the PRD: 4.0)."""
-    min_relevance: float = Field(default=0.7, ge=-1.0, lt=1.0)
-    """Items whose cosine with the subtask is at or below this are dropped (the PRD: 0.7)."""
+    min_relevance: float = Field(default=0.4, ge=-1.0, lt=1.0)
+    """Items whose cosine with the subtask is at or below this are dropped. The PRD's 0.7
+    assumes an embedder whose related texts score that high; all-MiniLM-L6-v2's do not (the
+    chunk holding a question's answer scores 0.69 at the median on ``benchmarks/context.py``,
+    where a 0.7 cut loses 46 points of recall), while unrelated questions score below 0.3."""
+    relevance_margin: float | None = Field(default=0.08, gt=0.0, le=2.0)
+    """Items more than this below the best match's cosine are dropped too: how near is near
+    enough depends on the query (unset: the absolute cut alone)."""
     mmr_lambda: float = Field(default=0.7, ge=0.0, le=1.0)
     """MMR's weight of relevance against redundancy (the PRD: 0.7)."""
     duplicate_cosine: float | None = Field(default=0.95, gt=0.0, le=1.0)

@@ -63,7 +63,7 @@ def test_each_step_drops_what_it_should_and_counts_it() -> None:
             ("kb:big", "chunk", _unit(1, 0, 0.6), 5000, RICH + " big"),  # over the budget
         ]
     )
-    record = _choose(pool, q, budget=200)
+    record = _choose(pool, q, budget=200, relevance_margin=None, min_relevance=0.7)
     assert [i.id for i in record.items] == ["kb:near"]
     assert record.tokens == 50 <= record.budget == 200
     assert record.dropped_by == {"entropy": 1, "relevance": 1, "mmr": 1, "knapsack": 1}
@@ -83,7 +83,7 @@ def test_another_agents_memories_are_not_candidates() -> None:
         ],
         agents=["critic", "writer", ""],
     )
-    record = _choose(pool, q, duplicate_cosine=None)
+    record = _choose(pool, q, duplicate_cosine=None, relevance_margin=None)
     assert {i.id for i in record.items} == {"memory:2", "memory:3"}
     assert record.candidates == 2
     assert {i.kind for i in record.items} == {"agent", "collective"}
@@ -96,7 +96,14 @@ def test_the_nearest_max_candidates_reach_the_optimiser_the_rest_are_listed() ->
     for n in range(12):
         v = _unit(1, *(rng.normal(size=3) * 0.2))
         rows.append((f"kb:{n}", "chunk", v, 10, f"{RICH} {n}"))
-    record = _choose(_pool(rows), q, max_candidates=5, min_relevance=0.0, duplicate_cosine=None)
+    record = _choose(
+        _pool(rows),
+        q,
+        max_candidates=5,
+        min_relevance=0.0,
+        relevance_margin=None,
+        duplicate_cosine=None,
+    )
     listed = [d for d in record.dropped if d.step == "candidates"]
     assert len(listed) == record.dropped_by["candidates"] == 7
     cos = {r[0]: float(r[2] @ q) for r in rows}
@@ -126,3 +133,34 @@ def test_without_the_optimiser_top_k_within_the_budget(budget: int) -> None:
     assert [i.id for i in record.items] == ["kb:0", "kb:1", "kb:2"][: budget // 25]
     assert record.tokens <= budget
     assert record.dropped_by.get("candidates") == 5
+
+
+def test_the_margin_drops_what_is_far_behind_the_best_match() -> None:
+    q = _unit(1, 0)
+    rows = [
+        ("kb:best", "chunk", _unit(1, 0.3), 10, RICH),  # cos 0.958
+        ("kb:close", "chunk", _unit(1, 0.5), 10, RICH + " close"),  # cos 0.894
+        ("kb:behind", "chunk", _unit(1, 0.8), 10, RICH + " behind"),  # cos 0.781
+        ("kb:poor", "chunk", _unit(1, 0.8), 10, POOR),  # entropy first: not the best either
+    ]
+    record = _choose(_pool(rows), q, min_relevance=0.4, relevance_margin=0.1, duplicate_cosine=None)
+    assert [i.id for i in record.items] == ["kb:best", "kb:close"]
+    assert record.dropped_by == {"entropy": 1, "relevance": 1}
+    # the floor still holds when the best match is itself weak
+    weak = [("kb:a", "chunk", _unit(1, 3), 10, RICH), ("kb:b", "chunk", _unit(1, 3.2), 10, RICH)]
+    record = _choose(_pool(weak), q, min_relevance=0.4, relevance_margin=0.1)
+    assert record.items == () and "context.min_relevance" in record.reason
+
+
+def test_the_optimiser_names_the_margin_in_its_reason() -> None:
+    from automatos.retrieval.optimizer import Candidate, OptimizerSettings, optimize
+
+    q = _unit(1, 0)
+    items = [
+        Candidate("a", RICH, 10, _unit(1, 0.3)),
+        Candidate("b", RICH + " b", 10, _unit(1, 0.8)),
+    ]
+    selection = optimize(q, items, 100, OptimizerSettings(min_relevance=0.4, relevance_margin=0.1))
+    [dropped] = selection.dropped
+    assert dropped.id == "b" and dropped.step.value == "relevance"
+    assert "more than 0.1 below the best match's 0.958" in dropped.reason

@@ -15,7 +15,12 @@ import numpy as np
 
 from automatos.domain.context import ContextDrop, ContextItem, SubtaskContext
 from automatos.retrieval.base import Vectors
-from automatos.retrieval.optimizer import Candidate, OptimizerSettings, optimize
+from automatos.retrieval.optimizer import (
+    Candidate,
+    OptimizerSettings,
+    optimize,
+    relevance_cut,
+)
 from automatos.retrieval.pool import Pool
 from automatos.settings import ContextSettings
 
@@ -27,6 +32,7 @@ def optimizer_settings(settings: ContextSettings) -> OptimizerSettings:
     return OptimizerSettings(
         min_entropy=settings.min_entropy,
         min_relevance=settings.min_relevance,
+        relevance_margin=settings.relevance_margin,
         mmr_lambda=settings.mmr_lambda,
         duplicate_cosine=settings.duplicate_cosine,
     )
@@ -64,8 +70,10 @@ def choose(
     cosine = pool.matrix @ query.astype(np.float32, copy=False)
     if not settings.optimize:
         return _top_k(pool, cosine, eligible, subtask_id, budget, settings, tokenizer, count_tokens)
+    thresholds = optimizer_settings(settings)
     low = eligible & (pool.entropy <= settings.min_entropy)
-    off = eligible & ~low & (cosine <= settings.min_relevance)
+    cut = relevance_cut(cosine[eligible & ~low], thresholds)
+    off = eligible & ~low & (cosine <= cut)
     past = np.flatnonzero(eligible & ~low & ~off)
     order = past[np.argsort(-cosine[past], kind="stable")]
     taken, beyond = order[: settings.max_candidates], order[settings.max_candidates :]
@@ -79,7 +87,7 @@ def choose(
         )
         for row in taken
     ]
-    selection = optimize(query, candidates, budget, optimizer_settings(settings))
+    selection = optimize(query, candidates, budget, thresholds)
     row_of = {pool.ids[row]: row for row in taken}
     items = tuple(
         ContextItem(

@@ -64,6 +64,8 @@ def build_embedder(settings: Settings) -> Embedder:
             api_key=key.get_secret_value() if key else None,
             timeout_s=settings.llm.timeout_s,
             batch_size=config.batch_size,
+            shorten=config.model in KNOWN_DIMENSIONS
+            and dimension != KNOWN_DIMENSIONS[config.model],
         )
     if config.cache_size > 0:
         return CachedEmbedder(embedder, capacity=config.cache_size)

@@ -10,7 +10,10 @@ record says why with the number that decided.
    word characters, case-folded); kept when ``H > min_entropy``. H is at most log2 of the number
    of distinct words, so an item needs at least 17 distinct words to pass 4.0 bits.
 2. **Relevance.** Cosine of item and query (vectors normalised here; a zero vector has cosine 0
-   with everything); kept when ``cos > min_relevance``.
+   with everything); kept when ``cos > min_relevance`` and, with ``relevance_margin`` set,
+   ``cos > best − relevance_margin``, best being the highest cosine among the items the
+   entropy step kept: how near is near enough depends on the embedder and on the query, and
+   an item far behind the best match adds tokens more than answers.
 3. **MMR.** The survivors are ordered by picking next
    ``argmax_d λ·cos(d,q) − (1−λ)·max_{s∈S} cos(d,s)`` (the first pick is the most relevant; ties
    go to the earlier candidate). When ``duplicate_cosine`` is set, an item whose cosine to an
@@ -47,6 +50,8 @@ __all__ = [
     "Step",
     "optimize",
     "pack",
+    "relevance_cut",
+    "relevance_reason",
     "word_entropy",
 ]
 
@@ -80,6 +85,9 @@ class OptimizerSettings:
     """Items with word entropy at or below this many bits are dropped."""
     min_relevance: float = 0.7
     """Items whose cosine with the query is at or below this are dropped; in [-1, 1)."""
+    relevance_margin: float | None = None
+    """Items more than this below the best item's cosine are dropped too; in (0, 2], or None
+    for the absolute cut alone."""
     mmr_lambda: float = 0.7
     """MMR's weight of relevance against redundancy; in [0, 1] (1 orders by relevance only)."""
     duplicate_cosine: float | None = 0.95
@@ -91,6 +99,10 @@ class OptimizerSettings:
             raise ValueError(f"min_entropy must be a finite number ≥ 0, got {self.min_entropy}")
         if not -1.0 <= self.min_relevance < 1.0:
             raise ValueError(f"min_relevance must be in [-1, 1), got {self.min_relevance}")
+        if self.relevance_margin is not None and not 0.0 < self.relevance_margin <= 2.0:
+            raise ValueError(
+                f"relevance_margin must be in (0, 2] or None, got {self.relevance_margin}"
+            )
         if not 0.0 <= self.mmr_lambda <= 1.0:
             raise ValueError(f"mmr_lambda must be in [0, 1], got {self.mmr_lambda}")
         if self.duplicate_cosine is not None and not 0.0 < self.duplicate_cosine <= 1.0:
@@ -194,6 +206,26 @@ class Selection:
         if not self._dropped:
             self._dropped.append(self.explain())
         return self._dropped[0]
+
+
+def relevance_cut(cosines: npt.NDArray[np.floating], settings: OptimizerSettings) -> float:
+    """The cosine an item must exceed to pass the relevance step, given the cosines of the
+    items that reached it."""
+    cut = settings.min_relevance
+    if settings.relevance_margin is not None and cosines.size:
+        cut = max(cut, float(cosines.max()) - settings.relevance_margin)
+    return cut
+
+
+def relevance_reason(cosine: float, cut: float, settings: OptimizerSettings) -> str:
+    """Why an item of this cosine was dropped by the relevance step whose cut was ``cut``."""
+    if cut > settings.min_relevance:
+        best = cut + (settings.relevance_margin or 0.0)
+        return (
+            f"cosine {cosine:.3f}, more than {settings.relevance_margin:g} below the best "
+            f"match's {best:.3f}"
+        )
+    return f"cosine {cosine:.3f} ≤ {settings.min_relevance}"
 
 
 def pack(
@@ -307,7 +339,8 @@ def optimize(
     cosine, norms = _cosines(q, matrix, candidates)
 
     low = entropy <= settings.min_entropy
-    off = ~low & (cosine <= settings.min_relevance)
+    cut = relevance_cut(cosine[~low], settings)
+    off = ~low & (cosine <= cut)
     kept = np.flatnonzero(~low & ~off)
     # Only the survivors need unit rows, for their cosines with each other.
     unit = matrix[kept] / norms[kept, None]
@@ -328,7 +361,7 @@ def optimize(
             reason = f"entropy {entropy[i]:.2f} bits ≤ {settings.min_entropy}"
             drops[i] = Dropped(candidates[i].id, Step.ENTROPY, reason)
         for i in np.flatnonzero(off).tolist():
-            reason = f"cosine {cosine[i]:.3f} ≤ {settings.min_relevance}"
+            reason = relevance_reason(float(cosine[i]), cut, settings)
             drops[i] = Dropped(candidates[i].id, Step.RELEVANCE, reason)
         for k, (other, cos) in duplicates.items():
             i = int(kept[k])

@@ -67,6 +67,15 @@ class ContextSource:
         self._pool: Pool | None = None
         self._lock = asyncio.Lock()
 
+    def warm(self) -> None:
+        """Let the embedder start loading, if it loads (errors surface when it is used)."""
+        warm = getattr(self.embedder, "warm", None)
+        if callable(warm):
+            try:
+                warm()
+            except Exception:  # a plugin's warm-up is a hint, never a failure
+                return
+
     async def pool(self, store: object, *, memories: bool) -> Pool:
         """The items of ``store``'s knowledge base (if it has one) and, with ``memories``, its
         memories, embedded by this source's embedder."""

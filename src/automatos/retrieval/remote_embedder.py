@@ -21,6 +21,9 @@ class OpenAIEmbedder:
 
     ``dimension`` is the model's (``text-embedding-3-small``: 1536); an answer of another
     length, or with a vector that is not finite, is refused as the server's contract broken.
+    With ``shorten``, the endpoint is asked for vectors of ``dimension`` (its ``dimensions``
+    parameter, which OpenAI's third-generation models take), and the name says so
+    (``text-embedding-3-small@512``): vectors of two lengths are never kept under one name.
     """
 
     def __init__(
@@ -32,9 +35,12 @@ class OpenAIEmbedder:
         api_key: str | None = None,
         timeout_s: float = 60.0,
         batch_size: int = 256,
+        shorten: bool = False,
     ) -> None:
-        self.name = model
+        self.model = model
+        self.name = f"{model}@{dimension}" if shorten else model
         self.dimension = dimension
+        self._shorten = shorten
         self._batch_size = batch_size
         self._client = openai.AsyncOpenAI(
             base_url=base_url, api_key=api_key or "unused", max_retries=0, timeout=timeout_s
@@ -56,7 +62,12 @@ class OpenAIEmbedder:
 
     async def _batch(self, texts: list[str]) -> Vectors:
         try:
-            response = await self._client.embeddings.create(model=self.name, input=texts)
+            if self._shorten:
+                response = await self._client.embeddings.create(
+                    model=self.model, input=texts, dimensions=self.dimension
+                )
+            else:
+                response = await self._client.embeddings.create(model=self.model, input=texts)
         except openai.APITimeoutError as exc:
             raise LLMTimeoutError(f"the embeddings endpoint timed out: {exc}") from exc
         except openai.APIConnectionError as exc:

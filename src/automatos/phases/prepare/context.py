@@ -68,6 +68,9 @@ class ContextStage:
     async def run(self, state: WorkflowState) -> None:
         """Choose each subtask's context."""
         plan = state.require_plan()
+        source = state.runtime.context
+        if source is not None and state.level is not None and "memory" in state.level.stages:
+            source.warm()  # stage 8 embeds the run's memories: load while the subtasks run
         records: dict[str, SubtaskContext] = {}
         wanting: list[Subtask] = []
         for subtask in plan.subtasks:
