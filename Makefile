@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/cli.py
 	$(BIN)/python benchmarks/phases.py
 	$(BIN)/python benchmarks/prompts.py
+	$(BIN)/python benchmarks/context.py
 	$(BIN)/python benchmarks/local_llm.py
 
 clean:

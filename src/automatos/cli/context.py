@@ -12,6 +12,7 @@ from typing import Any
 __all__ = ["context_lines"]
 
 _SHOWN_DROPS = 20
+_SHOWN_SUBTASKS = 8
 _STEPS = ("entropy", "relevance", "candidates", "mmr", "knapsack")
 
 
@@ -20,10 +21,11 @@ def context_lines(
 ) -> list[str]:
     """One line per subtask and per item chosen; with ``drops``, the dropped items too."""
     lines: list[str] = []
+    without: dict[str, list[str]] = {}  # subtasks without retrieval, by the reason
     for sid, record in (context or {}).items():
         items = list(record.get("items") or ())
         if not record.get("retrieved"):
-            lines.append(f"context of {sid}: none ({record.get('reason', '')})")
+            without.setdefault(str(record.get("reason", "")), []).append(sid)
             continue
         dropped_by = record.get("dropped_by") or {}
         counts = ", ".join(f"{step} {dropped_by[step]}" for step in _STEPS if dropped_by.get(step))
@@ -49,4 +51,9 @@ def context_lines(
                 )
             if len(listed) > _SHOWN_DROPS:
                 lines.append(f"  … and {len(listed) - _SHOWN_DROPS} more dropped")
+    for reason, sids in without.items():
+        shown = ", ".join(sids[:_SHOWN_SUBTASKS])
+        if len(sids) > _SHOWN_SUBTASKS:
+            shown += f" and {len(sids) - _SHOWN_SUBTASKS} more"
+        lines.append(f"no context for {shown}: {reason}")
     return lines

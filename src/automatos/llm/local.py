@@ -92,6 +92,10 @@ _STOP = [
     "\nStep (",
     "\n###",
     "\n\n\n",
+    # stage 3's numbered context items, which a base model goes on to list after its answer
+    "\n[1] ",
+    "\n[2] ",
+    "\n[3] ",
 ]
 _STOP_BYTES = tuple(s.encode() for s in _STOP)
 _GRAMMARS = 32
