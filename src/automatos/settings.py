@@ -370,6 +370,9 @@ class MemorySettings(BaseModel):
     """Outputs scored at least this well become collective lessons."""
     max_chars: int = Field(default=1_500, ge=100, le=100_000)
     """The longest memory kept; a longer output is cut."""
+    max_memories: int = Field(default=5_000, ge=10, le=1_000_000)
+    """Memories the workspace keeps: past it, the least recently updated are forgotten (a
+    lesson learned again is updated, so it stays). Every run's recall reads them all."""
 
 
 def _data_dir() -> Path:

@@ -299,3 +299,24 @@ async def test_a_missing_table_is_a_store_error(store: SqlStore) -> None:
         await conn.execute(text("DROP TABLE memories"))
     with pytest.raises(StoreError, match="the store failed in add_memories"):
         await store.add_memories([memory()], rows(at(0)), 0.9)
+
+
+async def test_keep_forgets_the_least_recently_updated_beyond_it(
+    store: SqlStore, other: SqlStore
+) -> None:
+    await other.add_memories([memory("episodic", "theirs")], rows(at(0)), 0.9)
+    for batch in range(3):
+        texts = [f"run {batch} memory {i}" for i in range(4)]
+        await store.add_memories(
+            [memory("episodic", t) for t in texts], np.tile(at(0), (4, 1)), 0.9, keep=6
+        )
+    kept = await store.memories(limit=100)
+    assert len(kept) == 6
+    assert {m.text for m in kept} >= {f"run 2 memory {i}" for i in range(4)}  # the call's own
+    assert all(m.text.startswith(("run 1", "run 2")) for m in kept)
+    # a keep below one call's memories keeps that call's all the same; others are untouched
+    await store.add_memories(
+        [memory("agent", f"x{i}") for i in range(3)], np.tile(at(0), (3, 1)), 0.9, keep=1
+    )
+    assert sorted(m.text for m in await store.memories(limit=100)) == ["x0", "x1", "x2"]
+    assert [m.text for m in await other.memories()] == ["theirs"]

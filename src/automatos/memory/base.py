@@ -69,12 +69,18 @@ class MemoryStore(Protocol):
     """The memories of the store's workspace."""
 
     async def add_memories(
-        self, memories: Sequence[Memory], vectors: Vectors, duplicate_cosine: float
+        self,
+        memories: Sequence[Memory],
+        vectors: Vectors,
+        duplicate_cosine: float,
+        keep: int | None = None,
     ) -> list[Memory]:
         """Keep ``memories`` (row i of ``vectors`` is memory i's) in one transaction and return
         them as kept (ids set). A ``collective`` memory whose cosine with a kept collective
         memory of the same embedder is at least ``duplicate_cosine`` is merged into it
-        instead (count + 1, the better-scored text and its vector kept, updated_at now)."""
+        instead (count + 1, the better-scored text and its vector kept, updated_at now).
+        With ``keep``, only the ``keep`` most recently updated memories of the workspace
+        stay (this call's always among them)."""
         ...
 
     async def memories(

@@ -8,7 +8,8 @@ memories changed (their generation numbers) or another embedder is asked for.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -59,12 +60,16 @@ class Pool:
 
 
 class ContextSource:
-    """The embedder stage 3 retrieves with, and the pool it last loaded."""
+    """The embedder stage 3 retrieves with, and the pool it last loaded.
+
+    The knowledge base's part and the memories' part are kept apart: every run adds
+    memories, and reloading a large knowledge base's vectors for that would cost each run
+    more than its selection."""
 
     def __init__(self, embedder: Embedder) -> None:
         self.embedder = embedder
-        self._key: tuple[object, ...] | None = None
-        self._pool: Pool | None = None
+        self._parts: dict[str, tuple[tuple[object, ...], Pool]] = {}
+        self._pool: tuple[tuple[object, ...], Pool] | None = None
         self._lock = asyncio.Lock()
 
     def warm(self) -> None:
@@ -81,81 +86,124 @@ class ContextSource:
         memories, embedded by this source's embedder."""
         kb = store if isinstance(store, KnowledgeStore) else None
         mem = store if memories and isinstance(store, MemoryStore) else None
-        name = self.embedder.name
-        key = (
-            id(store),
-            getattr(store, "workspace", None),
-            name,
-            await kb.kb_generation() if kb is not None else None,
-            await mem.memory_generation() if mem is not None else None,
-        )
+        name, dimension = self.embedder.name, self.embedder.dimension
+        where = (id(store), getattr(store, "workspace", None), name)
+        kb_key = (*where, await kb.kb_generation()) if kb is not None else None
+        mem_key = (*where, await mem.memory_generation()) if mem is not None else None
         async with self._lock:
-            if self._pool is None or key != self._key:
-                self._pool = await _load(kb, mem, name, self.embedder.dimension)
-                self._key = key
-            return self._pool
+            if self._pool is not None and self._pool[0] == (kb_key, mem_key):
+                return self._pool[1]
+            parts: list[Pool] = []
+            if kb is not None and kb_key is not None:
+                parts.append(await self._part("kb", kb_key, lambda: _load_kb(kb, name, dimension)))
+            if mem is not None and mem_key is not None:
+                parts.append(
+                    await self._part(
+                        "memory", mem_key, lambda: _load_memories(mem, name, dimension)
+                    )
+                )
+            pool = _joined(parts, name, dimension)
+            self._pool = ((kb_key, mem_key), pool)
+            return pool
+
+    async def _part(
+        self, which: str, key: tuple[object, ...], load: Callable[[], Awaitable[Pool]]
+    ) -> Pool:
+        cached = self._parts.get(which)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        part = await load()
+        self._parts[which] = (key, part)
+        return part
 
 
-async def _load(
-    kb: KnowledgeStore | None, mem: MemoryStore | None, embedder: str, dimension: int
-) -> Pool:
-    ids: list[str] = []
-    kinds: list[str] = []
-    titles: list[str] = []
-    sources: list[str] = []
-    texts: list[str] = []
-    tokens: list[int] = []
-    tokenizers: list[str] = []
-    entropy: list[float] = []
-    agents: list[str] = []
-    blocks: list[Vectors] = []
-    if kb is not None:
-        chunks, vectors = await kb.kb_matrix(embedder)
-        tokenizer_of = {d.path: d.tokenizer for d in await kb.kb_documents()} if chunks else {}
-        for c in chunks:
-            ids.append(f"kb:{c.id}")
-            kinds.append("chunk")
-            titles.append(f"{c.path} > {c.heading}" if c.heading else c.path)
-            sources.append(c.path)
-            texts.append(c.text)
-            tokens.append(c.tokens)
-            tokenizers.append(tokenizer_of.get(c.path, ""))
-            entropy.append(c.entropy)
-            agents.append("")
-        if chunks:
-            blocks.append(vectors)
-    if mem is not None:
-        memories, vectors = await mem.memory_matrix(embedder)
-        for m in memories:
-            ids.append(f"memory:{m.id}")
-            kinds.append(m.kind)
-            titles.append(_memory_title(m.kind, m.agent, m.workflow_id, m.count))
-            sources.append(titles[-1])
-            texts.append(m.text)
-            tokens.append(m.tokens)
-            tokenizers.append("")  # counted by whichever model wrote it: recounted when used
-            entropy.append(m.entropy)
-            agents.append(m.agent or "")
-        if memories:
-            blocks.append(vectors)
-    matrix = (
-        np.vstack(blocks).astype(np.float32, copy=False)
-        if blocks
-        else np.zeros((0, dimension), dtype=np.float32)
-    )
+@dataclass
+class _Rows:
+    """A pool being built, row by row."""
+
+    ids: list[str] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)
+    titles: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    tokens: list[int] = field(default_factory=list)
+    tokenizers: list[str] = field(default_factory=list)
+    entropy: list[float] = field(default_factory=list)
+    agents: list[str] = field(default_factory=list)
+
+    def pool(self, matrix: Vectors, embedder: str) -> Pool:
+        return Pool(
+            ids=tuple(self.ids),
+            kinds=tuple(self.kinds),
+            titles=tuple(self.titles),
+            sources=tuple(self.sources),
+            texts=tuple(self.texts),
+            tokens=np.asarray(self.tokens, dtype=np.int64),
+            tokenizers=tuple(self.tokenizers),
+            entropy=np.asarray(self.entropy, dtype=np.float64),
+            agents=tuple(self.agents),
+            matrix=matrix,
+            embedder=embedder,
+        )
+
+
+async def _load_kb(kb: KnowledgeStore, embedder: str, dimension: int) -> Pool:
+    rows = _Rows()
+    chunks, vectors = await kb.kb_matrix(embedder)
+    tokenizer_of = {d.path: d.tokenizer for d in await kb.kb_documents()} if chunks else {}
+    for c in chunks:
+        rows.ids.append(f"kb:{c.id}")
+        rows.kinds.append("chunk")
+        rows.titles.append(f"{c.path} > {c.heading}" if c.heading else c.path)
+        rows.sources.append(c.path)
+        rows.texts.append(c.text)
+        rows.tokens.append(c.tokens)
+        rows.tokenizers.append(tokenizer_of.get(c.path, ""))
+        rows.entropy.append(c.entropy)
+        rows.agents.append("")
+    return rows.pool(vectors if chunks else _empty(dimension), embedder)
+
+
+async def _load_memories(mem: MemoryStore, embedder: str, dimension: int) -> Pool:
+    rows = _Rows()
+    memories, vectors = await mem.memory_matrix(embedder)
+    for m in memories:
+        title = _memory_title(m.kind, m.agent, m.workflow_id, m.count)
+        rows.ids.append(f"memory:{m.id}")
+        rows.kinds.append(m.kind)
+        rows.titles.append(title)
+        rows.sources.append(title)
+        rows.texts.append(m.text)
+        rows.tokens.append(m.tokens)
+        rows.tokenizers.append("")  # counted by whichever model wrote it: recounted when used
+        rows.entropy.append(m.entropy)
+        rows.agents.append(m.agent or "")
+    return rows.pool(vectors if memories else _empty(dimension), embedder)
+
+
+def _joined(parts: list[Pool], embedder: str, dimension: int) -> Pool:
+    parts = [p for p in parts if len(p)]
+    if len(parts) == 1:
+        return parts[0]
+    if not parts:
+        return _Rows().pool(_empty(dimension), embedder)
     return Pool(
-        ids=tuple(ids),
-        kinds=tuple(kinds),
-        titles=tuple(titles),
-        sources=tuple(sources),
-        texts=tuple(texts),
-        tokens=np.asarray(tokens, dtype=np.int64),
-        tokenizers=tuple(tokenizers),
-        entropy=np.asarray(entropy, dtype=np.float64),
-        agents=tuple(agents),
-        matrix=matrix,
+        ids=tuple(x for p in parts for x in p.ids),
+        kinds=tuple(x for p in parts for x in p.kinds),
+        titles=tuple(x for p in parts for x in p.titles),
+        sources=tuple(x for p in parts for x in p.sources),
+        texts=tuple(x for p in parts for x in p.texts),
+        tokens=np.concatenate([p.tokens for p in parts]),
+        tokenizers=tuple(x for p in parts for x in p.tokenizers),
+        entropy=np.concatenate([p.entropy for p in parts]),
+        agents=tuple(x for p in parts for x in p.agents),
+        matrix=np.vstack([p.matrix for p in parts]).astype(np.float32, copy=False),
         embedder=embedder,
     )
+
+
+def _empty(dimension: int) -> Vectors:
+    return np.zeros((0, dimension), dtype=np.float32)
 
 
 def _memory_title(kind: str, agent: str | None, workflow_id: str, count: int) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import ColumnElement, delete, insert, select, update
+from sqlalchemy import ColumnElement, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from automatos.memory.base import MEMORY_KINDS, Memory, MemoryKind
@@ -135,7 +135,11 @@ class MemoryRecords:
 
     @typed
     async def add_memories(
-        self, memories: Sequence[Memory], vectors: Vectors, duplicate_cosine: float
+        self,
+        memories: Sequence[Memory],
+        vectors: Vectors,
+        duplicate_cosine: float,
+        keep: int | None = None,
     ) -> list[Memory]:
         """Keep ``memories`` (row i of ``vectors`` is memory i's) in one transaction and return
         them as kept, ids set, in the order given; several merged into one row are returned
@@ -147,6 +151,9 @@ class MemoryRecords:
         becomes the new memory's, ``updated_at`` now, and the text (with its vector, quality,
         tokens, entropy, task type, agent and success) of the better-scored of the two is kept
         (no quality ranks lowest; a tie keeps the kept one). Other kinds are always added.
+        With ``keep``, the workspace then keeps its ``keep`` most recently updated memories
+        and forgets the rest, in the same transaction (recall reads them all, so their
+        number must be bounded).
 
         Raises:
             ValueError: ``vectors`` is not a 2-D float32 array of one finite row per memory,
@@ -194,8 +201,26 @@ class MemoryRecords:
                 order.append(new_id)
                 if pool is not None:
                     pool.add(new_id, vector)
+            if keep is not None:
+                await self._keep_newest(conn, keep, set(order))
             await bump(conn, self.workspace, _MEMORY)
         return [kept[memory_id] for memory_id in order]
+
+    async def _keep_newest(self, conn: AsyncConnection, keep: int, fresh: set[int]) -> None:
+        """Forget all but the ``keep`` most recently updated memories (never one of
+        ``fresh``, this call's)."""
+        mine = _m.workspace_id == self.workspace
+        total = (await conn.execute(select(func.count()).where(mine))).scalar_one()
+        excess = total - max(keep, len(fresh))
+        if excess <= 0:
+            return
+        oldest = await conn.execute(
+            select(_m.id).where(mine).order_by(_m.updated_at, _m.id).limit(excess + len(fresh))
+        )
+        doomed = [i for (i,) in oldest if i not in fresh][:excess]
+        for start in range(0, len(doomed), IN_BATCH):
+            batch = doomed[start : start + IN_BATCH]
+            await conn.execute(delete(memories_table).where(mine, _m.id.in_(batch)))
 
     async def _lessons(
         self, conn: AsyncConnection, embedders: set[str], dimension: int

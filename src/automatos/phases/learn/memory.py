@@ -55,7 +55,12 @@ class MemoryStage:
                 _with(m, source.embedder.name, runtime.profile.count_tokens(m.text)) for m in drafts
             ]
             async with asyncio.timeout(settings.store.timeout_s):
-                kept = await store.add_memories(drafts, vectors, settings.memory.duplicate_cosine)
+                kept = await store.add_memories(
+                    drafts,
+                    vectors,
+                    settings.memory.duplicate_cosine,
+                    keep=settings.memory.max_memories,
+                )
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # losing the memories must not lose the run
