@@ -298,6 +298,16 @@ class CoordinationSettings(BaseModel):
     not shared (or not quoted), with a warning, and the subtask goes on."""
 
 
+_UNSET_WORDS = frozenset({"", "none", "null", "off", "unset"})
+
+
+def _unset(value: object) -> object:
+    """An optional setting given as ``none`` (or empty) in the environment is unset."""
+    if isinstance(value, str) and value.strip().lower() in _UNSET_WORDS:
+        return None
+    return value
+
+
 class EmbeddingSettings(BaseModel):
     """The embedder that turns chunks, memories and subtasks into vectors."""
 
@@ -328,7 +338,12 @@ class ContextSettings(BaseModel):
     """The optimiser (entropy, relevance, MMR, knapsack); off, the ``naive_k`` nearest items
     that fit the budget are used, as a plain RAG would."""
     min_entropy: float = Field(default=4.0, ge=0)
-    """Items whose word entropy is at or below this many bits are dropped (the PRD: 4.0)."""
+    """Items whose word entropy is at or below this many bits are dropped (the PRD: 4.0)..."""
+    min_evenness: float | None = Field(default=0.8, gt=0.0, le=1.0)
+    """... unless they are short but not repetitive: five words or more, with an entropy of at
+    least this share of the most their words could have. 4.0 bits takes 17 distinct words,
+    so without it a one-sentence answer ("The bike shed is behind building C.") is dropped as
+    boilerplate however well it answers (unset: the PRD's rule alone)."""
     min_relevance: float = Field(default=0.4, ge=-1.0, lt=1.0)
     """Items whose cosine with the subtask is at or below this are dropped. The PRD's 0.7
     assumes an embedder whose related texts score that high; all-MiniLM-L6-v2's do not (the
@@ -357,6 +372,10 @@ class ContextSettings(BaseModel):
     max_file_bytes: int = Field(default=50_000_000, gt=0)
     """The largest file ``kb add`` reads."""
 
+    _optional = field_validator(
+        "min_evenness", "relevance_margin", "duplicate_cosine", "budget_tokens", mode="before"
+    )(_unset)
+
 
 class MemorySettings(BaseModel):
     """Stage 8: what a workflow leaves for later ones."""
@@ -364,6 +383,11 @@ class MemorySettings(BaseModel):
     enabled: bool = True
     recall: bool = True
     """Memories come back as context items in later runs (stage 3)."""
+    recall_min_quality: float | None = Field(default=0.5, ge=0.0, le=1.0)
+    """Memories recorded with a quality below this are not recalled (a run's poorly scored
+    answer is no context for the next); unscored ones are, named as such."""
+
+    _optional = field_validator("recall_min_quality", mode="before")(_unset)
     duplicate_cosine: float = Field(default=0.9, gt=0.0, le=1.0)
     """A collective lesson this similar to a stored one is merged into it, not added."""
     min_quality: float = Field(default=0.7, ge=0.0, le=1.0)

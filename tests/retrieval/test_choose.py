@@ -68,7 +68,9 @@ def test_each_step_drops_what_it_should_and_counts_it() -> None:
     assert record.tokens == 50 <= record.budget == 200
     assert record.dropped_by == {"entropy": 1, "relevance": 1, "mmr": 1, "knapsack": 1}
     steps = {d.id: d.step for d in record.dropped}
-    assert steps == {"kb:twin": "mmr", "kb:big": "knapsack"}  # the first two steps only count
+    # the entropy step's drops that were relevant are listed; the relevance step's only counted
+    assert steps == {"kb:poor": "entropy", "kb:twin": "mmr", "kb:big": "knapsack"}
+    assert "title of kb:near" in next(d.reason for d in record.dropped if d.id == "kb:twin")
     assert record.candidates == 5
     assert sum(record.dropped_by.values()) + len(record.items) == record.candidates
 
@@ -164,3 +166,26 @@ def test_the_optimiser_names_the_margin_in_its_reason() -> None:
     [dropped] = selection.dropped
     assert dropped.id == "b" and dropped.step.value == "relevance"
     assert "more than 0.1 below the best match's 0.958" in dropped.reason
+
+
+def test_a_short_sentence_that_answers_is_kept_boilerplate_is_not() -> None:
+    q = _unit(1, 0)
+    short = "Facilities > Bike shed\n\nThe bike shed is behind building C."
+    rows = [
+        ("kb:short", "chunk", _unit(1, 0.05), 12, short),  # 2.9 bits, but not repetitive
+        ("kb:nav", "chunk", _unit(1, 0.1), 6, "Home | Home | Home | Home | Home | HR"),
+        ("kb:tiny", "chunk", _unit(1, 0.15), 3, "Home | HR"),  # too few words to judge
+    ]
+    record = _choose(_pool(rows), q, relevance_margin=None, duplicate_cosine=None)
+    assert [i.id for i in record.items] == ["kb:short"]
+    assert record.dropped_by == {"entropy": 2}
+    assert all("too short or too repetitive" in d.reason for d in record.dropped)
+    strict = _choose(_pool(rows), q, min_evenness=None)
+    assert strict.items == () and "say too little" in strict.reason
+
+
+def test_chinese_and_japanese_count_each_character_as_a_word() -> None:
+    from automatos.retrieval.optimizer import word_entropy
+
+    assert word_entropy("有給休暇は年間二十日です。申請には上長の承認が必要です。") > 4.0
+    assert word_entropy("abc漢字") == 1.584962500721156  # abc, 漢, 字

@@ -91,3 +91,14 @@ async def test_another_store_or_workspace_is_another_pool(store: Counting, tmp_p
         assert len(await source.pool(store, memories=True)) == 3
     finally:
         await other.aclose()
+
+
+async def test_pending_memories_are_embedded_and_their_lessons_merged(store: Counting) -> None:
+    lesson = Memory(0, "collective", "a lesson", "wf-1", None, None, 0.8, True, 1, 3, 5.0, "fixed")
+    kept = await store.add_memories([lesson, lesson], None, 0.9)  # pending: nothing merged
+    assert [m.count for m in kept] == [1, 1]
+    assert len(await store.pending_memories("fixed")) == 2
+    assert len(await ContextSource(Fixed()).pool(store, memories=True, duplicate_cosine=0.9)) == 1
+    assert await store.pending_memories("fixed") == []
+    [merged] = await store.memories("collective")
+    assert merged.count == 2

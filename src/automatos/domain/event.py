@@ -223,9 +223,11 @@ class ContextSelected(Event):
 
 @dataclass(slots=True)
 class MemoriesStored(Event):
-    """Stage 8 stored the run's memories: how many of each kind, and how many collective
-    lessons were merged into one already kept."""
+    """Stage 8 stored the run's memories: how many of each kind, how many collective lessons
+    were merged into one already kept, and whether they wait to be embedded."""
 
     kind: ClassVar[str] = "memories_stored"
     stored: dict[str, int]
     merged: int
+    pending: bool = False
+    """Kept without vectors (the embedder was not loaded): the next recall embeds them."""

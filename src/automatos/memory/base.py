@@ -10,7 +10,9 @@ Three kinds, as the PRD's memory tiers:
   merged into it: its count goes up and the better-scored text stays.
 
 Every memory carries its vector (by the embedder it names) and its word entropy, so that it
-comes back through stage 3's optimiser like a chunk of the knowledge base.
+comes back through stage 3's optimiser like a chunk of the knowledge base. A run whose
+embedder has not been loaded (an Atom with nothing to retrieve) keeps its memories pending,
+without a vector, rather than load a model for them; the next recall embeds them.
 """
 
 from __future__ import annotations
@@ -71,16 +73,22 @@ class MemoryStore(Protocol):
     async def add_memories(
         self,
         memories: Sequence[Memory],
-        vectors: Vectors,
+        vectors: Vectors | None,
         duplicate_cosine: float,
         keep: int | None = None,
+        replacing: Sequence[int] = (),
     ) -> list[Memory]:
         """Keep ``memories`` (row i of ``vectors`` is memory i's) in one transaction and return
         them as kept (ids set). A ``collective`` memory whose cosine with a kept collective
         memory of the same embedder is at least ``duplicate_cosine`` is merged into it
         instead (count + 1, the better-scored text and its vector kept, updated_at now).
         With ``keep``, only the ``keep`` most recently updated memories of the workspace
-        stay (this call's always among them)."""
+        stay (this call's always among them). Without ``vectors`` they are kept pending,
+        to be embedded later and added again ``replacing`` the pending ids."""
+        ...
+
+    async def pending_memories(self, embedder: str, limit: int = 1_000) -> list[Memory]:
+        """Memories kept without a vector, for ``embedder`` to embed, oldest first."""
         ...
 
     async def memories(

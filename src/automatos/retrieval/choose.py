@@ -18,8 +18,10 @@ from automatos.retrieval.base import Vectors
 from automatos.retrieval.optimizer import (
     Candidate,
     OptimizerSettings,
+    entropy_reason,
     optimize,
     relevance_cut,
+    uninformative,
 )
 from automatos.retrieval.pool import Pool
 from automatos.settings import ContextSettings
@@ -31,6 +33,7 @@ def optimizer_settings(settings: ContextSettings) -> OptimizerSettings:
     """The optimiser's thresholds from the ``context.*`` settings."""
     return OptimizerSettings(
         min_entropy=settings.min_entropy,
+        min_evenness=settings.min_evenness,
         min_relevance=settings.min_relevance,
         relevance_margin=settings.relevance_margin,
         mmr_lambda=settings.mmr_lambda,
@@ -48,10 +51,13 @@ def choose(
     settings: ContextSettings,
     tokenizer: str,
     count_tokens: Callable[[str], int],
+    min_memory_quality: float | None = None,
 ) -> SubtaskContext:
     """The context of one subtask whose embedding is ``query`` (a unit vector).
 
-    ``agent`` is the subtask's agent: another agent's memories are not its candidates.
+    ``agent`` is the subtask's agent: another agent's memories are not its candidates, nor
+    are memories recorded with a quality below ``min_memory_quality`` (an answer that scored
+    badly is no context for the next).
     Token counts made by another tokenizer than ``tokenizer`` are recounted with
     ``count_tokens`` for the items that reach the knapsack.
     """
@@ -63,6 +69,8 @@ def choose(
         dtype=bool,
         count=len(pool),
     )
+    if min_memory_quality is not None:
+        eligible &= ~(pool.qualities < min_memory_quality)  # NaN (no score) stays eligible
     if not eligible.any():
         return SubtaskContext(
             subtask_id=subtask_id, retrieved=True, budget=budget, reason="nothing to choose from"
@@ -71,7 +79,7 @@ def choose(
     if not settings.optimize:
         return _top_k(pool, cosine, eligible, subtask_id, budget, settings, tokenizer, count_tokens)
     thresholds = optimizer_settings(settings)
-    low = eligible & (pool.entropy <= settings.min_entropy)
+    low = eligible & uninformative(pool.entropy.copy(), pool.texts, thresholds)
     cut = relevance_cut(cosine[eligible & ~low], thresholds)
     off = eligible & ~low & (cosine <= cut)
     past = np.flatnonzero(eligible & ~low & ~off)
@@ -102,8 +110,24 @@ def choose(
         )
         for p in selection.chosen
     )
+    # Items the entropy step dropped that the relevance step would have kept are listed: they
+    # are the ones a user asks about ("why was the passage that answers it not used?").
     dropped = [
-        ContextDrop(id=d.id, title=pool.titles[row_of[d.id]], step=d.step.value, reason=d.reason)
+        ContextDrop(
+            id=pool.ids[row],
+            title=pool.titles[row],
+            step="entropy",
+            reason=f"{entropy_reason(float(pool.entropy[row]), thresholds)}, cos {cosine[row]:.3f}",
+        )
+        for row in np.flatnonzero(low & (cosine > cut))
+    ]
+    dropped += [
+        ContextDrop(
+            id=d.id,
+            title=pool.titles[row_of[d.id]],
+            step=d.step.value,
+            reason=_titled(d.reason, row_of, pool),
+        )
         for d in selection.dropped
     ]
     limit = settings.max_candidates
@@ -129,7 +153,7 @@ def choose(
     return SubtaskContext(
         subtask_id=subtask_id,
         retrieved=True,
-        reason=_why_empty(items, counts, settings) if not items else "",
+        reason=_why_empty(counts, int((low & (cosine > cut)).sum()), settings) if not items else "",
         budget=budget,
         tokens=selection.tokens,
         candidates=int(eligible.sum()),
@@ -205,14 +229,24 @@ def _kind(pool: Pool, row: int) -> str:
     return pool.kinds[row]
 
 
-def _why_empty(
-    items: tuple[ContextItem, ...], counts: dict[str, int], settings: ContextSettings
-) -> str:
-    if counts["relevance"] and not counts["mmr"] and not counts["knapsack"]:
+def _titled(reason: str, row_of: dict[str, int], pool: Pool) -> str:
+    """``reason`` with the ids it names (a near-duplicate's original) replaced by titles."""
+    for word in reason.split():
+        row = row_of.get(word.rstrip(":,;"))
+        if row is not None:
+            reason = reason.replace(word.rstrip(":,;"), pool.titles[row])
+    return reason
+
+
+def _why_empty(counts: dict[str, int], relevant_low: int, settings: ContextSettings) -> str:
+    if relevant_low:
         return (
-            f"no item is relevant enough (cosine above {settings.min_relevance:g}, setting "
-            "context.min_relevance)"
+            f"the relevant items say too little: entropy at most {settings.min_entropy:g} bits "
+            "and too short or repetitive (settings context.min_entropy, context.min_evenness)"
         )
     if counts["knapsack"]:
         return "no relevant item fits the budget"
-    return "no item passed the filters"
+    return (
+        f"no item is relevant enough: none has a cosine above {settings.min_relevance:g} "
+        "(setting context.min_relevance)"
+    )

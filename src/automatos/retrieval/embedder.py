@@ -15,7 +15,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -67,13 +67,11 @@ class LocalEmbedder:
         self._model: Any = None
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="automatos-embed")
         self._loading = asyncio.Lock()
-        self._warming: Future[Any] | None = None
 
-    def warm(self) -> None:
-        """Start loading the model on the worker thread, without waiting for it: a workflow
-        that will embed at its end (stage 8) loads it while its subtasks run."""
-        if self._model is None and self._warming is None:
-            self._warming = self._worker.submit(self._load)
+    @property
+    def ready(self) -> bool:
+        """Whether the model is loaded in this process (embedding costs no load)."""
+        return self._model is not None or str(self._model_dir) in _LOADED
 
     async def embed(self, texts: Sequence[str]) -> Vectors:
         """Encode ``texts`` on the worker thread (loading the model the first time).
@@ -158,11 +156,10 @@ class CachedEmbedder:
         self.hits = 0
         self._cache: OrderedDict[str, Vectors] = OrderedDict()
 
-    def warm(self) -> None:
-        """Warm the inner embedder, if it can be warmed (see :meth:`LocalEmbedder.warm`)."""
-        warm = getattr(self.inner, "warm", None)
-        if callable(warm):
-            warm()
+    @property
+    def ready(self) -> bool:
+        """Whether the inner embedder embeds without loading anything first."""
+        return bool(getattr(self.inner, "ready", True))
 
     async def embed(self, texts: Sequence[str]) -> Vectors:
         """The cached vectors, the others embedded in one call."""

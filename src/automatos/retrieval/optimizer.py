@@ -8,7 +8,10 @@ record says why with the number that decided.
 
 1. **Entropy.** ``H(X) = −Σ p(x)·log2 p(x)`` over the item's word tokens (maximal runs of Unicode
    word characters, case-folded); kept when ``H > min_entropy``. H is at most log2 of the number
-   of distinct words, so an item needs at least 17 distinct words to pass 4.0 bits.
+   of distinct words, so an item needs at least 17 distinct words to pass 4.0 bits: with
+   ``min_evenness`` set, a shorter item passes too when it is not repetitive, that is when it
+   has at least :data:`MIN_WORDS` words and ``H ≥ min_evenness × log2(words)`` (a short
+   answer is not boilerplate; "Home | Home | Home" is).
 2. **Relevance.** Cosine of item and query (vectors normalised here; a zero vector has cosine 0
    with everything); kept when ``cos > min_relevance`` and, with ``relevance_margin`` set,
    ``cos > best − relevance_margin``, best being the highest cosine among the items the
@@ -41,6 +44,7 @@ import numpy.typing as npt
 
 __all__ = [
     "MAX_EXACT_CELLS",
+    "MIN_WORDS",
     "Candidate",
     "Dropped",
     "OptimizerSettings",
@@ -48,10 +52,12 @@ __all__ = [
     "Picked",
     "Selection",
     "Step",
+    "entropy_reason",
     "optimize",
     "pack",
     "relevance_cut",
     "relevance_reason",
+    "uninformative",
     "word_entropy",
 ]
 
@@ -59,13 +65,17 @@ MAX_EXACT_CELLS = 1_000_000
 """The exact knapsack fills an items × (budget + 1) table; above this many cells it would cost
 more than the rest of the selection, so :func:`pack` switches to the greedy approximation."""
 
-_WORD = re.compile(r"\w+")
+_IDEOGRAPHS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+# Chinese and Japanese write words without spaces: each ideograph or kana counts as a word,
+# else a whole sentence would be one word of zero entropy.
+_WORD = re.compile(f"[{_IDEOGRAPHS}]|[^\\W{_IDEOGRAPHS}]+")
 
 
 def word_entropy(text: str) -> float:
     """Shannon entropy, in bits, of the distribution of the word tokens of ``text``.
 
-    Words are maximal runs of Unicode word characters, case-folded. Computed as
+    Words are maximal runs of Unicode word characters, case-folded; in Chinese and Japanese
+    script, each ideograph or kana. Computed as
     ``log2 n − Σ c·log2 c / n`` over the word counts c (n words in all), which equals
     ``−Σ p·log2 p`` and is exact for n equally frequent words (``log2 n``). Empty text has 0 bits.
     """
@@ -85,20 +95,26 @@ class OptimizerSettings:
     """Items with word entropy at or below this many bits are dropped."""
     min_relevance: float = 0.7
     """Items whose cosine with the query is at or below this are dropped; in [-1, 1)."""
-    relevance_margin: float | None = None
-    """Items more than this below the best item's cosine are dropped too; in (0, 2], or None
-    for the absolute cut alone."""
     mmr_lambda: float = 0.7
     """MMR's weight of relevance against redundancy; in [0, 1] (1 orders by relevance only)."""
     duplicate_cosine: float | None = 0.95
     """An item this similar (cosine) to one ordered before it is dropped as a near-duplicate;
     in (0, 1], or None to let MMR only order."""
+    min_evenness: float | None = None
+    """With it, an item below ``min_entropy`` is kept all the same when it has at least
+    :data:`MIN_WORDS` words and its entropy is at least this share of the most its words
+    could have (log2 of their number); in (0, 1], or None for the absolute rule alone."""
+    relevance_margin: float | None = None
+    """Items more than this below the best item's cosine are dropped too; in (0, 2], or None
+    for the absolute cut alone."""
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.min_entropy) and self.min_entropy >= 0):
             raise ValueError(f"min_entropy must be a finite number ≥ 0, got {self.min_entropy}")
         if not -1.0 <= self.min_relevance < 1.0:
             raise ValueError(f"min_relevance must be in [-1, 1), got {self.min_relevance}")
+        if self.min_evenness is not None and not 0.0 < self.min_evenness <= 1.0:
+            raise ValueError(f"min_evenness must be in (0, 1] or None, got {self.min_evenness}")
         if self.relevance_margin is not None and not 0.0 < self.relevance_margin <= 2.0:
             raise ValueError(
                 f"relevance_margin must be in (0, 2] or None, got {self.relevance_margin}"
@@ -206,6 +222,34 @@ class Selection:
         if not self._dropped:
             self._dropped.append(self.explain())
         return self._dropped[0]
+
+
+MIN_WORDS = 5
+"""The fewest words an item below ``min_entropy`` needs to be kept for its evenness."""
+
+
+def uninformative(
+    entropy: npt.NDArray[np.float64], texts: Sequence[str], settings: OptimizerSettings
+) -> npt.NDArray[np.bool_]:
+    """Which items the entropy step drops (``texts`` are read only for those below
+    ``min_entropy``, to judge their evenness)."""
+    low = entropy <= settings.min_entropy
+    evenness = settings.min_evenness
+    if evenness is None:
+        return low
+    for i in np.flatnonzero(low).tolist():
+        words = len(_WORD.findall(texts[i].casefold()))
+        if words >= MIN_WORDS and entropy[i] >= evenness * math.log2(words):
+            low[i] = False
+    return low
+
+
+def entropy_reason(entropy: float, settings: OptimizerSettings) -> str:
+    """Why an item of this entropy was dropped by the entropy step."""
+    reason = f"entropy {entropy:.2f} bits ≤ {settings.min_entropy}"
+    if settings.min_evenness is not None:
+        reason += f", and too short or too repetitive (evenness below {settings.min_evenness:g})"
+    return reason
 
 
 def relevance_cut(cosines: npt.NDArray[np.floating], settings: OptimizerSettings) -> float:
@@ -338,7 +382,7 @@ def optimize(
     entropy, tokens, matrix = _checked(candidates, q.shape[0])
     cosine, norms = _cosines(q, matrix, candidates)
 
-    low = entropy <= settings.min_entropy
+    low = uninformative(entropy, [c.text for c in candidates], settings)
     cut = relevance_cut(cosine[~low], settings)
     off = ~low & (cosine <= cut)
     kept = np.flatnonzero(~low & ~off)
@@ -358,7 +402,7 @@ def optimize(
     def explain() -> tuple[Dropped, ...]:
         drops: dict[int, Dropped] = {}
         for i in np.flatnonzero(low).tolist():
-            reason = f"entropy {entropy[i]:.2f} bits ≤ {settings.min_entropy}"
+            reason = entropy_reason(float(entropy[i]), settings)
             drops[i] = Dropped(candidates[i].id, Step.ENTROPY, reason)
         for i in np.flatnonzero(off).tolist():
             reason = relevance_reason(float(cosine[i]), cut, settings)

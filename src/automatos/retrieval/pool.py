@@ -8,13 +8,15 @@ memories changed (their generation numbers) or another embedder is asked for.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
-from automatos.memory.base import MemoryStore
+from automatos.memory.base import Memory, MemoryStore
 from automatos.retrieval.base import KnowledgeStore, Vectors
 from automatos.retrieval.embedder import Embedder
 
@@ -35,6 +37,7 @@ class Pool:
         tokenizers: the tokenizer each count is by.
         entropy: word entropy in bits.
         agents: the agent an ``agent`` memory belongs to (else empty).
+        quality: a memory's recorded quality (NaN where it has none, and for chunks).
         matrix: unit vectors, one row each.
     """
 
@@ -49,9 +52,17 @@ class Pool:
     agents: tuple[str, ...]
     matrix: Vectors
     embedder: str
+    quality: npt.NDArray[np.float64] | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    @property
+    def qualities(self) -> npt.NDArray[np.float64]:
+        """:attr:`quality`, NaN throughout when the pool was built without it."""
+        if self.quality is None:
+            return np.full(len(self.ids), math.nan)
+        return self.quality
 
     @property
     def chunks(self) -> int:
@@ -72,20 +83,31 @@ class ContextSource:
         self._pool: tuple[tuple[object, ...], Pool] | None = None
         self._lock = asyncio.Lock()
 
-    def warm(self) -> None:
-        """Let the embedder start loading, if it loads (errors surface when it is used)."""
-        warm = getattr(self.embedder, "warm", None)
-        if callable(warm):
-            try:
-                warm()
-            except Exception:  # a plugin's warm-up is a hint, never a failure
-                return
+    @property
+    def ready(self) -> bool:
+        """Whether the embedder embeds without loading a model first."""
+        return bool(getattr(self.embedder, "ready", True))
 
-    async def pool(self, store: object, *, memories: bool) -> Pool:
+    async def embed_pending(self, store: MemoryStore, duplicate_cosine: float) -> int:
+        """Embed the memories runs kept pending, merging lessons as they go in; how many."""
+        pending = await store.pending_memories(self.embedder.name)
+        if not pending:
+            return 0
+        vectors = await self.embedder.embed([m.text for m in pending])
+        fresh = [dataclasses.replace(m, id=0) for m in pending]
+        await store.add_memories(
+            fresh, vectors, duplicate_cosine, replacing=[m.id for m in pending]
+        )
+        return len(pending)
+
+    async def pool(self, store: object, *, memories: bool, duplicate_cosine: float = 0.9) -> Pool:
         """The items of ``store``'s knowledge base (if it has one) and, with ``memories``, its
-        memories, embedded by this source's embedder."""
+        memories (the pending ones embedded first, lessons merged at ``duplicate_cosine``),
+        embedded by this source's embedder."""
         kb = store if isinstance(store, KnowledgeStore) else None
         mem = store if memories and isinstance(store, MemoryStore) else None
+        if mem is not None:
+            await self.embed_pending(mem, duplicate_cosine)
         name, dimension = self.embedder.name, self.embedder.dimension
         where = (id(store), getattr(store, "workspace", None), name)
         kb_key = (*where, await kb.kb_generation()) if kb is not None else None
@@ -130,6 +152,7 @@ class _Rows:
     tokenizers: list[str] = field(default_factory=list)
     entropy: list[float] = field(default_factory=list)
     agents: list[str] = field(default_factory=list)
+    quality: list[float] = field(default_factory=list)
 
     def pool(self, matrix: Vectors, embedder: str) -> Pool:
         return Pool(
@@ -144,6 +167,7 @@ class _Rows:
             agents=tuple(self.agents),
             matrix=matrix,
             embedder=embedder,
+            quality=np.asarray(self.quality, dtype=np.float64),
         )
 
 
@@ -161,6 +185,7 @@ async def _load_kb(kb: KnowledgeStore, embedder: str, dimension: int) -> Pool:
         rows.tokenizers.append(tokenizer_of.get(c.path, ""))
         rows.entropy.append(c.entropy)
         rows.agents.append("")
+        rows.quality.append(math.nan)
     return rows.pool(vectors if chunks else _empty(dimension), embedder)
 
 
@@ -168,7 +193,7 @@ async def _load_memories(mem: MemoryStore, embedder: str, dimension: int) -> Poo
     rows = _Rows()
     memories, vectors = await mem.memory_matrix(embedder)
     for m in memories:
-        title = _memory_title(m.kind, m.agent, m.workflow_id, m.count)
+        title = _memory_title(m)
         rows.ids.append(f"memory:{m.id}")
         rows.kinds.append(m.kind)
         rows.titles.append(title)
@@ -178,6 +203,7 @@ async def _load_memories(mem: MemoryStore, embedder: str, dimension: int) -> Poo
         rows.tokenizers.append("")  # counted by whichever model wrote it: recounted when used
         rows.entropy.append(m.entropy)
         rows.agents.append(m.agent or "")
+        rows.quality.append(math.nan if m.quality is None else m.quality)
     return rows.pool(vectors if memories else _empty(dimension), embedder)
 
 
@@ -199,6 +225,7 @@ def _joined(parts: list[Pool], embedder: str, dimension: int) -> Pool:
         agents=tuple(x for p in parts for x in p.agents),
         matrix=np.vstack([p.matrix for p in parts]).astype(np.float32, copy=False),
         embedder=embedder,
+        quality=np.concatenate([p.qualities for p in parts]),
     )
 
 
@@ -206,10 +233,18 @@ def _empty(dimension: int) -> Vectors:
     return np.zeros((0, dimension), dtype=np.float32)
 
 
-def _memory_title(kind: str, agent: str | None, workflow_id: str, count: int) -> str:
-    if kind == "agent":
-        return f"memory: what {agent} did before (run {workflow_id})"
-    if kind == "collective":
-        runs = f"{count} runs" if count > 1 else f"run {workflow_id}"
-        return f"memory: a lesson of this workspace ({runs})"
-    return f"memory: an earlier run ({workflow_id})"
+def _memory_title(m: Memory) -> str:
+    """How the prompt names a memory: what it is, its run, and how it was scored (a model
+    should weigh an unscored or poorly scored earlier answer accordingly)."""
+    if m.quality is not None:
+        scored = f"quality {m.quality:.2f}"
+    elif m.succeeded is False:
+        scored = "failed"
+    else:
+        scored = "not scored"
+    if m.kind == "agent":
+        return f"memory: what {m.agent} did before (run {m.workflow_id}, {scored})"
+    if m.kind == "collective":
+        runs = f"{m.count} runs" if m.count > 1 else f"run {m.workflow_id}"
+        return f"memory: a lesson of this workspace ({runs}, {scored})"
+    return f"memory: an earlier run ({m.workflow_id}, {scored})"

@@ -95,8 +95,11 @@ def _rank(quality: float | None) -> float:
     return -math.inf if quality is None else quality
 
 
-def _check_add(memories: Sequence[Memory], vectors: Vectors, duplicate_cosine: float) -> None:
-    check_vectors(vectors, len(memories), "the memories")
+def _check_add(
+    memories: Sequence[Memory], vectors: Vectors | None, duplicate_cosine: float
+) -> None:
+    if vectors is not None:
+        check_vectors(vectors, len(memories), "the memories")
     if not 0.0 < duplicate_cosine <= 1.0:
         raise ValueError(f"duplicate_cosine must be in (0, 1], got {duplicate_cosine!r}")
     for memory in memories:
@@ -137,9 +140,10 @@ class MemoryRecords:
     async def add_memories(
         self,
         memories: Sequence[Memory],
-        vectors: Vectors,
+        vectors: Vectors | None,
         duplicate_cosine: float,
         keep: int | None = None,
+        replacing: Sequence[int] = (),
     ) -> list[Memory]:
         """Keep ``memories`` (row i of ``vectors`` is memory i's) in one transaction and return
         them as kept, ids set, in the order given; several merged into one row are returned
@@ -155,6 +159,10 @@ class MemoryRecords:
         and forgets the rest, in the same transaction (recall reads them all, so their
         number must be bounded).
 
+        Without ``vectors`` the memories are kept pending (no vector, nothing merged) until
+        :meth:`pending_memories` are embedded and added again ``replacing`` their ids: the
+        pending rows are deleted in the same transaction.
+
         Raises:
             ValueError: ``vectors`` is not a 2-D float32 array of one finite row per memory,
                 a kind is unknown, or ``duplicate_cosine`` is not in (0, 1].
@@ -162,10 +170,19 @@ class MemoryRecords:
         _check_add(memories, vectors, duplicate_cosine)
         if not memories:
             return []
+        if vectors is None:
+            return await self._add_pending(memories, keep)
         moment = now()
         kept: dict[int, Memory] = {}
         order: list[int] = []
         async with writing(self.engine, self.workspace, _MEMORY) as conn:
+            for start in range(0, len(replacing), IN_BATCH):
+                batch = [int(i) for i in replacing[start : start + IN_BATCH]]
+                await conn.execute(
+                    delete(memories_table).where(
+                        _m.workspace_id == self.workspace, _m.id.in_(batch)
+                    )
+                )
             lessons = await self._lessons(
                 conn,
                 {m.embedder for m in memories if m.kind == "collective"},
@@ -205,6 +222,31 @@ class MemoryRecords:
                 await self._keep_newest(conn, keep, set(order))
             await bump(conn, self.workspace, _MEMORY)
         return [kept[memory_id] for memory_id in order]
+
+    async def _add_pending(self, memories: Sequence[Memory], keep: int | None) -> list[Memory]:
+        moment = now()
+        kept: list[Memory] = []
+        async with writing(self.engine, self.workspace, _MEMORY) as conn:
+            for memory in memories:
+                added = dataclasses.replace(memory, created_at=moment, updated_at=moment)
+                kept.append(dataclasses.replace(added, id=await self._insert(conn, added, None)))
+            if keep is not None:
+                await self._keep_newest(conn, keep, {m.id for m in kept})
+            await bump(conn, self.workspace, _MEMORY)
+        return kept
+
+    @typed
+    async def pending_memories(self, embedder: str, limit: int = 1_000) -> list[Memory]:
+        """Memories kept without a vector for ``embedder`` to embed, oldest first."""
+        query = (
+            select(*_FIELDS)
+            .where(_m.workspace_id == self.workspace, _m.embedder == embedder, _m.vector.is_(None))
+            .order_by(_m.id)
+            .limit(limit)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [_memory(row) for row in rows]
 
     async def _keep_newest(self, conn: AsyncConnection, keep: int, fresh: set[int]) -> None:
         """Forget all but the ``keep`` most recently updated memories (never one of
@@ -256,7 +298,7 @@ class MemoryRecords:
         return _memory((await conn.execute(query)).mappings().one())
 
     async def _insert(
-        self, conn: AsyncConnection, memory: Memory, vector: npt.NDArray[np.float32]
+        self, conn: AsyncConnection, memory: Memory, vector: npt.NDArray[np.float32] | None
     ) -> int:
         result = await conn.execute(
             insert(memories_table).values(
@@ -272,8 +314,8 @@ class MemoryRecords:
                 tokens=memory.tokens,
                 entropy=memory.entropy,
                 embedder=memory.embedder,
-                dimension=int(vector.shape[0]),
-                vector=pack(vector[np.newaxis, :])[0],
+                dimension=int(vector.shape[0]) if vector is not None else None,
+                vector=pack(vector[np.newaxis, :])[0] if vector is not None else None,
                 created_at=memory.created_at,
                 updated_at=memory.updated_at,
             )
@@ -326,7 +368,11 @@ class MemoryRecords:
         """
         query = (
             select(*_FIELDS, _m.dimension, _m.vector)
-            .where(_m.workspace_id == self.workspace, _m.embedder == embedder)
+            .where(
+                _m.workspace_id == self.workspace,
+                _m.embedder == embedder,
+                _m.vector.is_not(None),
+            )
             .order_by(_m.id)
         )
         async with self.engine.connect() as conn:

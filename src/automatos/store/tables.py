@@ -292,8 +292,8 @@ memories = Table(
     Column("tokens", Integer, nullable=False),
     Column("entropy", Float, nullable=False),
     Column("embedder", String(200), nullable=False),
-    Column("dimension", Integer, nullable=False),
-    Column("vector", LargeBinary, nullable=False),
+    Column("dimension", Integer),  # NULL while pending: not embedded yet
+    Column("vector", LargeBinary),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Index("ix_memories_kind", "workspace_id", "kind"),

@@ -3,7 +3,8 @@ across runs, and recalled through stage 3 by later runs."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import asyncio
+from collections.abc import AsyncIterator, Iterator, Sequence
 
 import pytest
 
@@ -11,7 +12,7 @@ from automatos import Engine, MemoriesStored, Settings, WorkflowRequest
 from automatos.domain.event import Event
 from automatos.domain.level import Level
 from automatos.domain.plan import Subtask, SubtaskSpec
-from automatos.retrieval.embedder import LocalEmbedder
+from automatos.retrieval.embedder import LocalEmbedder, Vectors
 from automatos.settings import ExecutionSettings, LLMSettings, PlanLimits
 from automatos.store.sql import SqlStore
 from automatos.testing import ScriptedLLM
@@ -25,7 +26,10 @@ ANSWER = (
 
 @pytest.fixture(scope="module")
 def minilm() -> Iterator[LocalEmbedder]:
+    """The embedder, loaded: runs embed their memories at once (see ``NotLoaded`` for the
+    other case)."""
     embedder = LocalEmbedder()
+    asyncio.run(embedder.embed(["load the model"]))
     yield embedder
     embedder.close()
 
@@ -159,3 +163,62 @@ async def test_memory_off_writes_nothing_and_recall_off_reads_nothing(
     async with Engine(s, llm=ScriptedLLM(default=ANSWER), store=store, embedder=minilm) as engine:
         result = await engine.run("What does a lighthouse keeper do?")
     assert not result.context["task"].retrieved  # memories exist, but are not recalled
+
+
+class NotLoaded:
+    """The real embedder, as one not loaded yet: ``ready`` is false until it is used."""
+
+    def __init__(self, inner: LocalEmbedder) -> None:
+        self.inner, self.name, self.dimension = inner, inner.name, inner.dimension
+        self.ready = False
+        self.calls = 0
+
+    async def embed(self, texts: Sequence[str]) -> Vectors:
+        self.calls += 1
+        self.ready = True
+        return await self.inner.embed(texts)
+
+
+async def test_without_a_loaded_embedder_memories_wait_for_the_next_recall(
+    store: SqlStore, minilm: LocalEmbedder
+) -> None:
+    embedder = NotLoaded(minilm)
+    events: list[Event] = []
+    async with Engine(
+        settings(Level.ATOM), llm=ScriptedLLM(default="168"), store=store, embedder=embedder
+    ) as engine:
+        await engine.run("What is 12 * 14?", on_event=events.append)  # nothing to retrieve
+    assert embedder.calls == 0  # no model loaded for an Atom's memories
+    [stored] = [e for e in events if isinstance(e, MemoriesStored)]
+    assert stored.pending and stored.stored == {"episodic": 1, "agent": 1}
+    assert len(await store.pending_memories(minilm.name)) == 2
+    assert (await store.memory_matrix(minilm.name))[0] == []
+
+    async with Engine(
+        settings(Level.ATOM), llm=ScriptedLLM(default=ANSWER), store=store, embedder=embedder
+    ) as engine:
+        result = await engine.run("What did the earlier run compute for 12 times 14?")
+    assert await store.pending_memories(minilm.name) == []  # embedded by the recall
+    recalled = [i for i in result.context["task"].items if i.kind == "episodic"]
+    assert recalled and "not scored" in recalled[0].title
+    assert len((await store.memory_matrix(minilm.name))[0]) == 4  # both runs', embedded
+
+
+async def test_a_poorly_scored_run_is_not_recalled(store: SqlStore, minilm: LocalEmbedder) -> None:
+    for score, request in ((0.2, "Describe a lighthouse keeper's morning"), (0.9, "unrelated")):
+        async with Engine(
+            settings(Level.CELL),
+            llm=ScriptedLLM(default=ANSWER),
+            store=store,
+            embedder=minilm,
+            scorer=Fixed(score),
+        ) as engine:
+            await engine.run(request)
+    [low] = [m for m in await store.memories("episodic") if m.quality == pytest.approx(0.2)]
+    async with Engine(
+        settings(Level.MOLECULE), llm=ScriptedLLM(default="?!"), store=store, embedder=minilm
+    ) as engine:
+        result = await engine.run("What does a lighthouse keeper do in the morning?")
+    ids = {i.id for i in result.context["task"].items}
+    assert f"memory:{low.id}" not in ids
+    assert all("quality 0.2" not in i.title for i in result.context["task"].items)

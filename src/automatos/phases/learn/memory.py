@@ -21,6 +21,7 @@ from automatos.domain.result import SubtaskResult, SubtaskStatus
 from automatos.errors import describe_exception
 from automatos.memory.base import Memory, MemoryKind, MemoryStore
 from automatos.phases.contracts import ASSIGNMENTS, PLAN, RESULTS
+from automatos.phases.learn.respond import quality_of
 from automatos.phases.state import WorkflowState
 from automatos.retrieval.optimizer import word_entropy
 
@@ -50,7 +51,11 @@ class MemoryStage:
             return
         settings = runtime.settings
         try:
-            vectors = await source.embedder.embed([m.text for m in drafts])
+            # An embedder not loaded yet (an Atom with nothing to retrieve) would cost the run
+            # seconds: the memories wait, without vectors, for the next recall to embed them.
+            vectors = (
+                await source.embedder.embed([m.text for m in drafts]) if source.ready else None
+            )
             drafts = [
                 _with(m, source.embedder.name, runtime.profile.count_tokens(m.text)) for m in drafts
             ]
@@ -73,7 +78,7 @@ class MemoryStage:
         for memory in kept:
             counts[memory.kind] = counts.get(memory.kind, 0) + 1
             merged += memory.count > 1 and memory.kind == "collective"
-        state.bus.emit(MemoriesStored, stored=counts, merged=merged)
+        state.bus.emit(MemoriesStored, stored=counts, merged=merged, pending=vectors is None)
 
 
 def memories_of(state: WorkflowState) -> list[Memory]:
@@ -83,8 +88,8 @@ def memories_of(state: WorkflowState) -> list[Memory]:
     if plan is None or not results:
         return []
     limit = state.runtime.settings.memory.max_chars
-    scores = state.evaluation.quality
-    report = state.evaluation.quality_report
+    report = quality_of(state)  # stage 7's, or stage 5's alone at a Molecule
+    scored = report is not None and report.method != "aggregate"
     drafts: list[Memory] = []
     answered = [
         f"{sid}: {_cut(results[sid].output or '', _OUTPUT_CHARS)}"
@@ -99,7 +104,8 @@ def memories_of(state: WorkflowState) -> list[Memory]:
     if failed:
         episode += f"\nSteps that did not succeed: {', '.join(failed)}"
     if report is not None:
-        episode += f"\nQuality: {report.q:.2f}"
+        review = " (needs review)" if report.needs_review else ""
+        episode += f"\nQuality: {report.q:.2f}{review}"
     drafts.append(
         _draft("episodic", _cut(episode, limit), state, quality=report.q if report else None)
     )
@@ -109,7 +115,7 @@ def memories_of(state: WorkflowState) -> list[Memory]:
         if result is None or assignment is None or result.status is SubtaskStatus.SKIPPED:
             continue
         kind = state.task_type(subtask.id)
-        quality = scores.get(subtask.id)
+        quality = report.subtasks.get(subtask.id, {}).get("q") if report is not None else None
         drafts.append(
             _draft(
                 "agent",
@@ -124,7 +130,8 @@ def memories_of(state: WorkflowState) -> list[Memory]:
             )
         )
         floor = state.runtime.settings.memory.min_quality
-        if result.status is SubtaskStatus.SUCCEEDED and quality is not None and quality >= floor:
+        good = quality is not None and quality >= floor
+        if scored and result.status is SubtaskStatus.SUCCEEDED and good:
             lesson = f"{subtask.description}\n{result.output or ''}"
             drafts.append(
                 _draft("collective", _cut(lesson, limit), state, task_type=kind, quality=quality)

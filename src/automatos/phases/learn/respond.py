@@ -26,7 +26,7 @@ from automatos.phases.execute.answer import answer_problem
 from automatos.phases.quotes import fit_quotes
 from automatos.phases.state import WorkflowState
 
-__all__ = ["RespondStage", "build_result", "frontier"]
+__all__ = ["RespondStage", "build_result", "frontier", "quality_of"]
 
 _SUCCEEDED = SubtaskStatus.SUCCEEDED
 
@@ -34,7 +34,7 @@ _ANSWER_TOKENS = 1000
 """What the synthesis is expected to write, for the budget's estimate."""
 
 
-def _quality(state: WorkflowState) -> QualityReport | None:
+def quality_of(state: WorkflowState) -> QualityReport | None:
     """Stage 7's report; where only stage 5 ran (a Molecule), its dimension scores."""
     evaluation = state.evaluation
     if evaluation.quality_report is None and evaluation.dimensions:
@@ -160,7 +160,7 @@ def build_result(state: WorkflowState) -> WorkflowResult:
         llm_calls=tuple(calls),
         stages=tuple(state.stages),
         warnings=tuple(state.warnings),
-        quality=_quality(state),
+        quality=quality_of(state),
         level=state.level,
         negotiation=state.planning.negotiation,
         prompts=state.preparation.prompts.uses(),

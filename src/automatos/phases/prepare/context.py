@@ -68,9 +68,6 @@ class ContextStage:
     async def run(self, state: WorkflowState) -> None:
         """Choose each subtask's context."""
         plan = state.require_plan()
-        source = state.runtime.context
-        if source is not None and state.level is not None and "memory" in state.level.stages:
-            source.warm()  # stage 8 embeds the run's memories: load while the subtasks run
         records: dict[str, SubtaskContext] = {}
         wanting: list[Subtask] = []
         for subtask in plan.subtasks:
@@ -120,10 +117,16 @@ class ContextStage:
         if runtime.store is None:
             return without("no store: there is no knowledge base or memory to draw from")
         try:
-            pool = await source.pool(runtime.store, memories=runtime.settings.memory.recall)
-        except (AutomatosError, OSError) as exc:
-            state.warnings.append(f"stage 3 could not load the knowledge base: {exc}")
-            return without(f"the knowledge base could not be read: {exc}")
+            memory = runtime.settings.memory
+            pool = await source.pool(
+                runtime.store, memories=memory.recall, duplicate_cosine=memory.duplicate_cosine
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the store, or the embedder on pending memories
+            why = str(exc) if isinstance(exc, AutomatosError) else describe_exception(exc)
+            state.warnings.append(f"stage 3 could not load the knowledge base and memories: {why}")
+            return without(f"the knowledge base and memories could not be read: {why}")
         if not len(pool):
             return without(
                 "the knowledge base and memory are empty for this embedder "
@@ -163,6 +166,7 @@ class ContextStage:
                 settings=runtime.settings.context,
                 tokenizer=profile.tokenizer,
                 count_tokens=profile.count_tokens,
+                min_memory_quality=runtime.settings.memory.recall_min_quality,
             )
             for index, s in enumerate(wanting)
         }

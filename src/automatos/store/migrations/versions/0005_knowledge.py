@@ -73,8 +73,10 @@ def upgrade() -> None:
         sa.Column("tokens", sa.Integer, nullable=False),
         sa.Column("entropy", sa.Float, nullable=False),
         sa.Column("embedder", sa.String(200), nullable=False),
-        sa.Column("dimension", sa.Integer, nullable=False),
-        sa.Column("vector", sa.LargeBinary, nullable=False),
+        # NULL until embedded: a run whose embedder is not loaded yet keeps its memories
+        # pending, and the first recall embeds them
+        sa.Column("dimension", sa.Integer),
+        sa.Column("vector", sa.LargeBinary),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     )
