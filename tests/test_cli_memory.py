@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -145,9 +146,11 @@ def test_list_filters_newest_first(seeded: list[Memory]) -> None:
 
 def test_search_finds_the_nearest_memory_first(seeded: list[Memory]) -> None:
     lines = ok("search", "how should figures in a finance report be sourced?").splitlines()
-    assert len(lines) == 4
     assert lines[0].startswith("1. ") and lines[0].split()[2] == str(seeded[2].id)
     assert "Cite the source" in lines[0]
+    assert all(float(line.split()[1]) >= 0.2 for line in lines)  # the floor
+    every = ok("search", "how should figures in a finance report be sourced?", "--min-score", "-1")
+    assert len(every.splitlines()) == 4 > len(lines)
     hits = [
         json.loads(line) for line in ok("search", "llama habitat", "-k", "1", "--json").splitlines()
     ]
@@ -158,14 +161,102 @@ def test_search_finds_the_nearest_memory_first(seeded: list[Memory]) -> None:
 def test_forget_by_id_by_run_and_all(seeded: list[Memory]) -> None:
     first, second, *_ = (m.id for m in seeded)
     assert ok("forget", str(first)) == "forgot 1 memory\n"
-    assert "no memories with these ids" in refused("forget", str(first))
+    assert refused("forget", str(first), "999") == (
+        f"no memory has the ids {first}, 999 (automatos memory list)"
+    )
     assert ok("forget", "--run", "wf-2") == "forgot 2 memories\n"
     assert ids(ok("list")) == [second]
-    assert "no memories of run wf-9" in refused("forget", "--run", "wf-9")
+    assert refused("forget", "--run", "wf-9") == (
+        "no run or memory has a workflow id starting with 'wf-9' "
+        "(automatos runs list, automatos memory list)"
+    )
     assert ok("forget", "--all", "--yes") == "forgot 1 memory\n"
     assert ok("list") == EMPTY_MEMORY + "\n"
     assert ok("search", "anything") == EMPTY_MEMORY + "\n"
     assert ok("forget", "--all", "--yes") == "forgot 0 memories\n"
+
+
+def test_forget_names_the_ids_that_matched_nothing(seeded: list[Memory]) -> None:
+    result = memory_cli("forget", str(seeded[0].id), "999", str(seeded[0].id))
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "forgot 1 memory\n"
+    assert result.stderr == "warning: no memory has the id 999: nothing was forgotten for it\n"
+    assert seeded[0].id not in ids(ok("list"))
+
+
+RUN_A = "3f2a9c1d7e4b4a0f8c2d6e1b5a7c9d0e"
+RUN_B = "3f2a9c1d7e4b4a0f8c2d6e1b5a7c9d11"
+STORED = "8b1e4d2c6a9f4e3b9d7c1a5e2f8b6c4d"
+
+
+def stored_run(run_id: str) -> None:
+    """A run kept in the store the commands use, as ``automatos run`` keeps one."""
+
+    async def run() -> None:
+        store = await SqlStore.open(Settings().store)
+        try:
+            await store.start_execution(run_id, "a request", {})
+        finally:
+            await store.aclose()
+
+    asyncio.run(run())
+
+
+def test_a_run_is_named_by_a_unique_prefix_as_runs_list_shows_it(minilm: LocalEmbedder) -> None:
+    texts = [SEEDS[0].text, SEEDS[2].text]
+    vectors = asyncio.run(minilm.embed(texts))
+    kept = keep(
+        [
+            memory("episodic", texts[0], RUN_A),
+            memory("collective", texts[1], RUN_B, quality=0.9),
+        ],
+        vectors,
+    )
+    stored_run(STORED)
+    shown = ok("list").splitlines()
+    assert {line.split()[4] for line in shown} == {RUN_A[:12]}  # what a user copies
+    assert ids(ok("list", "--run", RUN_A[:31])) == [kept[0].id]
+    assert ids(ok("list", "--run", RUN_B)) == [kept[1].id]
+    assert refused("list", "--run", RUN_A[:12]) == (
+        f"'{RUN_A[:12]}' is the start of 2 workflow ids: {RUN_A}, {RUN_B}; give more of the id"
+    )
+    assert refused("list", "--run", "ffff", "--json") == (
+        "no run or memory has a workflow id starting with 'ffff' "
+        "(automatos runs list, automatos memory list)"
+    )
+    # a stored run without memories is found too, and said to have none
+    assert ok("list", "--run", STORED[:8]) == "no memories match\n"
+    assert refused("forget", "--run", STORED[:8]) == (
+        f"there are no memories of run {STORED} (automatos memory list)"
+    )
+    assert refused("list", "--run", "") == "the run id is empty (automatos runs list shows them)"
+    assert ok("forget", "--run", RUN_A[:31]) == "forgot 1 memory\n"
+    assert ok("forget", "--run", RUN_A[:12]) == "forgot 1 memory\n"  # unique now
+    assert ok("list") == EMPTY_MEMORY + "\n"
+
+
+def test_json_stays_json_when_there_is_nothing_to_show() -> None:
+    for args in (("list", "--json"), ("search", "anything", "--json")):
+        result = memory_cli(*args)
+        assert result.exit_code == 0, result.output
+        assert result.stdout == ""  # no records, no line; the reason is for the reader
+        assert result.stderr == EMPTY_MEMORY + "\n"
+    result = memory_cli("list", "--agent", "nobody", "--json")
+    assert (result.stdout, result.stderr) == ("", "no memories match\n")
+
+
+def test_a_search_that_nothing_passes_says_so(seeded: list[Memory]) -> None:
+    query = "zebra quantum saxophone"
+    result = memory_cli("search", query, "--min-score", "0.9")
+    assert result.exit_code == 0, result.output
+    assert re.fullmatch(
+        r"no memory has a cosine of 0\.9 or more with the query \(the nearest: -?0\.\d{3}\); "
+        r"--min-score sets the floor\n",
+        result.stdout,
+    )
+    result = memory_cli("search", query, "--min-score", "0.9", "--json")
+    assert result.stdout == "" and result.stderr.startswith("no memory has a cosine of 0.9")
+    assert len(ok("search", query, "--min-score", "-1", "--json").splitlines()) == 4
 
 
 def test_forget_takes_exactly_one_selector() -> None:
@@ -193,3 +284,4 @@ def test_a_disabled_store_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AUTOMATOS_STORE__ENABLED", "false")
     for args in (("list",), ("search", "x"), ("forget", "--all", "--yes")):
         assert refused(*args) == STORE_DISABLED
+    assert "memories are kept" in STORE_DISABLED

@@ -371,6 +371,9 @@ class ContextSettings(BaseModel):
     """Tokens a chunk repeats of the one before it in its section."""
     max_file_bytes: int = Field(default=50_000_000, gt=0)
     """The largest file ``kb add`` reads."""
+    max_read_s: float = Field(default=120.0, gt=0)
+    """The longest ``kb add`` spends reading one PDF's text before giving it up (a small
+    crafted PDF can take hours)."""
 
     _optional = field_validator(
         "min_evenness", "relevance_margin", "duplicate_cosine", "budget_tokens", mode="before"

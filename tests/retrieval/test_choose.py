@@ -65,11 +65,16 @@ def test_each_step_drops_what_it_should_and_counts_it() -> None:
     )
     record = _choose(pool, q, budget=200, relevance_margin=None, min_relevance=0.7)
     assert [i.id for i in record.items] == ["kb:near"]
-    assert record.tokens == 50 <= record.budget == 200
+    assert record.tokens == 50 + 7 <= record.budget == 200  # its text and its header line
     assert record.dropped_by == {"entropy": 1, "relevance": 1, "mmr": 1, "knapsack": 1}
     steps = {d.id: d.step for d in record.dropped}
     # the entropy step's drops that were relevant are listed; the relevance step's only counted
-    assert steps == {"kb:poor": "entropy", "kb:twin": "mmr", "kb:big": "knapsack"}
+    assert steps == {
+        "kb:poor": "entropy",
+        "kb:far": "relevance",
+        "kb:twin": "mmr",
+        "kb:big": "knapsack",
+    }
     assert "title of kb:near" in next(d.reason for d in record.dropped if d.id == "kb:twin")
     assert record.candidates == 5
     assert sum(record.dropped_by.values()) + len(record.items) == record.candidates
@@ -117,8 +122,8 @@ def test_counts_by_another_tokenizer_are_recounted() -> None:
     q = _unit(1, 0)
     pool = _pool([("kb:a", "chunk", _unit(1, 0), 500, RICH)])
     pool = Pool(**{**{f: getattr(pool, f) for f in pool.__slots__}, "tokenizers": ("other",)})
-    record = _choose(pool, q, budget=10)
-    assert record.items[0].tokens == 7  # the counter's, not the stored 500
+    record = _choose(pool, q, budget=20)
+    assert record.items[0].tokens == 7 + 7  # the counter's (text and header), not the stored 500
 
 
 def test_nothing_relevant_says_so() -> None:
@@ -132,7 +137,8 @@ def test_without_the_optimiser_top_k_within_the_budget(budget: int) -> None:
     q = _unit(1, 0)
     rows = [(f"kb:{n}", "chunk", _unit(1, n / 10), 25, POOR) for n in range(8)]
     record = _choose(_pool(rows), q, budget=budget, optimize=False, naive_k=3)
-    assert [i.id for i in record.items] == ["kb:0", "kb:1", "kb:2"][: budget // 25]
+    # 25 tokens of text and 7 of header each
+    assert [i.id for i in record.items] == ["kb:0", "kb:1", "kb:2"][: budget // 32]
     assert record.tokens <= budget
     assert record.dropped_by.get("candidates") == 5
 

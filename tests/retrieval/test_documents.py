@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import tarfile
 import time
 from pathlib import Path
 
@@ -251,3 +252,99 @@ def test_adversarial_text_is_read_in_linear_time(tmp_path: Path, suffix: str) ->
     text = " ".join(p.text for s in document.sections for p in s.paragraphs)
     assert line in text
     assert "end" in text
+
+
+def test_a_missing_path_says_so_whatever_its_name(tmp_path: Path) -> None:
+    for missing in ("nonexistent", "no-dir/", "archive.v2", "notes.md"):
+        with pytest.raises(InvalidRequestError, match="No such file or directory") as raised:
+            read_document(tmp_path / missing, LIMIT)
+        assert "extension" not in str(raised.value)
+    present = tmp_path / "Makefile"
+    present.write_text("all:\n")
+    with pytest.raises(InvalidRequestError, match="without an extension"):
+        read_document(present, LIMIT)
+
+
+def tar_of(directory: Path) -> bytes:
+    """A tar archive of a directory, written by the standard library."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as archive:
+        archive.add(directory, arcname=directory.name)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("suffix", [".md", ".rst", ".txt", ".html"])
+def test_binary_bytes_that_decode_are_refused(tmp_path: Path, suffix: str) -> None:
+    zeros = tmp_path / f"zeros{suffix}"
+    zeros.write_bytes(b"\0" * 20_000)
+    with pytest.raises(InvalidRequestError) as raised:
+        read_document(zeros, LIMIT)
+    assert str(raised.value).startswith(f"{zeros} looks like a binary file, not ")
+    assert "NUL bytes" in str(raised.value)
+
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "notes.txt").write_text("Plain notes, archived.\n")
+    archive = tmp_path / f"archive{suffix}"
+    archive.write_bytes(tar_of(source))
+    archive.read_bytes().decode("utf-8")  # the archive of ASCII text decodes: not the test
+    with pytest.raises(InvalidRequestError, match=r"archive\.\w+ looks like a binary file"):
+        read_document(archive, LIMIT)
+
+
+def test_control_characters_are_counted_not_forbidden(tmp_path: Path) -> None:
+    controls = tmp_path / "controls.txt"
+    controls.write_text("words " * 50 + "\x01\x02\x03\x1b" * 10)  # 40 of 340: 12%
+    with pytest.raises(
+        InvalidRequestError, match=r"controls\.txt looks like a binary file, not plain text \(40"
+    ):
+        read_document(controls, LIMIT)
+    coloured = tmp_path / "log.md"
+    # a log with a few colour codes, tabs and form feeds is still text (2 of 1,700+)
+    coloured.write_text("# Log\n\n" + "line\twith a tab\f\n" * 100 + "\x1b[31mred\x1b[0m\n")
+    document = read_document(coloured, LIMIT)
+    assert document.sections[0].heading_path == ("Log",)
+    kind = tmp_path / "kind.md"
+    kind.write_text("\x07" * 3 + "x" * 100)  # 3 in 103: over 1%
+    with pytest.raises(InvalidRequestError, match="not Markdown text"):
+        read_document(kind, LIMIT)
+
+
+def test_html_page_furniture_is_not_text(tmp_path: Path) -> None:
+    path = tmp_path / "policy.html"
+    path.write_text(
+        "<html><body>"
+        '<nav><a href="/">Home</a> | <a href="/hr">HR</a><h2>Menu</h2></nav>'
+        "<header><h1>Leave policy</h1></header>"
+        "<p>Staff take 25 days of leave a year.</p>"
+        "<aside><p>Related: the travel policy</p></aside>"
+        "<h2>Carry-over</h2><p>Five days carry over.</p>"
+        '<svg viewBox="0 0 10 10"><title>logo</title><text>svgword</text></svg>'
+        "<noscript>Enable JavaScript</noscript>"
+        "<footer><p>© 2024 Example Corp</p></footer>"
+        "</body></html>",
+        encoding="utf-8",
+    )
+    assert outline(read_document(path, LIMIT)) == [
+        (("Leave policy",), ["Staff take 25 days of leave a year."]),
+        (("Leave policy", "Carry-over"), ["Five days carry over."]),
+    ]
+
+
+def test_a_pdf_that_takes_too_long_to_read_is_given_up(tmp_path: Path) -> None:
+    path = tmp_path / "slow.pdf"
+    path.write_bytes(make_pdf([["page one"], ["page two"], ["page three"]]))
+    with pytest.raises(InvalidRequestError, match=r"took over 1e-09 s .* page 2 of 3"):
+        read_document(path, 10_000_000, max_seconds=1e-9)
+    assert len(read_document(path, 10_000_000, max_seconds=60).sections) == 3
+
+
+def test_reading_a_pdf_stops_when_told(tmp_path: Path) -> None:
+    import threading
+
+    path = tmp_path / "long.pdf"
+    path.write_bytes(make_pdf([["a page"]] * 3))
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(InvalidRequestError, match="interrupted at page 1"):
+        read_document(path, 10_000_000, stop=stop)

@@ -19,13 +19,22 @@ import asyncpg
 import numpy as np
 import pytest
 
-from automatos.errors import ConfigurationError, ProviderUnavailableError, StoreError
+from automatos.errors import (
+    AutomatosError,
+    ConfigurationError,
+    LLMTimeoutError,
+    ProviderContractError,
+    ProviderRequestError,
+    ProviderUnavailableError,
+    RateLimitedError,
+    StoreError,
+)
 from automatos.llm.base import estimate_tokens
 from automatos.retrieval.base import ChunkRecord, KbDocument, KnowledgeStore, Vectors
 from automatos.retrieval.embedder import CachedEmbedder, Embedder, LocalEmbedder
 from automatos.retrieval.factory import build_embedder, close_embedder, tokenizer_of
 from automatos.retrieval.index import ExactIndex
-from automatos.retrieval.ingest import IngestReport, ingest
+from automatos.retrieval.ingest import FileOutcome, IngestReport, about_the_embedder, ingest
 from automatos.retrieval.optimizer import word_entropy
 from automatos.retrieval.remote_embedder import OpenAIEmbedder
 from automatos.settings import (
@@ -38,7 +47,7 @@ from automatos.settings import (
 from automatos.store.sql import SqlStore
 from tests.retrieval.test_documents import make_pdf
 from tests.retrieval.test_remote_embedder import vectors as fake_vectors
-from tests.support.fake_servers import FakeLLMServer
+from tests.support.fake_servers import FakeLLMServer, error
 
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -76,8 +85,9 @@ def minilm() -> Iterator[LocalEmbedder]:
 
 
 class Counting:
-    """The real embedder, counting the texts it is asked; texts with ``boom`` in them fail as
-    an unreachable endpoint would."""
+    """The real embedder, counting the texts it is asked; texts with ``boom`` in them are
+    refused as an endpoint refuses a text too long, and texts with ``down`` fail as an
+    unreachable endpoint would."""
 
     def __init__(self, inner: Embedder) -> None:
         self.inner = inner
@@ -88,7 +98,9 @@ class Counting:
     async def embed(self, texts: Sequence[str]) -> Vectors:
         self.asked.append(list(texts))
         if any("boom" in text for text in texts):
-            raise ProviderUnavailableError("the embeddings endpoint is down")
+            raise ProviderRequestError("HTTP 400: the input is too long")
+        if any("down" in text for text in texts):
+            raise ProviderUnavailableError("cannot reach the embeddings endpoint")
         return await self.inner.embed(texts)
 
     @property
@@ -136,6 +148,8 @@ async def add(
     tokenizer: str = "estimate",
     settings: ContextSettings = CONTEXT,
     progress: list[tuple[int, int, int]] | None = None,
+    prune: bool = False,
+    seen: list[FileOutcome] | None = None,
 ) -> IngestReport:
     return await ingest(
         paths,
@@ -144,7 +158,9 @@ async def add(
         tokenizer=tokenizer,
         count_tokens=estimate_tokens,
         settings=settings,
+        prune=prune,
         on_progress=None if progress is None else lambda *done: progress.append(done),
+        on_file=None if seen is None else seen.append,
     )
 
 
@@ -169,6 +185,8 @@ async def test_a_directory_is_walked_in_order_and_every_kind_kept(
     assert not report.failed
     totals = report.totals
     assert totals["added"] == 5 and totals["failed"] == 0
+    assert report.left_out == ((".json", 1),) and totals["left_out"] == 1  # data.json
+    assert report.gone == () and report.stopped is None
     assert totals["chunks"] == sum(file.chunks for file in report.files) >= 6
     assert progress[0] == (0, 5, 0)
     assert [done for done, _, _ in progress] == [0, 1, 2, 3, 4, 5]
@@ -304,7 +322,7 @@ async def test_an_empty_file_is_skipped_and_an_emptied_one_leaves(
     assert await store.kb_documents() == []
 
 
-async def test_an_embedder_failure_fails_its_file_and_the_others_go_on(
+async def test_an_embedder_refusing_a_text_fails_its_file_and_the_others_go_on(
     tmp_path: Path, store: SqlStore, counting: Counting
 ) -> None:
     (tmp_path / "a.txt").write_text(TEA)
@@ -316,22 +334,164 @@ async def test_an_embedder_failure_fails_its_file_and_the_others_go_on(
         ("b.txt", "failed"),
         ("c.txt", "added"),
     ]
-    assert report.failed[0].reason == ("ProviderUnavailableError: the embeddings endpoint is down")
+    assert report.failed[0].reason == "ProviderRequestError: HTTP 400: the input is too long"
+    assert report.stopped is None and report.unread == ()
     assert len(await store.kb_documents()) == 2
+
+
+async def test_an_embedder_failing_as_a_whole_stops_at_once_and_keeps_what_was_added(
+    tmp_path: Path, store: SqlStore, counting: Counting
+) -> None:
+    (tmp_path / "a.txt").write_text(TEA)
+    (tmp_path / "b.txt").write_text("The endpoint goes down here.\n")
+    (tmp_path / "c.txt").write_text(LLAMAS)
+    (tmp_path / "d.txt").write_text("And this would be refused: boom.\n")
+    seen: list[FileOutcome] = []
+    report = await add([tmp_path], store, counting, seen=seen)
+    assert [(Path(f.path).name, f.outcome) for f in report.files] == [("a.txt", "added")]
+    assert seen == list(report.files)
+    assert isinstance(report.stopped, ProviderUnavailableError)
+    assert [Path(p).name for p in report.unread] == ["b.txt", "c.txt", "d.txt"]
+    assert len(counting.asked) == 2  # c.txt and d.txt were never sent
+    assert [Path(d.path).name for d in await store.kb_documents()] == ["a.txt"]
+
+
+async def test_a_refused_key_stops_at_the_first_file_through_the_real_sdk(
+    tmp_path: Path, store: SqlStore
+) -> None:
+    for name in ("a.txt", "b.txt", "c.txt"):
+        (tmp_path / name).write_text(f"{name}: {TEA}")
+    with FakeLLMServer(lambda path, body: error(401, "invalid api key")) as server:
+        endpoint = OpenAIEmbedder(model="embed-test", dimension=3, base_url=server.base_url)
+        report = await add([tmp_path], store, endpoint)
+        await endpoint.aclose()
+    assert isinstance(report.stopped, ProviderRequestError)
+    assert "HTTP 401" in str(report.stopped) and len(report.unread) == 3
+    assert len(server.requests) == 1 and report.files == ()
+
+
+@pytest.mark.parametrize(
+    ("error", "whole"),
+    [
+        (ConfigurationError("the model does not load"), True),
+        (ProviderUnavailableError("cannot reach the embeddings endpoint"), True),
+        (LLMTimeoutError("the embeddings endpoint timed out"), True),
+        (RateLimitedError("HTTP 429: slow down"), True),
+        (ProviderRequestError("HTTP 401: invalid api key"), True),
+        (ProviderRequestError("HTTP 403: not allowed"), True),
+        (ProviderRequestError("HTTP 404: no such model"), True),
+        (ProviderRequestError("HTTP 400: the input is too long"), False),
+        (ProviderRequestError("HTTP 413: payload too large"), False),
+        (ProviderContractError("a zero vector"), False),
+    ],
+)
+def test_which_errors_are_about_the_embedder_as_a_whole(error: AutomatosError, whole: bool) -> None:
+    assert about_the_embedder(error) is whole
 
 
 async def test_an_embedder_that_cannot_work_and_bad_chunk_sizes_stop_at_once(
     tmp_path: Path, store: SqlStore
 ) -> None:
     (tmp_path / "a.txt").write_text(TEA)
+    (tmp_path / "b.txt").write_text(LLAMAS)
     broken = LocalEmbedder(model_dir=tmp_path / "no-model")
-    with pytest.raises(ConfigurationError, match="does not load"):
-        await add([tmp_path], store, broken)
+    report = await add([tmp_path], store, broken)
+    assert isinstance(report.stopped, ConfigurationError)
+    assert "does not load" in str(report.stopped) and len(report.unread) == 2
     broken.close()
     overlapping = ContextSettings(chunk_tokens=20, chunk_overlap_tokens=20)
     with pytest.raises(ConfigurationError, match=r"context\.chunk_overlap_tokens"):
         await add([tmp_path], store, broken, settings=overlapping)
     assert await store.kb_documents() == []
+
+
+async def test_directories_named_that_hold_nothing_readable_fail_saying_what_they_hold(
+    tmp_path: Path, store: SqlStore, counting: Counting
+) -> None:
+    code = tmp_path / "code"
+    (code / "pkg").mkdir(parents=True)
+    for name in ("a.py", "pkg/b.PY", "report.docx", "data.json", "Makefile", ".env"):
+        (code / name).write_text("x = 1\n")
+    empty = tmp_path / "empty"
+    (empty / "sub").mkdir(parents=True)
+    hidden = tmp_path / "hidden"
+    hidden.mkdir()
+    (hidden / ".notes.md").write_text(GUIDE)
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    (mixed / "tea.txt").write_text(TEA)
+    (mixed / "tea.csv").write_text("a,b\n")
+    report = await add([code, empty, hidden, mixed, code], store, counting)
+    reasons = {Path(f.path).name: f.reason for f in report.failed}
+    assert reasons == {
+        "code": "nothing readable found: 5 files left out: .py (2), .docx, .json, no extension; "
+        "the kinds read are .htm, .html, .markdown, .md, .pdf, .rst, .txt",
+        "empty": "nothing readable found: it holds no files",
+        "hidden": "nothing readable found: it holds only hidden entries, which are left out",
+    }
+    assert [Path(f.path).name for f in report.files if f.outcome == "added"] == ["tea.txt"]
+    assert report.left_out == ((".py", 2), (".csv", 1), (".docx", 1), (".json", 1), ("", 1))
+    assert report.totals["left_out"] == 6 and report.totals["failed"] == 3
+
+
+async def test_documents_gone_from_disk_are_reported_and_pruned_when_asked(
+    tmp_path: Path, store: SqlStore, counting: Counting
+) -> None:
+    docs = write_docs(tmp_path)
+    other = tmp_path / "other.md"
+    other.write_text(GUIDE)
+    await add([docs, other], store, counting)
+    (docs / "guide.md").unlink()
+    other.unlink()
+    key = docs.resolve().as_posix()
+    report = await add([docs], store, counting)
+    assert report.gone == (f"{key}/guide.md",)  # other.md is not under the path named
+    assert {f.outcome for f in report.files} == {"unchanged"}
+    assert len(await store.kb_documents()) == 6
+
+    seen: list[FileOutcome] = []
+    pruned = await add([docs], store, counting, prune=True, seen=seen)
+    (removed,) = [f for f in pruned.files if f.outcome == "removed"]
+    assert removed.path == f"{key}/guide.md" and removed.chunks == 3
+    assert removed in seen and pruned.gone == () and pruned.totals["removed"] == 1
+    paths = {d.path for d in await store.kb_documents()}
+    assert f"{key}/guide.md" not in paths and len(paths) == 5
+
+    # a directory that is gone, or emptied, names nothing to read: no failure when pruned
+    for name in ("llamas.rst", "tea.txt"):
+        (docs / "animals" / name).unlink()
+    emptied = await add([docs / "animals", other], store, counting)
+    assert [Path(f.path).name for f in emptied.failed] == ["animals", "other.md"]
+    assert [Path(p).name for p in emptied.gone] == ["llamas.rst", "tea.txt", "other.md"]
+    emptied = await add([docs / "animals", other], store, counting, prune=True)
+    assert [(Path(f.path).name, f.outcome) for f in emptied.files] == [
+        ("llamas.rst", "removed"),
+        ("tea.txt", "removed"),
+        ("other.md", "removed"),
+    ]
+    assert not emptied.failed and len(await store.kb_documents()) == 2
+    missing = await add([tmp_path / "missing"], store, counting, prune=True)
+    assert [f.reason for f in missing.failed] == [
+        f"cannot read {(tmp_path / 'missing').resolve()}: No such file or directory"
+    ]
+
+
+async def test_a_file_that_cannot_be_looked_at_is_not_gone(
+    tmp_path: Path, store: SqlStore, counting: Counting
+) -> None:
+    if os.geteuid() == 0:
+        pytest.skip("root looks at any file")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "secret.md").write_text(GUIDE)
+    await add([locked], store, counting)
+    locked.chmod(0)
+    try:
+        report = await add([locked], store, counting, prune=True)
+    finally:
+        locked.chmod(0o755)
+    assert report.gone == () and not [f for f in report.files if f.outcome == "removed"]
+    assert len(await store.kb_documents()) == 1
 
 
 class FailingSecondPut:
@@ -533,3 +693,17 @@ def test_tokenizer_of_the_configured_model() -> None:
     name, count = tokenizer_of(Settings())
     assert name == "llama.cpp:gemma-3-270m-q4_k_m"
     assert count is not estimate_tokens and callable(count)
+
+
+async def test_a_file_name_that_is_not_utf8_fails_alone(
+    tmp_path: Path, store: SqlStore, counting: Counting
+) -> None:
+    docs = tmp_path / "names"
+    docs.mkdir()
+    (docs / "good.md").write_text(GUIDE)
+    (docs / "bad\udcff.txt").write_text(TEA)  # the byte 0xff in the name, as Linux allows
+    report = await add([docs], store, counting)
+    assert [f.outcome for f in report.files if f.path.endswith("good.md")] == ["added"]
+    [bad] = report.failed
+    assert "the file name is not UTF-8" in bad.reason and "bad\\udcff.txt" in bad.reason
+    assert [Path(d.path).name for d in await store.kb_documents()] == ["good.md"]

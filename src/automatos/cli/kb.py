@@ -1,8 +1,12 @@
 """``automatos kb``: the knowledge base: files read, chunked and embedded for stage 3.
 
 ``add`` keeps each file under its resolved path: adding it again after an edit replaces its
-chunks, adding it unchanged costs a read. ``search`` asks the knowledge base as stage 3 does
-(the nearest chunks by cosine), to see what a subtask about the query would be given.
+chunks, adding it unchanged costs a read, and ``--prune`` removes the documents whose files
+are gone. ``search`` asks the knowledge base as stage 3 does (the nearest chunks by cosine),
+to see what a subtask about the query would be given.
+
+With ``--json`` standard output is only JSON (JSON lines for ``list`` and ``search``: no
+line when there is nothing to show); what is said to the reader goes to standard error.
 
 Vectors are searched only against those of the same embedder: after a change of
 ``embeddings.*`` the files must be added again, and ``search`` says so rather than finding
@@ -14,32 +18,43 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-from collections.abc import Iterator, Sequence
+import shlex
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from automatos.cli.output import EXIT_FAILED, EXIT_INTERRUPTED, fail, load_settings, warn
+from automatos.cli.output import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    describe,
+    fail,
+    load_settings,
+    warn,
+)
 from automatos.cli.store import STORE_DISABLED, with_store
 
 if TYPE_CHECKING:
     from automatos.retrieval.base import Hit, KbDocument, KnowledgeStore, Vectors
     from automatos.retrieval.embedder import Embedder
-    from automatos.retrieval.ingest import IngestReport, ProgressCallback
+    from automatos.retrieval.ingest import FileOutcome, IngestReport, ProgressCallback
     from automatos.settings import Settings
 
 __all__ = [
     "EMPTY_KB",
     "checked_query",
     "counted",
+    "embedder_errors",
     "embedder_of",
+    "embedder_problem",
     "json_line",
     "kb_app",
     "mismatch",
     "nearest",
     "one_line",
+    "say",
     "settings_with_store",
     "shown_path",
 ]
@@ -99,6 +114,28 @@ def json_line(record: Any, **first: object) -> str:
     return json.dumps(fields, default=default, ensure_ascii=False)
 
 
+def say(message: str, *, as_json: bool) -> None:
+    """A message for the reader (``the knowledge base is empty``): on standard output, or on
+    standard error when standard output is JSON, which it must stay for a program reading it
+    (no records: no line)."""
+    typer.echo(message, err=as_json)
+
+
+@contextlib.contextmanager
+def embedder_errors(settings: Settings) -> Iterator[None]:
+    """End the command with one line naming the settings when the embedder fails as a
+    whole (its endpoint unreachable, its key refused)."""
+    from automatos.errors import AutomatosError
+    from automatos.retrieval.ingest import about_the_embedder
+
+    try:
+        yield
+    except AutomatosError as exc:
+        if not about_the_embedder(exc):
+            raise
+        raise fail(embedder_problem(settings, exc)) from None
+
+
 async def nearest(embedder: Embedder, query: str, matrix: Vectors, k: int) -> list[Hit]:
     """The ``k`` rows of ``matrix`` nearest ``query`` by cosine, best first.
 
@@ -154,12 +191,20 @@ def kb_add(
         list[Path],
         typer.Argument(help="Files, and directories to read the supported files under."),
     ],
+    prune: Annotated[
+        bool,
+        typer.Option(
+            "--prune",
+            help="Remove the documents kept under these paths whose files no longer exist.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Add files to the knowledge base (Markdown, reStructuredText, text, HTML, PDF).
 
-    Directories are read recursively, hidden entries left out. A file added again unchanged
-    is left as it is; a changed one has its chunks replaced.
+    Directories are read recursively; hidden entries and files of other kinds are left out.
+
+    A file added again unchanged is left as it is; a changed one has its chunks replaced.
     """
     from rich.console import Console
 
@@ -170,18 +215,22 @@ def kb_add(
     embedder = embedder_of(settings)
     tokenizer, count_tokens = tokenizer_of(settings)
     err = Console(stderr=True)
+    done: list[FileOutcome] = []  # what was kept before a Ctrl-C, to say so
 
     async def add(store: KnowledgeStore) -> IngestReport:
         try:
-            with _progress(err, shown=not as_json and err.is_terminal) as on_progress:
+            with _progress(err, shown=not as_json and err.is_terminal) as bar:
+                loads = settings.embeddings.provider == "local"  # seconds before the first file
                 return await ingest(
                     paths,
                     store,
-                    embedder,
+                    _FirstCallShown(embedder, bar.loading) if loads else embedder,
                     tokenizer=tokenizer,
                     count_tokens=count_tokens,
                     settings=settings.context,
-                    on_progress=on_progress,
+                    prune=prune,
+                    on_progress=bar.update,
+                    on_file=done.append,
                 )
         finally:
             await close_embedder(embedder)
@@ -189,24 +238,119 @@ def kb_add(
     try:
         report = with_store(settings.store, add)
     except KeyboardInterrupt:
-        raise fail(
-            "interrupted; the files added before it stay in the knowledge base", EXIT_INTERRUPTED
-        ) from None
+        raise fail(_interrupted(done), EXIT_INTERRUPTED) from None
+    stopped = None if report.stopped is None else _stopped(settings, report, report.stopped)
     if as_json:
-        files = [dataclasses.asdict(file) for file in report.files]
-        shown = {"files": files, "totals": report.totals, "seconds": round(report.seconds, 3)}
-        typer.echo(json.dumps(shown, ensure_ascii=False))
+        typer.echo(json.dumps(_json_report(report, stopped), ensure_ascii=False))
     else:
-        _print_report(report)
+        _print_report(report, paths)
+    if stopped is not None:
+        raise fail(stopped)
     if report.failed:
         raise typer.Exit(EXIT_FAILED)
 
 
-def _progress(console: Any, *, shown: bool) -> contextlib.AbstractContextManager[ProgressCallback]:
+def embedder_problem(settings: Settings, error: BaseException) -> str:
+    """An embedder's error as one line, with, for an endpoint's, where the endpoint comes
+    from (the setting that names it) and the settings of the key when none is set."""
+    from automatos.errors import LLMError
+
+    text = describe(error).rstrip(".")
+    config = settings.embeddings
+    if config.provider != "openai" or not isinstance(error, LLMError):
+        return text
+    if config.base_url:
+        where = f"{config.base_url} (AUTOMATOS_EMBEDDINGS__BASE_URL)"
+    elif settings.llm.base_url:
+        where = (
+            f"the LLM's, {settings.llm.base_url} (AUTOMATOS_LLM__BASE_URL), as "
+            "AUTOMATOS_EMBEDDINGS__BASE_URL is not set"
+        )
+    else:
+        where = (
+            "OpenAI's, as neither AUTOMATOS_EMBEDDINGS__BASE_URL nor AUTOMATOS_LLM__BASE_URL is set"
+        )
+    text += f"; the embeddings endpoint is {where}"
+    keys = [key for key in (config.api_key, settings.llm.api_key) if key is not None]
+    if not any(key.get_secret_value() for key in keys):
+        text += "; no API key is set (AUTOMATOS_EMBEDDINGS__API_KEY, else AUTOMATOS_LLM__API_KEY)"
+    return text
+
+
+def _stopped(settings: Settings, report: IngestReport, error: BaseException) -> str:
+    """Why the adding stopped, and what became of the files."""
+    kept = report.count("added") + report.count("replaced")
+    unread = counted(len(report.unread), "file", "files")
+    before = (
+        f"{counted(kept, 'file', 'files')} added before it stay" if kept else "nothing was added"
+    )
+    return (
+        f"the embedder failed, so the adding stopped ({before}; {unread} not read: add them "
+        f"again once it works): {embedder_problem(settings, error)}"
+    )
+
+
+def _interrupted(done: Sequence[FileOutcome]) -> str:
+    """What a Ctrl-C left: every file is kept in its own transaction, so those done stay."""
+    added = sum(1 for file in done if file.outcome == "added")
+    replaced = sum(1 for file in done if file.outcome == "replaced")
+    if not added and not replaced:
+        return "interrupted before any file was added; add the same paths again"
+    parts = [f"{added} added"] if added else []
+    parts += [f"{replaced} replaced"] if replaced else []
+    files = counted(added + replaced, "file", "files")
+    return (
+        f"interrupted: {files} ({', '.join(parts)}) before it stay in the knowledge base; "
+        "add the same paths again for the rest"
+    )
+
+
+def _json_report(report: IngestReport, stopped: str | None) -> dict[str, Any]:
+    return {
+        "files": [dataclasses.asdict(file) for file in report.files],
+        "totals": report.totals,
+        "left_out": dict(report.left_out),
+        "gone": list(report.gone),
+        "stopped": stopped,
+        "not_read": list(report.unread),
+        "seconds": round(report.seconds, 3),
+    }
+
+
+class _FirstCallShown:
+    """An embedder that says when its first call starts and ends: the local model loads
+    during it, for seconds in which no file is done and the bar would seem stuck."""
+
+    def __init__(self, inner: Embedder, loading: Callable[[bool], None]) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.dimension = inner.dimension
+        self._loading: Callable[[bool], None] | None = loading
+
+    async def embed(self, texts: Sequence[str]) -> Vectors:
+        loading, self._loading = self._loading, None
+        if loading is None:
+            return await self.inner.embed(texts)
+        loading(True)
+        try:
+            return await self.inner.embed(texts)
+        finally:
+            loading(False)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Bar:
+    """What ``kb add`` tells its progress bar."""
+
+    update: ProgressCallback
+    loading: Callable[[bool], None]
+
+
+def _progress(console: Any, *, shown: bool) -> contextlib.AbstractContextManager[_Bar]:
     """A progress bar of files (and chunks) on standard error, while ``shown``."""
 
     @contextlib.contextmanager
-    def bar() -> Iterator[ProgressCallback]:
+    def bar() -> Iterator[_Bar]:
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -216,29 +360,41 @@ def _progress(console: Any, *, shown: bool) -> contextlib.AbstractContextManager
         )
 
         with Progress(
-            TextColumn("adding"),
+            TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("files, {task.fields[chunks]} chunks"),
+            TextColumn("{task.fields[done]}"),
             TimeElapsedColumn(),
             console=console,
             transient=True,
         ) as progress:
-            task = progress.add_task("adding", total=None, chunks=0)
+            task = progress.add_task("adding", total=None, done="files")
 
             def update(done: int, total: int, chunks: int) -> None:
-                progress.update(task, completed=done, total=total, chunks=chunks)
+                files = "file" if total == 1 else "files"
+                made = counted(chunks, "chunk", "chunks")
+                progress.update(task, completed=done, total=total, done=f"{files}, {made}")
 
-            yield update
+            def loading(started: bool) -> None:
+                what = "loading the embedding model…" if started else "adding"
+                progress.update(task, description=what)
+
+            yield _Bar(update, loading)
 
     @contextlib.contextmanager
-    def silent() -> Iterator[ProgressCallback]:
-        yield lambda done, total, chunks: None
+    def silent() -> Iterator[_Bar]:
+        yield _Bar(lambda done, total, chunks: None, lambda started: None)
 
     return bar() if shown else silent()
 
 
-def _print_report(report: IngestReport) -> None:
+_SHOWN_GONE = 5
+"""How many of the documents gone from disk are named."""
+
+
+def _print_report(report: IngestReport, named: Sequence[Path]) -> None:
+    from automatos.retrieval.ingest import left_out_text
+
     for file in report.files:
         path = shown_path(file.path)
         if file.outcome == "failed":
@@ -247,18 +403,43 @@ def _print_report(report: IngestReport) -> None:
             typer.echo(reason, err=True)
         elif file.outcome == "skipped":
             typer.echo(f"skipped   {path}: {file.reason}")
+        elif file.outcome == "removed":
+            typer.echo(f"removed   {path}  ({file.reason})")
         elif file.outcome != "unchanged":
-            typer.echo(f"{file.outcome:<9} {path}  ({file.chunks} chunks, {file.tokens} tokens)")
+            typer.echo(
+                f"{file.outcome:<9} {path}  ({counted(file.chunks, 'chunk', 'chunks')}, "
+                f"{counted(file.tokens, 'token', 'tokens')})"
+            )
             if file.reason:
                 warn(f"{path}: {file.reason}")
+    if report.left_out:
+        typer.echo(left_out_text(report.left_out))
     totals = report.totals
-    counts = ", ".join(
-        f"{totals[outcome]} {outcome}"
-        for outcome in ("added", "replaced", "unchanged", "skipped", "failed")
-    )
+    outcomes = ["added", "replaced", "unchanged", "skipped", "failed"]
+    if totals["removed"]:
+        outcomes.append("removed")
+    counts = ", ".join(f"{totals[outcome]} {outcome}" for outcome in outcomes)
     typer.echo(
-        f"{counts}; {totals['chunks']} chunks ({totals['tokens']} tokens) embedded "
-        f"in {report.seconds:.1f}s"
+        f"{counts}; {counted(totals['chunks'], 'chunk', 'chunks')} "
+        f"({counted(totals['tokens'], 'token', 'tokens')}) embedded in {report.seconds:.1f}s"
+    )
+    if report.gone:
+        warn(_gone(report.gone, named))
+
+
+def _gone(gone: Sequence[str], named: Sequence[Path]) -> str:
+    """``2 stored documents under docs no longer exist: …; `automatos kb add --prune docs`
+    removes them``."""
+    shown = ", ".join(shown_path(path) for path in gone[:_SHOWN_GONE])
+    if len(gone) > _SHOWN_GONE:
+        shown += f" and {len(gone) - _SHOWN_GONE} more"
+    typed = [str(path) for path in named]
+    exist = "exists" if len(gone) == 1 else "exist"
+    them = "it" if len(gone) == 1 else "them"
+    return (
+        f"{counted(len(gone), 'stored document', 'stored documents')} under "
+        f"{', '.join(typed)} no longer {exist} on disk: {shown}; "
+        f"`automatos kb add --prune {shlex.join(typed)}` removes {them}"
     )
 
 
@@ -286,14 +467,15 @@ def kb_search(
             chunks, matrix = await store.kb_matrix(embedder.name)
             if not chunks:
                 return documents, []
-            hits = await nearest(embedder, text, matrix, top)
+            with embedder_errors(settings):
+                hits = await nearest(embedder, text, matrix, top)
             return documents, [(chunks[hit.row], hit.score) for hit in hits]
         finally:
             await close_embedder(embedder)
 
     documents, found = with_store(settings.store, search)
     if not documents:
-        typer.echo(EMPTY_KB)
+        say(EMPTY_KB, as_json=as_json)
         return
     others = [d.embedder for d in documents if d.embedder != embedder.name]
     if others:
@@ -328,24 +510,28 @@ def kb_list(
         return await store.kb_documents()
 
     documents = with_store(settings.store, read)
+    if not documents:
+        say(EMPTY_KB, as_json=as_json)
+        return
     if as_json:
         for document in documents:
             typer.echo(json_line(document))
-        return
-    if not documents:
-        typer.echo(EMPTY_KB)
         return
     shown = [shown_path(d.path) for d in documents]
     width = max(len(path) for path in shown)
     for path, d in zip(shown, documents, strict=True):
         added = f"{d.added_at:%Y-%m-%d %H:%M}" if d.added_at else "-"
+        chunks = "chunk" if d.chunks == 1 else "chunks"
+        tokens = "token" if d.tokens == 1 else "tokens"
         typer.echo(
-            f"{path:<{width}}  {d.kind:<4} {d.chunks:>5} chunks {d.tokens:>8} tokens  "
+            f"{path:<{width}}  {d.kind:<4} {d.chunks:>5} {chunks:<6} {d.tokens:>8} {tokens:<6}  "
             f"{d.embedder}  {added}"
         )
-    chunks = sum(d.chunks for d in documents)
-    tokens = sum(d.tokens for d in documents)
-    typer.echo(f"{len(documents)} documents, {chunks} chunks, {tokens} tokens")
+    typer.echo(
+        f"{counted(len(documents), 'document', 'documents')}, "
+        f"{counted(sum(d.chunks for d in documents), 'chunk', 'chunks')}, "
+        f"{counted(sum(d.tokens for d in documents), 'token', 'tokens')}"
+    )
 
 
 @kb_app.command("remove")
@@ -353,6 +539,9 @@ def kb_remove(
     paths: Annotated[
         list[Path], typer.Argument(help="Files, or directories to remove every file under.")
     ],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the paths removed, and not found, as JSON.")
+    ] = False,
 ) -> None:
     """Remove documents (and their chunks) from the knowledge base; the files stay."""
     settings = settings_with_store()
@@ -367,6 +556,8 @@ def kb_remove(
         for key in keys
         if not any(path == key or path.startswith(key.rstrip("/") + "/") for path in removed)
     ]
+    if as_json:
+        typer.echo(json.dumps({"removed": removed, "not_found": missed}, ensure_ascii=False))
     if not removed:
         raise fail(
             f"the knowledge base holds nothing at or under {', '.join(missed)} "
@@ -374,6 +565,8 @@ def kb_remove(
         )
     for key in missed:
         warn(f"the knowledge base holds nothing at or under {key}")
+    if as_json:
+        return
     for path in removed:
         typer.echo(f"removed {shown_path(path)}")
     typer.echo(f"removed {counted(len(removed), 'document', 'documents')}")

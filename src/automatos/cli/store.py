@@ -18,7 +18,8 @@ T = TypeVar("T")
 
 STORE_DISABLED = (
     "the store is disabled (setting store.enabled, AUTOMATOS_STORE__ENABLED=false): "
-    "no runs, agents or prompts are kept; unset it to use this command"
+    "no runs, agents, prompts, knowledge base or memories are kept; unset it to use this "
+    "command"
 )
 
 

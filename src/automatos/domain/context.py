@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["ContextDrop", "ContextItem", "SubtaskContext"]
+__all__ = ["ContextDrop", "ContextItem", "SubtaskContext", "item_header"]
 
 ItemKind = Literal["chunk", "episodic", "agent", "collective"]
 
@@ -70,3 +70,8 @@ class SubtaskContext(BaseModel):
     dropped: tuple[ContextDrop, ...] = ()
     exact: bool = True
     """Whether the knapsack was solved exactly (else within half of the best value)."""
+
+
+def item_header(number: int, source: str) -> str:
+    """The line before an item's text in a prompt: stage 3 counts it in the item's tokens."""
+    return f"[{number}] {source}\n"

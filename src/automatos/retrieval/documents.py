@@ -6,15 +6,20 @@ headings it sits under and its paragraphs. Chunking (``retrieval.chunking``) wor
 structure and never has to know the format again.
 
 What is read is bounded (``max_bytes``, read as :func:`automatos.files.read_user_file` reads),
-text formats must be UTF-8, and every parser here is a single pass over lines or tags with no
+text formats must be UTF-8 text (not binary bytes that happen to decode: a tar archive renamed
+``.md`` is refused), and every parser here is a single pass over lines or tags with no
 backtracking regular expression, so a one-megabyte line or a hundred thousand blank lines cost
 no more than their size.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
+import os
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -24,7 +29,7 @@ from typing import Literal
 from automatos.errors import InvalidRequestError
 from automatos.files import read_user_bytes
 
-__all__ = ["KINDS", "Document", "Paragraph", "Section", "read_document"]
+__all__ = ["KINDS", "Document", "Paragraph", "Section", "kinds_read", "read_document"]
 
 DocumentKind = Literal["markdown", "rst", "text", "html", "pdf"]
 
@@ -100,7 +105,14 @@ class Document:
     sections: tuple[Section, ...]
 
 
-def read_document(path: str | Path, max_bytes: int, *, setting: str | None = None) -> Document:
+def read_document(
+    path: str | Path,
+    max_bytes: int,
+    *,
+    setting: str | None = None,
+    max_seconds: float | None = None,
+    stop: threading.Event | None = None,
+) -> Document:
     """Read ``path`` into a :class:`Document`, by its extension (see :data:`KINDS`).
 
     Args:
@@ -109,25 +121,65 @@ def read_document(path: str | Path, max_bytes: int, *, setting: str | None = Non
         setting: the setting behind ``max_bytes``, named in the error if there is one.
 
     Raises:
-        InvalidRequestError: an extension not in :data:`KINDS`; a file that is missing,
-            unreadable or larger than ``max_bytes``; a text format that is not UTF-8; a PDF
+        InvalidRequestError: a file that is missing (whatever its name), of an extension not
+            in :data:`KINDS`, unreadable or larger than ``max_bytes``; a text format that is
+            not UTF-8, or that looks binary (NUL bytes, over 1% of control characters); a PDF
             that is encrypted or that pypdf cannot read. The message names the file.
     """
     path = Path(path)
     kind = KINDS.get(path.suffix.lower())
     if kind is None:
-        supported = ", ".join(sorted(KINDS))
+        if not os.path.lexists(path):  # what is wrong is that it is not there, not its name
+            raise InvalidRequestError(f"cannot read {path}: {os.strerror(errno.ENOENT)}")
         what = f"{path.suffix} files" if path.suffix else "a file without an extension"
-        raise InvalidRequestError(f"{path}: cannot read {what}; the kinds read are {supported}")
+        raise InvalidRequestError(f"{path}: cannot read {what}; the kinds read are {kinds_read()}")
     data = read_user_bytes(path, max_bytes, setting=setting)
     digest = hashlib.sha256(data).hexdigest()
     if kind == "pdf":
-        sections = _read_pdf(data, path)
+        sections = _read_pdf(data, path, max_seconds, stop)
     else:
         text = _decode(data, path)
+        _check_text(text, path, kind)
         parse = _PARSERS[kind]
         sections = parse(text)
     return Document(path=path, kind=kind, sha256=digest, sections=tuple(sections))
+
+
+def kinds_read() -> str:
+    """The extensions read, for a message: ``.htm, .html, .markdown, …``."""
+    return ", ".join(sorted(KINDS))
+
+
+def _check_text(text: str, path: Path, kind: DocumentKind) -> None:
+    """Refuse what decodes as UTF-8 but is not text: NUL bytes (a tar archive, a run of
+    zeros), or more than :data:`_MAX_CONTROL_SHARE` of control characters. Read as text, such
+    bytes would become chunks of noise that a search would hand to a model."""
+    if "\0" in text:
+        why = "it holds NUL bytes"
+    else:
+        controls = len(text) - len(text.translate(_CONTROLS))
+        if controls <= _MAX_CONTROL_SHARE * len(text):
+            return
+        why = f"{controls} of its {len(text)} characters are control characters"
+    raise InvalidRequestError(
+        f"{path} looks like a binary file, not {_KIND_NAMES[kind]} text ({why})"
+    )
+
+
+_MAX_CONTROL_SHARE = 0.01
+"""The largest share of a text file's characters that may be control characters."""
+_CONTROLS = {
+    code: None for code in (*range(0x20), *range(0x7F, 0xA0)) if chr(code) not in "\t\n\r\f"
+}
+"""The control characters (C0, DEL and C1) a text may hold few of, as a table that deletes
+them; tab, newline, carriage return and form feed are text."""
+_KIND_NAMES: dict[DocumentKind, str] = {
+    "markdown": "Markdown",
+    "rst": "reStructuredText",
+    "text": "plain",
+    "html": "HTML",
+    "pdf": "PDF",
+}
 
 
 def _decode(data: bytes, path: Path) -> str:
@@ -395,18 +447,22 @@ def _read_rst(text: str) -> list[Section]:
     return sections.result()
 
 
-_HTML_SKIP = frozenset({"script", "style", "template", "title", "noscript"})
+_HTML_SKIP = frozenset("script style template title noscript svg nav footer aside".split())
+"""Elements whose content is not the page's text: code, metadata, drawings, and the site's
+furniture around the page (its menus, footer and sidebars), which would otherwise become
+chunks of their own ("Home | HR") or be appended to the last section ("© 2024 Example")."""
 _HTML_HEADINGS = {f"h{level}": level for level in range(1, 7)}
 _HTML_BLOCKS = frozenset(
-    "address article aside blockquote body br dd details div dl dt figcaption figure "
-    "footer form header hr html li main nav ol p pre section summary table td th tr ul "
+    "address article blockquote body br dd details div dl dt figcaption figure "
+    "form header hr html li main ol p pre section summary table td th tr ul "
     "caption".split()
 )
 
 
 class _HtmlReader(HTMLParser):
     """Sections of an HTML page: ``h1``–``h6`` are headings, block elements end paragraphs,
-    ``<pre>`` is code kept as it is, and script, style, template and title are dropped."""
+    ``<pre>`` is code kept as it is, and what :data:`_HTML_SKIP` names is dropped with all it
+    holds (the tags inside it too: a heading in a menu is not a heading of the page)."""
 
     def __init__(self, text: str) -> None:
         super().__init__(convert_charrefs=True)
@@ -426,6 +482,8 @@ class _HtmlReader(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _HTML_SKIP:
             self._skip += 1
+        elif self._skip:
+            return
         elif tag in _HTML_HEADINGS or tag in _HTML_BLOCKS:
             self._flush()
             if tag in _HTML_HEADINGS:
@@ -436,6 +494,8 @@ class _HtmlReader(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag in _HTML_SKIP:
             self._skip = max(0, self._skip - 1)
+        elif self._skip:
+            return
         elif tag in _HTML_HEADINGS or tag in _HTML_BLOCKS:
             self._flush()
             if tag == "pre":
@@ -485,8 +545,14 @@ def _read_html(text: str) -> list[Section]:
     return reader.sections.result()
 
 
-def _read_pdf(data: bytes, path: Path) -> list[Section]:
-    """Each page of a PDF is a section of its paragraphs (text between blank lines)."""
+def _read_pdf(
+    data: bytes, path: Path, max_seconds: float | None, stop: threading.Event | None
+) -> list[Section]:
+    """Each page of a PDF is a section of its paragraphs (text between blank lines).
+
+    A small PDF can take hours to read (every page drawing one huge shared content stream):
+    past ``max_seconds`` it is refused, and once ``stop`` is set (the caller was cancelled)
+    reading ends after the page it is on."""
     from pypdf import PdfReader  # here: reading Markdown needs no PDF library
     from pypdf.errors import PdfReadError, PyPdfError
 
@@ -494,7 +560,17 @@ def _read_pdf(data: bytes, path: Path) -> list[Section]:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
             raise InvalidRequestError(f"{path} is an encrypted PDF; decrypt it first")
-        pages = [page.extract_text() for page in reader.pages]
+        began = time.monotonic()
+        pages = []
+        for number, page in enumerate(reader.pages, start=1):
+            if stop is not None and stop.is_set():
+                raise InvalidRequestError(f"{path}: reading was interrupted at page {number}")
+            if number > 1 and max_seconds is not None and time.monotonic() - began > max_seconds:
+                raise InvalidRequestError(
+                    f"{path} took over {max_seconds:g} s to read and was given up at page "
+                    f"{number} of {len(reader.pages)} (setting context.max_read_s)"
+                )
+            pages.append(page.extract_text())
     except InvalidRequestError:
         raise
     except (PdfReadError, PyPdfError) as exc:

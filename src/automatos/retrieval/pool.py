@@ -242,9 +242,10 @@ def _memory_title(m: Memory) -> str:
         scored = "failed"
     else:
         scored = "not scored"
+    run = m.workflow_id[:12]  # as `automatos runs list` shows it
     if m.kind == "agent":
-        return f"memory: what {m.agent} did before (run {m.workflow_id}, {scored})"
+        return f"memory: what {m.agent} did before (run {run}, {scored})"
     if m.kind == "collective":
-        runs = f"{m.count} runs" if m.count > 1 else f"run {m.workflow_id}"
+        runs = f"{m.count} runs" if m.count > 1 else f"run {run}"
         return f"memory: a lesson of this workspace ({runs}, {scored})"
-    return f"memory: an earlier run ({m.workflow_id}, {scored})"
+    return f"memory: an earlier run ({run}, {scored})"

@@ -23,7 +23,7 @@ import itertools
 import math
 import time
 from collections import deque
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from automatos.abandoned import abandon
@@ -54,7 +54,7 @@ from automatos.phases.contracts import ASSIGNMENTS, PLAN, RESULTS
 from automatos.phases.execute.answer import answer_problem
 from automatos.phases.execute.commit import commit_result
 from automatos.phases.execute.coordinate import Coordinator, close_shared
-from automatos.phases.execute.prompt import is_whole_request, subtask_messages
+from automatos.phases.execute.prompt import fit_context, is_whole_request, subtask_messages
 from automatos.phases.state import WorkflowState
 from automatos.prompts.catalog import EXECUTOR
 from automatos.runners.base import AgentTask
@@ -336,15 +336,18 @@ class Dispatcher:
     def _prepare(self, sid: str) -> tuple[AgentSpec, tuple[Message, ...]]:
         state = self.state
         agent = state.agents[state.planning.assignments[sid].agent]
-        messages = subtask_messages(
-            state.request.text,
-            self._subtasks[sid],
-            agent,
-            state.execution.results,
-            self.settings.max_dependency_chars,
-            self.settings.max_quoted_chars,
-            self._executor_prompt,
-            context=self._context_items(sid),
+        messages = self._fitted(
+            sid,
+            lambda items: subtask_messages(
+                state.request.text,
+                self._subtasks[sid],
+                agent,
+                state.execution.results,
+                self.settings.max_dependency_chars,
+                self.settings.max_quoted_chars,
+                self._executor_prompt,
+                context=items,
+            ),
         )
         return agent, messages
 
@@ -353,24 +356,45 @@ class Dispatcher:
     ) -> tuple[AgentSpec, tuple[Message, ...]]:
         state = self.state
         agent = state.agents[state.planning.assignments[subtask.id].agent]
-        messages = subtask_messages(
-            state.request.text,
-            subtask,
-            agent,
-            state.execution.results,
-            self.settings.max_dependency_chars,
-            self.settings.max_quoted_chars,
-            self._executor_prompt,
-            findings=await coordinator.visible(subtask),
-            findings_chars=coordinator.budget,
-            instruction=coordinator.instruction if coordinator.asks(subtask) else None,
-            context=self._context_items(subtask.id),
+        findings = await coordinator.visible(subtask)
+        instruction = coordinator.instruction if coordinator.asks(subtask) else None
+        messages = self._fitted(
+            subtask.id,
+            lambda items: subtask_messages(
+                state.request.text,
+                subtask,
+                agent,
+                state.execution.results,
+                self.settings.max_dependency_chars,
+                self.settings.max_quoted_chars,
+                self._executor_prompt,
+                findings=findings,
+                findings_chars=coordinator.budget,
+                instruction=instruction,
+                context=items,
+            ),
         )
         return agent, messages
 
-    def _context_items(self, sid: str) -> tuple[ContextItem, ...]:
-        record = self.state.preparation.context.get(sid)
-        return record.items if record is not None else ()
+    def _fitted(
+        self, sid: str, build: Callable[[tuple[ContextItem, ...]], tuple[Message, ...]]
+    ) -> tuple[Message, ...]:
+        """The subtask's messages, with as much of stage 3's context as the model's window
+        leaves room for beside the step, its quotes and the answer."""
+        state = self.state
+        record = state.preparation.context.get(sid)
+        if record is None or not record.items:
+            return build(())
+        profile = state.runtime.profile
+        window = profile.context_window
+        limit = window - min(state.runtime.settings.llm.max_tokens, window // 8)
+        messages, left_out = fit_context(build, record.items, limit, profile.count_tokens)
+        if left_out:
+            state.warnings.append(
+                f"subtask {sid!r}: {left_out} of its {len(record.items)} context item(s) were "
+                f"left out to fit the model's window ({window} tokens)"
+            )
+        return messages
 
     async def _share(
         self, sharing: Coordinator, sid: str, agent: str, done: Completion, attempt: int, text: str

@@ -12,11 +12,11 @@ dependencies' outputs divide the rest as :func:`~automatos.phases.quotes.fit_quo
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from automatos.domain.agent import AgentSpec
 from automatos.domain.collaboration import Finding
-from automatos.domain.context import ContextItem
+from automatos.domain.context import ContextItem, item_header
 from automatos.domain.plan import Subtask
 from automatos.domain.result import SubtaskResult
 from automatos.field.findings import quote_findings
@@ -24,7 +24,15 @@ from automatos.llm.base import Message
 from automatos.phases.quotes import fit_quotes
 from automatos.prompts.catalog import EXECUTOR, render
 
-__all__ = ["WHOLE_REQUEST", "is_whole_request", "quote_context", "subtask_messages"]
+__all__ = [
+    "CONTEXT_HEADING",
+    "MEMORY_HEADING",
+    "WHOLE_REQUEST",
+    "fit_context",
+    "is_whole_request",
+    "quote_context",
+    "subtask_messages",
+]
 
 WHOLE_REQUEST = "Do what the request asks, in full."
 """The one step's description when the request is longer than a description may be: its
@@ -84,12 +92,42 @@ def subtask_messages(
     return (Message("system", agent.system_prompt), Message("user", text))
 
 
+CONTEXT_HEADING = "Context (from the knowledge base; use what answers the step):"
+MEMORY_HEADING = "Earlier runs' notes (unverified, not a source):"
+
+
 def quote_context(items: Sequence[ContextItem]) -> str:
-    """Stage 3's items as the prompt quotes them: numbered, with where each comes from."""
-    quoted = "\n\n".join(
-        f"[{n}] {item.source or item.title}\n{item.text}" for n, item in enumerate(items, start=1)
-    )
-    return (
-        "Context (from the knowledge base and earlier runs, most relevant first; use what "
-        "answers the step):\n\n" + quoted
-    )
+    """Stage 3's items as the prompt quotes them: numbered, with where each comes from; the
+    knowledge base's first, then, apart and named as such, the memories of earlier runs."""
+    chunks = [i for i in items if i.kind == "chunk"]
+    notes = [i for i in items if i.kind != "chunk"]
+    blocks = []
+    number = 0
+    for heading, group in ((CONTEXT_HEADING, chunks), (MEMORY_HEADING, notes)):
+        if not group:
+            continue
+        quoted = []
+        for item in group:
+            number += 1
+            quoted.append(f"{item_header(number, item.source or item.title)}{item.text}")
+        blocks.append(heading + "\n\n" + "\n\n".join(quoted))
+    return "\n\n".join(blocks)
+
+
+def fit_context(
+    build: Callable[[tuple[ContextItem, ...]], tuple[Message, ...]],
+    items: tuple[ContextItem, ...],
+    limit: int,
+    count_tokens: Callable[[str], int],
+) -> tuple[tuple[Message, ...], int]:
+    """The messages ``build`` makes with as many of ``items`` as keep them within ``limit``
+    tokens, leaving out the least valuable first; and how many were left out. Stage 3 kept
+    the items within their budget; this keeps the whole prompt within the model's window,
+    whatever the step and its dependencies' outputs take."""
+    kept = items
+    while True:
+        messages = build(kept)
+        if not kept or count_tokens("\n\n".join(m.content for m in messages)) <= limit:
+            return messages, len(items) - len(kept)
+        weakest = min(range(len(kept)), key=lambda i: kept[i].value)
+        kept = kept[:weakest] + kept[weakest + 1 :]

@@ -3,8 +3,9 @@
 - **episodic**: the request, its plan, what it answered and how it scored;
 - **agent**: per subtask, what its agent did with the task type and how it went (quality,
   or the error it failed with);
-- **collective**: the outputs scored at least ``memory.min_quality`` (stage 7's scores, so
-  from Cell up), merged into a stored lesson that says the same.
+- **collective**: the outputs a judge or a custom scorer (stage 7, so from Cell up; not the
+  heuristics) scored at least ``memory.min_quality``, merged into a stored lesson that says
+  the same.
 
 Memories are embedded by stage 3's embedder and come back through the same optimiser as the
 knowledge base's chunks. Writing them is the run's last act before its answer: it makes no
@@ -89,7 +90,9 @@ def memories_of(state: WorkflowState) -> list[Memory]:
         return []
     limit = state.runtime.settings.memory.max_chars
     report = quality_of(state)  # stage 7's, or stage 5's alone at a Molecule
-    scored = report is not None and report.method != "aggregate"
+    # A lesson needs a score that read the output against its task (a judge's, a custom
+    # scorer's): the heuristics score fluent filler well, and a lesson is recalled as fact.
+    scored = report is not None and report.method in ("judge", "custom") and not report.fallbacks
     drafts: list[Memory] = []
     answered = [
         f"{sid}: {_cut(results[sid].output or '', _OUTPUT_CHARS)}"

@@ -10,8 +10,8 @@ retrieving (a needless retrieval costs tokens; a missing one costs the answer):
 - a step that works on results before it (``compare the answers above``, ``group them by
   district``, ``turn the list into a table``) needs none: its dependencies' outputs reach it
   anyway;
-- a step of pure invention (``write a haiku about autumn``) needs none;
-- any other step (a question, a subject to describe, explain or research) needs context.
+- any other step (a question, a subject to describe, explain or research, a poem about one)
+  needs context: where the knowledge base has nothing on it, the relevance cut drops all.
 """
 
 from __future__ import annotations
@@ -42,13 +42,6 @@ _TRANSFORM_VERBS = frozenset(
     "tabulate translate polish edit proofread fix improve simplify expand restructure "
     "reformat paraphrase sort order".split()
 )
-_INVENTION = re.compile(
-    r"\b(?:write|compose|make up|invent|create)\s+(?:me\s+)?(?:a|an|some|two|three|\d+)?\s*"
-    r"(?:short\s+|funny\s+|little\s+|rhyming\s+)?"
-    r"(?:poem|poems|haiku|haikus|limerick|limericks|joke|jokes|story|stories|song|songs|"
-    r"riddle|riddles|slogan|slogans|tagline|taglines|sonnet|sonnets)\b",
-    re.IGNORECASE,
-)
 _BACK_REFERENCES = frozenset({"above", "previous", "earlier", "preceding", "prior"})
 
 
@@ -59,8 +52,6 @@ def needs_context(description: str, has_dependencies: bool = False) -> bool:
     """
     words = [w.casefold() for w in _WORD.findall(description)]
     if _only_computes(description, words):
-        return False
-    if _INVENTION.search(description):
         return False
     return not (has_dependencies and _works_on_results(words))
 

@@ -25,7 +25,7 @@ from automatos.domain.level import Level, Phase
 from automatos.domain.plan import Subtask
 from automatos.errors import AutomatosError, describe_exception
 from automatos.phases.contracts import ASSIGNMENTS, CONTEXT, PLAN
-from automatos.phases.execute.prompt import is_whole_request
+from automatos.phases.execute.prompt import CONTEXT_HEADING, MEMORY_HEADING, is_whole_request
 from automatos.phases.state import WorkflowState
 from automatos.retrieval.choose import choose
 from automatos.retrieval.pool import Pool
@@ -52,8 +52,10 @@ def context_budget(state: WorkflowState) -> int:
     settings = state.runtime.settings.context
     level = state.level.level if state.level is not None else Level.MOLECULE
     wanted = settings.budget_tokens if settings.budget_tokens is not None else LEVEL_BUDGETS[level]
-    window = int(state.runtime.profile.context_window * settings.max_window_share)
-    return max(0, min(wanted, window))
+    profile = state.runtime.profile
+    window = int(profile.context_window * settings.max_window_share)
+    headings = profile.count_tokens(f"{CONTEXT_HEADING}\n\n{MEMORY_HEADING}\n\n")
+    return max(0, min(wanted, window) - headings)
 
 
 class ContextStage:
