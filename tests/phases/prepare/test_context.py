@@ -221,3 +221,22 @@ async def test_the_optimiser_off_takes_the_nearest_items_that_fit(
     assert len(record.items) == 2 and record.items[0].title.endswith("The retry setting")
     assert record.items[0].relevance >= record.items[1].relevance
     assert np.isclose(sum(i.tokens for i in record.items), record.tokens)
+
+
+async def test_context_never_pushes_the_prompt_past_the_window(
+    store: SqlStore, minilm: LocalEmbedder, tmp_path: Path
+) -> None:
+    await _add_guide(store, minilm, tmp_path)
+    s = settings()
+    s.llm.profile.context_window = 1_000  # 250 tokens of context, 125 kept for the answer
+    s.llm.max_tokens = 200
+    long_question = QUESTION + " " + "Please answer with care. " * 118  # ~780 tokens in all
+    llm = ScriptedLLM(default="Seven times.")
+    async with Engine(s, llm=llm, store=store, embedder=minilm) as engine:
+        result = await engine.run(long_question)
+    assert result.status.value == "succeeded"
+    assert result.context["task"].items  # chosen within its budget by stage 3 ...
+    prompt = "\n\n".join(m.content for m in llm.calls[0].messages)
+    assert estimate_tokens(prompt) <= 1_000 - 125  # ... and left out to fit the window
+    assert "Context (" not in prompt
+    assert any("left out to fit the model's window" in w for w in result.warnings)
