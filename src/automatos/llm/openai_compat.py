@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any, Literal, cast
 from urllib.parse import urlsplit, urlunsplit
 
@@ -13,6 +14,8 @@ import openai
 from automatos.errors import ConfigurationError, LLMTimeoutError, ProviderUnavailableError
 from automatos.llm.base import Completion, Message, estimate_tokens
 from automatos.llm.http_errors import error_for_status
+from automatos.llm.profile import CAPABLE, ModelProfile
+from automatos.llm.tokens import OPENAI_TOKENIZER, openai_counter
 
 __all__ = ["OpenAICompatibleProvider"]
 
@@ -69,6 +72,17 @@ class OpenAICompatibleProvider:
         self._where = urlunsplit(
             (where.scheme, f"{netloc}:{where.port}" if where.port else netloc, where.path, "", "")
         )
+        self._official = official
+
+    @property
+    def profile(self) -> ModelProfile:
+        """A capable hosted model; on OpenAI's own API its tokens are counted with OpenAI's
+        tokenizer (:mod:`automatos.llm.tokens`), elsewhere (a server of another model
+        family) estimated."""
+        counter = openai_counter() if self._official else None
+        if counter is None:
+            return CAPABLE
+        return replace(CAPABLE, count_tokens=counter, tokenizer=OPENAI_TOKENIZER)
 
     async def aclose(self) -> None:
         """Close the HTTP connections."""
