@@ -5,13 +5,12 @@ for ``help()`` (the standard-library module ``pydoc_data``, dict ``topics``: 79 
 466,000 characters under the pinned CPython 3.11.7). Nobody here wrote it, and it is fixed for
 a given CPython version. Each topic is written to a temporary directory as ``NAME.rst`` (it is
 Sphinx's text output, whose headings keep reStructuredText's underlines, so reading it as
-``.rst`` gives each chunk its heading path) and ingested with the project's own parts:
-:func:`~automatos.retrieval.documents.read_document`, :func:`~automatos.retrieval.chunking.chunk`
-at ``context.chunk_tokens`` / ``context.chunk_overlap_tokens`` (180 / 30), the embedded
-all-MiniLM-L6-v2 (:class:`~automatos.retrieval.embedder.LocalEmbedder`, CPU) and
-:func:`~automatos.retrieval.optimizer.word_entropy`, kept beside each vector as a store would.
-``ingest_chunks_per_s`` is chunks / seconds for read + chunk + entropy + embed of the whole
-corpus, the model already loaded (its load time is printed apart).
+``.rst`` gives each chunk its heading path) and added to a knowledge base in a SQLite store
+by :func:`~automatos.retrieval.ingest.ingest`, what ``automatos kb add`` runs: the reader,
+the chunker at ``context.chunk_tokens`` / ``context.chunk_overlap_tokens`` (180 / 30), the
+embedded all-MiniLM-L6-v2 on the CPU, the entropy, the store's writes. ``ingest_chunks_per_s``
+is chunks / seconds of that, the model already loaded (its load time is printed apart); token
+counts are :func:`~automatos.llm.base.estimate_tokens`'s.
 
 **Questions.** ``benchmarks/context_questions.json``: 56 questions over 44 topics, each with
 1-3 answer facts, exact substrings of the corpus (compared case-folded, whitespace collapsed)
@@ -70,13 +69,14 @@ import numpy.typing as npt
 from automatos import aio
 from automatos.llm.base import estimate_tokens
 from automatos.phases.plan.context_need import needs_context
+from automatos.retrieval.base import ChunkRecord
 from automatos.retrieval.choose import choose, optimizer_settings
-from automatos.retrieval.chunking import Chunk, chunk
-from automatos.retrieval.documents import read_document
 from automatos.retrieval.embedder import LocalEmbedder
+from automatos.retrieval.ingest import ingest
 from automatos.retrieval.optimizer import Candidate, OptimizerSettings, optimize, word_entropy
 from automatos.retrieval.pool import Pool
-from automatos.settings import ContextSettings, EmbeddingSettings
+from automatos.settings import ContextSettings, EmbeddingSettings, StoreSettings
+from automatos.store.sql import SqlStore
 
 QUESTIONS = Path(__file__).with_name("context_questions.json")
 CORPUS = f"pydoc_data.topics (CPython {sys.version.split()[0]})"
@@ -148,7 +148,7 @@ class Subtask:
 class Corpus:
     """The ingested corpus: chunks, their unit vectors (one row each) and their entropy."""
 
-    chunks: list[Chunk]
+    chunks: list[ChunkRecord]
     vectors: npt.NDArray[np.float32]
     entropy: list[float]
     seconds: float
@@ -177,31 +177,47 @@ def load_questions(path: Path, topics: dict[str, str]) -> list[Question]:
     return questions
 
 
-def ingest(
+def ingest_corpus(
     topics: dict[str, str], directory: Path, settings: ContextSettings, embedder: LocalEmbedder
 ) -> Corpus:
-    """Write the topics as ``.rst`` files, then read, chunk, weigh and embed them (timed, the
-    model loaded first and its load timed apart)."""
-    paths = []
+    """Write the topics as ``.rst`` files and add them to a knowledge base in a SQLite store
+    with the engine's own :func:`~automatos.retrieval.ingest.ingest`, as ``automatos kb add``
+    does (timed, the model loaded first and its load timed apart); the corpus is what the
+    store then holds."""
+    docs = directory / "topics"
+    docs.mkdir()
     for name, text in sorted(topics.items()):
-        path = directory / f"{name}.rst"
-        path.write_text(text, encoding="utf-8")
-        paths.append(path)
+        (docs / f"{name}.rst").write_text(text, encoding="utf-8")
     start = time.perf_counter()
     aio.run(embedder.embed(["load the model"]))
     load_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    chunks: list[Chunk] = []
-    for path in paths:
-        document = read_document(path, settings.max_file_bytes)
-        chunks += chunk(document, settings.chunk_tokens, settings.chunk_overlap_tokens)
-    entropy = [word_entropy(c.text) for c in chunks]
-    vectors = aio.run(embedder.embed([c.text for c in chunks]))
-    seconds = time.perf_counter() - start
-    return Corpus(chunks, vectors, entropy, seconds, load_seconds)
+    return aio.run(_ingest(docs, directory / "store", settings, embedder, load_seconds))
 
 
-def check_reachable(questions: list[Question], chunks: list[Chunk]) -> None:
+async def _ingest(
+    docs: Path, data: Path, settings: ContextSettings, embedder: LocalEmbedder, load_s: float
+) -> Corpus:
+    store = await SqlStore.open(StoreSettings(data_dir=data))
+    try:
+        start = time.perf_counter()
+        report = await ingest(
+            [docs],
+            store,
+            embedder,
+            tokenizer=TOKENIZER,
+            count_tokens=estimate_tokens,
+            settings=settings,
+        )
+        seconds = time.perf_counter() - start
+        if report.failed:
+            raise SystemExit(f"ingest failed: {report.failed[0].reason}")
+        chunks, vectors = await store.kb_matrix(embedder.name)
+    finally:
+        await store.aclose()
+    return Corpus(chunks, vectors, [c.entropy for c in chunks], seconds, load_s)
+
+
+def check_reachable(questions: list[Question], chunks: list[ChunkRecord]) -> None:
     """Fail loudly if a fact is not whole inside one chunk: no context could contain it."""
     texts = [normalise(c.text) for c in chunks]
     cut = [
@@ -238,8 +254,8 @@ def pool_of(corpus: Corpus) -> Pool:
     return Pool(
         ids=tuple(str(i) for i in range(len(chunks))),
         kinds=tuple("chunk" for _ in chunks),
-        titles=tuple(c.source for c in chunks),
-        sources=tuple(c.source for c in chunks),
+        titles=tuple(c.path for c in chunks),
+        sources=tuple(c.path for c in chunks),
         texts=tuple(c.text for c in chunks),
         tokens=np.asarray([c.tokens for c in chunks], dtype=np.int64),
         tokenizers=tuple(TOKENIZER for _ in chunks),
@@ -300,7 +316,7 @@ def recall(
     return found / total
 
 
-def tokens(chosen: list[list[int]], chunks: list[Chunk]) -> int:
+def tokens(chosen: list[list[int]], chunks: list[ChunkRecord]) -> int:
     """Tokens of context given over all subtasks."""
     return sum(chunks[i].tokens for picked in chosen for i in picked)
 
@@ -407,7 +423,7 @@ def main(
     embedder = LocalEmbedder(batch_size=EmbeddingSettings().batch_size)
     try:
         with tempfile.TemporaryDirectory(prefix="automatos-context-") as directory:
-            corpus = ingest(topics, Path(directory), shipped, embedder)
+            corpus = ingest_corpus(topics, Path(directory), shipped, embedder)
         queries = aio.run(embedder.embed([s.description for s in subtasks]))
     finally:
         embedder.close()
