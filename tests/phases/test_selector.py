@@ -86,6 +86,23 @@ async def test_an_atom_is_one_model_call_and_its_answer_is_the_agents(store: Sql
     assert [s["phase"] for s in run.stages] == ["execute", "prepare", "execute", "learn", "learn"]
 
 
+ALL_STAGES = (
+    "prompt_variant",
+    "decompose",
+    "select_agents",
+    "negotiate",
+    "context",
+    "coordinate",
+    "execute",
+    "aggregate",
+    "assess",
+    "learn",
+    "memory",
+    "respond",
+)
+"""Organ's and Organism's stages, with a store and a model that plans."""
+
+
 @pytest.mark.parametrize(
     ("level", "stages"),
     [
@@ -105,40 +122,8 @@ async def test_an_atom_is_one_model_call_and_its_answer_is_the_agents(store: Sql
                 "respond",
             ),
         ),
-        (
-            Level.ORGAN,
-            (
-                "prompt_variant",
-                "decompose",
-                "select_agents",
-                "negotiate",
-                "context",
-                "coordinate",
-                "execute",
-                "aggregate",
-                "assess",
-                "learn",
-                "memory",
-                "respond",
-            ),
-        ),
-        (
-            Level.ORGANISM,
-            (
-                "prompt_variant",
-                "decompose",
-                "select_agents",
-                "negotiate",
-                "context",
-                "coordinate",
-                "execute",
-                "aggregate",
-                "assess",
-                "learn",
-                "memory",
-                "respond",
-            ),
-        ),
+        (Level.ORGAN, ALL_STAGES),
+        (Level.ORGANISM, ALL_STAGES),
     ],
 )
 async def test_each_level_runs_exactly_its_stages(
