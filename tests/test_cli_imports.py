@@ -48,7 +48,8 @@ def test_help_imports_no_database_model_runtime_or_sdk() -> None:
 
 
 @pytest.mark.parametrize(
-    "command", ["run", "graph", "eval", "runs", "agents", "prompts", "kb", "memory"]
+    "command",
+    ["run", "graph", "eval", "runs", "agents", "prompts", "kb", "memory", "keys", "serve"],
 )
 def test_a_command_help_imports_no_database_model_runtime_or_sdk(command: str) -> None:
     assert imported(command, "--help").isdisjoint(HEAVY)

@@ -1,5 +1,5 @@
 """The ``automatos`` command: ``run``, ``graph``, ``eval``, ``runs``, ``agents``, ``prompts``,
-``kb``, ``memory``, ``version``.
+``kb``, ``memory``, ``keys``, ``serve``, ``version``.
 
 One module per command. Each imports what it uses inside its function, so that
 ``automatos --help`` (and ``graph``, ``eval``) load no database, model runtime or provider SDK.
@@ -16,11 +16,13 @@ from automatos.cli.agents import agents_app
 from automatos.cli.evaluate import eval_file
 from automatos.cli.graph import graph
 from automatos.cli.kb import kb_app
+from automatos.cli.keys import keys_app
 from automatos.cli.memory import memory_app
 from automatos.cli.output import GuardedGroup
 from automatos.cli.prompts import prompts_app
 from automatos.cli.run import run
 from automatos.cli.runs import runs_app
+from automatos.cli.serve import serve
 
 __all__ = ["app", "main"]
 
@@ -37,11 +39,13 @@ app = typer.Typer(
 app.command()(run)
 app.command()(graph)
 app.command("eval")(eval_file)
+app.command()(serve)
 app.add_typer(runs_app, name="runs")
 app.add_typer(agents_app, name="agents")
 app.add_typer(prompts_app, name="prompts")
 app.add_typer(kb_app, name="kb")
 app.add_typer(memory_app, name="memory")
+app.add_typer(keys_app, name="keys")
 
 
 @app.command()

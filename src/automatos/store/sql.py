@@ -27,6 +27,7 @@ from automatos.store.database import (
 )
 from automatos.store.failures import driver_message, is_transient, typed
 from automatos.store.kb_records import KbRecords
+from automatos.store.key_records import KeyRecords
 from automatos.store.memory_records import MemoryRecords
 from automatos.store.prompt_records import PromptRecords
 from automatos.store.tables import (
@@ -79,7 +80,7 @@ def _upsert(
     )
 
 
-class SqlStore(PromptRecords, KbRecords, MemoryRecords):
+class SqlStore(PromptRecords, KbRecords, MemoryRecords, KeyRecords):
     """A :class:`~automatos.store.base.Store` over one SQLAlchemy engine and one workspace,
     its :class:`~automatos.prompts.base.PromptStore` (the prompt registry), its
     :class:`~automatos.retrieval.base.KnowledgeStore` (the knowledge base) and its
@@ -392,6 +393,28 @@ class SqlStore(PromptRecords, KbRecords, MemoryRecords):
                 "events": count or 0,
             }
         )
+
+    @typed
+    async def events_after(
+        self, workflow_id: str, after: int = 0, limit: int = 1_000
+    ) -> list[dict[str, Any]]:
+        """The stored events of a run of this workspace with ``seq > after``, in order, as
+        :func:`~automatos.domain.event.event_to_dict` gives them (none for another
+        workspace's run)."""
+        e, w = events.c, workflow_executions.c
+        query = (
+            select(e.seq, e.kind, e.at, e.data)
+            .join(workflow_executions, w.id == e.workflow_id)
+            .where(e.workflow_id == workflow_id, w.workspace_id == self.workspace, e.seq > after)
+            .order_by(e.seq)
+            .limit(limit)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            {"kind": kind, "seq": seq, "workflow_id": workflow_id, "at": at, **data}
+            for seq, kind, at, data in rows
+        ]
 
     async def _find(self, conn: AsyncConnection, workflow_id: str) -> Mapping[str, Any] | None:
         w = workflow_executions.c

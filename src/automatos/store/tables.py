@@ -27,6 +27,7 @@ __all__ = [
     "ab_tests",
     "agent_metrics",
     "agents",
+    "api_keys",
     "events",
     "generations",
     "kb_chunks",
@@ -307,4 +308,22 @@ generations = Table(
     # ``kb`` or ``memory``: bumped by each change to it, so that indexes know when to reload
     Column("subject", String(16), primary_key=True),
     Column("generation", Integer, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    # A random public id, not the row's order: ids say nothing of how many keys there are.
+    Column("id", String(32), primary_key=True),
+    Column("workspace_id", String(64), ForeignKey("workspaces.id"), nullable=False),
+    Column("name", String(200), nullable=False),
+    # The first characters of the secret, shown in lists; the secret itself is never kept.
+    Column("prefix", String(16), nullable=False),
+    # The hex sha256 of the whole secret: what a request's key is looked up by.
+    Column("hash", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+    Column("last_used_at", DateTime(timezone=True)),
+    UniqueConstraint("hash", name="uq_api_keys_hash"),
+    Index("ix_api_keys_workspace", "workspace_id"),
 )

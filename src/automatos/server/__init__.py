@@ -1,0 +1,1 @@
+"""The HTTP API (``automatos serve``): the same pipeline as the library and the CLI."""

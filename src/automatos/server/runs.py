@@ -1,0 +1,129 @@
+"""The workflows a server is running: started from requests, their events kept while they run
+(what a live event stream reads), cancelled on request or when the server stops.
+
+A finished workflow leaves the registry once its record is complete in the store, from which
+its events replay; a stream that was following it reads the rest from what it kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from automatos.domain.event import Event, event_to_dict
+from automatos.domain.request import WorkflowRequest
+from automatos.engine import Engine
+
+__all__ = ["LiveRun", "RunRegistry"]
+
+
+@dataclass(eq=False)
+class LiveRun:
+    """One running workflow and the events it emitted so far (``events[i]`` has seq i+1)."""
+
+    workflow_id: str
+    events: list[dict[str, Any]] = field(default_factory=list)
+    done: bool = False
+    task: asyncio.Task[Any] | None = None
+    cancel_on_start: bool = False
+    """Cancelled before its record existed: cancelled once it does, so that it has one."""
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def add(self, event: Event) -> None:
+        self.events.append(event_to_dict(event))
+        if self.cancel_on_start and self.task is not None:
+            self.cancel_on_start = False
+            self.task.cancel()
+        self._wake()
+
+    def finish(self) -> None:
+        self.done = True
+        self._wake()
+
+    async def changed(self, wait_s: float) -> None:
+        """Wait until an event comes or the run ends, at most ``wait_s`` seconds."""
+        signal = self._changed
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(wait_s):
+                await signal.wait()
+
+    def _wake(self) -> None:
+        signal, self._changed = self._changed, asyncio.Event()
+        signal.set()
+
+
+class RunRegistry:
+    """The server's running workflows, and the workflow each idempotency key started."""
+
+    def __init__(self, engine: Engine, max_keys: int = 10_000) -> None:
+        self.engine = engine
+        self._runs: dict[str, LiveRun] = {}
+        self._keys: OrderedDict[str, str] = OrderedDict()
+        self._max_keys = max_keys
+
+    def start(
+        self, request: WorkflowRequest, idempotency_key: str | None = None
+    ) -> tuple[str, bool]:
+        """Start ``request`` (or find the workflow its key already started); its id, and
+        whether it was started now. No await between the look-up and the start: concurrent
+        requests with one key start one workflow."""
+        if idempotency_key is not None:
+            known = self._keys.get(idempotency_key)
+            if known is not None:
+                self._keys.move_to_end(idempotency_key)
+                return known, False
+        live = LiveRun(request.workflow_id)
+        self._runs[live.workflow_id] = live
+        live.task = asyncio.create_task(
+            self._run(live, request), name=f"workflow {live.workflow_id}"
+        )
+        if idempotency_key is not None:
+            self._keys[idempotency_key] = live.workflow_id
+            while len(self._keys) > self._max_keys:
+                self._keys.popitem(last=False)
+        return live.workflow_id, True
+
+    def live(self, workflow_id: str) -> LiveRun | None:
+        """The running workflow of this id, if it is running here."""
+        return self._runs.get(workflow_id)
+
+    def cancel(self, workflow_id: str) -> bool:
+        """Cancel a running workflow; whether it was running."""
+        live = self._runs.get(workflow_id)
+        if live is None or live.task is None or live.done:
+            return False
+        if live.events:
+            live.task.cancel()
+        else:  # its record is not written yet: the first event says it is
+            live.cancel_on_start = True
+        return True
+
+    @property
+    def running(self) -> int:
+        """How many workflows are running."""
+        return len(self._runs)
+
+    async def aclose(self, grace_s: float) -> None:
+        """Let running workflows finish within ``grace_s``, then cancel the rest (their
+        records say cancelled)."""
+        tasks = [r.task for r in self._runs.values() if r.task is not None]
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=grace_s)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _run(self, live: LiveRun, request: WorkflowRequest) -> None:
+        try:
+            await self.engine.run(request, on_event=live.add)
+        except asyncio.CancelledError:
+            pass  # cancelled on request or at shutdown: the record says so
+        except Exception:  # the run's typed error is in its record and its events
+            pass
+        finally:
+            live.finish()
+            self._runs.pop(live.workflow_id, None)

@@ -1,0 +1,144 @@
+"""The HTTP API over real HTTP (uvicorn on a loopback port), on a real SQLite store."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from automatos import Engine, Settings
+from automatos.domain.level import Level
+from automatos.server.app import create_app
+from automatos.settings import ContextSettings, MemorySettings, PlanLimits, StoreSettings
+from automatos.testing import ScriptedLLM
+from tests.conftest import planner
+
+REQUEST = "Describe PostgreSQL and Redis, then compare them."
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+async def base_url(tmp_path: Path) -> AsyncIterator[str]:
+    settings = Settings(
+        store=StoreSettings(data_dir=tmp_path),
+        plan=PlanLimits(level=Level.ORGAN),
+        context=ContextSettings(enabled=False),
+        memory=MemorySettings(enabled=False),
+    )
+    llm = ScriptedLLM(
+        rules=[
+            planner(
+                {"id": "pg", "description": "Describe PostgreSQL"},
+                {"id": "redis", "description": "Describe Redis"},
+                {"id": "compare", "description": "Compare them", "depends_on": ["pg", "redis"]},
+            )
+        ],
+        default="A fair and specific answer about databases, with facts and a conclusion.",
+        latency=0.05,
+    )
+    app = create_app(settings, engine=Engine(settings, llm=llm))
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 - uvicorn has no event for it
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def _events(
+    client: httpx.AsyncClient, url: str, last: int | None = None, stop_after: int | None = None
+) -> list[dict[str, Any]]:
+    headers = {} if last is None else {"Last-Event-ID": str(last)}
+    got: list[dict[str, Any]] = []
+    async with client.stream("GET", url, headers=headers) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        ids: list[int] = []
+        async for line in response.aiter_lines():
+            if line.startswith("id: "):
+                ids.append(int(line[4:]))
+            elif line.startswith("data: "):
+                event = json.loads(line[6:])
+                assert event["seq"] == ids[-1]
+                got.append(event)
+                if stop_after is not None and len(got) == stop_after:
+                    break
+    return got
+
+
+async def test_a_client_follows_a_run_then_resumes_with_no_gap_and_no_duplicate(
+    base_url: str,
+) -> None:
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        started = (await client.post("/v1/workflows", json={"request": REQUEST})).json()
+        url = started["events"]
+        first = await _events(client, url, stop_after=5)  # then the client goes away
+        rest = await _events(client, url, last=first[-1]["seq"])
+        events = first + rest
+        assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+        assert events[-1]["kind"] == "workflow_finished" and events[-1]["status"] == "succeeded"
+        stages = [e["stage"] for e in events if e["kind"] == "stage_finished"]
+        assert stages[:2] == ["prompt_variant", "decompose"] and stages[-1] == "respond"
+        # a finished run replays from the store, from any point
+        replay = await _events(client, url, last=3)
+        assert replay == events[3:]
+        run = (await client.get(f"/v1/workflows/{started['workflow_id']}")).json()
+        assert run["status"] == "succeeded" and run["events"] == len(events)
+
+
+async def test_one_idempotency_key_makes_one_workflow(base_url: str) -> None:
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        answers = await asyncio.gather(
+            *(
+                client.post(
+                    "/v1/workflows", json={"request": REQUEST}, headers={"Idempotency-Key": "k1"}
+                )
+                for _ in range(100)
+            )
+        )
+        ids = {a.json()["workflow_id"] for a in answers}
+        assert len(ids) == 1 and sum(a.json()["started"] for a in answers) == 1
+        events = await _events(client, f"/v1/workflows/{ids.pop()}/events")
+        assert events[-1]["kind"] == "workflow_finished"
+        listed = (await client.get("/v1/workflows")).json()
+        assert len(listed) == 1
+
+
+async def test_cancel_and_bad_input_get_typed_answers(base_url: str) -> None:
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        assert (await client.get("/healthz")).json() == {"status": "ok"}
+        assert (await client.get("/readyz")).status_code == 200
+        assert (await client.get("/v1/workflows/nope")).status_code == 404
+        assert (await client.get("/v1/workflows/nope/events")).status_code == 404
+        assert (await client.post("/v1/workflows/nope/cancel")).status_code == 404
+        assert (await client.post("/v1/workflows", json={})).status_code == 422
+        assert (await client.post("/v1/workflows", content=b"{not json")).status_code == 422
+        assert (
+            await client.post("/v1/workflows", json={"request": "x" * 200_000})
+        ).status_code == 422
+        assert (await client.post("/v1/workflows", json={"request": "?!"})).status_code == 422
+        started = (await client.post("/v1/workflows", json={"request": REQUEST})).json()
+        wid = started["workflow_id"]
+        assert (await client.post(f"/v1/workflows/{wid}/cancel")).status_code == 202
+        events = await _events(client, started["events"])
+        assert events[-1]["status"] == "cancelled"
+        answer = await client.post(f"/v1/workflows/{wid}/cancel")
+        assert answer.status_code == 409 and "cancelled" in answer.json()["detail"]
+        bad = await client.get(f"/v1/workflows/{wid}/events", headers={"Last-Event-ID": "x"})
+        assert bad.status_code == 422
