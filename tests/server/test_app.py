@@ -4,61 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
-from automatos import Engine, Settings
-from automatos.domain.level import Level
-from automatos.server.app import create_app
-from automatos.settings import ContextSettings, MemorySettings, PlanLimits, StoreSettings
-from automatos.testing import ScriptedLLM
-from tests.conftest import planner
+from tests.server.conftest import serving
 
 REQUEST = "Describe PostgreSQL and Redis, then compare them."
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 async def base_url(tmp_path: Path) -> AsyncIterator[str]:
-    settings = Settings(
-        store=StoreSettings(data_dir=tmp_path),
-        plan=PlanLimits(level=Level.ORGAN),
-        context=ContextSettings(enabled=False),
-        memory=MemorySettings(enabled=False),
-    )
-    llm = ScriptedLLM(
-        rules=[
-            planner(
-                {"id": "pg", "description": "Describe PostgreSQL"},
-                {"id": "redis", "description": "Describe Redis"},
-                {"id": "compare", "description": "Compare them", "depends_on": ["pg", "redis"]},
-            )
-        ],
-        default="A fair and specific answer about databases, with facts and a conclusion.",
-        latency=0.05,
-    )
-    app = create_app(settings, engine=Engine(settings, llm=llm))
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 - uvicorn has no event for it
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+    async with serving(tmp_path, anonymous=True) as url:
+        yield url
 
 
 async def _events(

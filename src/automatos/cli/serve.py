@@ -19,23 +19,19 @@ def serve(
         bool,
         typer.Option(
             "--no-auth",
-            help="Serve without API keys: only on a loopback address (keys are not built yet).",
+            help="Serve without API keys, in the settings' workspace: only on a loopback "
+            "address. Otherwise every request needs a key (automatos keys create).",
         ),
     ] = False,
 ) -> None:
     """Serve the HTTP API: start workflows, follow their events (SSE), cancel them."""
-    if not no_auth:
-        raise fail(
-            "API keys are not built yet: serve with --no-auth on a loopback address "
-            "(127.0.0.1), for this machine alone"
-        )
-    if not _loopback(host):
+    if no_auth and not _loopback(host):
         raise fail(f"--no-auth serves only on a loopback address, not {host!r}")
     import uvicorn
 
     from automatos.server.app import create_app
 
-    app = create_app(load_settings())
+    app = create_app(load_settings(), anonymous=no_auth)
     uvicorn.run(app, host=host, port=port, log_level="info")
 
 

@@ -14,9 +14,12 @@ it runs. Endpoints:
   (a finished workflow's events replay from the store). Comments keep idle proxies open.
 - ``GET /healthz``, ``GET /readyz`` (the store answers).
 
-Not built yet (issue 14): keys and workspaces, limits, metrics, agents and prompts endpoints,
-the live page. Until keys exist the server serves only on a loopback address, and only when
-asked to run without keys.
+Every ``/v1`` request carries an API key (``Authorization: Bearer atm_…`` or ``X-API-Key``;
+``automatos keys create --workspace W``) and is served in its key's workspace: another
+workspace's workflows answer 404. Without ``anonymous`` (``automatos serve --no-auth``, on a
+loopback address only) a request without a valid key gets 401.
+
+Not built yet (issue 14): limits, metrics, agents and prompts endpoints, the live page.
 """
 
 from __future__ import annotations
@@ -27,15 +30,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Header, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from automatos.domain.level import Level
 from automatos.domain.request import WorkflowRequest
-from automatos.engine import Engine
 from automatos.errors import AutomatosError, InvalidRequestError
-from automatos.server.runs import LiveRun, RunRegistry
+from automatos.llm.base import LLMProvider
+from automatos.server.runs import LiveRun
+from automatos.server.tenants import Tenant, Tenants
 from automatos.settings import Settings
 from automatos.store.sql import SqlStore
 
@@ -44,6 +48,7 @@ __all__ = ["HEARTBEAT_S", "WorkflowIn", "create_app"]
 HEARTBEAT_S = 15.0
 """Seconds of silence after which an event stream sends a comment, so proxies keep it open."""
 _PAGE = 500
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
 class WorkflowIn(BaseModel):
@@ -53,23 +58,51 @@ class WorkflowIn(BaseModel):
     level: Level | None = Field(default=None, description="Its level, else the engine's choice.")
 
 
-def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
-    """The application, running its workflows on ``engine`` (by default one built from
-    ``settings``: its model, its store)."""
-    engine = engine or Engine(settings)
-    runs = RunRegistry(engine)
+async def _tenant(
+    request: Request,
+    authorization: Annotated[str | None, Header(max_length=500)] = None,
+    x_api_key: Annotated[str | None, Header(max_length=500)] = None,
+) -> Tenant:
+    """The workspace the request's key is for (401 without a valid key, unless anonymous)."""
+    tenants: Tenants = request.app.state.tenants
+    secret = x_api_key
+    if secret is None and authorization is not None:
+        scheme, _, value = authorization.partition(" ")
+        secret = value.strip() if scheme.lower() == "bearer" else None
+    if secret is None:
+        if request.app.state.anonymous:
+            return await tenants.get(request.app.state.settings.store.workspace)
+        raise HTTPException(401, "an API key is needed: Authorization: Bearer <key>", _CHALLENGE)
+    key = await (await tenants.open()).authenticate(secret)
+    if key is None:
+        raise HTTPException(401, "the API key is not valid (unknown or revoked)", _CHALLENGE)
+    return await tenants.for_key(key)
+
+
+Scoped = Annotated[Tenant, Depends(_tenant)]
+"""An endpoint's workspace, from its key."""
+
+
+def create_app(
+    settings: Settings, *, llm: LLMProvider | None = None, anonymous: bool = False
+) -> FastAPI:
+    """The application: its workflows run on engines built from ``settings`` (one per
+    workspace, sharing the model, by default the one the settings configure, and the
+    database). ``anonymous`` serves requests without a key in the settings' workspace."""
+    tenants = Tenants(settings, llm)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await engine.open_store()
+        await tenants.open()
         try:
             yield
         finally:
-            await runs.aclose(settings.execution.cancel_grace_s)
-            await engine.aclose()
+            await tenants.aclose(settings.execution.cancel_grace_s)
 
     app = FastAPI(title="Automatos", version="0.1.0", lifespan=lifespan)
-    app.state.runs = runs
+    app.state.tenants = tenants
+    app.state.settings = settings
+    app.state.anonymous = anonymous
 
     @app.exception_handler(AutomatosError)
     async def _typed(_: Request, exc: AutomatosError) -> JSONResponse:
@@ -79,6 +112,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     @app.post("/v1/workflows", status_code=202)
     async def start(
         body: WorkflowIn,
+        tenant: Scoped,
         idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     ) -> dict[str, Any]:
         limit = settings.plan.max_request_chars
@@ -90,7 +124,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
             request = WorkflowRequest(text=body.request, level=body.level)
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
-        workflow_id, started = runs.start(request, idempotency_key)
+        workflow_id, started = tenant.runs.start(request, idempotency_key)
         return {
             "workflow_id": workflow_id,
             "started": started,
@@ -99,29 +133,29 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
 
     @app.get("/v1/workflows")
     async def list_workflows(
+        tenant: Scoped,
         limit: Annotated[int, Query(ge=1, le=1000)] = 20,
         status: Annotated[str | None, Query(max_length=32)] = None,
     ) -> list[dict[str, Any]]:
-        store = await _store(engine)
-        found = await store.list_runs(limit if status is None else 1000)
+        found = await tenant.store.list_runs(limit if status is None else 1000)
         shown = [r.model_dump(mode="json") for r in found if status in (None, r.status)]
         return shown[:limit]
 
     @app.get("/v1/workflows/{workflow_id}")
-    async def get_workflow(workflow_id: str) -> dict[str, Any]:
-        live = runs.live(workflow_id)
+    async def get_workflow(workflow_id: str, tenant: Scoped) -> dict[str, Any]:
+        live = tenant.runs.live(workflow_id)
         if live is not None:
             return _progress(live)
-        run = await (await _store(engine)).get_run(workflow_id)
+        run = await tenant.store.get_run(workflow_id)
         if run is None or run.id != workflow_id:
             raise HTTPException(404, f"no workflow {workflow_id!r}")
         return run.model_dump(mode="json")
 
     @app.post("/v1/workflows/{workflow_id}/cancel", status_code=202)
-    async def cancel(workflow_id: str) -> dict[str, Any]:
-        if runs.cancel(workflow_id):
+    async def cancel(workflow_id: str, tenant: Scoped) -> dict[str, Any]:
+        if tenant.runs.cancel(workflow_id):
             return {"workflow_id": workflow_id, "cancelling": True}
-        run = await (await _store(engine)).get_run(workflow_id)
+        run = await tenant.store.get_run(workflow_id)
         if run is None or run.id != workflow_id:
             raise HTTPException(404, f"no workflow {workflow_id!r}")
         raise HTTPException(409, f"workflow {workflow_id!r} has ended ({run.status})")
@@ -129,11 +163,12 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     @app.get("/v1/workflows/{workflow_id}/events")
     async def events(
         workflow_id: str,
+        tenant: Scoped,
         last_event_id: Annotated[str | None, Header()] = None,
     ) -> StreamingResponse:
         after = _seq(last_event_id)
-        live = runs.live(workflow_id)
-        store = await _store(engine)
+        live = tenant.runs.live(workflow_id)
+        store = tenant.store
         if live is None:
             run = await store.get_run(workflow_id)
             if run is None or run.id != workflow_id:
@@ -152,21 +187,12 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     async def readyz() -> JSONResponse:
         try:
             async with asyncio.timeout(settings.store.timeout_s):
-                await (await _store(engine)).list_runs(1)
+                await (await tenants.open()).list_runs(1)
         except (TimeoutError, AutomatosError) as exc:
             return JSONResponse({"status": "unavailable", "detail": str(exc)}, status_code=503)
         return JSONResponse({"status": "ready"})
 
     return app
-
-
-async def _store(engine: Engine) -> SqlStore:
-    store = await engine.open_store()
-    if not isinstance(store, SqlStore):
-        raise HTTPException(
-            503, "the server needs its SQL store (setting store.enabled): nothing is kept"
-        )
-    return store
 
 
 def _seq(header: str | None) -> int:

@@ -1,0 +1,81 @@
+"""The workspaces a server serves: each key names one, and each workspace has its own engine
+and running workflows over one shared database and one shared model.
+
+A request's key decides its workspace (:meth:`Tenants.for_key`); everything it reads or
+starts is that workspace's, so another workspace's workflow is simply not found (404).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from automatos.engine import Engine
+from automatos.llm.base import LLMProvider
+from automatos.llm.factory import build_provider
+from automatos.server.runs import RunRegistry
+from automatos.settings import Settings
+from automatos.store.keys import ApiKey
+from automatos.store.sql import SqlStore
+
+__all__ = ["Tenant", "Tenants"]
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """One workspace as the server serves it."""
+
+    workspace: str
+    engine: Engine
+    runs: RunRegistry
+    store: SqlStore
+
+
+class Tenants:
+    """The engines of the workspaces requests came for, made on first use."""
+
+    def __init__(self, settings: Settings, llm: LLMProvider | None = None) -> None:
+        self.settings = settings
+        self._llm = llm
+        self._control: SqlStore | None = None
+        self._tenants: dict[str, Tenant] = {}
+        self._lock = asyncio.Lock()
+
+    async def open(self) -> SqlStore:
+        """The database, opened and migrated (the settings' workspace made)."""
+        if self._control is None:
+            self._control = await SqlStore.open(self.settings.store)
+        return self._control
+
+    async def for_key(self, key: ApiKey) -> Tenant:
+        """The tenant of ``key``'s workspace."""
+        return await self.get(key.workspace)
+
+    async def get(self, workspace: str) -> Tenant:
+        """The tenant of ``workspace`` (made on first use)."""
+        tenant = self._tenants.get(workspace)
+        if tenant is not None:
+            return tenant
+        async with self._lock:
+            tenant = self._tenants.get(workspace)
+            if tenant is None:
+                control = await self.open()
+                if self._llm is None:
+                    self._llm = build_provider(self.settings.llm)
+                settings = self.settings.model_copy(deep=True)
+                settings.store.workspace = workspace
+                store = SqlStore(control.engine, workspace, settings.store.lease_s)
+                engine = Engine(settings, llm=self._llm, store=store)
+                tenant = Tenant(workspace, engine, RunRegistry(engine), store)
+                self._tenants[workspace] = tenant
+        return tenant
+
+    async def aclose(self, grace_s: float) -> None:
+        """Let running workflows finish within ``grace_s`` (the rest are cancelled), close
+        the engines, then the database."""
+        tenants = list(self._tenants.values())
+        await asyncio.gather(*(t.runs.aclose(grace_s) for t in tenants))
+        for tenant in tenants:
+            await tenant.engine.aclose()  # each closes the shared model's connections, if any
+        if self._control is not None:
+            await self._control.aclose()
