@@ -79,8 +79,8 @@ class ContextStage:
                 records[subtask.id] = SubtaskContext(
                     subtask_id=subtask.id,
                     retrieved=False,
-                    reason="its plan says requires_context: false (its dependencies' outputs "
-                    "still reach it)",
+                    reason="its plan says requires_context: false"
+                    + (" (its dependencies' outputs still reach it)" if subtask.depends_on else ""),
                 )
         if wanting:
             records.update(await self._retrieve(state, wanting))
