@@ -40,6 +40,7 @@ __all__ = [
     "PromptSettings",
     "QualitySettings",
     "SelectionSettings",
+    "ServerSettings",
     "Settings",
     "StoreSettings",
     "describe_settings_error",
@@ -402,6 +403,17 @@ class MemorySettings(BaseModel):
     lesson learned again is updated, so it stays). Every run's recall reads them all."""
 
 
+class ServerSettings(BaseModel):
+    """``automatos serve``: what one request may send and how often a key may ask."""
+
+    max_body_bytes: int = Field(default=1_000_000, gt=0)
+    """The largest request body; a larger one is refused with 413 before it is read."""
+    rate_per_s: float = Field(default=10.0, gt=0)
+    """Requests a key may make per second, on average (429 with Retry-After past it)."""
+    burst: int = Field(default=50, ge=1)
+    """Requests a key may make at once before the rate applies."""
+
+
 def _data_dir() -> Path:
     return Path.home() / ".automatos"
 
@@ -452,6 +464,7 @@ class Settings(BaseSettings):
     embeddings: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     context: ContextSettings = Field(default_factory=ContextSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -13,17 +13,25 @@ import uvicorn
 from automatos import Settings
 from automatos.domain.level import Level
 from automatos.server.app import create_app
-from automatos.settings import ContextSettings, MemorySettings, PlanLimits, StoreSettings
+from automatos.settings import (
+    ContextSettings,
+    MemorySettings,
+    PlanLimits,
+    ServerSettings,
+    StoreSettings,
+)
 from automatos.testing import ScriptedLLM
 from tests.conftest import planner
 
 
-def settings_in(data: Path) -> Settings:
+def settings_in(data: Path, server: ServerSettings | None = None) -> Settings:
     return Settings(
         store=StoreSettings(data_dir=data),
         plan=PlanLimits(level=Level.ORGAN),
         context=ContextSettings(enabled=False),
         memory=MemorySettings(enabled=False),
+        # 100 requests at once in the idempotency test
+        server=server or ServerSettings(burst=1_000, rate_per_s=1_000),
     )
 
 
@@ -34,7 +42,9 @@ def _free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def serving(data: Path, *, anonymous: bool) -> AsyncIterator[str]:
+async def serving(
+    data: Path, *, anonymous: bool, server: ServerSettings | None = None
+) -> AsyncIterator[str]:
     """The server's base URL while it runs (a scripted model plans three steps)."""
     llm = ScriptedLLM(
         rules=[
@@ -47,7 +57,7 @@ async def serving(data: Path, *, anonymous: bool) -> AsyncIterator[str]:
         default="A fair and specific answer about databases, with facts and a conclusion.",
         latency=0.05,
     )
-    app = create_app(settings_in(data), llm=llm, anonymous=anonymous)
+    app = create_app(settings_in(data, server), llm=llm, anonymous=anonymous)
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     task = asyncio.create_task(server.serve())

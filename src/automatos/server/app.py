@@ -38,6 +38,7 @@ from automatos.domain.level import Level
 from automatos.domain.request import WorkflowRequest
 from automatos.errors import AutomatosError, InvalidRequestError
 from automatos.llm.base import LLMProvider
+from automatos.server.limits import BodyLimit, RateLimiter
 from automatos.server.runs import LiveRun
 from automatos.server.tenants import Tenant, Tenants
 from automatos.settings import Settings
@@ -69,14 +70,27 @@ async def _tenant(
     if secret is None and authorization is not None:
         scheme, _, value = authorization.partition(" ")
         secret = value.strip() if scheme.lower() == "bearer" else None
+    limiter: RateLimiter = request.app.state.limiter
     if secret is None:
         if request.app.state.anonymous:
+            _limit(limiter, "anonymous")
             return await tenants.get(request.app.state.settings.store.workspace)
         raise HTTPException(401, "an API key is needed: Authorization: Bearer <key>", _CHALLENGE)
     key = await (await tenants.open()).authenticate(secret)
     if key is None:
         raise HTTPException(401, "the API key is not valid (unknown or revoked)", _CHALLENGE)
+    _limit(limiter, key.id)
     return await tenants.for_key(key)
+
+
+def _limit(limiter: RateLimiter, client: str) -> None:
+    wait = limiter.wait_s(client)
+    if wait:
+        raise HTTPException(
+            429,
+            "too many requests for this key (settings server.rate_per_s, server.burst)",
+            {"Retry-After": RateLimiter.retry_after(wait)},
+        )
 
 
 Scoped = Annotated[Tenant, Depends(_tenant)]
@@ -103,6 +117,8 @@ def create_app(
     app.state.tenants = tenants
     app.state.settings = settings
     app.state.anonymous = anonymous
+    app.state.limiter = RateLimiter(settings.server.rate_per_s, settings.server.burst)
+    app.add_middleware(BodyLimit, max_bytes=settings.server.max_body_bytes)
 
     @app.exception_handler(AutomatosError)
     async def _typed(_: Request, exc: AutomatosError) -> JSONResponse:
