@@ -103,3 +103,25 @@ async def test_cancel_and_bad_input_get_typed_answers(base_url: str) -> None:
         assert answer.status_code == 409 and "cancelled" in answer.json()["detail"]
         bad = await client.get(f"/v1/workflows/{wid}/events", headers={"Last-Event-ID": "x"})
         assert bad.status_code == 422
+
+
+async def test_metrics_count_workflows_subtasks_and_tokens(base_url: str) -> None:
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        started = (await client.post("/v1/workflows", json={"request": REQUEST})).json()
+        events = await _events(client, started["events"])
+        assert events[-1]["status"] == "succeeded"
+        text = ""
+        for _ in range(50):  # the result's totals are counted as the run returns
+            text = (await client.get("/metrics")).text
+            if 'automatos_tokens_total{direction="in"}' in text:
+                break
+            await asyncio.sleep(0.05)
+    samples = {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
+    assert samples['automatos_workflows_total{status="succeeded"}'] == 1
+    assert samples["automatos_workflows_running"] == 0
+    assert samples['automatos_subtask_seconds_count{status="succeeded"}'] == 3
+    assert samples['automatos_tokens_total{direction="in"}'] > 0

@@ -12,14 +12,15 @@ it runs. Endpoints:
 - ``GET /v1/workflows/{id}/events``: every event as SSE, its ``seq`` as the SSE id; a client
   that reconnects with ``Last-Event-ID`` resumes after it; the stream ends with the workflow
   (a finished workflow's events replay from the store). Comments keep idle proxies open.
-- ``GET /healthz``, ``GET /readyz`` (the store answers).
+- ``GET /healthz``, ``GET /readyz`` (the store answers), ``GET /metrics`` (Prometheus text:
+  workflows by status and running, subtask latency, tokens, cost, failed attempts).
 
 Every ``/v1`` request carries an API key (``Authorization: Bearer atm_…`` or ``X-API-Key``;
 ``automatos keys create --workspace W``) and is served in its key's workspace: another
 workspace's workflows answer 404. Without ``anonymous`` (``automatos serve --no-auth``, on a
 loopback address only) a request without a valid key gets 401.
 
-Not built yet (issue 14): limits, metrics, agents and prompts endpoints, the live page.
+Not built yet (issue 14): the agents and prompts endpoints, the live page.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
 
 from automatos.domain.level import Level
@@ -39,6 +41,7 @@ from automatos.domain.request import WorkflowRequest
 from automatos.errors import AutomatosError, InvalidRequestError
 from automatos.llm.base import LLMProvider
 from automatos.server.limits import BodyLimit, RateLimiter
+from automatos.server.metrics import ServerMetrics
 from automatos.server.runs import LiveRun
 from automatos.server.tenants import Tenant, Tenants
 from automatos.settings import Settings
@@ -103,7 +106,8 @@ def create_app(
     """The application: its workflows run on engines built from ``settings`` (one per
     workspace, sharing the model, by default the one the settings configure, and the
     database). ``anonymous`` serves requests without a key in the settings' workspace."""
-    tenants = Tenants(settings, llm)
+    metrics = ServerMetrics()
+    tenants = Tenants(settings, llm, metrics)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -194,6 +198,10 @@ def create_app(
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

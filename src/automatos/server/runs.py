@@ -16,6 +16,7 @@ from typing import Any
 from automatos.domain.event import Event, event_to_dict
 from automatos.domain.request import WorkflowRequest
 from automatos.engine import Engine
+from automatos.server.metrics import ServerMetrics
 
 __all__ = ["LiveRun", "RunRegistry"]
 
@@ -58,8 +59,11 @@ class LiveRun:
 class RunRegistry:
     """The server's running workflows, and the workflow each idempotency key started."""
 
-    def __init__(self, engine: Engine, max_keys: int = 10_000) -> None:
+    def __init__(
+        self, engine: Engine, max_keys: int = 10_000, metrics: ServerMetrics | None = None
+    ) -> None:
         self.engine = engine
+        self.metrics = metrics
         self._runs: dict[str, LiveRun] = {}
         self._keys: OrderedDict[str, str] = OrderedDict()
         self._max_keys = max_keys
@@ -118,8 +122,18 @@ class RunRegistry:
         await asyncio.gather(*pending, return_exceptions=True)
 
     async def _run(self, live: LiveRun, request: WorkflowRequest) -> None:
+        metrics = self.metrics
+
+        def on_event(event: Event) -> None:
+            live.add(event)
+            if metrics is not None:
+                metrics.observe(live.events[-1])
+
         try:
-            await self.engine.run(request, on_event=live.add)
+            result = await self.engine.run(request, on_event=on_event)
+            if metrics is not None:
+                totals = result.totals
+                metrics.finished(totals.tokens_in, totals.tokens_out, totals.cost_usd)
         except asyncio.CancelledError:
             pass  # cancelled on request or at shutdown: the record says so
         except Exception:  # the run's typed error is in its record and its events

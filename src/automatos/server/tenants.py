@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from automatos.engine import Engine
 from automatos.llm.base import LLMProvider
 from automatos.llm.factory import build_provider
+from automatos.server.metrics import ServerMetrics
 from automatos.server.runs import RunRegistry
 from automatos.settings import Settings
 from automatos.store.keys import ApiKey
@@ -34,8 +35,14 @@ class Tenant:
 class Tenants:
     """The engines of the workspaces requests came for, made on first use."""
 
-    def __init__(self, settings: Settings, llm: LLMProvider | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        llm: LLMProvider | None = None,
+        metrics: ServerMetrics | None = None,
+    ) -> None:
         self.settings = settings
+        self.metrics = metrics
         self._llm = llm
         self._control: SqlStore | None = None
         self._tenants: dict[str, Tenant] = {}
@@ -66,7 +73,8 @@ class Tenants:
                 settings.store.workspace = workspace
                 store = SqlStore(control.engine, workspace, settings.store.lease_s)
                 engine = Engine(settings, llm=self._llm, store=store)
-                tenant = Tenant(workspace, engine, RunRegistry(engine), store)
+                runs = RunRegistry(engine, metrics=self.metrics)
+                tenant = Tenant(workspace, engine, runs, store)
                 self._tenants[workspace] = tenant
         return tenant
 
