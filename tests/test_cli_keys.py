@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import pytest
@@ -12,8 +10,7 @@ from typer.testing import CliRunner, Result
 
 from automatos.cli import app
 from automatos.cli.store import STORE_DISABLED
-from automatos.settings import Settings
-from automatos.store.sql import SqlStore
+from tests.support.cli_store import with_store
 
 runner = CliRunner()
 T = TypeVar("T")
@@ -37,19 +34,6 @@ def refused(*args: str) -> str:
     (line,) = result.stderr.splitlines()
     assert line.startswith("error: ")
     return line.removeprefix("error: ")
-
-
-def with_store(action: Callable[[SqlStore], Awaitable[T]]) -> T:
-    """Run ``action`` on the store the commands use (the test's data directory)."""
-
-    async def run() -> T:
-        store = await SqlStore.open(Settings().store)
-        try:
-            return await action(store)
-        finally:
-            await store.aclose()
-
-    return asyncio.run(run())
 
 
 def test_create_prints_the_secret_once_on_stdout() -> None:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -15,8 +13,8 @@ from automatos.cli import app
 from automatos.cli.store import STORE_DISABLED
 from automatos.prompts.base import AbOutcome
 from automatos.prompts.catalog import CATALOG
-from automatos.settings import Settings
 from automatos.store.sql import SqlStore
+from tests.support.cli_store import with_store
 from tests.test_cli_imports import HEAVY, imported
 
 runner = CliRunner()
@@ -41,19 +39,6 @@ def refused(*args: str) -> str:
     (line,) = result.stderr.splitlines()
     assert line.startswith("error: ")
     return line.removeprefix("error: ")
-
-
-def with_store(action: Callable[[SqlStore], Awaitable[T]]) -> T:
-    """Run ``action`` on the store the commands use (the test's data directory)."""
-
-    async def run() -> T:
-        store = await SqlStore.open(Settings().store)
-        try:
-            return await action(store)
-        finally:
-            await store.aclose()
-
-    return asyncio.run(run())
 
 
 def strict_judge(tmp_path: Path) -> Path:

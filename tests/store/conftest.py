@@ -15,9 +15,16 @@ from typing import Any
 
 import asyncpg
 import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection, inspect
 
+import automatos.store
 from automatos.settings import StoreSettings
 from automatos.store.sql import SqlStore
+from automatos.store.tables import metadata
 
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -64,3 +71,28 @@ async def store(store_target: StoreTarget) -> AsyncIterator[SqlStore]:
     s = await store_target.open()
     yield s
     await s.aclose()
+
+
+def alembic(connection: Connection, action: str, revision: str) -> None:
+    """Run the store's migrations ``action`` (``upgrade``, ``downgrade``) to ``revision``."""
+    config = Config()
+    config.set_main_option(
+        "script_location", str(Path(automatos.store.__file__).with_name("migrations"))
+    )
+    config.attributes["connection"] = connection
+    getattr(command, action)(config, revision)
+
+
+def differences(connection: Connection, tables: set[str]) -> list[Any]:
+    """How the database differs from the metadata, in what names one of ``tables``."""
+    context = MigrationContext.configure(connection)
+    return [
+        diff
+        for diff in compare_metadata(context, metadata)
+        if any(name in str(diff) for name in tables)
+    ]
+
+
+def table_names(connection: Connection) -> set[str]:
+    """The tables the database has."""
+    return set(inspect(connection).get_table_names())

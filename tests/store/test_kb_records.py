@@ -7,24 +7,17 @@ import asyncio
 import hashlib
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, inspect, text
+from sqlalchemy import text
 
-import automatos.store
 from automatos.errors import StoreError
 from automatos.retrieval.base import ChunkRecord, KbDocument, KnowledgeStore
 from automatos.store.database import create_engine, database_url
 from automatos.store.sql import SqlStore
-from automatos.store.tables import metadata
-from tests.store.conftest import StoreTarget
+from tests.store.conftest import StoreTarget, alembic, differences, table_names
 
 MINE = {"kb_documents", "kb_chunks", "memories", "generations"}
 
@@ -283,42 +276,20 @@ async def test_a_missing_table_is_a_store_error(store: SqlStore) -> None:
         await store.kb_matrix("mini")
 
 
-def _alembic(connection: Connection, action: str, revision: str) -> None:
-    config = Config()
-    config.set_main_option(
-        "script_location", str(Path(automatos.store.__file__).with_name("migrations"))
-    )
-    config.attributes["connection"] = connection
-    getattr(command, action)(config, revision)
-
-
-def _differences(connection: Connection) -> list[Any]:
-    context = MigrationContext.configure(connection)
-    return [
-        diff
-        for diff in compare_metadata(context, metadata)
-        if any(name in str(diff) for name in MINE)
-    ]
-
-
-def _tables(connection: Connection) -> set[str]:
-    return set(inspect(connection).get_table_names())
-
-
 async def test_the_0005_migration_makes_the_tables_of_the_metadata(
     store_target: StoreTarget,
 ) -> None:
     engine = create_engine(database_url(store_target.settings), **store_target.options)
     try:
         async with engine.begin() as conn:
-            await conn.run_sync(_alembic, "upgrade", "0004")
-            assert not MINE & await conn.run_sync(_tables)
-            await conn.run_sync(_alembic, "upgrade", "0005")
-            assert await conn.run_sync(_tables) >= MINE
-            assert await conn.run_sync(_differences) == []
-            await conn.run_sync(_alembic, "downgrade", "0004")
-            assert not MINE & await conn.run_sync(_tables)
-            assert "prompt_versions" in await conn.run_sync(_tables)
+            await conn.run_sync(alembic, "upgrade", "0004")
+            assert not MINE & await conn.run_sync(table_names)
+            await conn.run_sync(alembic, "upgrade", "0005")
+            assert await conn.run_sync(table_names) >= MINE
+            assert await conn.run_sync(differences, MINE) == []
+            await conn.run_sync(alembic, "downgrade", "0004")
+            assert not MINE & await conn.run_sync(table_names)
+            assert "prompt_versions" in await conn.run_sync(table_names)
     finally:
         await engine.dispose()
     store = await store_target.open()  # upgrades again

@@ -7,24 +7,17 @@ import asyncio
 import dataclasses
 import hashlib
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
 
 import pytest
-from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, inspect, select, text, update
+from sqlalchemy import select, text, update
 from sqlalchemy.exc import IntegrityError
 
-import automatos.store
 from automatos.errors import InvalidRequestError
 from automatos.store.database import create_engine, database_url
 from automatos.store.keys import ApiKey
 from automatos.store.sql import SqlStore
-from automatos.store.tables import api_keys, metadata, workspaces
-from tests.store.conftest import StoreTarget
+from automatos.store.tables import api_keys, workspaces
+from tests.store.conftest import StoreTarget, alembic, differences, table_names
 
 
 async def test_a_created_key_authenticates_and_is_listed(store: SqlStore) -> None:
@@ -205,38 +198,20 @@ async def test_concurrent_creates_in_a_new_workspace_all_succeed(
         await second.aclose()
 
 
-def _alembic(connection: Connection, action: str, revision: str) -> None:
-    config = Config()
-    config.set_main_option(
-        "script_location", str(Path(automatos.store.__file__).with_name("migrations"))
-    )
-    config.attributes["connection"] = connection
-    getattr(command, action)(config, revision)
-
-
-def _differences(connection: Connection) -> list[Any]:
-    context = MigrationContext.configure(connection)
-    return [diff for diff in compare_metadata(context, metadata) if "api_keys" in str(diff)]
-
-
-def _tables(connection: Connection) -> set[str]:
-    return set(inspect(connection).get_table_names())
-
-
 async def test_the_0006_migration_makes_the_table_of_the_metadata(
     store_target: StoreTarget,
 ) -> None:
     engine = create_engine(database_url(store_target.settings), **store_target.options)
     try:
         async with engine.begin() as conn:
-            await conn.run_sync(_alembic, "upgrade", "0005")
-            assert "api_keys" not in await conn.run_sync(_tables)
-            await conn.run_sync(_alembic, "upgrade", "0006")
-            assert "api_keys" in await conn.run_sync(_tables)
-            assert await conn.run_sync(_differences) == []
-            await conn.run_sync(_alembic, "downgrade", "0005")
-            assert "api_keys" not in await conn.run_sync(_tables)
-            assert "kb_documents" in await conn.run_sync(_tables)
+            await conn.run_sync(alembic, "upgrade", "0005")
+            assert "api_keys" not in await conn.run_sync(table_names)
+            await conn.run_sync(alembic, "upgrade", "0006")
+            assert "api_keys" in await conn.run_sync(table_names)
+            assert await conn.run_sync(differences, {"api_keys"}) == []
+            await conn.run_sync(alembic, "downgrade", "0005")
+            assert "api_keys" not in await conn.run_sync(table_names)
+            assert "kb_documents" in await conn.run_sync(table_names)
     finally:
         await engine.dispose()
     store = await store_target.open()  # upgrades again

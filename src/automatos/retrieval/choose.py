@@ -102,7 +102,7 @@ def choose(
     items = tuple(
         ContextItem(
             id=p.candidate.id,
-            kind=_kind(pool, row_of[p.candidate.id]),
+            kind=pool.kinds[row_of[p.candidate.id]],
             title=pool.titles[row_of[p.candidate.id]],
             source=pool.sources[row_of[p.candidate.id]],
             text=p.candidate.text,
@@ -208,7 +208,7 @@ def _top_k(
         items.append(
             ContextItem(
                 id=pool.ids[row],
-                kind=_kind(pool, row),
+                kind=pool.kinds[row],
                 title=pool.titles[row],
                 source=pool.sources[row],
                 text=pool.texts[row],
@@ -258,10 +258,6 @@ def _tokens(pool: Pool, row: int, tokenizer: str, count_tokens: Callable[[str], 
     if pool.tokenizers[row] == tokenizer:
         return int(pool.tokens[row])
     return count_tokens(pool.texts[row])
-
-
-def _kind(pool: Pool, row: int) -> str:
-    return pool.kinds[row]
 
 
 def _titled(reason: str, row_of: dict[str, int], pool: Pool) -> str:

@@ -27,6 +27,7 @@ from automatos.errors import AutomatosError, describe_exception
 from automatos.phases.contracts import ASSIGNMENTS, CONTEXT, PLAN
 from automatos.phases.execute.prompt import CONTEXT_HEADING, MEMORY_HEADING, is_whole_request
 from automatos.phases.state import WorkflowState
+from automatos.retrieval.base import Vectors
 from automatos.retrieval.choose import choose
 from automatos.retrieval.pool import Pool
 
@@ -152,7 +153,7 @@ class ContextStage:
         state: WorkflowState,
         pool: Pool,
         wanting: list[Subtask],
-        vectors: object,
+        vectors: Vectors,
         budget: int,
     ) -> dict[str, SubtaskContext]:
         runtime = state.runtime
@@ -161,7 +162,7 @@ class ContextStage:
         return {
             s.id: choose(
                 pool,
-                vectors[index],  # type: ignore[index]
+                vectors[index],
                 subtask_id=s.id,
                 agent=assignments[s.id].agent,
                 budget=budget,
