@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 
 from automatos.domain.agent import AgentMetrics, AgentSpec
 from automatos.domain.event import Event
@@ -49,6 +49,14 @@ class RunSummary(BaseModel):
     """When the run last renewed its lease (while it was running)."""
     totals: dict[str, Any] | None
     stages: list[dict[str, Any]]
+
+    @field_validator("started_at", "finished_at", "heartbeat_at")
+    @classmethod
+    def _in_utc(cls, moment: datetime | None) -> datetime | None:
+        """Times say their zone: SQLite gives back the naive UTC time it was given."""
+        if moment is not None and moment.tzinfo is None:
+            return moment.replace(tzinfo=UTC)
+        return moment
 
 
 class RunDetail(RunSummary):
@@ -122,8 +130,16 @@ class Store(Protocol):
         it started with, replacing those of the same name."""
         ...
 
-    async def list_runs(self, limit: int = 20) -> list[RunSummary]:
-        """The newest executions first (runs whose lease expired marked ``interrupted``)."""
+    async def list_runs(
+        self,
+        limit: int = 20,
+        *,
+        status: str | None = None,
+        before: tuple[datetime, str] | None = None,
+    ) -> list[RunSummary]:
+        """The newest executions first (runs whose lease expired marked ``interrupted``): of
+        one ``status`` if given, and older than ``before``, the ``(started_at, id)`` of the
+        last run of the previous page (ties on ``started_at`` go by ``id``, descending)."""
         ...
 
     async def get_run(self, workflow_id: str) -> RunDetail | None:

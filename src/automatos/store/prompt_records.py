@@ -51,6 +51,7 @@ from automatos.prompts.base import AbOutcome, AbStatus, AbTest, PromptState, Pro
 from automatos.prompts.catalog import CATALOG, check_template
 from automatos.settings import PromptSettings
 from automatos.store.failures import typed
+from automatos.store.group import Group
 from automatos.store.tables import ab_outcomes, ab_tests, prompt_active, prompt_versions
 
 __all__ = ["MAX_NOTE_CHARS", "MAX_TEMPLATE_CHARS", "PromptRecords"]
@@ -144,6 +145,8 @@ class PromptRecords:
 
     engine: AsyncEngine
     workspace: str
+    _prompt_reads: Group[None, Sequence[_AnyRow]]
+    """Reads of the registry's state, made with :meth:`_read_prompt_rows`."""
 
     @typed
     async def prompt_state(self, defaults: Mapping[str, str]) -> PromptState:
@@ -153,9 +156,7 @@ class PromptRecords:
         One statement when every slug is seeded (the path of every workflow but a store's
         first); otherwise one transaction that seeds the missing slugs and reads again.
         """
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(self._state_query)).all()
-        state = _state(rows, defaults)
+        state = _state(await self._prompt_reads(None), defaults)
         missing = {s: t for s, t in defaults.items() if s not in state.active}
         if not missing:
             return state
@@ -163,6 +164,13 @@ class PromptRecords:
             await self._seed(conn, missing)
             rows = (await conn.execute(self._state_query)).all()
         return _state(rows, defaults)
+
+    async def _read_prompt_rows(self, callers: list[None]) -> list[Sequence[_AnyRow]]:
+        """The rows of :attr:`_state_query`, one read for the callers that asked while the
+        one before ran (see :class:`~automatos.store.group.Group`)."""
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(self._state_query)).all()
+        return [rows] * len(callers)
 
     @functools.cached_property
     def _state_query(self) -> CompoundSelect[*tuple[Any, ...]]:

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
+import functools
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Executable, Table, and_, func, insert, select, update
+from sqlalchemy import Executable, Table, and_, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from automatos.domain.agent import AgentMetrics, AgentSpec
-from automatos.domain.event import Event
 from automatos.errors import ConfigurationError, InvalidRequestError, StoreError
 from automatos.settings import StoreSettings
+from automatos.store import run_writes
 from automatos.store.base import MetricsUpdate, RunDetail, RunSummary, WriteBatch
 from automatos.store.database import (
     NewerSchemaError,
@@ -26,10 +26,12 @@ from automatos.store.database import (
     shown_url,
 )
 from automatos.store.failures import driver_message, is_transient, typed
+from automatos.store.group import Group
 from automatos.store.kb_records import KbRecords
 from automatos.store.key_records import KeyRecords
 from automatos.store.memory_records import MemoryRecords
 from automatos.store.prompt_records import PromptRecords
+from automatos.store.run_writes import RunWrite
 from automatos.store.tables import (
     agent_metrics,
     agents,
@@ -41,20 +43,6 @@ from automatos.store.tables import (
 )
 
 __all__ = ["SqlStore"]
-
-_BASE_FIELDS = {"seq", "workflow_id", "at"}
-
-
-_FIELDS: dict[type[Event], tuple[str, ...]] = {}
-
-
-def _event_fields(kind: type[Event]) -> tuple[str, ...]:
-    fields = _FIELDS.get(kind)
-    if fields is None:
-        fields = _FIELDS[kind] = tuple(
-            f.name for f in dataclasses.fields(kind) if f.name not in _BASE_FIELDS
-        )
-    return fields
 
 
 def _now() -> datetime:
@@ -92,7 +80,16 @@ class SqlStore(PromptRecords, KbRecords, MemoryRecords, KeyRecords):
         self.lease_s = lease_s
         """A running workflow renews its lease at least this often (``store.lease_s``); one
         not renewed for twice as long lost its process and is marked ``interrupted``."""
-        self._learning = asyncio.Lock()
+        # What many workflows ask at once is done in one transaction (see group.py): their
+        # starts, rows, lease renewals, learning and ends, one transaction at a time.
+        self._writes: Group[RunWrite, None] = Group(
+            run_writes.where, self._write_together, self._write_alone, weight=run_writes.weight
+        )
+        self._agents: Group[None, list[AgentSpec]] = Group(lambda _: "agents", self._read_agents)
+        self._metrics: Group[None, dict[str, dict[str, AgentMetrics]]] = Group(
+            lambda _: "agent_metrics", self._read_all_metrics
+        )
+        self._prompt_reads = Group(lambda _: "prompt_state", self._read_prompt_rows)
 
     @classmethod
     async def open(cls, settings: StoreSettings, **engine_options: Any) -> SqlStore:
@@ -153,10 +150,29 @@ class SqlStore(PromptRecords, KbRecords, MemoryRecords, KeyRecords):
         return store
 
     async def aclose(self) -> None:
-        """Dispose of the engine's connections."""
+        """Finish what was asked, then dispose of the engine's connections."""
+        groups = (self._writes, self._agents, self._metrics, self._prompt_reads)
+        for group in groups:
+            await group.aclose()
         await self.engine.dispose()
 
-    @typed
+    async def _write_together(self, requests: list[RunWrite]) -> list[None]:
+        updates = [r.update for r in requests if isinstance(r, run_writes.Learn)]
+        async with self.engine.begin() as conn:
+            if updates:  # first: SQLite's BEGIN IMMEDIATE begins the transaction
+                await self._lock_learning(conn)
+            await run_writes.write_together(conn, requests)
+            if updates:
+                await self._learn_in(conn, updates)
+        return [None] * len(requests)
+
+    async def _write_alone(self, request: RunWrite) -> None:
+        """One request in its own transaction, failing as it would alone."""
+        if isinstance(request, run_writes.Start):
+            await self._start_alone(request.row)
+            return
+        await self._write_together([request])
+
     async def start_execution(
         self,
         workflow_id: str,
@@ -164,26 +180,30 @@ class SqlStore(PromptRecords, KbRecords, MemoryRecords, KeyRecords):
         extra: Mapping[str, Any],
         started_at: datetime | None = None,
     ) -> None:
-        """Insert the execution as running, its lease starting now.
+        """Insert the execution as running, its lease starting now (with the starts of other
+        workflows asked meanwhile, in one transaction).
 
         Raises:
             InvalidRequestError: a stored run already has this workflow id.
         """
+        row = {
+            "id": workflow_id,
+            "workspace_id": self.workspace,
+            "request": request,
+            "status": "running",
+            "stages": [],
+            "extra": dict(extra),
+            "started_at": started_at or _now(),
+            "heartbeat_at": _now(),
+        }
+        await self._writes(run_writes.Start(row))
+
+    async def _start_alone(self, row: dict[str, Any]) -> None:
         try:
             async with self.engine.begin() as conn:
-                await conn.execute(
-                    insert(workflow_executions).values(
-                        id=workflow_id,
-                        workspace_id=self.workspace,
-                        request=request,
-                        status="running",
-                        stages=[],
-                        extra=dict(extra),
-                        started_at=started_at or _now(),
-                        heartbeat_at=_now(),
-                    )
-                )
+                await conn.execute(insert(workflow_executions).values(**row))
         except IntegrityError:
+            workflow_id = row["id"]
             async with self.engine.connect() as conn:
                 taken = await conn.scalar(
                     select(func.count())
@@ -197,18 +217,11 @@ class SqlStore(PromptRecords, KbRecords, MemoryRecords, KeyRecords):
                 ) from None
             raise
 
-    @typed
     async def heartbeat(self, workflow_id: str) -> None:
         """Renew a running workflow's lease. A run marked ``interrupted`` while its process
         was only stalled (not dead) is running again: it is the process that says how it
         ends."""
-        w = workflow_executions.c
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                update(workflow_executions)
-                .where(w.id == workflow_id, w.status.in_(("running", "interrupted")))
-                .values(heartbeat_at=_now(), status="running", finished_at=None, error=None)
-            )
+        await self._writes(run_writes.Beat(workflow_id))
 
     async def _expire_leases(self) -> None:
         """Mark ``interrupted`` the workspace's running workflows whose lease has expired:
@@ -242,52 +255,11 @@ class SqlStore(PromptRecords, KbRecords, MemoryRecords, KeyRecords):
                 )
             )
 
-    @typed
     async def write(self, batch: WriteBatch) -> None:
-        """Insert a batch of rows in one transaction (``executemany`` per table)."""
-        wid = batch.workflow_id
-        async with self.engine.begin() as conn:
-            if batch.results:
-                await conn.execute(
-                    insert(subtask_results),
-                    [
-                        {
-                            "workflow_id": wid,
-                            "subtask_id": r.subtask_id,
-                            "status": r.status.value,
-                            "agent": r.agent,
-                            "output": r.output,
-                            "tokens_in": r.tokens_in,
-                            "tokens_out": r.tokens_out,
-                            "cost_usd": r.cost_usd,
-                            "latency_s": r.latency_s,
-                            "attempts": r.attempts,
-                            "error": dataclasses.asdict(r.error) if r.error else None,
-                        }
-                        for r in batch.results
-                    ],
-                )
-            if batch.events:
-                await conn.execute(
-                    insert(events),
-                    [
-                        {
-                            "workflow_id": wid,
-                            "seq": e.seq,
-                            "kind": e.kind,
-                            "at": e.at,
-                            "data": {f: getattr(e, f) for f in _event_fields(type(e))},
-                        }
-                        for e in batch.events
-                    ],
-                )
-            if batch.calls:
-                await conn.execute(
-                    insert(llm_calls),
-                    [{"workflow_id": wid, **dataclasses.asdict(c)} for c in batch.calls],
-                )
+        """Insert a batch of rows in one transaction (``executemany`` per table), with the
+        batches of other workflows asked meanwhile."""
+        await self._writes(run_writes.Rows(batch))
 
-    @typed
     async def finish_execution(
         self,
         workflow_id: str,
@@ -304,39 +276,40 @@ class SqlStore(PromptRecords, KbRecords, MemoryRecords, KeyRecords):
     ) -> None:
         """Record the end of the execution; the keys of ``extra`` are merged into the run's
         ``extra`` (replacing those of the same name)."""
-        w = workflow_executions.c
-        async with self.engine.begin() as conn:
-            # Written first, so that the transaction holds the row (and SQLite's write lock)
-            # before ``extra`` is read to be merged.
-            await conn.execute(
-                update(workflow_executions)
-                .where(w.id == workflow_id)
-                .values(
-                    status=status,
-                    stages=[dict(s) for s in stages],
-                    plan=dict(plan) if plan is not None else None,
-                    totals=dict(totals) if totals is not None else None,
-                    final_answer=final_answer,
-                    error=error,
-                    finished_at=finished_at or _now(),
-                    quality=dict(quality) if quality is not None else None,
-                )
-            )
-            if extra:
-                stored = await conn.scalar(select(w.extra).where(w.id == workflow_id))
-                if stored is not None:
-                    await conn.execute(
-                        update(workflow_executions)
-                        .where(w.id == workflow_id)
-                        .values(extra={**stored, **extra})
-                    )
+        values = {
+            "status": status,
+            "stages": [dict(s) for s in stages],
+            "plan": dict(plan) if plan is not None else None,
+            "totals": dict(totals) if totals is not None else None,
+            "final_answer": final_answer,
+            "error": error,
+            "finished_at": finished_at or _now(),
+            "quality": dict(quality) if quality is not None else None,
+        }
+        await self._writes(run_writes.Finish(workflow_id, values, extra))
 
     @typed
-    async def list_runs(self, limit: int = 20) -> list[RunSummary]:
+    async def list_runs(
+        self,
+        limit: int = 20,
+        *,
+        status: str | None = None,
+        before: tuple[datetime, str] | None = None,
+    ) -> list[RunSummary]:
         """The newest executions of the workspace (those whose process died are marked
-        ``interrupted`` first)."""
+        ``interrupted`` first), of one ``status`` if given, and older than ``before``: the
+        ``(started_at, id)`` of the last run of the page before (a cursor, unlike an offset,
+        neither skips nor repeats a run when new ones start between pages)."""
         await self._expire_leases()
         w = workflow_executions.c
+        mine = [w.workspace_id == self.workspace]
+        if status is not None:
+            mine.append(w.status == status)
+        if before is not None:
+            at, wid = before
+            # in UTC, as stored (SQLite keeps the naive UTC time, so it gives one back)
+            at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+            mine.append(or_(w.started_at < at, and_(w.started_at == at, w.id < wid)))
         query = (
             select(
                 w.id,
@@ -348,8 +321,8 @@ class SqlStore(PromptRecords, KbRecords, MemoryRecords, KeyRecords):
                 w.totals,
                 w.stages,
             )
-            .where(w.workspace_id == self.workspace)
-            .order_by(w.started_at.desc())
+            .where(*mine)
+            .order_by(w.started_at.desc(), w.id.desc())
             .limit(limit)
         )
         async with self.engine.connect() as conn:
@@ -426,9 +399,11 @@ class SqlStore(PromptRecords, KbRecords, MemoryRecords, KeyRecords):
         rows = (await conn.execute(query.limit(2))).mappings().all()
         return dict(rows[0]) if len(rows) == 1 else None
 
-    @typed
     async def agents(self) -> list[AgentSpec]:
-        """The workspace's agents, by name."""
+        """The workspace's agents, by name (one read for the callers that ask meanwhile)."""
+        return list(await self._agents(None))
+
+    async def _read_agents(self, callers: list[None]) -> list[list[AgentSpec]]:
         query = (
             select(agents.c.spec)
             .where(agents.c.workspace_id == self.workspace)
@@ -436,7 +411,8 @@ class SqlStore(PromptRecords, KbRecords, MemoryRecords, KeyRecords):
         )
         async with self.engine.connect() as conn:
             specs = (await conn.execute(query)).scalars().all()
-        return [AgentSpec.model_validate(spec) for spec in specs]
+        found = [AgentSpec.model_validate(spec) for spec in specs]  # frozen: shared
+        return [found] * len(callers)
 
     async def save_agent(self, spec: AgentSpec) -> None:
         """Insert or replace an agent by name."""
@@ -463,11 +439,17 @@ class SqlStore(PromptRecords, KbRecords, MemoryRecords, KeyRecords):
                     )
                 )
 
-    @typed
     async def agent_metrics(self) -> dict[str, dict[str, AgentMetrics]]:
-        """Learned metrics of the workspace's agents."""
+        """Learned metrics of the workspace's agents (one read for the callers that ask
+        meanwhile; each gets its own copy)."""
+        return _copied(await self._metrics(None))
+
+    async def _read_all_metrics(
+        self, callers: list[None]
+    ) -> list[dict[str, dict[str, AgentMetrics]]]:
         async with self.engine.connect() as conn:
-            return await self._read_metrics(conn)
+            found = await self._read_metrics(conn)
+        return [found] * len(callers)
 
     async def _read_metrics(self, conn: AsyncConnection) -> dict[str, dict[str, AgentMetrics]]:
         m = agent_metrics.c
@@ -490,7 +472,6 @@ class SqlStore(PromptRecords, KbRecords, MemoryRecords, KeyRecords):
             out.setdefault(name, {})[task_type] = AgentMetrics(*values)
         return out
 
-    @typed
     async def update_metrics(self, update: MetricsUpdate) -> None:
         """Read, update and save the metrics in one transaction that holds the workspace's
         learning lock: no other update, from this process or another, comes in between.
@@ -502,19 +483,37 @@ class SqlStore(PromptRecords, KbRecords, MemoryRecords, KeyRecords):
         ``FOR KEY SHARE`` that inserting a run or an agent takes on it). A row lock rather
         than an SQL-side EMA keeps the learning rule in one place, in Python
         (:mod:`automatos.phases.learn.metrics`); learning is one short transaction per run.
+
+        The updates asked while another is written go together in the next transaction,
+        applied one after the other: each reads what the one before it saved. One that
+        raises costs its own run only.
         """
-        async with self._learning, self.engine.begin() as conn:
-            if self.engine.dialect.name == "sqlite":
-                await conn.exec_driver_sql("BEGIN IMMEDIATE")
-            else:
-                await conn.execute(
-                    select(workspaces.c.id)
-                    .where(workspaces.c.id == self.workspace)
-                    .with_for_update(key_share=True)
-                )
-            changed = update(await self._read_metrics(conn))
-            if changed:
-                await self._save_metrics(conn, changed)
+        await self._writes(run_writes.Learn(update))
+
+    async def _lock_learning(self, conn: AsyncConnection) -> None:
+        """Hold the workspace's learning lock until ``conn``'s transaction ends."""
+        if self.engine.dialect.name == "sqlite":
+            await conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            await conn.execute(
+                select(workspaces.c.id)
+                .where(workspaces.c.id == self.workspace)
+                .with_for_update(key_share=True)
+            )
+
+    async def _learn_in(self, conn: AsyncConnection, updates: list[MetricsUpdate]) -> None:
+        """Apply ``updates`` in turn, each to what the one before saved, and save them all.
+
+        One that raises fails the group, whose requests are then made alone: it raises to its
+        own run, and the others are saved."""
+        known = await self._read_metrics(conn)
+        saved: dict[str, dict[str, AgentMetrics]] = {}
+        for learned in updates:
+            for name, by_type in learned(_copied(known)).items():
+                known.setdefault(name, {}).update(by_type)
+                saved.setdefault(name, {}).update(by_type)
+        if saved:
+            await self._save_metrics(conn, saved)
 
     @typed
     async def save_metrics(self, metrics: Mapping[str, Mapping[str, AgentMetrics]]) -> None:
@@ -534,27 +533,38 @@ class SqlStore(PromptRecords, KbRecords, MemoryRecords, KeyRecords):
     ) -> None:
         if not metrics:
             return
-        dialect = self.engine.dialect.name
         query = select(agents.c.name, agents.c.id).where(
             agents.c.workspace_id == self.workspace, agents.c.name.in_(list(metrics))
         )
         ids: dict[str, int] = dict((await conn.execute(query)).all())
-        for name, by_type in metrics.items():
-            agent_id = ids.get(name)
-            if agent_id is None:
-                continue
-            for task_type, value in by_type.items():
-                row = dataclasses.asdict(value) | {
-                    "agent_id": agent_id,
-                    "task_type": task_type,
-                    "updated_at": _now(),
-                }
-                await conn.execute(
-                    _upsert(
-                        dialect,
-                        agent_metrics,
-                        row,
-                        keys=["agent_id", "task_type"],
-                        replace=[*dataclasses.asdict(value), "updated_at"],
-                    )
-                )
+        now = _now()
+        rows = [
+            dataclasses.asdict(value)
+            | {"agent_id": ids[name], "task_type": task_type, "updated_at": now}
+            for name, by_type in metrics.items()
+            if name in ids
+            for task_type, value in by_type.items()
+        ]
+        if rows:  # one statement for them all (executemany)
+            await conn.execute(_metrics_upsert(self.engine.dialect.name), rows)
+
+
+@functools.cache
+def _metrics_upsert(dialect: str) -> Executable:
+    """Insert or update a metrics row by agent and task type (built once per dialect)."""
+    insert_into = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert_into(agent_metrics)
+    replace = [f.name for f in dataclasses.fields(AgentMetrics)] + ["updated_at"]
+    return statement.on_conflict_do_update(
+        index_elements=["agent_id", "task_type"],
+        set_={c: statement.excluded[c] for c in replace},
+    )
+
+
+def _copied(
+    metrics: Mapping[str, Mapping[str, AgentMetrics]],
+) -> dict[str, dict[str, AgentMetrics]]:
+    """Metrics a caller may add to or remove from without changing another's. The values
+    are shared: learning makes new ones (:func:`automatos.phases.learn.metrics.update_metrics`
+    copies before it changes), it never changes those it read."""
+    return {name: dict(by_type) for name, by_type in metrics.items()}

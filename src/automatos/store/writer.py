@@ -1,7 +1,9 @@
 """Writes a running workflow's results, events and calls in batches, off the hot path.
 
 A finished subtask's result is buffered and written within ``flush_interval_s`` (or as soon as
-``batch_size`` rows wait), in one transaction with whatever else waits. A crash therefore loses
+``batch_size`` rows wait), in one transaction with whatever else waits (the store may write the
+batches of several workflows in that transaction: see :mod:`automatos.store.group`). A writer
+with nothing to write sleeps: it wakes for a row, a full batch or its lease. A crash therefore loses
 at most the rows of the last interval; everything written before stays, and ``automatos runs
 show`` lists it.
 
@@ -76,6 +78,7 @@ class BatchWriter:
         self._rejected_count = 0
         self._lost: str | None = None
         self._wake = asyncio.Event()
+        self._idle = False
         self._closing = False
         self._task = asyncio.create_task(self._run())
 
@@ -123,7 +126,7 @@ class BatchWriter:
 
     def _added(self) -> None:
         self._pending += 1
-        if self._pending >= self.batch_size:
+        if self._idle or self._pending >= self.batch_size:
             self._wake.set()
         if self._pending > self.max_pending_rows:
             self._shed()
@@ -151,19 +154,34 @@ class BatchWriter:
         loop = asyncio.get_running_loop()
         renew_at = loop.time() + self.lease_s / 2  # half the lease: renewed well in time
         while not self._closing:
-            wait = min(self.interval_s, max(0.0, renew_at - loop.time()))
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(wait):
-                    await self._wake.wait()
-            self._wake.clear()
+            # Asleep until a row comes (or the lease is due): a workflow that waits on its
+            # model costs no wake-ups. Then the row waits at most the interval for others.
+            if not self._pending:
+                self._idle = True
+                await self._sleep(renew_at - loop.time())
+                self._idle = False
+            if self._pending and not self._closing:
+                await self._sleep(min(self.interval_s, renew_at - loop.time()))
             await self._flush()
-            if loop.time() >= renew_at and await self._renew():
-                renew_at = loop.time() + self.lease_s / 2
+            if loop.time() >= renew_at:
+                # a renewal that failed is tried again after the interval: the lease has
+                # room for a miss
+                renewed = await self._renew()
+                renew_at = loop.time() + (self.lease_s / 2 if renewed else self.interval_s)
+
+    async def _sleep(self, seconds: float) -> None:
+        """Until :attr:`_wake` is set (a full batch, the first row when idle, closing), at
+        most ``seconds``."""
+        if seconds > 0 and not self._wake.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(seconds):
+                    await self._wake.wait()
+        self._wake.clear()
 
     async def _renew(self) -> bool:
         try:
             await self.store.heartbeat(self._batch.workflow_id)
-        except Exception:  # tried again at the next flush; the lease has room for a miss
+        except Exception:
             return False
         return True
 

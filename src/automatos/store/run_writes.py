@@ -1,0 +1,231 @@
+"""What running workflows write, for many workflows in one transaction (a :class:`Group`).
+
+A workflow's start, its batches of rows, its lease renewals, what it learned and its end are
+requests of one kind; those of every workflow that asked while the previous transaction ran
+are written together, a statement per table (``executemany``), in the order a workflow makes
+them: starts, then rows, then renewals, then ends (learning is the store's own business). One
+workflow's requests never overtake each other, since it waits for each before it makes the
+next. One kind for them all, so that one transaction writes at a time: on SQLite, two would
+only wait for each other's lock.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from automatos.domain.event import Event
+from automatos.domain.result import LLMCall
+from automatos.store.base import MetricsUpdate, WriteBatch
+from automatos.store.tables import events, llm_calls, subtask_results, workflow_executions
+
+__all__ = [
+    "Beat",
+    "Finish",
+    "Learn",
+    "Rows",
+    "RunWrite",
+    "Start",
+    "weight",
+    "where",
+    "write_together",
+]
+
+_BASE_FIELDS = frozenset({"seq", "workflow_id", "at"})
+_FIELDS: dict[type[Event], tuple[str, ...]] = {}
+
+
+def _event_fields(kind: type[Event]) -> tuple[str, ...]:
+    fields = _FIELDS.get(kind)
+    if fields is None:
+        fields = _FIELDS[kind] = tuple(
+            f.name for f in dataclasses.fields(kind) if f.name not in _BASE_FIELDS
+        )
+    return fields
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Start:
+    """A workflow began: its ``workflow_executions`` row."""
+
+    row: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Rows:
+    """A batch of a workflow's results, events and calls."""
+
+    batch: WriteBatch
+
+
+@dataclass(frozen=True)
+class Beat:
+    """A running workflow renews its lease."""
+
+    workflow_id: str
+
+
+@dataclass(frozen=True)
+class Learn:
+    """A workflow's update of the learned metrics (applied by the store, which holds the
+    learning lock for the transaction)."""
+
+    update: MetricsUpdate
+
+
+@dataclass(frozen=True)
+class Finish:
+    """How a workflow ended; ``extra`` is merged into the stored one."""
+
+    workflow_id: str
+    values: dict[str, Any]
+    extra: Mapping[str, Any] | None
+
+
+RunWrite = Start | Rows | Beat | Learn | Finish
+
+_WHERE = {
+    Start: "start_execution",
+    Rows: "write",
+    Beat: "heartbeat",
+    Learn: "update_metrics",
+    Finish: "finish_execution",
+}
+
+
+def where(request: RunWrite) -> str:
+    """The store method a request comes from, for its errors."""
+    return _WHERE[type(request)]
+
+
+def weight(request: RunWrite) -> int:
+    """Rows a request writes."""
+    return len(request.batch) if isinstance(request, Rows) else 1
+
+
+def result_rows(batch: WriteBatch) -> list[dict[str, Any]]:
+    """The ``subtask_results`` rows of a batch."""
+    wid = batch.workflow_id
+    return [
+        {
+            "workflow_id": wid,
+            "subtask_id": r.subtask_id,
+            "status": r.status.value,
+            "agent": r.agent,
+            "output": r.output,
+            "tokens_in": r.tokens_in,
+            "tokens_out": r.tokens_out,
+            "cost_usd": r.cost_usd,
+            "latency_s": r.latency_s,
+            "attempts": r.attempts,
+            "error": dataclasses.asdict(r.error) if r.error else None,
+        }
+        for r in batch.results
+    ]
+
+
+def event_rows(batch: WriteBatch) -> list[dict[str, Any]]:
+    """The ``events`` rows of a batch: an event's own fields go in ``data``."""
+    wid = batch.workflow_id
+    return [
+        {
+            "workflow_id": wid,
+            "seq": e.seq,
+            "kind": e.kind,
+            "at": e.at,
+            "data": {f: getattr(e, f) for f in _event_fields(type(e))},
+        }
+        for e in batch.events
+    ]
+
+
+_CALL_FIELDS = tuple(f.name for f in dataclasses.fields(LLMCall))
+
+
+def call_rows(batch: WriteBatch) -> list[dict[str, Any]]:
+    """The ``llm_calls`` rows of a batch (its fields are flat: no ``asdict``, which deep
+    copies)."""
+    wid = batch.workflow_id
+    return [{"workflow_id": wid, **{f: getattr(c, f) for f in _CALL_FIELDS}} for c in batch.calls]
+
+
+async def write_rows(
+    conn: AsyncConnection,
+    results: list[dict[str, Any]],
+    event_list: list[dict[str, Any]],
+    calls: list[dict[str, Any]],
+) -> None:
+    """Insert rows, one ``executemany`` per table."""
+    if results:
+        await conn.execute(insert(subtask_results), results)
+    if event_list:
+        await conn.execute(insert(events), event_list)
+    if calls:
+        await conn.execute(insert(llm_calls), calls)
+
+
+_BEAT = {"status": "running", "finished_at": None, "error": None}
+
+
+async def renew(conn: AsyncConnection, workflow_ids: list[str]) -> None:
+    """Renew the leases of running workflows (and of those marked ``interrupted`` while
+    their process was only stalled: it is the process that says how a run ends)."""
+    w = workflow_executions.c
+    await conn.execute(
+        update(workflow_executions)
+        .where(w.id.in_(workflow_ids), w.status.in_(("running", "interrupted")))
+        .values(heartbeat_at=_now(), **_BEAT)
+    )
+
+
+async def finish(conn: AsyncConnection, finishes: list[Finish]) -> None:
+    """Record how workflows ended, then merge their ``extra``.
+
+    Written first, so that the transaction holds the rows (and SQLite's write lock) before
+    ``extra`` is read to be merged."""
+    w = workflow_executions.c
+    by_id = update(workflow_executions).where(w.id == bindparam("b_id"))
+    await conn.execute(by_id, [{"b_id": f.workflow_id, **f.values} for f in finishes])
+    merging = {f.workflow_id: f.extra for f in finishes if f.extra}
+    if not merging:
+        return
+    found = await conn.execute(select(w.id, w.extra).where(w.id.in_(list(merging))))
+    merged = [
+        {"b_id": wid, "extra": {**stored, **merging[wid]}}
+        for wid, stored in found.all()
+        if stored is not None
+    ]
+    if merged:
+        await conn.execute(by_id, merged)
+
+
+async def write_together(conn: AsyncConnection, requests: list[RunWrite]) -> None:
+    """Every request in ``conn``'s transaction: starts, rows, renewals, ends (the store
+    applies the :class:`Learn` requests itself)."""
+    starts = [r.row for r in requests if isinstance(r, Start)]
+    if starts:
+        await conn.execute(insert(workflow_executions), starts)
+    batches = [r.batch for r in requests if isinstance(r, Rows)]
+    if batches:
+        await write_rows(
+            conn,
+            [row for b in batches for row in result_rows(b)],
+            [row for b in batches for row in event_rows(b)],
+            [row for b in batches for row in call_rows(b)],
+        )
+    beats = [r.workflow_id for r in requests if isinstance(r, Beat)]
+    if beats:
+        await renew(conn, beats)
+    finishes = [r for r in requests if isinstance(r, Finish)]
+    if finishes:
+        await finish(conn, finishes)
