@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/prompts.py
 	$(BIN)/python benchmarks/context.py
 	$(BIN)/python benchmarks/local_llm.py
+	$(BIN)/python benchmarks/server.py
 
 clean:
 	rm -rf $(VENV)

@@ -27,3 +27,13 @@ async def test_the_engine_refuses_it_before_calling_the_model() -> None:
     with pytest.raises(InvalidRequestError, match="no letters or digits"):
         await Engine(fast_settings(), llm=llm).run("🙂🙂")
     assert llm.calls == []
+
+
+@pytest.mark.parametrize("text", ["Describe\x00Redis", "a\x1bb", "tail\x7f"])
+def test_a_control_character_is_refused_by_position(text: str) -> None:
+    with pytest.raises(InvalidRequestError, match="at position"):
+        WorkflowRequest(text=text)
+
+
+def test_tabs_and_line_breaks_are_text() -> None:
+    assert WorkflowRequest(text="Compare:\n\tRedis\r\n\tSQLite").text.endswith("SQLite")

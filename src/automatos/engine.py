@@ -83,6 +83,7 @@ class Engine:
         self._embedder = embedder
         self._owns_embedder = embedder is None
         self._context: ContextSource | None = None
+        self._stopping = asyncio.Event()
 
     async def open_store(self) -> Store | None:
         """The store, opened (and migrated) on first use; ``None`` when storage is off."""
@@ -107,6 +108,7 @@ class Engine:
             selector=self.selector,
             profile=self.llm.profile,
             context=self._context_source(),
+            stopping=self._stopping,
         )
 
     def _context_source(self) -> ContextSource | None:
@@ -188,6 +190,11 @@ class Engine:
                 "add its price to AUTOMATOS_LLM__PRICES (setting llm.prices) or use a token "
                 "budget"
             )
+
+    def begin_shutdown(self) -> None:
+        """The engine is shutting down: workflows cancelled from now on are recorded
+        ``interrupted`` (stopped with their process, not given up), not ``cancelled``."""
+        self._stopping.set()
 
     async def aclose(self) -> None:
         """Close the runner and the provider's connections."""

@@ -28,6 +28,8 @@ AutomatosError
 ├── StoreError                  the database of runs and agents failed (retryable when the
 │                               cause is transient: a lost connection, a lock, a timeout)
 ├── ScorerError                 a custom scorer raised or returned no score (not retryable)
+├── ServerStoppingError         the server is shutting down and starts nothing (retryable, on
+│                               another server or after the restart)
 └── ExecutionError              a subtask could not be run
     ├── SubtaskTimeoutError     the subtask took longer than its timeout (retryable)
     ├── RunnerError             a runner returned no Completion, or raised something that is
@@ -72,6 +74,7 @@ __all__ = [
     "RunnerError",
     "ScorerError",
     "SelfDependencyError",
+    "ServerStoppingError",
     "StageContractError",
     "StageError",
     "StoreError",
@@ -214,6 +217,12 @@ class StoreError(AutomatosError):
 
 class ScorerError(AutomatosError):
     """A custom scorer raised, hung or returned something that is not a number in [0, 1]."""
+
+
+class ServerStoppingError(AutomatosError):
+    """The server is shutting down (SIGTERM) and starts no new workflow."""
+
+    retryable = True
 
 
 class ExecutionError(AutomatosError):

@@ -412,6 +412,9 @@ class ServerSettings(BaseModel):
     """Requests a key may make per second, on average (429 with Retry-After past it)."""
     burst: int = Field(default=50, ge=1)
     """Requests a key may make at once before the rate applies."""
+    shutdown_grace_s: float = Field(default=30.0, ge=0)
+    """On SIGTERM, how long running workflows may take to finish; those still running then
+    are stopped and recorded ``interrupted``."""
 
 
 def _data_dir() -> Path:

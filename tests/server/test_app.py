@@ -6,19 +6,22 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import httpx
 import pytest
 
+from automatos.domain.result import WorkflowStatus
+from automatos.server.listing import RunStatus
+from automatos.settings import StoreSettings
 from tests.server.conftest import serving
 
 REQUEST = "Describe PostgreSQL and Redis, then compare them."
 
 
 @pytest.fixture
-async def base_url(tmp_path: Path) -> AsyncIterator[str]:
-    async with serving(tmp_path, anonymous=True) as url:
+async def base_url(tmp_path: Path, store_settings: StoreSettings) -> AsyncIterator[str]:
+    async with serving(tmp_path, anonymous=True, store=store_settings) as url:
         yield url
 
 
@@ -78,7 +81,7 @@ async def test_one_idempotency_key_makes_one_workflow(base_url: str) -> None:
         events = await _events(client, f"/v1/workflows/{ids.pop()}/events")
         assert events[-1]["kind"] == "workflow_finished"
         listed = (await client.get("/v1/workflows")).json()
-        assert len(listed) == 1
+        assert len(listed["items"]) == 1 and listed["next"] is None
 
 
 async def test_cancel_and_bad_input_get_typed_answers(base_url: str) -> None:
@@ -125,3 +128,41 @@ async def test_metrics_count_workflows_subtasks_and_tokens(base_url: str) -> Non
     assert samples["automatos_workflows_running"] == 0
     assert samples['automatos_subtask_seconds_count{status="succeeded"}'] == 3
     assert samples['automatos_tokens_total{direction="in"}'] > 0
+
+
+async def test_workflows_are_listed_a_page_at_a_time(base_url: str) -> None:
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        ids = []
+        for _ in range(4):
+            started = (await client.post("/v1/workflows", json={"request": REQUEST})).json()
+            await _events(client, started["events"])
+            ids.append(started["workflow_id"])
+        cancelled = (await client.post("/v1/workflows", json={"request": REQUEST})).json()
+        await client.post(f"/v1/workflows/{cancelled['workflow_id']}/cancel")
+        await _events(client, cancelled["events"])
+        ids.append(cancelled["workflow_id"])
+
+        pages, cursor = [], None
+        while True:
+            params = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+            page = (await client.get("/v1/workflows", params=params)).json()
+            pages.append([r["id"] for r in page["items"]])
+            cursor = page["next"]
+            if cursor is None:
+                break
+        assert [len(p) for p in pages] == [2, 2, 1]
+        assert [i for p in pages for i in p] == ids[::-1]  # newest first, each once
+
+        done = await client.get("/v1/workflows", params={"status": "succeeded", "limit": 3})
+        assert [r["id"] for r in done.json()["items"]] == ids[3:0:-1]
+        rest = await client.get(
+            "/v1/workflows",
+            params={"status": "succeeded", "limit": 3, "cursor": done.json()["next"]},
+        )
+        assert [r["id"] for r in rest.json()["items"]] == ids[:1] and rest.json()["next"] is None
+        stopped = (await client.get("/v1/workflows", params={"status": "cancelled"})).json()
+        assert [r["id"] for r in stopped["items"]] == ids[4:]
+        assert (await client.get("/v1/workflows?status=bogus")).status_code == 422
+        assert set(get_args(RunStatus)) == {*WorkflowStatus, "running"}  # every status known
+        assert (await client.get("/v1/workflows?cursor=not-a-cursor")).status_code == 422
+        assert (await client.get("/v1/workflows?limit=0")).status_code == 422

@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from automatos.prompts.catalog import CATALOG
 from automatos.store.sql import SqlStore
 from tests.server.conftest import serving, settings_in
 
@@ -21,6 +22,9 @@ async def _keys(data: Path) -> dict[str, str]:
         _, theirs = await store.create_key("team-b", "theirs")
         revoked, old = await store.create_key("team-a", "old")
         await store.revoke_key(revoked.id)
+        team_a = SqlStore(store.engine, "team-a")  # a prompt version of team-a's own
+        await team_a.prompt_state({slug: spec.text for slug, spec in CATALOG.items()})
+        await team_a.add_prompt("executor", CATALOG["executor"].text + "\n\nBe brief.")
     finally:
         await store.aclose()
     return {"mine": mine, "theirs": theirs, "revoked": old}
@@ -48,12 +52,21 @@ async def test_the_authorization_matrix_is_exact(tmp_path: Path) -> None:
         assert started.status_code == 202
         wid = started.json()["workflow_id"]
         await _finish(client, f"/v1/workflows/{wid}/events", keys["mine"])
+        mine = {"X-API-Key": keys["mine"]}
+        critic = {"name": "critic", "description": "Finds faults."}
+        assert (await client.post("/v1/agents", json=critic, headers=mine)).status_code == 201
         endpoints = [
             ("POST", "/v1/workflows", {"request": REQUEST}),
             ("GET", "/v1/workflows", None),
             ("GET", f"/v1/workflows/{wid}", None),
             ("POST", f"/v1/workflows/{wid}/cancel", None),
             ("GET", f"/v1/workflows/{wid}/events", None),
+            ("GET", "/v1/agents/critic", None),
+            ("PUT", "/v1/agents/critic", critic),
+            ("GET", "/v1/agents", None),
+            ("POST", "/v1/agents", {"name": "newcomer"}),
+            ("GET", "/v1/prompts", None),
+            ("GET", "/v1/prompts/executor", None),
         ]
         cases = {
             "no key": ({}, 401),
@@ -67,14 +80,21 @@ async def test_the_authorization_matrix_is_exact(tmp_path: Path) -> None:
                 assert answer.status_code == status, (method, path, case, answer.text)
                 assert answer.headers.get("www-authenticate") == "Bearer"
         theirs = {"X-API-Key": keys["theirs"]}
-        for method, path, _ in endpoints[2:]:  # another workspace's workflow is not found
-            answer = await client.request(method, path, headers=theirs)
+        for method, path, body in endpoints[2:7]:  # another workspace's are not found
+            answer = await client.request(method, path, json=body, headers=theirs)
             assert answer.status_code == 404, (method, path, answer.text)
-        assert (await client.get("/v1/workflows", headers=theirs)).json() == []
-        mine = {"X-API-Key": keys["mine"]}
-        assert [r["id"] for r in (await client.get("/v1/workflows", headers=mine)).json()] == [wid]
+        assert (await client.get("/v1/workflows", headers=theirs)).json()["items"] == []
+        listed = (await client.get("/v1/workflows", headers=mine)).json()["items"]
+        assert [r["id"] for r in listed] == [wid]
         assert (await client.get(f"/v1/workflows/{wid}", headers=mine)).status_code == 200
         assert (await client.post(f"/v1/workflows/{wid}/cancel", headers=mine)).status_code == 409
+        # each workspace its own registries
+        assert (await client.get("/v1/agents/critic", headers=mine)).status_code == 200
+        agents = (await client.get("/v1/agents", headers=theirs)).json()
+        assert agents and "critic" not in {a["name"] for a in agents}
+        for who, count in ((mine, 2), (theirs, 1)):
+            executor = (await client.get("/v1/prompts/executor", headers=who)).json()
+            assert len(executor["versions"]) == count
         assert (await client.get("/healthz")).status_code == 200  # no key needed
 
 

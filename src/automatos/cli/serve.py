@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated
+import time
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from automatos.cli.output import fail, load_settings
 
-__all__ = ["serve"]
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+__all__ = ["run_server", "serve"]
 
 
 def serve(
@@ -24,15 +29,42 @@ def serve(
         ),
     ] = False,
 ) -> None:
-    """Serve the HTTP API: start workflows, follow their events (SSE), cancel them."""
+    """Serve the HTTP API: start workflows, follow their events (SSE), cancel them.
+
+    SIGTERM (or Ctrl-C) stops accepting, lets running workflows finish within
+    server.shutdown_grace_s and records the rest interrupted."""
     if no_auth and not _loopback(host):
         raise fail(f"--no-auth serves only on a loopback address, not {host!r}")
-    import uvicorn
-
     from automatos.server.app import create_app
 
-    app = create_app(load_settings(), anonymous=no_auth)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    settings = load_settings()
+    run_server(create_app(settings, anonymous=no_auth), host, port)
+
+
+def run_server(app: FastAPI, host: str, port: int, log_level: str = "info") -> None:
+    """Serve ``app`` until SIGTERM or SIGINT, then shut down gracefully: no new connection
+    or workflow, event streams and running workflows get ``server.shutdown_grace_s`` in all."""
+    import uvicorn
+
+    grace = app.state.settings.server.shutdown_grace_s
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            if app.state.stop_requested_at is None:
+                app.state.stop_requested_at = time.monotonic()
+                app.state.tenants.stop_accepting()
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        # streams of running workflows end with them; past the grace they are cut, and
+        # the lifespan's shutdown records the workflows still running interrupted
+        timeout_graceful_shutdown=max(1, round(grace)),
+    )
+    Server(config).run()
 
 
 def _loopback(host: str) -> bool:

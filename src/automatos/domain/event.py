@@ -13,6 +13,7 @@ __all__ = [
     "LevelChosen",
     "MemoriesStored",
     "PlanNegotiated",
+    "PlanReady",
     "PromptsChosen",
     "ProposalDecided",
     "StageFinished",
@@ -136,8 +137,20 @@ class SubtaskSkipped(Event):
 
 
 def event_to_dict(event: Event) -> dict[str, Any]:
-    """A JSON-ready dict of an event, with its ``kind``."""
-    return {"kind": event.kind, **dataclasses.asdict(event)}
+    """A JSON-ready dict of an event, with its ``kind``. Its lists and dicts are the
+    event's own, not copies (``dataclasses.asdict`` copies deeply, at several times the
+    cost, on the path of every event a server streams): an emitted event is not changed."""
+    cls = type(event)
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    out: dict[str, Any] = {"kind": event.kind}
+    for name in names:
+        out[name] = getattr(event, name)
+    return out
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
 @dataclass(slots=True)
@@ -166,6 +179,17 @@ class ProposalDecided(Event):
     change: dict[str, Any]
     status: str
     reason: str
+
+
+@dataclass(slots=True)
+class PlanReady(Event):
+    """A stage of the PLAN phase made or changed the plan or its agents: ``plan`` is
+    ``{"subtasks": [{"id", "description", "depends_on", "agent"}]}`` as it now stands
+    (``agent`` is none until agents are chosen). Whoever follows a run live can draw its
+    graph before any subtask starts."""
+
+    kind: ClassVar[str] = "plan_ready"
+    plan: dict[str, Any]
 
 
 @dataclass(slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -12,6 +13,9 @@ from automatos.domain.plan import SubtaskSpec
 from automatos.errors import InvalidRequestError
 
 __all__ = ["WorkflowRequest", "check_request_text"]
+
+
+_UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
 def _new_id() -> str:
@@ -25,8 +29,16 @@ def check_request_text(text: str) -> str:
     model asked anyway invents a task.
 
     Raises:
-        InvalidRequestError: ``text`` has no letter or digit.
+        InvalidRequestError: ``text`` has no letter or digit, or has a control character
+            other than a tab or a line break, or a lone surrogate (neither can be stored:
+            PostgreSQL refuses a NUL, UTF-8 a surrogate).
     """
+    odd = _UNSTORABLE.search(text)
+    if odd is not None:
+        raise InvalidRequestError(
+            f"the request has the character {odd.group()!r} at position {odd.start()}: "
+            "control characters (other than tabs and line breaks) cannot be stored"
+        )
     if not any(ch.isalnum() for ch in text):
         shown = repr(text[:40]) + ("…" if len(text) > 40 else "")
         raise InvalidRequestError(

@@ -41,6 +41,9 @@ class WorkflowStatus(StrEnum):
     PARTIAL = "partial"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
+    """Stopped with the engine (a server shutting down) before it ended: not given up by
+    anyone, so its record says so rather than ``cancelled``."""
 
 
 @dataclass(slots=True)

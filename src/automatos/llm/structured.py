@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -21,6 +22,7 @@ __all__ = [
     "extract_json",
     "load_json",
     "pydantic_parser",
+    "schema_of",
 ]
 
 T = TypeVar("T")
@@ -157,3 +159,11 @@ async def complete_structured(
                 ),
             ]
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+@functools.cache
+def schema_of(model: type[BaseModel]) -> Mapping[str, Any]:
+    """``model``'s JSON schema, made once per process: pydantic builds it anew on each
+    call (milliseconds for the plan's), and a busy server plans many workflows a second.
+    Shared: copy it before changing it."""
+    return model.model_json_schema()

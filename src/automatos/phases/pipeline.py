@@ -15,12 +15,13 @@ from collections.abc import Callable
 from automatos.domain.event import (
     Event,
     LevelChosen,
+    PlanReady,
     StageFinished,
     StageStarted,
     WorkflowFinished,
     WorkflowStarted,
 )
-from automatos.domain.level import LevelChoice
+from automatos.domain.level import LevelChoice, Phase
 from automatos.domain.request import WorkflowRequest
 from automatos.domain.result import WorkflowResult, WorkflowStatus
 from automatos.errors import (
@@ -130,7 +131,9 @@ async def run_workflow(
         result = build_result(state)
         status = result.status
     except asyncio.CancelledError:
-        status = WorkflowStatus.CANCELLED
+        stopping = state.runtime.stopping
+        interrupted = stopping is not None and stopping.is_set()
+        status = WorkflowStatus.INTERRUPTED if interrupted else WorkflowStatus.CANCELLED
         raise
     except BaseException as exc:
         error = exc
@@ -217,7 +220,8 @@ async def _finish_record(
                 await writer.aclose()
                 problems += writer.warnings
             await _finish_execution(store, state, status, result, error)
-            if status is not WorkflowStatus.CANCELLED and isinstance(store, PromptStore):
+            ended = status not in (WorkflowStatus.CANCELLED, WorkflowStatus.INTERRUPTED)
+            if ended and isinstance(store, PromptStore):
                 await _record_prompt_outcomes(store, state, status, result)
     except TimeoutError:
         if writer is not None:
@@ -382,6 +386,31 @@ async def _run_stage(stage: Stage, state: WorkflowState) -> None:
         {"stage": stage.name, "phase": phase, "elapsed_s": elapsed, "error": None}
     )
     state.bus.emit(StageFinished, stage=stage.name, elapsed_s=elapsed, phase=phase)
+    if stage.phase is Phase.PLAN:
+        _show_plan(state)
+
+
+def _show_plan(state: WorkflowState) -> None:
+    """Emit ``plan_ready`` when the plan or its agents differ from what was last shown."""
+    plan = state.planning.plan
+    if plan is None:
+        return
+    agents = {sid: a.agent for sid, a in state.planning.assignments.items()}
+    shown = (plan, tuple(sorted(agents.items())))
+    last = state.plan_shown
+    if last is not None and last[0] is plan and last[1] == shown[1]:
+        return
+    state.plan_shown = shown
+    subtasks = [
+        {
+            "id": s.id,
+            "description": s.description,
+            "depends_on": list(s.depends_on),
+            "agent": agents.get(s.id, s.agent),
+        }
+        for s in plan.subtasks
+    ]
+    state.bus.emit(PlanReady, plan={"subtasks": subtasks})
 
 
 def _elapsed(since: float) -> float:

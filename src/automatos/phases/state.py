@@ -65,6 +65,9 @@ class Runtime:
     tokenizer."""
     context: ContextSource | None = None
     """The embedder stage 3 retrieves with (and the pool it loaded); none: no retrieval."""
+    stopping: asyncio.Event | None = None
+    """Set when the engine is shutting down: a workflow cancelled from then on was
+    interrupted (recorded ``interrupted``), not cancelled by its caller."""
 
 
 @dataclass
@@ -160,6 +163,8 @@ class WorkflowState:
     """Models whose calls had no known price: the result's cost leaves them out."""
     deadline: float | None = None
     """When the workflow must end (event-loop time, ``execution.workflow_timeout_s``)."""
+    plan_shown: tuple[object, ...] | None = None
+    """The plan and agents the last ``plan_ready`` event showed."""
 
     def __post_init__(self) -> None:
         if not self.agents:

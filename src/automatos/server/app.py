@@ -6,7 +6,8 @@ it runs. Endpoints:
 
 - ``POST /v1/workflows``: start a workflow (``{"request": "..."}``, optionally ``"level"``);
   an ``Idempotency-Key`` header makes a retried POST return the same workflow.
-- ``GET /v1/workflows``: the stored runs, newest first (``limit``, ``status``).
+- ``GET /v1/workflows``: the stored runs, newest first, a page at a time (``limit``,
+  ``status``, ``cursor``: the ``next`` of the page before).
 - ``GET /v1/workflows/{id}``: the stored run, or the progress of a running one.
 - ``POST /v1/workflows/{id}/cancel``.
 - ``GET /v1/workflows/{id}/events``: every event as SSE, its ``seq`` as the SSE id; a client
@@ -20,30 +21,38 @@ Every ``/v1`` request carries an API key (``Authorization: Bearer atm_…`` or `
 workspace's workflows answer 404. Without ``anonymous`` (``automatos serve --no-auth``, on a
 loopback address only) a request without a valid key gets 401.
 
-Not built yet (issue 14): the agents and prompts endpoints, the live page.
+The agent and prompt registries are :mod:`automatos.server.catalog`'s (``/v1/agents``,
+``/v1/prompts``). Every error answer is ``{"detail": ..., "error": ...}``
+(:mod:`automatos.server.problems`). Not built yet (issue 14): the live page.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi import FastAPI, Header, HTTPException, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
 
 from automatos.domain.level import Level
 from automatos.domain.request import WorkflowRequest
-from automatos.errors import AutomatosError, InvalidRequestError
+from automatos.errors import AutomatosError, InvalidRequestError, ServerStoppingError
 from automatos.llm.base import LLMProvider
+from automatos.server import catalog, page
+from automatos.server.auth import Scoped
 from automatos.server.limits import BodyLimit, RateLimiter
+from automatos.server.listing import RunPage, RunStatus, list_page
 from automatos.server.metrics import ServerMetrics
+from automatos.server.problems import ERRORS, invalid_request
 from automatos.server.runs import LiveRun
-from automatos.server.tenants import Tenant, Tenants
+from automatos.server.tenants import Tenants
 from automatos.settings import Settings
 from automatos.store.sql import SqlStore
 
@@ -52,7 +61,11 @@ __all__ = ["HEARTBEAT_S", "WorkflowIn", "create_app"]
 HEARTBEAT_S = 15.0
 """Seconds of silence after which an event stream sends a comment, so proxies keep it open."""
 _PAGE = 500
-_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+WorkflowId = Annotated[
+    str,
+    Path(pattern=r"^[^\x00-\x1f\x7f]+$", description="A workflow's id, or a unique prefix of it."),
+]
+"""No control characters: none is in an id, and PostgreSQL refuses a NUL even to compare."""
 
 
 class WorkflowIn(BaseModel):
@@ -60,44 +73,6 @@ class WorkflowIn(BaseModel):
 
     request: str = Field(min_length=1, description="What the workflow should do.")
     level: Level | None = Field(default=None, description="Its level, else the engine's choice.")
-
-
-async def _tenant(
-    request: Request,
-    authorization: Annotated[str | None, Header(max_length=500)] = None,
-    x_api_key: Annotated[str | None, Header(max_length=500)] = None,
-) -> Tenant:
-    """The workspace the request's key is for (401 without a valid key, unless anonymous)."""
-    tenants: Tenants = request.app.state.tenants
-    secret = x_api_key
-    if secret is None and authorization is not None:
-        scheme, _, value = authorization.partition(" ")
-        secret = value.strip() if scheme.lower() == "bearer" else None
-    limiter: RateLimiter = request.app.state.limiter
-    if secret is None:
-        if request.app.state.anonymous:
-            _limit(limiter, "anonymous")
-            return await tenants.get(request.app.state.settings.store.workspace)
-        raise HTTPException(401, "an API key is needed: Authorization: Bearer <key>", _CHALLENGE)
-    key = await (await tenants.open()).authenticate(secret)
-    if key is None:
-        raise HTTPException(401, "the API key is not valid (unknown or revoked)", _CHALLENGE)
-    _limit(limiter, key.id)
-    return await tenants.for_key(key)
-
-
-def _limit(limiter: RateLimiter, client: str) -> None:
-    wait = limiter.wait_s(client)
-    if wait:
-        raise HTTPException(
-            429,
-            "too many requests for this key (settings server.rate_per_s, server.burst)",
-            {"Retry-After": RateLimiter.retry_after(wait)},
-        )
-
-
-Scoped = Annotated[Tenant, Depends(_tenant)]
-"""An endpoint's workspace, from its key."""
 
 
 def create_app(
@@ -110,24 +85,33 @@ def create_app(
     tenants = Tenants(settings, llm, metrics)
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await tenants.open()
         try:
             yield
         finally:
-            await tenants.aclose(settings.execution.cancel_grace_s)
+            # uvicorn may have spent part of the grace waiting for event streams to end
+            asked = app.state.stop_requested_at
+            spent = 0.0 if asked is None else time.monotonic() - asked
+            await tenants.aclose(max(0.0, settings.server.shutdown_grace_s - spent))
 
-    app = FastAPI(title="Automatos", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title="Automatos", version="0.1.0", lifespan=lifespan, responses=ERRORS)
     app.state.tenants = tenants
     app.state.settings = settings
     app.state.anonymous = anonymous
+    app.state.stop_requested_at = None
     app.state.limiter = RateLimiter(settings.server.rate_per_s, settings.server.burst)
     app.add_middleware(BodyLimit, max_bytes=settings.server.max_body_bytes)
+
+    app.add_exception_handler(RequestValidationError, invalid_request)
 
     @app.exception_handler(AutomatosError)
     async def _typed(_: Request, exc: AutomatosError) -> JSONResponse:
         status = 422 if isinstance(exc, InvalidRequestError) else 503
-        return JSONResponse({"detail": str(exc), "error": type(exc).__name__}, status_code=status)
+        headers = {"Retry-After": "5"} if isinstance(exc, ServerStoppingError) else None
+        return JSONResponse(
+            {"detail": str(exc), "error": type(exc).__name__}, status_code=status, headers=headers
+        )
 
     @app.post("/v1/workflows", status_code=202)
     async def start(
@@ -155,14 +139,13 @@ def create_app(
     async def list_workflows(
         tenant: Scoped,
         limit: Annotated[int, Query(ge=1, le=1000)] = 20,
-        status: Annotated[str | None, Query(max_length=32)] = None,
-    ) -> list[dict[str, Any]]:
-        found = await tenant.store.list_runs(limit if status is None else 1000)
-        shown = [r.model_dump(mode="json") for r in found if status in (None, r.status)]
-        return shown[:limit]
+        status: RunStatus | None = None,
+        cursor: Annotated[str | None, Query(max_length=500)] = None,
+    ) -> RunPage:
+        return await list_page(tenant.store, limit, status, cursor)
 
     @app.get("/v1/workflows/{workflow_id}")
-    async def get_workflow(workflow_id: str, tenant: Scoped) -> dict[str, Any]:
+    async def get_workflow(workflow_id: WorkflowId, tenant: Scoped) -> dict[str, Any]:
         live = tenant.runs.live(workflow_id)
         if live is not None:
             return _progress(live)
@@ -172,9 +155,12 @@ def create_app(
         return run.model_dump(mode="json")
 
     @app.post("/v1/workflows/{workflow_id}/cancel", status_code=202)
-    async def cancel(workflow_id: str, tenant: Scoped) -> dict[str, Any]:
+    async def cancel(workflow_id: WorkflowId, tenant: Scoped) -> dict[str, Any]:
         if tenant.runs.cancel(workflow_id):
             return {"workflow_id": workflow_id, "cancelling": True}
+        live = tenant.runs.live(workflow_id)
+        if live is not None and live.error is not None:
+            raise HTTPException(409, f"workflow {workflow_id!r} has ended (failed)")
         run = await tenant.store.get_run(workflow_id)
         if run is None or run.id != workflow_id:
             raise HTTPException(404, f"no workflow {workflow_id!r}")
@@ -182,7 +168,7 @@ def create_app(
 
     @app.get("/v1/workflows/{workflow_id}/events")
     async def events(
-        workflow_id: str,
+        workflow_id: WorkflowId,
         tenant: Scoped,
         last_event_id: Annotated[str | None, Header()] = None,
     ) -> StreamingResponse:
@@ -199,7 +185,10 @@ def create_app(
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
-    @app.get("/metrics")
+    app.include_router(catalog.router)
+    app.include_router(page.router)
+
+    @app.get("/metrics", response_class=PlainTextResponse)
     async def prometheus() -> Response:
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
@@ -232,6 +221,8 @@ def _seq(header: str | None) -> int:
 
 
 def _progress(live: LiveRun) -> dict[str, Any]:
+    if live.error is not None:
+        return {"id": live.workflow_id, "status": "failed", "events": 0, "error": live.error}
     stages = [e["stage"] for e in live.events if e["kind"] == "stage_finished"]
     finished = [e for e in live.events if e["kind"] == "subtask_finished"]
     return {
@@ -256,18 +247,24 @@ async def _stream(
     sent = after
     if live is not None:
         while True:
-            for event in live.events[sent:]:
-                yield _sse(event)
-                sent = event["seq"]
-            if live.done and sent >= len(live.events):
+            events = live.events
+            if sent < len(events):
+                # what came while the last write was waiting goes out in one write
+                batch = events[sent : sent + _PAGE]
+                sent = batch[-1]["seq"]
+                yield "".join(_sse(event) for event in batch)
+                continue
+            if live.done:
+                if live.error is not None:  # it never started: no event, no record
+                    yield f"event: error\ndata: {json.dumps(live.error)}\n\n"
                 return
             await live.changed(HEARTBEAT_S)
             if not live.done and sent >= len(live.events):
                 yield ": keep-alive\n\n"
     while True:
         page = await store.events_after(workflow_id, sent, _PAGE)
-        for event in page:
-            yield _sse(event)
-            sent = event["seq"]
+        if page:
+            sent = page[-1]["seq"]
+            yield "".join(_sse(event) for event in page)
         if len(page) < _PAGE:
             return

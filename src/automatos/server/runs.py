@@ -16,6 +16,7 @@ from typing import Any
 from automatos.domain.event import Event, event_to_dict
 from automatos.domain.request import WorkflowRequest
 from automatos.engine import Engine
+from automatos.errors import ServerStoppingError
 from automatos.server.metrics import ServerMetrics
 
 __all__ = ["LiveRun", "RunRegistry"]
@@ -31,6 +32,10 @@ class LiveRun:
     task: asyncio.Task[Any] | None = None
     cancel_on_start: bool = False
     """Cancelled before its record existed: cancelled once it does, so that it has one."""
+    error: dict[str, str] | None = None
+    """Why it failed before its record existed (a level or stage selector that failed, the
+    store refusing the record, an unpriced model under a dollar budget): the only trace of
+    it, kept by the registry for a while."""
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def add(self, event: Event) -> None:
@@ -67,18 +72,27 @@ class RunRegistry:
         self._runs: dict[str, LiveRun] = {}
         self._keys: OrderedDict[str, str] = OrderedDict()
         self._max_keys = max_keys
+        self._failed: OrderedDict[str, LiveRun] = OrderedDict()
+        self.stopping = False
+        """Shutting down: no workflow starts any more."""
 
     def start(
         self, request: WorkflowRequest, idempotency_key: str | None = None
     ) -> tuple[str, bool]:
         """Start ``request`` (or find the workflow its key already started); its id, and
         whether it was started now. No await between the look-up and the start: concurrent
-        requests with one key start one workflow."""
+        requests with one key start one workflow.
+
+        Raises:
+            ServerStoppingError: the server is shutting down (and the key is new).
+        """
         if idempotency_key is not None:
             known = self._keys.get(idempotency_key)
             if known is not None:
                 self._keys.move_to_end(idempotency_key)
                 return known, False
+        if self.stopping:
+            raise ServerStoppingError("the server is shutting down: start the workflow elsewhere")
         live = LiveRun(request.workflow_id)
         self._runs[live.workflow_id] = live
         live.task = asyncio.create_task(
@@ -91,8 +105,9 @@ class RunRegistry:
         return live.workflow_id, True
 
     def live(self, workflow_id: str) -> LiveRun | None:
-        """The running workflow of this id, if it is running here."""
-        return self._runs.get(workflow_id)
+        """The running workflow of this id, if it is running here, or the one that failed
+        here before it had a record."""
+        return self._runs.get(workflow_id) or self._failed.get(workflow_id)
 
     def cancel(self, workflow_id: str) -> bool:
         """Cancel a running workflow; whether it was running."""
@@ -111,12 +126,16 @@ class RunRegistry:
         return len(self._runs)
 
     async def aclose(self, grace_s: float) -> None:
-        """Let running workflows finish within ``grace_s``, then cancel the rest (their
-        records say cancelled)."""
+        """Start nothing more, let running workflows finish within ``grace_s``, then stop
+        the rest (their records say ``interrupted``)."""
+        self.stopping = True
         tasks = [r.task for r in self._runs.values() if r.task is not None]
         if not tasks:
             return
-        _, pending = await asyncio.wait(tasks, timeout=grace_s)
+        _, pending = await asyncio.wait(tasks, timeout=grace_s) if grace_s > 0 else ((), tasks)
+        if not pending:
+            return
+        self.engine.begin_shutdown()
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
@@ -136,8 +155,12 @@ class RunRegistry:
                 metrics.finished(totals.tokens_in, totals.tokens_out, totals.cost_usd)
         except asyncio.CancelledError:
             pass  # cancelled on request or at shutdown: the record says so
-        except Exception:  # the run's typed error is in its record and its events
-            pass
+        except Exception as exc:  # the run's typed error is in its record and its events
+            if not live.events:  # no record: the registry is all that knows of it
+                live.error = {"type": type(exc).__name__, "message": str(exc)}
+                self._failed[live.workflow_id] = live
+                while len(self._failed) > self._max_keys:
+                    self._failed.popitem(last=False)
         finally:
             live.finish()
             self._runs.pop(live.workflow_id, None)

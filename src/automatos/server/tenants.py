@@ -47,6 +47,7 @@ class Tenants:
         self._control: SqlStore | None = None
         self._tenants: dict[str, Tenant] = {}
         self._lock = asyncio.Lock()
+        self._stopping = False
 
     async def open(self) -> SqlStore:
         """The database, opened and migrated (the settings' workspace made)."""
@@ -74,13 +75,21 @@ class Tenants:
                 store = SqlStore(control.engine, workspace, settings.store.lease_s)
                 engine = Engine(settings, llm=self._llm, store=store)
                 runs = RunRegistry(engine, metrics=self.metrics)
+                runs.stopping = self._stopping
                 tenant = Tenant(workspace, engine, runs, store)
                 self._tenants[workspace] = tenant
         return tenant
 
+    def stop_accepting(self) -> None:
+        """Start no more workflows (SIGTERM came): a POST gets 503 with Retry-After."""
+        self._stopping = True
+        for tenant in self._tenants.values():
+            tenant.runs.stopping = True
+
     async def aclose(self, grace_s: float) -> None:
-        """Let running workflows finish within ``grace_s`` (the rest are cancelled), close
-        the engines, then the database."""
+        """Let running workflows finish within ``grace_s`` (the rest are stopped and
+        recorded ``interrupted``), close the engines, then the database."""
+        self.stop_accepting()
         tenants = list(self._tenants.values())
         await asyncio.gather(*(t.runs.aclose(grace_s) for t in tenants))
         for tenant in tenants:

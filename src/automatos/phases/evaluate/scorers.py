@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from automatos.domain.plan import Subtask
 from automatos.errors import BudgetExceededError, WorkflowTimeoutError, describe_exception
 from automatos.llm.base import Completion, LLMProvider, Message
-from automatos.llm.structured import complete_structured, pydantic_parser
+from automatos.llm.structured import complete_structured, pydantic_parser, schema_of
 from automatos.phases.evaluate.guard import passes_through
 from automatos.phases.evaluate.heuristics import Dimensions, heuristic_dimensions
 from automatos.phases.evaluate.quality import DEFAULT_WEIGHTS, weighted
@@ -105,7 +105,7 @@ class LLMJudgeScorer:
                 ),
             ],
             pydantic_parser(JudgeVerdict),
-            json_schema=JudgeVerdict.model_json_schema(),
+            json_schema=schema_of(JudgeVerdict),
             temperature=0.0,
             on_call=None if report is None else (lambda done: report(done, subtask.id)),
         )

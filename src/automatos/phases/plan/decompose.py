@@ -37,6 +37,7 @@ from automatos.llm.structured import (
     describe_fields,
     extract_json,
     load_json,
+    schema_of,
 )
 from automatos.phases.contracts import PLAN, REQUEST
 from automatos.phases.plan.shape import RequestShape, shape_of
@@ -213,7 +214,7 @@ class DecomposeStage:
                 state.preparation.prompts.choice("decomposer").text,
             ),
             covering_parser(shape, limits),
-            json_schema=Decomposition.model_json_schema(),
+            json_schema=schema_of(Decomposition),
             temperature=0.2,
             # A plan must not be cut short; the local model's answer length is for prose.
             max_tokens=settings.llm.max_tokens,

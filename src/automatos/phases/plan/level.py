@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from automatos.domain.level import Level, LevelChoice
 from automatos.errors import LLMError
 from automatos.llm.base import Message
-from automatos.llm.structured import complete_structured, pydantic_parser
+from automatos.llm.structured import complete_structured, pydantic_parser, schema_of
 from automatos.phases.plan.shape import RequestShape, shape_of
 from automatos.phases.state import WorkflowState
 
@@ -223,7 +223,7 @@ async def _ask_model(state: WorkflowState, features: LevelChoice) -> LevelChoice
                 state.runtime.llm,
                 messages,
                 pydantic_parser(_Answer),
-                json_schema=_Answer.model_json_schema(),
+                json_schema=schema_of(_Answer),
                 temperature=0.0,
                 max_tokens=_ANSWER_TOKENS,
                 on_call=lambda done: state.record_call("classify", done),

@@ -49,6 +49,7 @@ deadline that cuts a round short leaves the last round's plan whole.
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -74,6 +75,7 @@ from automatos.llm.structured import (
     extract_json,
     load_json,
     pydantic_parser,
+    schema_of,
 )
 from automatos.phases.contracts import ASSIGNMENTS, PLAN
 from automatos.phases.evaluate.guard import GatedLLM
@@ -187,7 +189,7 @@ def arbiter_messages(
 
 
 def _review_schema(max_proposals: int) -> dict[str, Any]:
-    schema = Review.model_json_schema()
+    schema = copy.deepcopy(dict(schema_of(Review)))
     schema["properties"]["proposals"]["maxItems"] = max_proposals
     return schema
 

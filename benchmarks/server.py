@@ -1,0 +1,600 @@
+"""The HTTP API under load, and what the store costs a workflow (issue 14).
+
+Every workflow is the same: a scripted model (50 ms a call) plans five independent subtasks
+at the Organ level (context and memories off: no embedder), answers each step, then writes
+the final answer; asked to choose agents, review a plan or judge, it answers as a capable
+model would. One agent is registered (the generalist), so that a run with a store and one
+without take the same stages and model calls (``--agents starter``: the starter team a new
+workspace gets, whose multi-agent plans add an agent choice, a negotiation and a judge).
+
+1. Server: ``automatos serve``'s application (:func:`automatos.server.app.create_app`, no
+   keys) in a process of its own under uvicorn on a loopback port, on uvloop as the CLI runs
+   it (no access log), its store a SQLite file in a temporary directory (``--server-store
+   postgresql`` for PostgreSQL). One httpx client keeps ``--in-flight`` workflows (200)
+   running: it POSTs one, follows its event stream (SSE) to ``workflow_finished``, then
+   starts the next. After a warm-up of ``--warmup`` workflows (the first wave allocates the
+   pools and arenas that later waves reuse), two batches of ``--workflows / 2`` (500 each),
+   the server left idle for 2 s after each:
+
+   - ``workflows_per_s``: the measured workflows over the two batches' wall time.
+   - ``sse_lag_ms_p99``: an event's ``at`` (``time.time()`` when the engine emitted it) to
+     the moment the client read its ``data:`` line (``time.time()``, same machine, same
+     clock), p99 over the events received while the client still had workflows to start
+     (all ``--in-flight`` of them running). Target <= 50 ms. The events emitted before the
+     client's stream was open (a run's first few, emitted while the POST's answer and the
+     GET were on their way) count with that wait; ``details`` has the p99 of the others
+     (``sse_lag_ms_p99_live``), and how long the POST and the stream's headers took.
+   - ``rss_growth_500_to_1000``: the server's VmRSS (``/proc/PID/status``) after the second
+     batch over that after the first, less one. Target <= 0.05 (no leak).
+
+   ``details`` also has the server's and the client's CPU time per workflow: the two share
+   the machine, and a server short of CPU queues everything, events included.
+
+2. Store, through the library: one engine, the same model, ``--concurrent`` (200) workflows
+   at once (``asyncio.gather`` of ``engine.run``) after a warm-up, with the store (SQLite in a
+   temporary directory; PostgreSQL at ``--postgres-url``, a new workspace each run) and with
+   ``StoreSettings(enabled=False)``, interleaved, best of ``--repeats``:
+
+   - ``store_cpu_ms_per_workflow_<backend>``: the process's CPU time (``time.process_time``,
+     every thread: aiosqlite runs its queries in one of its own) with the store less without,
+     per workflow. Target <= 5 ms. The event loop's own share (``time.thread_time``) is in
+     ``details``.
+   - ``concurrent_200_ratio_to_no_store_<backend>``: wall time with the store over without.
+     Target <= 2.0. (The keys keep their names whatever ``--concurrent`` is.)
+
+   A backend that cannot be reached reports ``null`` and says why.
+
+Quick run: ``--workflows 200 --in-flight 50 --warmup 50 --concurrent 50 --repeats 1``;
+``--no-server`` or ``--no-store`` for one part. The last line of output is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import json
+import math
+import os
+import socket
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from automatos import Engine, Settings, WorkflowRequest, aio
+from automatos.domain.agent import DEFAULT_AGENT
+from automatos.domain.level import Level
+from automatos.errors import AutomatosError
+from automatos.registry import starter_agents
+from automatos.settings import (
+    ContextSettings,
+    MemorySettings,
+    PlanLimits,
+    ServerSettings,
+    StoreSettings,
+)
+from automatos.testing import Rule, ScriptedLLM
+
+SCRIPT = str(Path(__file__).resolve())
+LATENCY_S = 0.05
+POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+REQUEST = "Describe PostgreSQL, Redis, SQLite, MySQL and MongoDB, one section each."
+PLAN = json.dumps(
+    {
+        "subtasks": [
+            {"id": f"db{i}", "description": f"Describe database number {i}", "depends_on": []}
+            for i in range(1, 6)
+        ]
+    }
+)
+ANSWER = "A fair and specific answer about databases, with facts and a conclusion."
+SUMMARY = "Five databases, one section each, and what sets each apart."
+VERDICT = json.dumps(
+    {
+        dimension: {"score": 0.8, "reason": "Specific and correct."}
+        for dimension in ("completeness", "accuracy", "coherence")
+    }
+)
+TARGETS = {
+    "sse_lag_ms_p99": 50.0,
+    "rss_growth_500_to_1000": 0.05,
+    "store_cpu_ms_per_workflow": 5.0,
+    "concurrent_200_ratio_to_no_store": 2.0,
+}
+
+
+def _model() -> ScriptedLLM:
+    """A capable model, 50 ms a call: a plan of five independent steps, an answer to each,
+    and a summary; asked to choose agents, no confident choice (the scores decide); asked to
+    review a plan, no change; asked to judge, good scores. Calls are not recorded (a server
+    that kept them would seem to leak)."""
+    return ScriptedLLM(
+        # the final answer's and the judge's prompts start as the planner's: they go first
+        rules=[
+            Rule("\n\nResults:\n", SUMMARY),
+            Rule("\n\nStep:\n", VERDICT),
+            Rule(r"^Request:", PLAN),
+            Rule(r"^Subtasks:", json.dumps({"assignments": []})),
+            Rule(r"^Review by ", json.dumps({"proposals": []})),
+        ],
+        default=ANSWER,
+        latency=LATENCY_S,
+        record=False,
+    )
+
+
+def _settings(store: StoreSettings) -> Settings:
+    return Settings(
+        store=store,
+        plan=PlanLimits(level=Level.ORGAN),
+        context=ContextSettings(enabled=False),
+        memory=MemorySettings(enabled=False),
+        # one anonymous client starts every workflow: no rate limit in the way
+        server=ServerSettings(rate_per_s=1e9, burst=1_000_000_000),
+    )
+
+
+def _store(backend: str, data_dir: Path, postgres_url: str) -> StoreSettings:
+    if backend == "none":
+        return StoreSettings(enabled=False, data_dir=data_dir)
+    url = postgres_url if backend == "postgresql" else None
+    workspace = f"bench-{uuid.uuid4().hex[:12]}"
+    return StoreSettings(url=url, data_dir=data_dir, workspace=workspace)
+
+
+def _p(values: list[float], q: float) -> float:
+    """The ``q`` quantile (nearest rank) of ``values``."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+# -- the server process ---------------------------------------------------------------------
+
+
+async def _one_agent(store: StoreSettings) -> None:
+    """Register the generalist alone, before the starter team would be."""
+    from automatos.store.sql import SqlStore
+
+    opened = await SqlStore.open(store)
+    try:
+        await opened.save_agents([DEFAULT_AGENT])
+    finally:
+        await opened.aclose()
+
+
+async def _serve(port: int, data_dir: Path, backend: str, postgres_url: str, agents: str) -> None:
+    """Serve the application on ``port`` until SIGTERM or SIGINT (uvicorn handles both)."""
+    import uvicorn
+
+    from automatos.server.app import create_app
+
+    settings = _settings(_store(backend, data_dir, postgres_url))
+    if agents == "one":
+        await _one_agent(settings.store)
+    app = create_app(settings, llm=_model(), anonymous=True)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    await uvicorn.Server(config).serve()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def _server(
+    data_dir: Path, backend: str, postgres_url: str, agents: str
+) -> AsyncIterator[tuple[str, int]]:
+    """A server process (this script with ``--serve``): its base URL and pid once ready."""
+    port = _free_port()
+    command = ["--serve", str(port), "--data-dir", str(data_dir), "--server-store", backend]
+    command += ["--postgres-url", postgres_url, "--agents", agents]
+    process = await asyncio.create_subprocess_exec(sys.executable, SCRIPT, *command)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=5) as client:
+            deadline = time.monotonic() + 60
+            while True:
+                if process.returncode is not None:
+                    raise RuntimeError(f"the server exited with {process.returncode}")
+                with contextlib.suppress(httpx.TransportError):
+                    if (await client.get("/readyz")).status_code == 200:
+                        break
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the server was not ready within 60 s")
+                await asyncio.sleep(0.1)
+        yield base, process.pid
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            try:
+                async with asyncio.timeout(30):
+                    await process.wait()
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def _cpu_s(pid: int) -> float:
+    """The process's user and system CPU time so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# -- the client -----------------------------------------------------------------------------
+
+
+@dataclass
+class Load:
+    """What the client saw in one batch."""
+
+    lags_ms: list[float] = field(default_factory=list)
+    """Events received while every slot was busy (the client had workflows left to start)."""
+    tail_lags_ms: list[float] = field(default_factory=list)
+    """Events received once the last workflow was started (fewer in flight)."""
+    live_lags_ms: list[float] = field(default_factory=list)
+    """Those of ``lags_ms`` emitted after their stream was open (none waited for the client
+    to connect)."""
+    post_ms: list[float] = field(default_factory=list)
+    """POST to its answer."""
+    open_ms: list[float] = field(default_factory=list)
+    """GET of the event stream to its headers."""
+    statuses: dict[str, int] = field(default_factory=dict)
+    events: int = 0
+    cpu_s: float = 0.0
+    """The client's own CPU time."""
+
+
+async def _one(client: httpx.AsyncClient, load: Load, busy: Callable[[], bool]) -> None:
+    """Start one workflow and follow its events to ``workflow_finished``."""
+    posted = time.time()
+    answer = await client.post("/v1/workflows", json={"request": REQUEST})
+    answer.raise_for_status()
+    asked = time.time()
+    load.post_ms.append((asked - posted) * 1000)
+    async with client.stream("GET", answer.json()["events"]) as stream:
+        stream.raise_for_status()
+        opened = time.time()
+        load.open_ms.append((opened - asked) * 1000)
+        async for line in stream.aiter_lines():
+            if not line.startswith("data:"):
+                continue
+            received = time.time()
+            event = json.loads(line[5:])
+            lag_ms = (received - event["at"]) * 1000
+            if busy():
+                load.lags_ms.append(lag_ms)
+                if event["at"] >= opened:
+                    load.live_lags_ms.append(lag_ms)
+            else:
+                load.tail_lags_ms.append(lag_ms)
+            load.events += 1
+            if event["kind"] == "workflow_finished":
+                status = event["status"]
+                load.statuses[status] = load.statuses.get(status, 0) + 1
+                return
+    raise RuntimeError("the event stream ended before workflow_finished")
+
+
+async def _batch(client: httpx.AsyncClient, n: int, in_flight: int) -> tuple[Load, float]:
+    """``n`` workflows, ``in_flight`` at a time; what was seen, and the wall time."""
+    load = Load()
+    left = n
+
+    def busy() -> bool:
+        return left > 0
+
+    async def slot() -> None:
+        nonlocal left
+        while left > 0:
+            left -= 1
+            await _one(client, load, busy)
+
+    started, cpu = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(slot() for _ in range(min(n, in_flight))))
+    load.cpu_s = time.process_time() - cpu
+    return load, time.perf_counter() - started
+
+
+async def _quiet() -> None:
+    """Let the server finish what follows a batch (records flushed, runs dropped)."""
+    await asyncio.sleep(2.0)
+
+
+async def server_figures(
+    workflows: int, in_flight: int, warmup: int, backend: str, postgres_url: str, agents: str
+) -> dict[str, Any]:
+    """Part 1: throughput, event lag and memory of a server process."""
+    half = workflows // 2
+    # uvicorn closes a connection idle for 5 s: the client lets go of it first, or a request
+    # sent on it as it closes fails ("Server disconnected without sending a response")
+    limits = httpx.Limits(
+        max_connections=None, max_keepalive_connections=2 * in_flight, keepalive_expiry=1.0
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        async with (
+            _server(Path(tmp), backend, postgres_url, agents) as (base, pid),
+            httpx.AsyncClient(base_url=base, limits=limits, timeout=120) as client,
+        ):
+            rss_start = _rss_mb(pid)
+            if warmup:
+                await _batch(client, warmup, in_flight)
+                await _quiet()
+            rss_warm = _rss_mb(pid)
+            cpu_before = _cpu_s(pid)
+            first, first_s = await _batch(client, half, in_flight)
+            await _quiet()
+            rss_half = _rss_mb(pid)
+            second, second_s = await _batch(client, workflows - half, in_flight)
+            await _quiet()
+            rss_full = _rss_mb(pid)
+            server_cpu_s = _cpu_s(pid) - cpu_before
+    lags = first.lags_ms + second.lags_ms
+    live = first.live_lags_ms + second.live_lags_ms
+    everything = lags + first.tail_lags_ms + second.tail_lags_ms
+    post_ms, open_ms = first.post_ms + second.post_ms, first.open_ms + second.open_ms
+    statuses = dict(first.statuses)
+    for status, count in second.statuses.items():
+        statuses[status] = statuses.get(status, 0) + count
+    return {
+        "workflows_per_s": workflows / (first_s + second_s),
+        "sse_lag_ms_p99": _p(lags, 0.99),
+        "rss_growth_500_to_1000": rss_full / rss_half - 1,
+        "details": {
+            "sse_lag_ms_p50": _p(lags, 0.5),
+            "sse_lag_ms_max": max(lags),
+            "sse_lag_ms_p99_live": _p(live, 0.99) if live else None,
+            "sse_lag_ms_p99_all_events": _p(everything, 0.99),
+            "events_at_full_load": len(lags),
+            "events_live": len(live),
+            "events": len(everything),
+            "post_ms_p50": _p(post_ms, 0.5),
+            "post_ms_p99": _p(post_ms, 0.99),
+            "stream_open_ms_p50": _p(open_ms, 0.5),
+            "stream_open_ms_p99": _p(open_ms, 0.99),
+            "statuses": statuses,
+            "batch_s": [first_s, second_s],
+            "server_cpu_ms_per_workflow": server_cpu_s / workflows * 1000,
+            "client_cpu_ms_per_workflow": (first.cpu_s + second.cpu_s) / workflows * 1000,
+            "rss_mb": {
+                "started": rss_start,
+                "after_warmup": rss_warm,
+                f"after_{half}": rss_half,
+                f"after_{workflows}": rss_full,
+            },
+        },
+    }
+
+
+# -- the store through the library ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Concurrent:
+    """One round of ``n`` workflows at once."""
+
+    wall_s: float
+    cpu_s: float
+    loop_cpu_s: float
+
+
+async def _concurrent(store: StoreSettings, n: int, agents: str) -> Concurrent:
+    """``n`` workflows at once on a new engine, after a warm-up."""
+    # The same candidates with and without the store: the starter team the store registers
+    # comes with the request when there is none; the generalist alone is registered first.
+    team = tuple(starter_agents()) if agents == "starter" and not store.enabled else ()
+
+    def request() -> WorkflowRequest:
+        return WorkflowRequest(text=REQUEST, agents=team)
+
+    async with Engine(_settings(store), llm=_model()) as engine:
+        async with asyncio.timeout(store.timeout_s):
+            opened = await engine.open_store()  # connecting and migrating are not part of a run
+            if opened is not None and agents == "one":
+                await opened.save_agents([DEFAULT_AGENT])
+        for _ in range(3):  # warm: the first run's imports, the store's statements
+            await engine.run(request())
+        await asyncio.gather(*(engine.run(request()) for _ in range(20)))
+        requests = [request() for _ in range(n)]
+        gc.collect()
+        wall, cpu, loop = time.perf_counter(), time.process_time(), time.thread_time()
+        results = await asyncio.gather(*(engine.run(r) for r in requests))
+        wall, cpu, loop = (
+            time.perf_counter() - wall,
+            time.process_time() - cpu,
+            time.thread_time() - loop,
+        )
+    failed = [r.status for r in results if r.status != "succeeded"]
+    if failed:
+        raise RuntimeError(f"{len(failed)} of {n} workflows did not succeed: {failed[:3]}")
+    return Concurrent(wall, cpu, loop)
+
+
+async def _reachable(backend: str, postgres_url: str) -> str | None:
+    """Why ``backend`` cannot be used, or None."""
+    if backend != "postgresql":
+        return None
+    from automatos.store.sql import SqlStore
+
+    try:
+        async with asyncio.timeout(10):
+            store = await SqlStore.open(StoreSettings(url=postgres_url, workspace="bench-probe"))
+            await store.aclose()
+    except (OSError, TimeoutError, AutomatosError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+async def store_figures(
+    backends: list[str], n: int, repeats: int, postgres_url: str, agents: str
+) -> dict[str, Any]:
+    """Part 2: the store's CPU and wall time per backend, against none, best of ``repeats``."""
+    unreachable = {b: await _reachable(b, postgres_url) for b in backends}
+    used = ["none"] + [b for b in backends if unreachable[b] is None]
+    rounds: dict[str, list[Concurrent]] = {b: [] for b in used}
+    with tempfile.TemporaryDirectory() as tmp:
+        for repeat in range(repeats):
+            for backend in used:
+                data_dir = Path(tmp) / f"{backend}-{repeat}"
+                rounds[backend].append(
+                    await _concurrent(_store(backend, data_dir, postgres_url), n, agents)
+                )
+
+    def best(backend: str) -> Concurrent:
+        found = rounds[backend]
+        return Concurrent(
+            min(r.wall_s for r in found),
+            min(r.cpu_s for r in found),
+            min(r.loop_cpu_s for r in found),
+        )
+
+    floor = best("none")
+    figures: dict[str, Any] = {}
+    details: dict[str, Any] = {"none": _round_of(floor, n)}
+    for backend in backends:
+        if unreachable[backend] is not None:
+            figures[f"store_cpu_ms_per_workflow_{backend}"] = None
+            figures[f"concurrent_200_ratio_to_no_store_{backend}"] = None
+            details[backend] = {"unreachable": unreachable[backend]}
+            continue
+        found = best(backend)
+        figures[f"store_cpu_ms_per_workflow_{backend}"] = (found.cpu_s - floor.cpu_s) / n * 1000
+        figures[f"concurrent_200_ratio_to_no_store_{backend}"] = found.wall_s / floor.wall_s
+        details[backend] = {
+            **_round_of(found, n),
+            "store_loop_cpu_ms_per_workflow": (found.loop_cpu_s - floor.loop_cpu_s) / n * 1000,
+        }
+    figures["details"] = details
+    return figures
+
+
+def _round_of(found: Concurrent, n: int) -> dict[str, float]:
+    return {
+        "wall_s": found.wall_s,
+        "cpu_ms_per_workflow": found.cpu_s / n * 1000,
+        "loop_cpu_ms_per_workflow": found.loop_cpu_s / n * 1000,
+    }
+
+
+# -- main -----------------------------------------------------------------------------------
+
+
+def _rounded(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 4)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value
+
+
+def _table(figures: dict[str, Any]) -> None:
+    print(f"{'figure':<46} {'value':>10} {'target':>8}")
+    for name, value in figures.items():
+        if name in ("details", "setup"):
+            continue
+        target = next((t for key, t in TARGETS.items() if name.startswith(key)), None)
+        shown = "null" if value is None else f"{value:.4g}"
+        print(f"{name:<46} {shown:>10} {'' if target is None else f'<= {target:g}':>8}")
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    """Both parts; the figures, with details and the setup."""
+    figures: dict[str, Any] = {}
+    details: dict[str, Any] = {}
+    if not args.no_server:
+        server = await server_figures(
+            args.workflows,
+            args.in_flight,
+            args.warmup,
+            args.server_store,
+            args.postgres_url,
+            args.agents,
+        )
+        details["server"] = server.pop("details")
+        figures.update(server)
+    if not args.no_store:
+        store = await store_figures(
+            args.backends, args.concurrent, args.repeats, args.postgres_url, args.agents
+        )
+        details["store"] = store.pop("details")
+        figures.update(store)
+    figures["details"] = details
+    figures["setup"] = {
+        "loop": aio.loop_name(),
+        "model_latency_s": LATENCY_S,
+        "subtasks": 5,
+        "level": Level.ORGAN.value,
+        "workflows": args.workflows,
+        "in_flight": args.in_flight,
+        "warmup": args.warmup,
+        "server_store": args.server_store,
+        "agents": args.agents,
+        "concurrent": args.concurrent,
+        "repeats": args.repeats,
+        "cpus": os.cpu_count(),
+        "load_average_1min_at_end": os.getloadavg()[0],
+    }
+    return _rounded(figures)  # type: ignore[no-any-return]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--workflows", type=int, default=1000, help="measured server runs")
+    parser.add_argument("--in-flight", type=int, default=200, help="server runs at once")
+    parser.add_argument("--warmup", type=int, default=200, help="server runs before measuring")
+    parser.add_argument(
+        "--server-store", choices=["sqlite", "postgresql"], default="sqlite", help="its store"
+    )
+    parser.add_argument("--concurrent", type=int, default=200, help="library runs at once")
+    parser.add_argument("--repeats", type=int, default=3, help="library rounds; best kept")
+    parser.add_argument(
+        "--backends",
+        type=lambda s: s.split(","),
+        default=["sqlite", "postgresql"],
+        help="stores measured through the library, comma-separated",
+    )
+    parser.add_argument(
+        "--agents",
+        choices=["one", "starter"],
+        default="one",
+        help="the generalist alone, or the starter team (multi-agent plans), in both parts",
+    )
+    parser.add_argument("--postgres-url", default=POSTGRES_URL)
+    parser.add_argument("--no-server", action="store_true", help="skip the server part")
+    parser.add_argument("--no-store", action="store_true", help="skip the library part")
+    parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
+    return parser
+
+
+if __name__ == "__main__":
+    # The developer's own settings must not change what is measured.
+    for key in [k for k in os.environ if k.upper().startswith("AUTOMATOS_")]:
+        del os.environ[key]
+    args = _parser().parse_args()
+    if args.serve is not None:
+        aio.run(
+            _serve(args.serve, args.data_dir, args.server_store, args.postgres_url, args.agents)
+        )
+    else:
+        figures = aio.run(main(args))
+        _table(figures)
+        print(json.dumps(figures))
