@@ -8,15 +8,21 @@ without take the same stages and model calls (``--agents starter``: the starter 
 workspace gets, whose multi-agent plans add an agent choice, a negotiation and a judge).
 
 1. Server: ``automatos serve``'s application (:func:`automatos.server.app.create_app`, no
-   keys) in a process of its own under uvicorn on a loopback port, on uvloop as the CLI runs
-   it (no access log), its store a SQLite file in a temporary directory (``--server-store
-   postgresql`` for PostgreSQL). One httpx client keeps ``--in-flight`` workflows (200)
-   running: it POSTs one, follows its event stream (SSE) to ``workflow_finished``, then
-   starts the next. After a warm-up of ``--warmup`` workflows (the first wave allocates the
-   pools and arenas that later waves reuse), two batches of ``--workflows / 2`` (500 each),
-   the server left idle for 2 s after each:
+   keys) in a process of its own, run as ``automatos serve`` runs it
+   (:func:`automatos.cli.serve.run_server`: uvicorn on uvloop with httptools), on a loopback
+   port, its store a SQLite file in a temporary directory (``--server-store postgresql`` for
+   PostgreSQL). Its model answers a call in 0.5 to 1.5 s, evenly spread
+   (``--server-latency 1.0 --server-jitter 0.5``): a hosted model's pace, faster than most,
+   and spread as real calls are (calls that all took the same time would keep every workflow
+   in step, 200 of them waking at once). One aiohttp client (httpx costs five times the CPU
+   per workflow, which the client would take from the server on a small machine) keeps
+   ``--in-flight`` workflows (200) running: it POSTs one, follows its event stream (SSE) to
+   ``workflow_finished``, then starts the next. After a warm-up of ``--warmup`` workflows (the
+   first wave allocates the pools and arenas that later waves reuse), two batches of
+   ``--workflows / 2`` (500 each), the server left idle for 2 s after each:
 
-   - ``workflows_per_s``: the measured workflows over the two batches' wall time.
+   - ``workflows_per_s``: the measured workflows over the two batches' wall time (with 200
+     in flight, bounded by the model's pace: about 50 a second).
    - ``sse_lag_ms_p99``: an event's ``at`` (``time.time()`` when the engine emitted it) to
      the moment the client read its ``data:`` line (``time.time()``, same machine, same
      clock), p99 over the events received while the client still had workflows to start
@@ -27,8 +33,10 @@ workspace gets, whose multi-agent plans add an agent choice, a negotiation and a
    - ``rss_growth_500_to_1000``: the server's VmRSS (``/proc/PID/status``) after the second
      batch over that after the first, less one. Target <= 0.05 (no leak).
 
-   ``details`` also has the server's and the client's CPU time per workflow: the two share
-   the machine, and a server short of CPU queues everything, events included.
+   ``details`` also has the server's and the client's CPU time per workflow, and
+   ``capacity``: the server flat out (``--capacity`` workflows, every call 50 ms exactly,
+   200 in flight: more than its CPU can serve), its throughput then and the event lag, which
+   is then the queue for its CPU.
 
 2. Store, through the library: one engine, the same model, ``--concurrent`` (200) workflows
    at once (``asyncio.gather`` of ``engine.run``) after a warm-up, with the store (SQLite in a
@@ -44,7 +52,8 @@ workspace gets, whose multi-agent plans add an agent choice, a negotiation and a
 
    A backend that cannot be reached reports ``null`` and says why.
 
-Quick run: ``--workflows 200 --in-flight 50 --warmup 50 --concurrent 50 --repeats 1``;
+Quick run: ``--workflows 200 --in-flight 50 --warmup 50 --capacity 0 --concurrent 50
+--repeats 1``;
 ``--no-server`` or ``--no-store`` for one part. The last line of output is one JSON object.
 """
 
@@ -57,22 +66,24 @@ import gc
 import json
 import math
 import os
+import random
 import socket
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
+import aiohttp
 
 from automatos import Engine, Settings, WorkflowRequest, aio
 from automatos.domain.agent import DEFAULT_AGENT
 from automatos.domain.level import Level
 from automatos.errors import AutomatosError
+from automatos.llm.base import Message
 from automatos.registry import starter_agents
 from automatos.settings import (
     ContextSettings,
@@ -85,6 +96,8 @@ from automatos.testing import Rule, ScriptedLLM
 
 SCRIPT = str(Path(__file__).resolve())
 LATENCY_S = 0.05
+SERVER_LATENCY_S = 1.0
+SERVER_JITTER = 0.5
 POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 REQUEST = "Describe PostgreSQL, Redis, SQLite, MySQL and MongoDB, one section each."
 PLAN = json.dumps(
@@ -111,7 +124,7 @@ TARGETS = {
 }
 
 
-def _model() -> ScriptedLLM:
+def _model(latency: float = LATENCY_S, jitter: float = 0.0) -> ScriptedLLM:
     """A capable model, 50 ms a call: a plan of five independent steps, an answer to each,
     and a summary; asked to choose agents, no confident choice (the scores decide); asked to
     review a plan, no change; asked to judge, good scores. Calls are not recorded (a server
@@ -126,9 +139,17 @@ def _model() -> ScriptedLLM:
             Rule(r"^Review by ", json.dumps({"proposals": []})),
         ],
         default=ANSWER,
-        latency=LATENCY_S,
+        latency=latency if not jitter else _jittered(latency, jitter),
         record=False,
     )
+
+
+def _jittered(latency: float, jitter: float) -> Callable[[Sequence[Message]], float]:
+    """Call times spread evenly over ``latency`` ± ``jitter``·``latency``: a model's calls
+    do not all take the same time, and calls that did would keep every workflow in step
+    (200 of them waking at once, a burst no server sees)."""
+    spread = random.Random(14)
+    return lambda _: latency * spread.uniform(1 - jitter, 1 + jitter)
 
 
 def _settings(store: StoreSettings) -> Settings:
@@ -170,18 +191,16 @@ async def _one_agent(store: StoreSettings) -> None:
         await opened.aclose()
 
 
-async def _serve(port: int, data_dir: Path, backend: str, postgres_url: str, agents: str) -> None:
-    """Serve the application on ``port`` until SIGTERM or SIGINT (uvicorn handles both)."""
-    import uvicorn
-
+def _serve(args: argparse.Namespace) -> None:
+    """Serve the application on ``args.serve`` as ``automatos serve`` does, until SIGTERM."""
+    from automatos.cli.serve import run_server
     from automatos.server.app import create_app
 
-    settings = _settings(_store(backend, data_dir, postgres_url))
-    if agents == "one":
-        await _one_agent(settings.store)
-    app = create_app(settings, llm=_model(), anonymous=True)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    await uvicorn.Server(config).serve()
+    settings = _settings(_store(args.server_store, args.data_dir, args.postgres_url))
+    if args.agents == "one":
+        aio.run(_one_agent(settings.store))
+    llm = _model(args.server_latency, args.server_jitter)
+    run_server(create_app(settings, llm=llm, anonymous=True), "127.0.0.1", args.serve, "warning")
 
 
 def _free_port() -> int:
@@ -192,23 +211,26 @@ def _free_port() -> int:
 
 @contextlib.asynccontextmanager
 async def _server(
-    data_dir: Path, backend: str, postgres_url: str, agents: str
+    data_dir: Path, backend: str, postgres_url: str, agents: str, latency: float, jitter: float
 ) -> AsyncIterator[tuple[str, int]]:
-    """A server process (this script with ``--serve``): its base URL and pid once ready."""
+    """A server process (this script with ``--serve``): its base URL and pid once ready.
+    Its model's calls take ``latency`` seconds, give or take ``jitter`` of it."""
     port = _free_port()
     command = ["--serve", str(port), "--data-dir", str(data_dir), "--server-store", backend]
     command += ["--postgres-url", postgres_url, "--agents", agents]
+    command += [f"--server-latency={latency}", f"--server-jitter={jitter}"]
     process = await asyncio.create_subprocess_exec(sys.executable, SCRIPT, *command)
     base = f"http://127.0.0.1:{port}"
     try:
-        async with httpx.AsyncClient(base_url=base, timeout=5) as client:
+        async with _client() as client:
             deadline = time.monotonic() + 60
             while True:
                 if process.returncode is not None:
                     raise RuntimeError(f"the server exited with {process.returncode}")
-                with contextlib.suppress(httpx.TransportError):
-                    if (await client.get("/readyz")).status_code == 200:
-                        break
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with client.get(f"{base}/readyz") as ready:
+                        if ready.status == 200:
+                            break
                 if time.monotonic() > deadline:
                     raise RuntimeError("the server was not ready within 60 s")
                 await asyncio.sleep(0.1)
@@ -261,19 +283,22 @@ class Load:
     """The client's own CPU time."""
 
 
-async def _one(client: httpx.AsyncClient, load: Load, busy: Callable[[], bool]) -> None:
+async def _one(
+    client: aiohttp.ClientSession, base: str, load: Load, busy: Callable[[], bool]
+) -> None:
     """Start one workflow and follow its events to ``workflow_finished``."""
     posted = time.time()
-    answer = await client.post("/v1/workflows", json={"request": REQUEST})
-    answer.raise_for_status()
+    async with client.post(f"{base}/v1/workflows", json={"request": REQUEST}) as answer:
+        answer.raise_for_status()
+        started = await answer.json()
     asked = time.time()
     load.post_ms.append((asked - posted) * 1000)
-    async with client.stream("GET", answer.json()["events"]) as stream:
+    async with client.get(f"{base}{started['events']}") as stream:
         stream.raise_for_status()
         opened = time.time()
         load.open_ms.append((opened - asked) * 1000)
-        async for line in stream.aiter_lines():
-            if not line.startswith("data:"):
+        async for line in stream.content:
+            if not line.startswith(b"data:"):
                 continue
             received = time.time()
             event = json.loads(line[5:])
@@ -292,7 +317,9 @@ async def _one(client: httpx.AsyncClient, load: Load, busy: Callable[[], bool]) 
     raise RuntimeError("the event stream ended before workflow_finished")
 
 
-async def _batch(client: httpx.AsyncClient, n: int, in_flight: int) -> tuple[Load, float]:
+async def _batch(
+    client: aiohttp.ClientSession, base: str, n: int, in_flight: int
+) -> tuple[Load, float]:
     """``n`` workflows, ``in_flight`` at a time; what was seen, and the wall time."""
     load = Load()
     left = n
@@ -304,7 +331,7 @@ async def _batch(client: httpx.AsyncClient, n: int, in_flight: int) -> tuple[Loa
         nonlocal left
         while left > 0:
             left -= 1
-            await _one(client, load, busy)
+            await _one(client, base, load, busy)
 
     started, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(slot() for _ in range(min(n, in_flight))))
@@ -317,31 +344,40 @@ async def _quiet() -> None:
     await asyncio.sleep(2.0)
 
 
+def _client() -> aiohttp.ClientSession:
+    # uvicorn closes a connection idle for 5 s: the client lets go of it first, or a request
+    # sent on it as it closes fails ("Server disconnected")
+    connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=1.0)
+    return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120))
+
+
 async def server_figures(
-    workflows: int, in_flight: int, warmup: int, backend: str, postgres_url: str, agents: str
+    workflows: int,
+    in_flight: int,
+    warmup: int,
+    backend: str,
+    postgres_url: str,
+    agents: str,
+    latency: float,
+    jitter: float,
 ) -> dict[str, Any]:
     """Part 1: throughput, event lag and memory of a server process."""
     half = workflows // 2
-    # uvicorn closes a connection idle for 5 s: the client lets go of it first, or a request
-    # sent on it as it closes fails ("Server disconnected without sending a response")
-    limits = httpx.Limits(
-        max_connections=None, max_keepalive_connections=2 * in_flight, keepalive_expiry=1.0
-    )
     with tempfile.TemporaryDirectory() as tmp:
         async with (
-            _server(Path(tmp), backend, postgres_url, agents) as (base, pid),
-            httpx.AsyncClient(base_url=base, limits=limits, timeout=120) as client,
+            _server(Path(tmp), backend, postgres_url, agents, latency, jitter) as (base, pid),
+            _client() as client,
         ):
             rss_start = _rss_mb(pid)
             if warmup:
-                await _batch(client, warmup, in_flight)
+                await _batch(client, base, warmup, in_flight)
                 await _quiet()
             rss_warm = _rss_mb(pid)
             cpu_before = _cpu_s(pid)
-            first, first_s = await _batch(client, half, in_flight)
+            first, first_s = await _batch(client, base, half, in_flight)
             await _quiet()
             rss_half = _rss_mb(pid)
-            second, second_s = await _batch(client, workflows - half, in_flight)
+            second, second_s = await _batch(client, base, workflows - half, in_flight)
             await _quiet()
             rss_full = _rss_mb(pid)
             server_cpu_s = _cpu_s(pid) - cpu_before
@@ -379,6 +415,30 @@ async def server_figures(
                 f"after_{workflows}": rss_full,
             },
         },
+    }
+
+
+async def capacity(
+    workflows: int, in_flight: int, backend: str, postgres_url: str, agents: str
+) -> dict[str, Any]:
+    """The server flat out: every model call 50 ms exactly, ``in_flight`` workflows at once,
+    more than the server's CPU can serve; its throughput then is its capacity, and the
+    event lag is the queue for its CPU."""
+    with tempfile.TemporaryDirectory() as tmp:
+        async with (
+            _server(Path(tmp), backend, postgres_url, agents, LATENCY_S, 0.0) as (base, pid),
+            _client() as client,
+        ):
+            await _batch(client, base, in_flight, in_flight)
+            cpu = _cpu_s(pid)
+            load, wall = await _batch(client, base, workflows, in_flight)
+            cpu = _cpu_s(pid) - cpu
+    return {
+        "workflows_per_s": workflows / wall,
+        "server_cpu_ms_per_workflow": cpu / workflows * 1000,
+        "server_cpu_share": cpu / wall,
+        "sse_lag_ms_p50": _p(load.lags_ms, 0.5),
+        "sse_lag_ms_p99": _p(load.lags_ms, 0.99),
     }
 
 
@@ -527,9 +587,15 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             args.server_store,
             args.postgres_url,
             args.agents,
+            args.server_latency,
+            args.server_jitter,
         )
         details["server"] = server.pop("details")
         figures.update(server)
+        if args.capacity:
+            details["capacity"] = await capacity(
+                args.capacity, args.in_flight, args.server_store, args.postgres_url, args.agents
+            )
     if not args.no_store:
         store = await store_figures(
             args.backends, args.concurrent, args.repeats, args.postgres_url, args.agents
@@ -540,6 +606,10 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     figures["setup"] = {
         "loop": aio.loop_name(),
         "model_latency_s": LATENCY_S,
+        "server_model_latency_s": [
+            args.server_latency * (1 - args.server_jitter),
+            args.server_latency * (1 + args.server_jitter),
+        ],
         "subtasks": 5,
         "level": Level.ORGAN.value,
         "workflows": args.workflows,
@@ -578,6 +648,24 @@ def _parser() -> argparse.ArgumentParser:
         help="the generalist alone, or the starter team (multi-agent plans), in both parts",
     )
     parser.add_argument("--postgres-url", default=POSTGRES_URL)
+    parser.add_argument(
+        "--server-latency",
+        type=float,
+        default=SERVER_LATENCY_S,
+        help="seconds a model call takes in the server part, on average",
+    )
+    parser.add_argument(
+        "--server-jitter",
+        type=float,
+        default=SERVER_JITTER,
+        help="the server part's call times spread over latency * (1 +- jitter)",
+    )
+    parser.add_argument(
+        "--capacity",
+        type=int,
+        default=600,
+        help="workflows of the flat-out run (model calls 50 ms); 0 skips it",
+    )
     parser.add_argument("--no-server", action="store_true", help="skip the server part")
     parser.add_argument("--no-store", action="store_true", help="skip the library part")
     parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
@@ -591,9 +679,7 @@ if __name__ == "__main__":
         del os.environ[key]
     args = _parser().parse_args()
     if args.serve is not None:
-        aio.run(
-            _serve(args.serve, args.data_dir, args.server_store, args.postgres_url, args.agents)
-        )
+        _serve(args)
     else:
         figures = aio.run(main(args))
         _table(figures)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 import time
 from types import FrameType
@@ -64,6 +65,10 @@ def run_server(app: FastAPI, host: str, port: int, log_level: str = "info") -> N
         # the lifespan's shutdown records the workflows still running interrupted
         timeout_graceful_shutdown=max(1, round(grace)),
     )
+    # What is loaded by now lives as long as the server: kept out of the collector's full
+    # scans, which stop the event loop (and every event stream) for tens of milliseconds
+    gc.collect()
+    gc.freeze()
     Server(config).run()
 
 

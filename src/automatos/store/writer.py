@@ -155,13 +155,18 @@ class BatchWriter:
         renew_at = loop.time() + self.lease_s / 2  # half the lease: renewed well in time
         while not self._closing:
             # Asleep until a row comes (or the lease is due): a workflow that waits on its
-            # model costs no wake-ups. Then the row waits at most the interval for others.
+            # model costs no wake-ups. Then the row waits at most the interval for others:
+            # until the interval's next tick of the loop's clock, the same for every writer,
+            # so that the rows of all the workflows running go in one transaction a tick
+            # (the store groups writes that arrive together) rather than one each.
             if not self._pending:
                 self._idle = True
                 await self._sleep(renew_at - loop.time())
                 self._idle = False
             if self._pending and not self._closing:
-                await self._sleep(min(self.interval_s, renew_at - loop.time()))
+                now = loop.time()
+                tick = self.interval_s - now % self.interval_s
+                await self._sleep(min(tick, renew_at - now))
             await self._flush()
             if loop.time() >= renew_at:
                 # a renewal that failed is tried again after the interval: the lease has
