@@ -50,6 +50,8 @@ _MAX_ID = 2**31 - 1
 overflow error of the driver)."""
 
 _m = memories_table.c
+_INSERT = insert(memories_table)
+_INSERT_IDS = insert(memories_table).returning(_m.id, sort_by_parameter_order=True)
 _FIELDS = (
     _m.id,
     _m.kind,
@@ -226,10 +228,14 @@ class MemoryRecords:
     async def _add_pending(self, memories: Sequence[Memory], keep: int | None) -> list[Memory]:
         moment = now()
         kept: list[Memory] = []
+        added = [dataclasses.replace(m, created_at=moment, updated_at=moment) for m in memories]
         async with writing(self.engine, self.workspace, _MEMORY) as conn:
-            for memory in memories:
-                added = dataclasses.replace(memory, created_at=moment, updated_at=moment)
-                kept.append(dataclasses.replace(added, id=await self._insert(conn, added, None)))
+            # a run's memories in one statement, their ids in the order given
+            for start in range(0, len(added), IN_BATCH):
+                part = added[start : start + IN_BATCH]
+                rows = [self._row(memory, None) for memory in part]
+                ids = (await conn.execute(_INSERT_IDS, rows)).scalars().all()
+                kept += [dataclasses.replace(m, id=int(i)) for m, i in zip(part, ids, strict=True)]
             if keep is not None:
                 await self._keep_newest(conn, keep, {m.id for m in kept})
             await bump(conn, self.workspace, _MEMORY)
@@ -300,29 +306,32 @@ class MemoryRecords:
     async def _insert(
         self, conn: AsyncConnection, memory: Memory, vector: npt.NDArray[np.float32] | None
     ) -> int:
-        result = await conn.execute(
-            insert(memories_table).values(
-                workspace_id=self.workspace,
-                kind=memory.kind,
-                text=memory.text,
-                workflow_id=memory.workflow_id,
-                agent=memory.agent,
-                task_type=memory.task_type,
-                quality=memory.quality,
-                succeeded=memory.succeeded,
-                count=memory.count,
-                tokens=memory.tokens,
-                entropy=memory.entropy,
-                embedder=memory.embedder,
-                dimension=int(vector.shape[0]) if vector is not None else None,
-                vector=pack(vector[np.newaxis, :])[0] if vector is not None else None,
-                created_at=memory.created_at,
-                updated_at=memory.updated_at,
-            )
-        )
+        # one statement, its rows as parameters: building ``.values(...)`` for each row
+        # costs more than the row's write
+        result = await conn.execute(_INSERT, self._row(memory, vector))
         key = result.inserted_primary_key
         assert key is not None
         return int(key[0])
+
+    def _row(self, memory: Memory, vector: npt.NDArray[np.float32] | None) -> dict[str, Any]:
+        return {
+            "workspace_id": self.workspace,
+            "kind": memory.kind,
+            "text": memory.text,
+            "workflow_id": memory.workflow_id,
+            "agent": memory.agent,
+            "task_type": memory.task_type,
+            "quality": memory.quality,
+            "succeeded": memory.succeeded,
+            "count": memory.count,
+            "tokens": memory.tokens,
+            "entropy": memory.entropy,
+            "embedder": memory.embedder,
+            "dimension": int(vector.shape[0]) if vector is not None else None,
+            "vector": pack(vector[np.newaxis, :])[0] if vector is not None else None,
+            "created_at": memory.created_at,
+            "updated_at": memory.updated_at,
+        }
 
     @typed
     async def memories(
