@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import ipaddress
-import time
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
@@ -47,13 +46,15 @@ def run_server(app: FastAPI, host: str, port: int, log_level: str = "info") -> N
     or workflow, event streams and running workflows get ``server.shutdown_grace_s`` in all."""
     import uvicorn
 
+    from automatos.server.app import begin_stop
+
     grace = app.state.settings.server.shutdown_grace_s
 
     class Server(uvicorn.Server):
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-            if app.state.stop_requested_at is None:
-                app.state.stop_requested_at = time.monotonic()
-                app.state.tenants.stop_accepting()
+            loop = app.state.loop  # a signal handler must not touch the loop's state itself
+            if loop is not None and not loop.is_closed():
+                loop.call_soon_threadsafe(begin_stop, app)
             super().handle_exit(sig, frame)
 
     config = uvicorn.Config(
@@ -61,9 +62,10 @@ def run_server(app: FastAPI, host: str, port: int, log_level: str = "info") -> N
         host=host,
         port=port,
         log_level=log_level,
-        # streams of running workflows end with them; past the grace they are cut, and
-        # the lifespan's shutdown records the workflows still running interrupted
-        timeout_graceful_shutdown=max(1, round(grace)),
+        # streams of running workflows end with them, or at the end of the grace (then the
+        # lifespan's shutdown records the workflows still running interrupted); uvicorn
+        # cuts a stream only if that fails
+        timeout_graceful_shutdown=round(grace) + 5,
     )
     # What is loaded by now lives as long as the server: kept out of the collector's full
     # scans, which stop the event loop (and every event stream) for tens of milliseconds

@@ -372,6 +372,13 @@ async def _run_stage(stage: Stage, state: WorkflowState) -> None:
         if isinstance(exc, Exception) and not isinstance(exc, AutomatosError):
             failure = StageError(f"stage {stage.name!r} failed: {describe_exception(exc)}")
         error = f"{type(failure).__name__}: {failure}"
+        if isinstance(exc, asyncio.CancelledError):  # its message is usually empty
+            stopping = state.runtime.stopping
+            error = (
+                "interrupted: the engine stopped (a server shutting down)"
+                if stopping is not None and stopping.is_set()
+                else "cancelled"
+            )
         elapsed = _elapsed(started)
         state.stage_log.append(
             {"stage": stage.name, "phase": phase, "elapsed_s": elapsed, "error": error}

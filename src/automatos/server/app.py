@@ -31,15 +31,16 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Header, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from automatos.domain.level import Level
 from automatos.domain.request import WorkflowRequest
@@ -71,6 +72,8 @@ WorkflowId = Annotated[
 class WorkflowIn(BaseModel):
     """A workflow to start."""
 
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not ignored
+
     request: str = Field(min_length=1, description="What the workflow should do.")
     level: Level | None = Field(default=None, description="Its level, else the engine's choice.")
 
@@ -87,6 +90,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await tenants.open()
+        app.state.loop = asyncio.get_running_loop()
         try:
             yield
         finally:
@@ -100,6 +104,7 @@ def create_app(
     app.state.settings = settings
     app.state.anonymous = anonymous
     app.state.stop_requested_at = None
+    app.state.loop = None
     app.state.limiter = RateLimiter(settings.server.rate_per_s, settings.server.burst)
     app.add_middleware(BodyLimit, max_bytes=settings.server.max_body_bytes)
 
@@ -170,6 +175,7 @@ def create_app(
     async def events(
         workflow_id: WorkflowId,
         tenant: Scoped,
+        request: Request,
         last_event_id: Annotated[str | None, Header()] = None,
     ) -> StreamingResponse:
         after = _seq(last_event_id)
@@ -180,7 +186,7 @@ def create_app(
             if run is None or run.id != workflow_id:
                 raise HTTPException(404, f"no workflow {workflow_id!r}")
         return StreamingResponse(
-            _stream(live, store, workflow_id, after),
+            _stream(live, store, workflow_id, after, partial(_grace_left, request.app)),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
@@ -206,6 +212,22 @@ def create_app(
         return JSONResponse({"status": "ready"})
 
     return app
+
+
+def begin_stop(app: FastAPI) -> None:
+    """The server is stopping (SIGTERM): start no workflow, and let event streams follow
+    their workflows for the rest of ``server.shutdown_grace_s``. Called in the event loop."""
+    if app.state.stop_requested_at is None:
+        app.state.stop_requested_at = time.monotonic()
+    app.state.tenants.stop_accepting()
+
+
+def _grace_left(app: FastAPI) -> float | None:
+    asked: float | None = app.state.stop_requested_at
+    if asked is None:
+        return None
+    grace: float = app.state.settings.server.shutdown_grace_s
+    return grace - (time.monotonic() - asked)
 
 
 def _seq(header: str | None) -> int:
@@ -240,10 +262,15 @@ def _sse(event: dict[str, Any]) -> str:
 
 
 async def _stream(
-    live: LiveRun | None, store: SqlStore, workflow_id: str, after: int
+    live: LiveRun | None,
+    store: SqlStore,
+    workflow_id: str,
+    after: int,
+    closing: Callable[[], float | None],
 ) -> AsyncIterator[str]:
     """The events after ``after``: from the running workflow while it runs, then (or for a
-    finished one) from the store, until ``workflow_finished``."""
+    finished one) from the store, until ``workflow_finished``; or, while the server stops,
+    until its grace is over (``closing()``: the seconds left, none while it serves)."""
     sent = after
     if live is not None:
         while True:
@@ -258,8 +285,13 @@ async def _stream(
                 if live.error is not None:  # it never started: no event, no record
                     yield f"event: error\ndata: {json.dumps(live.error)}\n\n"
                 return
-            await live.changed(HEARTBEAT_S)
-            if not live.done and sent >= len(live.events):
+            left = closing()
+            if left is not None and left <= 0:
+                # the server stops: the stream ends cleanly, and its client resumes with
+                # Last-Event-ID elsewhere (the rest is in the store)
+                return
+            await live.changed(HEARTBEAT_S if left is None else min(HEARTBEAT_S, left))
+            if not live.done and sent >= len(live.events) and closing() is None:
                 yield ": keep-alive\n\n"
     while True:
         page = await store.events_after(workflow_id, sent, _PAGE)

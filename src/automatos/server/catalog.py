@@ -18,11 +18,13 @@ A workspace's agents and prompts are its own: another workspace's answer 404.
 from __future__ import annotations
 
 import asyncio
+import math
+import re
 from typing import Annotated
 from urllib.parse import quote
 from weakref import WeakKeyDictionary
 
-from fastapi import APIRouter, HTTPException, Path, Response
+from fastapi import APIRouter, HTTPException, Path, Query, Response
 from pydantic import BaseModel, Field, field_validator
 
 from automatos.domain.agent import AgentMetrics, AgentSpec
@@ -39,6 +41,8 @@ __all__ = ["AgentDetail", "AgentIn", "AgentOut", "PromptDetail", "PromptOut", "r
 router = APIRouter()
 
 _PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+"""Control characters other than tabs and line breaks (which a prompt may hold)."""
 """No control characters: a name is shown in lists and paths (and PostgreSQL refuses NUL)."""
 AgentName = Annotated[
     str, Path(min_length=1, max_length=128, pattern=_PRINTABLE, description="The agent's name.")
@@ -63,6 +67,25 @@ class AgentIn(AgentSpec):
             except UnicodeEncodeError as exc:
                 where = f"U+{ord(text[exc.start]):04X} at character {exc.start}"
                 raise ValueError(f"not UTF-8 text (the lone surrogate {where})") from None
+            odd = _CONTROL.search(text)
+            if odd is not None:  # PostgreSQL refuses a NUL; none is any use in a prompt
+                where = f"U+{ord(odd.group()):04X} at character {odd.start()}"
+                raise ValueError(f"a control character ({where})")
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _not_a_path_step(cls, name: str) -> str:
+        """``.`` and ``..`` would name the agents collection or its parent in a URL."""
+        if name.strip(".") == "":
+            raise ValueError("an agent's name cannot be only dots")
+        return name
+
+    @field_validator("cost_hint_usd", "temperature")
+    @classmethod
+    def _finite(cls, value: float | None) -> float | None:
+        if value is not None and not math.isfinite(value):
+            raise ValueError("must be a finite number")
         return value
 
 
@@ -141,13 +164,30 @@ async def _find(store: SqlStore, name: str) -> AgentSpec | None:
 
 
 @router.get("/v1/agents")
-async def list_agents(tenant: Scoped) -> list[AgentOut]:
-    """Every agent of the workspace, by name, with what was learned about it."""
-    agents, learned = await asyncio.gather(
-        registered_agents(tenant.store), tenant.store.agent_metrics()
-    )
+async def list_agents(
+    tenant: Scoped,
+    history: Annotated[
+        bool, Query(description="With each agent's `history`, as GET /v1/agents/{name} has it.")
+    ] = False,
+) -> list[AgentDetail] | list[AgentOut]:
+    """Every agent of the workspace, by name, with what was learned about it (and, with
+    ``history=true``, its scores over the newest runs: one request for a whole page)."""
+    store = tenant.store
+    agents, learned = await asyncio.gather(registered_agents(store), store.agent_metrics())
+    if not history:
+        return [
+            AgentOut(name=a.name, spec=a, metrics=_metrics(learned.get(a.name, {})))
+            for a in agents
+        ]
+    scores = _workspace(store).history
     return [
-        AgentOut(name=a.name, spec=a, metrics=_metrics(learned.get(a.name, {}))) for a in agents
+        AgentDetail(
+            name=a.name,
+            spec=a,
+            metrics=_metrics(learned.get(a.name, {})),
+            history=await scores.of(store, a.name),
+        )
+        for a in agents
     ]
 
 

@@ -50,7 +50,12 @@ class _AsciiJSON(JSONResponse):
 
 
 async def invalid_request(_: Request, exc: Exception) -> JSONResponse:
-    """422 for a request that does not match the schema, each wrong field with its input
-    (FastAPI's answer, which fails on an input a lone surrogate made unencodable)."""
+    """422 for a request that does not match the schema: each wrong field with its location,
+    problem and type, not its input (FastAPI echoes it, which fails on a NaN or a lone
+    surrogate, and sends a 10 kB header back to whoever sent it)."""
     errors = exc.errors() if isinstance(exc, RequestValidationError) else []
-    return _AsciiJSON({"detail": jsonable_encoder(errors)}, status_code=422)
+    shown = [{k: v for k, v in error.items() if k in _SHOWN} for error in errors]
+    return _AsciiJSON({"detail": jsonable_encoder(shown)}, status_code=422)
+
+
+_SHOWN = frozenset({"type", "loc", "msg"})

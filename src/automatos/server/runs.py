@@ -16,7 +16,7 @@ from typing import Any
 from automatos.domain.event import Event, event_to_dict
 from automatos.domain.request import WorkflowRequest
 from automatos.engine import Engine
-from automatos.errors import ServerStoppingError
+from automatos.errors import InvalidRequestError, ServerStoppingError
 from automatos.server.metrics import ServerMetrics
 
 __all__ = ["LiveRun", "RunRegistry"]
@@ -43,11 +43,11 @@ class LiveRun:
         if self.cancel_on_start and self.task is not None:
             self.cancel_on_start = False
             self.task.cancel()
-        self._wake()
+        self.wake()
 
     def finish(self) -> None:
         self.done = True
-        self._wake()
+        self.wake()
 
     async def changed(self, wait_s: float) -> None:
         """Wait until an event comes or the run ends, at most ``wait_s`` seconds."""
@@ -56,7 +56,8 @@ class LiveRun:
             async with asyncio.timeout(wait_s):
                 await signal.wait()
 
-    def _wake(self) -> None:
+    def wake(self) -> None:
+        """Wake what waits in :meth:`changed`."""
         signal, self._changed = self._changed, asyncio.Event()
         signal.set()
 
@@ -70,7 +71,8 @@ class RunRegistry:
         self.engine = engine
         self.metrics = metrics
         self._runs: dict[str, LiveRun] = {}
-        self._keys: OrderedDict[str, str] = OrderedDict()
+        self._keys: OrderedDict[str, tuple[str, tuple[object, ...]]] = OrderedDict()
+        """Each key's workflow, and the request (text, level) that started it."""
         self._max_keys = max_keys
         self._failed: OrderedDict[str, LiveRun] = OrderedDict()
         self.stopping = False
@@ -86,11 +88,18 @@ class RunRegistry:
         Raises:
             ServerStoppingError: the server is shutting down (and the key is new).
         """
+        asked = (request.text, request.level)
         if idempotency_key is not None:
             known = self._keys.get(idempotency_key)
             if known is not None:
+                workflow_id, first = known
+                if first != asked:
+                    raise InvalidRequestError(
+                        f"the Idempotency-Key {idempotency_key!r} started workflow "
+                        f"{workflow_id} with another request: use a new key for a new request"
+                    )
                 self._keys.move_to_end(idempotency_key)
-                return known, False
+                return workflow_id, False
         if self.stopping:
             raise ServerStoppingError("the server is shutting down: start the workflow elsewhere")
         live = LiveRun(request.workflow_id)
@@ -99,7 +108,7 @@ class RunRegistry:
             self._run(live, request), name=f"workflow {live.workflow_id}"
         )
         if idempotency_key is not None:
-            self._keys[idempotency_key] = live.workflow_id
+            self._keys[idempotency_key] = (live.workflow_id, asked)
             while len(self._keys) > self._max_keys:
                 self._keys.popitem(last=False)
         return live.workflow_id, True
@@ -119,6 +128,11 @@ class RunRegistry:
         else:  # its record is not written yet: the first event says it is
             live.cancel_on_start = True
         return True
+
+    def wake_all(self) -> None:
+        """Wake whatever waits on a running workflow's events (the server is stopping)."""
+        for live in self._runs.values():
+            live.wake()
 
     @property
     def running(self) -> int:

@@ -85,6 +85,7 @@ class Tenants:
         self._stopping = True
         for tenant in self._tenants.values():
             tenant.runs.stopping = True
+            tenant.runs.wake_all()  # streams waiting on them see the grace begin
 
     async def aclose(self, grace_s: float) -> None:
         """Let running workflows finish within ``grace_s`` (the rest are stopped and

@@ -640,7 +640,7 @@
   }
 
   async function loadAgents() {
-    const answer = await api("/v1/agents");
+    const answer = await api("/v1/agents?history=true");
     const agents = Array.isArray(answer) ? answer : answer.agents || [];
     const rows = [];
     for (const agent of agents) {
