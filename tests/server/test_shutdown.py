@@ -4,12 +4,14 @@ records the rest ``interrupted``. A real server process, a real signal, a real s
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -42,6 +44,16 @@ async def _until_running(client: httpx.AsyncClient, workflow_id: str) -> None:
     raise AssertionError(f"{workflow_id} did not start running")
 
 
+async def _follow(client: httpx.AsyncClient, workflow_id: str) -> tuple[list[Any], float]:
+    """The events of a stream, and when it ended (it must end cleanly)."""
+    seen: list[Any] = []
+    async with client.stream("GET", f"/v1/workflows/{workflow_id}/events") as stream:
+        async for line in stream.aiter_lines():
+            if line.startswith("data: "):
+                seen.append(json.loads(line[6:]))
+    return seen, time.monotonic()
+
+
 async def test_sigterm_finishes_what_fits_in_the_grace_and_interrupts_the_rest(
     tmp_path: Path,
 ) -> None:
@@ -60,8 +72,11 @@ async def test_sigterm_finishes_what_fits_in_the_grace_and_interrupts_the_rest(
             quick = await client.post("/v1/workflows", json={"request": "Name a database."})
             slow_id, quick_id = slow.json()["workflow_id"], quick.json()["workflow_id"]
             await _until_running(client, slow_id)
+            following = asyncio.create_task(_follow(client, slow_id))
+            await asyncio.sleep(0.2)  # the stream is open
             process.send_signal(signal.SIGTERM)
             asked = time.monotonic()
+            seen, ended = await following
             code = await asyncio.to_thread(process.wait, 30)
         took = time.monotonic() - asked
     finally:
@@ -69,6 +84,9 @@ async def test_sigterm_finishes_what_fits_in_the_grace_and_interrupts_the_rest(
             process.kill()
             process.wait()
     assert code in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once it has shut down
+    # the open event stream ended cleanly when the grace was over, before the workflow did
+    assert grace - 0.5 < ended - asked < grace + 2
+    assert seen and seen[-1]["kind"] != "workflow_finished"
     assert took < grace + 5, f"shutdown took {took:.1f} s with a {grace} s grace"
     store = await SqlStore.open(StoreSettings(data_dir=tmp_path))
     try:
