@@ -176,8 +176,7 @@ async def list_agents(
     agents, learned = await asyncio.gather(registered_agents(store), store.agent_metrics())
     if not history:
         return [
-            AgentOut(name=a.name, spec=a, metrics=_metrics(learned.get(a.name, {})))
-            for a in agents
+            AgentOut(name=a.name, spec=a, metrics=_metrics(learned.get(a.name, {}))) for a in agents
         ]
     scores = _workspace(store).history
     return [
