@@ -7,10 +7,12 @@ The library, the CLI and (later) the HTTP server and the workers all call
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 from automatos.domain.event import (
     Event,
@@ -91,10 +93,15 @@ async def run_workflow(
             async with asyncio.timeout(settings.timeout_s):
                 await store.start_execution(request.workflow_id, request.text, _extra(state))
         except TimeoutError:
-            raise StoreError(
+            problem = (
                 f"the store did not record the start of the workflow within "
                 f"{settings.timeout_s:g} s (setting store.timeout_s)"
-            ) from None
+            )
+            _close_later(store, state, WorkflowStatus.FAILED, problem)
+            raise StoreError(problem) from None
+        except asyncio.CancelledError:
+            _close_later(store, state, _stopped(state), None)
+            raise
         state.writer = BatchWriter(
             store,
             request.workflow_id,
@@ -131,21 +138,87 @@ async def run_workflow(
         result = build_result(state)
         status = result.status
     except asyncio.CancelledError:
-        stopping = state.runtime.stopping
-        interrupted = stopping is not None and stopping.is_set()
-        status = WorkflowStatus.INTERRUPTED if interrupted else WorkflowStatus.CANCELLED
+        status = _stopped(state)
         raise
     except BaseException as exc:
         error = exc
         raise
     finally:
-        await close_shared(state)  # also after a failure before the execute stage closed it
+        # to the end even when cancelled meanwhile (each step is bounded by store.timeout_s):
+        # a record cut short here would stay "running" with its last events unwritten
+        await _to_the_end(close_shared(state))  # also when the execute stage did not close it
         bus.emit(WorkflowFinished, status=status.value, elapsed_s=_elapsed(state.started))
         if store is not None:
-            problems = await _finish_record(store, state, status, result, error)
+            problems = await _to_the_end(_finish_record(store, state, status, result, error))
     if problems:  # the caller gets its result even when its record could not be completed
         result = result.model_copy(update={"warnings": (*result.warnings, *problems)})
     return result
+
+
+T = TypeVar("T")
+
+
+def _stopped(state: WorkflowState) -> WorkflowStatus:
+    """How a cancelled workflow ended: interrupted when its engine is stopping."""
+    stopping = state.runtime.stopping
+    interrupted = stopping is not None and stopping.is_set()
+    return WorkflowStatus.INTERRUPTED if interrupted else WorkflowStatus.CANCELLED
+
+
+async def _to_the_end(work: Coroutine[Any, Any, T]) -> T:
+    """``work``'s result, awaited to its end even if the caller is cancelled meanwhile (the
+    cancel is raised afterwards)."""
+    task = asyncio.ensure_future(work)
+    cancelled = False
+    while True:
+        try:
+            result = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done():
+                raise
+            cancelled = True
+            continue
+        if cancelled:
+            raise asyncio.CancelledError
+        return result
+
+
+_CLOSING: set[asyncio.Task[None]] = set()
+"""Records being closed after their workflow stopped while its start was being written."""
+
+
+def _close_later(
+    store: Store, state: WorkflowState, status: WorkflowStatus, error: str | None
+) -> None:
+    """Close the record whose start the workflow stopped waiting for: the store may still
+    write that start (it does not take back what it began), and a record nothing finishes
+    would say ``running`` until its lease expired. Writes after the start, or changes no
+    row if the start was never written."""
+    settings = state.runtime.settings.store
+
+    async def close() -> None:
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(settings.timeout_s):
+                await store.finish_execution(
+                    state.workflow_id,
+                    status=status.value,
+                    stages=[],
+                    plan=None,
+                    totals=None,
+                    final_answer=None,
+                    error=error,
+                )
+
+    task = asyncio.ensure_future(close())
+    _CLOSING.add(task)
+    task.add_done_callback(_CLOSING.discard)
+
+
+async def records_closed() -> None:
+    """Wait until the records :func:`run_workflow` closes in the background are closed
+    (before the store they are written to is closed)."""
+    while _CLOSING:
+        await asyncio.gather(*_CLOSING, return_exceptions=True)
 
 
 async def select_stages(state: WorkflowState) -> tuple[list[Stage], LevelChoice]:

@@ -23,7 +23,7 @@ loopback address only) a request without a valid key gets 401.
 
 The agent and prompt registries are :mod:`automatos.server.catalog`'s (``/v1/agents``,
 ``/v1/prompts``). Every error answer is ``{"detail": ..., "error": ...}``
-(:mod:`automatos.server.problems`). Not built yet (issue 14): the live page.
+(:mod:`automatos.server.problems`).
 """
 
 from __future__ import annotations
@@ -166,6 +166,8 @@ def create_app(
         live = tenant.runs.live(workflow_id)
         if live is not None and live.error is not None:
             raise HTTPException(409, f"workflow {workflow_id!r} has ended (failed)")
+        if live is not None and live.ended is not None:
+            raise HTTPException(409, f"workflow {workflow_id!r} has ended ({live.ended})")
         run = await tenant.store.get_run(workflow_id)
         if run is None or run.id != workflow_id:
             raise HTTPException(404, f"no workflow {workflow_id!r}")

@@ -38,6 +38,12 @@ class LiveRun:
     it, kept by the registry for a while."""
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
+    @property
+    def ended(self) -> str | None:
+        """Its status once ``workflow_finished`` was emitted."""
+        last = self.events[-1] if self.events else None
+        return last["status"] if last is not None and last["kind"] == "workflow_finished" else None
+
     def add(self, event: Event) -> None:
         self.events.append(event_to_dict(event))
         if self.cancel_on_start and self.task is not None:
@@ -121,8 +127,8 @@ class RunRegistry:
     def cancel(self, workflow_id: str) -> bool:
         """Cancel a running workflow; whether it was running."""
         live = self._runs.get(workflow_id)
-        if live is None or live.task is None or live.done:
-            return False
+        if live is None or live.task is None or live.done or live.ended is not None:
+            return False  # a workflow that emitted its end is only writing its record
         if live.events:
             live.task.cancel()
         else:  # its record is not written yet: the first event says it is

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from automatos.engine import Engine
 from automatos.llm.base import LLMProvider
 from automatos.llm.factory import build_provider
+from automatos.phases.pipeline import records_closed
 from automatos.server.metrics import ServerMetrics
 from automatos.server.runs import RunRegistry
 from automatos.settings import Settings
@@ -93,7 +94,9 @@ class Tenants:
         self.stop_accepting()
         tenants = list(self._tenants.values())
         await asyncio.gather(*(t.runs.aclose(grace_s) for t in tenants))
+        await records_closed()
         for tenant in tenants:
+            await tenant.store.drain()  # its writes, before the shared engine goes
             await tenant.engine.aclose()  # each closes the shared model's connections, if any
         if self._control is not None:
             await self._control.aclose()

@@ -151,10 +151,14 @@ class SqlStore(PromptRecords, KbRecords, MemoryRecords, KeyRecords):
 
     async def aclose(self) -> None:
         """Finish what was asked, then dispose of the engine's connections."""
+        await self.drain()
+        await self.engine.dispose()
+
+    async def drain(self) -> None:
+        """Finish what was asked (a store sharing another's engine closes with this)."""
         groups = (self._writes, self._agents, self._metrics, self._prompt_reads)
         for group in groups:
             await group.aclose()
-        await self.engine.dispose()
 
     async def _write_together(self, requests: list[RunWrite]) -> list[None]:
         updates = [r.update for r in requests if isinstance(r, run_writes.Learn)]
