@@ -102,3 +102,11 @@ async def test_the_agent_list_can_carry_every_history_in_one_request(
     full = (await client.get("/v1/agents?history=true")).json()
     assert [a["name"] for a in full] == [a["name"] for a in plain]
     assert all(a["history"] == [] for a in full) and all("history" not in a for a in plain)
+
+
+async def test_an_empty_idempotency_key_is_refused(client: httpx.AsyncClient) -> None:
+    answer = await client.post(
+        "/v1/workflows", json={"request": REQUEST}, headers={"Idempotency-Key": ""}
+    )
+    assert answer.status_code == 422
+    assert answer.json()["detail"][0]["loc"] == ["header", "idempotency-key"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import shutil
 import time
@@ -28,6 +29,9 @@ the page (which lists the runs every 2 s) to follow a run before its steps start
 six calls: planning, choosing agents, negotiating)."""
 DOCS_SCREENSHOT = Path(__file__).parents[2] / "docs" / "page.png"
 
+# CI installs chromium (.ci/run) and says so: there, a missing browser fails the test
+if CHROMIUM is None and os.environ.get("AUTOMATOS_REQUIRE_BROWSER"):
+    raise RuntimeError(f"AUTOMATOS_REQUIRE_BROWSER is set, but: {NO_CHROMIUM}")
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
 
 

@@ -122,7 +122,7 @@ def create_app(
     async def start(
         body: WorkflowIn,
         tenant: Scoped,
-        idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+        idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
     ) -> dict[str, Any]:
         limit = settings.plan.max_request_chars
         if len(body.request) > limit:
