@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, TypeAlias
 
 from sqlalchemy import Row, insert, or_, select, update
@@ -25,6 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from automatos.errors import InvalidRequestError
+from automatos.store import kb_records
 from automatos.store.failures import typed
 from automatos.store.keys import MAX_KEY_NAME_CHARS, SECRET_PREFIX, ApiKey, check_workspace
 from automatos.store.tables import api_keys, workspaces
@@ -45,23 +46,12 @@ _MAX_ID_CHARS = 32
 _AnyRow: TypeAlias = Row[*tuple[Any, ...]]
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    """``moment`` in UTC: SQLite gives back the naive UTC time it was given."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
-
-
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("ascii")).hexdigest()
 
 
 def _key(row: _AnyRow) -> ApiKey:
-    created = _aware(row.created_at)
+    created = kb_records.aware(row.created_at)
     assert created is not None  # NOT NULL
     return ApiKey(
         id=row.id,
@@ -69,8 +59,8 @@ def _key(row: _AnyRow) -> ApiKey:
         name=row.name,
         prefix=row.prefix,
         created_at=created,
-        revoked_at=_aware(row.revoked_at),
-        last_used_at=_aware(row.last_used_at),
+        revoked_at=kb_records.aware(row.revoked_at),
+        last_used_at=kb_records.aware(row.last_used_at),
     )
 
 
@@ -112,7 +102,7 @@ class KeyRecords:
             workspace=workspace,
             name=name,
             prefix=secret[:PREFIX_CHARS],
-            created_at=_now(),
+            created_at=kb_records.now(),
             revoked_at=None,
             last_used_at=None,
         )
@@ -165,7 +155,7 @@ class KeyRecords:
             await conn.execute(
                 update(api_keys)
                 .where(k.id == key_id, k.revoked_at.is_(None))
-                .values(revoked_at=_now())
+                .values(revoked_at=kb_records.now())
             )
             row = (await conn.execute(select(*_SHOWN).where(k.id == key_id))).one_or_none()
         return None if row is None else _key(row)
@@ -189,7 +179,7 @@ class KeyRecords:
         if row is None or not hmac.compare_digest(row.digest, digest) or row.revoked_at is not None:
             return None
         key = _key(row)
-        now = _now()
+        now = kb_records.now()
         if key.last_used_at is not None and now - key.last_used_at < TOUCH_EVERY:
             return key
         async with self.engine.begin() as conn:

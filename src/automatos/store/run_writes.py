@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
@@ -23,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from automatos.domain.event import Event
 from automatos.domain.result import LLMCall
 from automatos.store.base import MetricsUpdate, WriteBatch
+from automatos.store.kb_records import now
 from automatos.store.tables import events, llm_calls, subtask_results, workflow_executions
 
 __all__ = [
@@ -48,10 +48,6 @@ def _event_fields(kind: type[Event]) -> tuple[str, ...]:
             f.name for f in dataclasses.fields(kind) if f.name not in _BASE_FIELDS
         )
     return fields
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -184,7 +180,7 @@ async def renew(conn: AsyncConnection, workflow_ids: list[str]) -> None:
     await conn.execute(
         update(workflow_executions)
         .where(w.id.in_(workflow_ids), w.status.in_(("running", "interrupted")))
-        .values(heartbeat_at=_now(), **_BEAT)
+        .values(heartbeat_at=now(), **_BEAT)
     )
 
 
