@@ -35,6 +35,7 @@ EXPECTED = {
     "ProviderContractError",
     "ProviderRequestError",
     "ProviderUnavailableError",
+    "QueueError",
     "RateLimitedError",
     "RunnerError",
     "ScorerError",

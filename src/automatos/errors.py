@@ -34,6 +34,8 @@ AutomatosError
     ├── SubtaskTimeoutError     the subtask took longer than its timeout (retryable)
     ├── RunnerError             a runner returned no Completion, or raised something that is
     │                           not an AutomatosError (retryable: the next attempt may do better)
+    ├── QueueError              the task queue (Redis) could not take, hand out or answer a
+    │                           job, or a job came back unreadable (retryable when transient)
     ├── EmptyAnswerError        the agent's answer is empty, blank or only stop tokens (retryable)
     ├── BudgetExceededError     the workflow's token or dollar budget would be exceeded
     ├── WorkflowTimeoutError    the workflow's deadline passed before the subtask finished
@@ -70,6 +72,7 @@ __all__ = [
     "ProviderContractError",
     "ProviderRequestError",
     "ProviderUnavailableError",
+    "QueueError",
     "RateLimitedError",
     "RunnerError",
     "ScorerError",
@@ -245,6 +248,16 @@ class RunnerError(ExecutionError):
         self.runner = runner
         self.detail = detail
         super().__init__(f"runner {runner} {detail}")
+
+
+class QueueError(ExecutionError):
+    """The queued runner's Redis could not be reached within its timeout, a job was handed to
+    workers ``runner.max_deliveries`` times without an answer, or a job or its answer is not
+    of the wire schema. ``retryable`` unless the cause is the data itself."""
+
+    def __init__(self, message: str, *, transient: bool = True) -> None:
+        self.retryable = transient
+        super().__init__(message)
 
 
 class EmptyAnswerError(ExecutionError):

@@ -39,6 +39,7 @@ __all__ = [
     "PlanLimits",
     "PromptSettings",
     "QualitySettings",
+    "RunnerSettings",
     "SelectionSettings",
     "ServerSettings",
     "Settings",
@@ -417,6 +418,32 @@ class ServerSettings(BaseModel):
     are stopped and recorded ``interrupted``."""
 
 
+class RunnerSettings(BaseModel):
+    """Where agent tasks run: in this process (``local``) or on ``automatos worker``
+    processes fed from Redis (``queued``)."""
+
+    kind: Literal["local", "queued"] = "local"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    """The Redis that carries the queue and the shared context (``queued`` only)."""
+    queue: str = Field(default="automatos", min_length=1, max_length=64, pattern=r"^[\w.:-]+$")
+    """The prefix of the queue's keys: workers and orchestrators of one queue share it."""
+    claim_after_s: float = Field(default=15.0, ge=1.0)
+    """A job whose worker stopped renewing its claim this long ago (the worker died) is run
+    again by another worker: a job is re-run within this plus one check (a third of it)."""
+    max_deliveries: int = Field(default=5, ge=1)
+    """Times one job may be handed to a worker before it fails as undeliverable (a job that
+    kills every worker it reaches)."""
+    max_in_flight: int = Field(default=1000, gt=0)
+    """Jobs one orchestrator keeps queued or running at once, across all its workflows."""
+    worker_concurrency: int = Field(default=200, gt=0)
+    """Jobs one ``automatos worker`` runs at once: the bound across every workflow is this
+    times the number of workers."""
+    redis_timeout_s: float = Field(default=5.0, gt=0)
+    """Longest one Redis command may take before it counts as a lost connection."""
+    shared_ttl_s: float = Field(default=86_400.0, gt=0)
+    """How long a workflow's shared context stays in Redis after its last write."""
+
+
 def _data_dir() -> Path:
     return Path.home() / ".automatos"
 
@@ -468,6 +495,7 @@ class Settings(BaseSettings):
     context: ContextSettings = Field(default_factory=ContextSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    runner: RunnerSettings = Field(default_factory=RunnerSettings)
 
     @classmethod
     def settings_customise_sources(

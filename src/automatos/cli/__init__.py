@@ -1,5 +1,5 @@
 """The ``automatos`` command: ``run``, ``graph``, ``eval``, ``runs``, ``agents``, ``prompts``,
-``kb``, ``memory``, ``keys``, ``serve``, ``version``.
+``kb``, ``memory``, ``keys``, ``serve``, ``worker``, ``version``.
 
 One module per command. Each imports what it uses inside its function, so that
 ``automatos --help`` (and ``graph``, ``eval``) load no database, model runtime or provider SDK.
@@ -23,6 +23,7 @@ from automatos.cli.prompts import prompts_app
 from automatos.cli.run import run
 from automatos.cli.runs import runs_app
 from automatos.cli.serve import serve
+from automatos.cli.worker import worker
 
 __all__ = ["app", "main"]
 
@@ -40,6 +41,7 @@ app.command()(run)
 app.command()(graph)
 app.command("eval")(eval_file)
 app.command()(serve)
+app.command()(worker)
 app.add_typer(runs_app, name="runs")
 app.add_typer(agents_app, name="agents")
 app.add_typer(prompts_app, name="prompts")

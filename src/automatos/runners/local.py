@@ -9,6 +9,7 @@ from typing import Any
 from automatos.domain.event import SubtaskQueued
 from automatos.llm.base import Completion, LLMProvider
 from automatos.runners.base import AgentTask
+from automatos.runners.executor import execute
 
 __all__ = ["LocalTaskRunner", "subtask_events"]
 
@@ -36,23 +37,14 @@ class LocalTaskRunner:
         self._one_at_a_time = bool(getattr(provider, "one_at_a_time", False))
 
     def run(self, task: AgentTask) -> Coroutine[Any, Any, Completion]:
-        """Call the agent's model with the task's messages.
-
-        The call gets the LLM settings' timeout and retries; the task's own timeout bounds
-        the whole attempt and is enforced by the dispatcher. (A plain function returning the
-        model's coroutine: one coroutine frame less per subtask.)
-        """
+        """Call the agent's model with the task's messages (:func:`execute`, as a worker
+        does); the task's own timeout bounds the whole attempt and is enforced by the
+        dispatcher."""
         if self._one_at_a_time:
             emit = subtask_events.get()
             if emit is not None:
                 return self._run_in_turn(task, emit)
-        agent = task.agent
-        return self.llm.complete(
-            task.messages,
-            model=agent.model,
-            temperature=agent.temperature,
-            max_tokens=agent.max_tokens,
-        )
+        return execute(self.llm, task)
 
     async def _run_in_turn(self, task: AgentTask, emit: Callable[..., object]) -> Completion:
         subtask_id, attempt = task.subtask_id, task.attempt
@@ -63,15 +55,9 @@ class LocalTaskRunner:
         # Imported here: only the in-process model's runs get here, and it is loaded by then.
         from automatos.llm.local import turn_listener
 
-        agent = task.agent
         token = turn_listener.set(report)
         try:
-            return await self.llm.complete(
-                task.messages,
-                model=agent.model,
-                temperature=agent.temperature,
-                max_tokens=agent.max_tokens,
-            )
+            return await execute(self.llm, task)
         finally:
             turn_listener.reset(token)
 

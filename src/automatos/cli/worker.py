@@ -1,0 +1,149 @@
+"""``automatos worker``: run queued agent tasks (:class:`~automatos.runners.worker.Worker`)."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from automatos.cli.output import EXIT_NO_MODEL, EXIT_USAGE, fail, load_settings
+
+if TYPE_CHECKING:
+    from automatos.llm.base import LLMProvider
+    from automatos.settings import Settings
+
+__all__ = ["worker"]
+
+
+def worker(
+    concurrency: Annotated[
+        int | None,
+        typer.Option(min=1, help="Jobs run at once [default: runner.worker_concurrency]."),
+    ] = None,
+    redis_url: Annotated[
+        str | None, typer.Option(help="The queue's Redis [default: runner.redis_url].")
+    ] = None,
+    queue: Annotated[
+        str | None, typer.Option(help="The queue's name [default: runner.queue].")
+    ] = None,
+    grace: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="On SIGTERM or Ctrl-C, seconds running jobs may take before they "
+            "are handed back to the queue.",
+        ),
+    ] = 30.0,
+    provider: Annotated[
+        str | None,
+        typer.Option(
+            help="A model provider of your own, as module:name: an LLMProvider, or a "
+            "function of the settings that returns one [default: the llm.* settings' model]."
+        ),
+    ] = None,
+) -> None:
+    """Run agent tasks from the queue until SIGTERM or Ctrl-C.
+
+    Orchestrators (automatos run, serve, the library) send their tasks here when
+    runner.kind is queued. Start as many workers as you like, on any machine that reaches
+    the queue's Redis; each needs the model settings, not the database."""
+    from automatos import aio
+    from automatos.errors import AutomatosError, ConfigurationError
+    from automatos.llm.factory import build_provider, wrap_provider
+    from automatos.runners.worker import Worker
+
+    settings = load_settings()
+    update = {k: v for k, v in {"redis_url": redis_url, "queue": queue}.items() if v}
+    try:
+        runner = settings.runner.model_validate({**settings.runner.model_dump(), **update})
+    except ValueError as exc:
+        raise fail(f"--queue or --redis-url: {exc}", EXIT_USAGE) from None
+    try:
+        model = _plugin(provider, settings) if provider else build_provider(settings.llm)
+    except ConfigurationError as exc:
+        raise fail(exc, EXIT_NO_MODEL) from None
+    llm = wrap_provider(model, settings.llm, cancel_grace_s=settings.execution.cancel_grace_s)
+    job_runner = Worker(runner, llm, concurrency=concurrency, grace_s=grace)
+    try:
+        aio.run(_serve(job_runner, model))
+    except AutomatosError as exc:
+        raise fail(exc) from None
+
+
+async def _serve(job_runner: object, model: LLMProvider) -> None:
+    import asyncio
+    import logging
+    import signal
+    import time
+
+    from automatos.runners.queued import _safe_url
+    from automatos.runners.worker import Worker
+
+    assert isinstance(job_runner, Worker)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    settings = job_runner.settings
+    typer.echo(
+        f"worker {job_runner.name}: queue {settings.queue!r} on "
+        f"{_safe_url(settings.redis_url)}, {job_runner.concurrency} job(s) at once; "
+        "Ctrl-C or SIGTERM stops it",
+        err=True,
+    )
+    started = time.monotonic()
+
+    async def report() -> None:
+        shown = -1
+        while True:
+            await asyncio.sleep(10)
+            stats = job_runner.stats
+            if stats.answered != shown:
+                shown = stats.answered
+                typer.echo(
+                    f"{stats.answered} job(s) answered ({stats.failed} with an error), "
+                    f"{stats.reclaimed} taken over, in {time.monotonic() - started:.0f} s",
+                    err=True,
+                )
+
+    reporting = asyncio.create_task(report())
+    try:
+        stats = await job_runner.run(stop)
+    finally:
+        reporting.cancel()
+        close = getattr(model, "aclose", None)
+        if close is not None:
+            await close()
+    typer.echo(
+        f"worker stopped: {stats.answered} answered, {stats.failed} with an error, "
+        f"{stats.withdrawn} withdrawn, {stats.handed_back} handed back",
+        err=True,
+    )
+
+
+def _plugin(path: str, settings: Settings) -> LLMProvider:
+    """The provider ``module:name`` names (an object, or a factory of the settings)."""
+    from automatos.errors import describe_exception
+    from automatos.llm.base import LLMProvider
+
+    module_name, sep, attribute = path.partition(":")
+    if not sep or not module_name or not attribute:
+        raise fail(f"--provider {path!r}: write it as module:name", EXIT_USAGE)
+    if "" not in sys.path and os.getcwd() not in sys.path:  # as uvicorn finds an app
+        sys.path.insert(0, os.getcwd())
+    try:
+        found = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise fail(f"--provider {path!r}: {describe_exception(exc)}", EXIT_USAGE) from None
+    if not isinstance(found, LLMProvider) and callable(found):
+        try:
+            found = found(settings)
+        except Exception as exc:
+            raise fail(f"--provider {path!r} failed: {describe_exception(exc)}") from None
+    if not isinstance(found, LLMProvider):
+        raise fail(f"--provider {path!r} is not an LLMProvider", EXIT_USAGE)
+    return found

@@ -1,0 +1,44 @@
+"""The Redis keys of one queue, shared by its orchestrators and workers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["GROUP", "QueueKeys", "is_connection_error"]
+
+GROUP = "workers"
+"""The consumer group every worker of a queue reads jobs in."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueueKeys:
+    """Where a queue named ``prefix`` keeps its jobs, answers and cancellations."""
+
+    prefix: str
+
+    @property
+    def jobs(self) -> str:
+        """The stream of jobs (one entry per attempt, field ``j``: the job's JSON)."""
+        return f"{self.prefix}:jobs"
+
+    @property
+    def cancel(self) -> str:
+        """The channel on which orchestrators name jobs they no longer want."""
+        return f"{self.prefix}:cancel"
+
+    def reply(self, runner_id: str) -> str:
+        """The list one orchestrator's answers are pushed to."""
+        return f"{self.prefix}:answers:{runner_id}"
+
+    def shared(self, workflow_id: str) -> str:
+        """The hash of one workflow's shared findings."""
+        return f"{self.prefix}:shared:{workflow_id}"
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is Redis being out of reach (down, restarting, too slow), as opposed to
+    Redis refusing a command."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    return isinstance(exc, RedisConnectionError | RedisTimeoutError | OSError | TimeoutError)

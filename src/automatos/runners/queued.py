@@ -1,0 +1,394 @@
+"""QueuedTaskRunner: agent tasks run on ``automatos worker`` processes, fed through Redis.
+
+Why Redis Streams with a consumer group (through redis-py) rather than ARQ: ARQ polls its
+queue (0.5 s by default) and writes several keys per job; measured on the same workloads
+(``benchmarks/queued.py --arq``) it is several times over the targets of issue 15 even tuned.
+A stream gives what a job queue needs in one structure: a worker blocks on it (no polling),
+takes up to its free slots in one read, and an entry read but not acknowledged stays pending
+under the worker that took it, so a job whose worker died is found and taken over
+(``XAUTOCLAIM``) by another.
+
+How a job goes:
+
+1. :meth:`QueuedTaskRunner.run` encodes the task (:mod:`automatos.runners.wire`) with its
+   absolute deadline and the list its answer goes to (one per runner), and puts it in an
+   outbox; one writer sends everything waiting in the outbox in one round trip (``XADD`` per
+   job, pipelined), so a thousand subtasks becoming ready at once cost one exchange.
+2. A worker takes it (``XREADGROUP``), runs it with :func:`~automatos.runners.executor.execute`
+   (the local runner's code), pushes the answer and acknowledges the entry.
+3. One reader per runner takes the answers (``BLPOP`` and ``LPOP`` in batches) and resolves
+   each waiting attempt by its job id. An answer for a job that no longer waits (a job run
+   twice, after a worker was presumed dead) is dropped: an attempt has one answer, and the
+   dispatcher commits one result per subtask.
+
+Retries happen in one place, the orchestrator's dispatcher (``execution.max_attempts``, each
+attempt a new job with its own id); within an attempt the worker's model wrapper retries a
+model call's transient errors (``llm.max_retries``), as it does in-process. The queue itself
+never retries a job that answered, even with an error: it only hands a job whose worker
+vanished to another worker (the same attempt, the same id), at most ``runner.max_deliveries``
+times.
+
+When Redis goes away (a restart), jobs not yet sent wait in the outbox and are sent once it is
+back; after the reader reconnects, every waiting job whose entry is no longer in the stream
+(a Redis that keeps nothing on disk lost it) is sent again. A lost Redis therefore costs
+re-runs of the jobs in flight, never the workflow: an attempt that cannot be answered by its
+deadline times out in the dispatcher and is retried there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
+
+from automatos.domain.agent import AgentSpec
+from automatos.errors import QueueError, describe_exception
+from automatos.llm.base import Completion
+from automatos.runners.base import AgentTask
+from automatos.runners.keys import GROUP, QueueKeys, is_connection_error
+from automatos.runners.wire import decode_answer, encode_job
+from automatos.settings import RunnerSettings
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+    from automatos.field.base import SharedContext
+
+__all__ = ["QueuedTaskRunner", "connect", "ensure_group"]
+
+_log = logging.getLogger(__name__)
+
+_ANSWERS_PER_READ = 1000
+_RECONNECT_S = (0.05, 2.0)
+"""First and longest wait between attempts to reach a Redis that went away."""
+
+
+def connect(settings: RunnerSettings) -> Redis:
+    """A client of the queue's Redis; it connects on its first command."""
+    from redis.asyncio import Redis
+
+    timeout = settings.redis_timeout_s
+    # A blocking read waits up to 1 s on the server: the socket must wait longer than that.
+    client: Redis = Redis.from_url(
+        settings.redis_url,
+        socket_timeout=timeout + 1.0,
+        socket_connect_timeout=timeout,
+        health_check_interval=0,
+        max_connections=64,
+    )
+    return client
+
+
+async def ensure_group(redis: Redis, keys: QueueKeys) -> None:
+    """Create the job stream and its consumer group unless they exist (from the stream's
+    start: jobs sent before the first worker came are not skipped)."""
+    from redis.exceptions import ResponseError
+
+    try:
+        await redis.xgroup_create(keys.jobs, GROUP, id="0", mkstream=True)
+    except ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+@dataclass(slots=True)
+class _Waiting:
+    """An attempt sent (or about to be) and not yet answered."""
+
+    future: asyncio.Future[Completion]
+    payload: str
+    entry: str | None = None
+    """Its stream entry's id, once sent."""
+
+
+class QueuedTaskRunner:
+    """Sends agent tasks to workers through Redis; see the module's text for how.
+
+    Args:
+        settings: the queue (``runner.*``): Redis URL, key prefix, timeouts, how many jobs
+            this orchestrator keeps in flight.
+        redis: a client to use instead of one made from ``settings.redis_url`` (it is then
+            the caller's to close).
+    """
+
+    name = "queued"
+
+    def __init__(self, settings: RunnerSettings, *, redis: Redis | None = None) -> None:
+        self.settings = settings
+        self.keys = QueueKeys(settings.queue)
+        self.id = uuid.uuid4().hex[:16]
+        self._reply = self.keys.reply(self.id)
+        self._redis = redis
+        self._owns_redis = redis is None
+        self._waiting: dict[str, _Waiting] = {}
+        self._outbox: list[str] = []
+        self._unwanted: list[tuple[str, str | None]] = []
+        self._wake: asyncio.Event | None = None
+        self._slots: asyncio.Semaphore | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._started: asyncio.Future[None] | None = None
+        self._agents: dict[int, tuple[AgentSpec, str]] = {}
+        self._closed = False
+        self.duplicates = 0
+        """Answers dropped because their job no longer waited (it ran twice)."""
+        self.resent = 0
+        """Jobs sent again because Redis lost them."""
+
+    @property
+    def redis(self) -> Redis:
+        """The client of the queue's Redis."""
+        if self._redis is None:
+            self._redis = connect(self.settings)
+        return self._redis
+
+    def shared_context(self, workflow_id: str) -> SharedContext:
+        """The workflow's shared findings, in Redis beside its jobs (stage 4b)."""
+        from automatos.field.redis_context import RedisSharedContext
+
+        settings = self.settings
+        context: SharedContext = RedisSharedContext(
+            self.redis,
+            workflow_id,
+            prefix=settings.queue,
+            ttl_s=settings.shared_ttl_s,
+            io_timeout_s=settings.redis_timeout_s,
+        )
+        return context
+
+    async def run(self, task: AgentTask) -> Completion:
+        """Send one attempt to the workers and wait for its answer.
+
+        Raises:
+            QueueError: Redis could not be reached to start with, or the answer came back
+                unreadable.
+            AutomatosError: the error the attempt failed with on its worker (its type and
+                ``retryable`` kept).
+        """
+        if self._started is None or not self._started.done():
+            await self._start()
+        assert self._slots is not None
+        assert self._wake is not None
+        async with self._slots:
+            loop = asyncio.get_running_loop()
+            job = task.task_id
+            deadline = time.time() + task.timeout_s
+            waiting = _Waiting(
+                loop.create_future(),
+                encode_job(task, self._reply, deadline, self._agent_json(task.agent)),
+            )
+            previous = self._waiting.get(job)
+            if previous is not None and not previous.future.done():
+                previous.future.set_exception(QueueError(f"job {job} was sent again"))
+            self._waiting[job] = waiting
+            self._outbox.append(job)
+            self._wake.set()
+            try:
+                return await waiting.future
+            finally:
+                if self._waiting.get(job) is waiting:
+                    del self._waiting[job]
+                    if not waiting.future.done():  # cancelled: the workers may let it go
+                        waiting.future.cancel()
+                        self._unwanted.append((job, waiting.entry))
+                        self._wake.set()
+
+    def _agent_json(self, agent: AgentSpec) -> str:
+        """The agent's JSON, made once per agent object (a workflow sends one agent often)."""
+        found = self._agents.get(id(agent))
+        if found is not None and found[0] is agent:
+            return found[1]
+        if len(self._agents) > 1000:
+            self._agents.clear()
+        text = agent.model_dump_json()
+        self._agents[id(agent)] = (agent, text)
+        return text
+
+    async def _start(self) -> None:
+        """Reach Redis, make sure the queue exists, and start the writer and the reader."""
+        if self._closed:
+            raise QueueError("the queued runner is closed", transient=False)
+        if self._started is None:
+            started = self._started = asyncio.get_running_loop().create_future()
+            try:
+                async with asyncio.timeout(self.settings.redis_timeout_s):
+                    await ensure_group(self.redis, self.keys)
+            except Exception as exc:
+                self._started = None  # the next task tries again
+                error = QueueError(self._unreachable(exc))
+                started.set_exception(error)  # for the tasks that waited on this start
+                started.exception()  # retrieved: no "never retrieved" warning
+                raise error from exc
+            self._wake = asyncio.Event()
+            self._slots = asyncio.Semaphore(self.settings.max_in_flight)
+            self._tasks = [
+                asyncio.create_task(self._write_loop(), name="automatos-queue-writer"),
+                asyncio.create_task(self._read_loop(), name="automatos-queue-reader"),
+            ]
+            self._started.set_result(None)
+        else:
+            await asyncio.shield(self._started)
+
+    def _unreachable(self, exc: BaseException) -> str:
+        return (
+            f"the task queue's Redis ({_safe_url(self.settings.redis_url)}, setting "
+            f"runner.redis_url) could not be reached within {self.settings.redis_timeout_s:g} "
+            f"s: {describe_exception(exc, 200)}"
+        )
+
+    async def _write_loop(self) -> None:
+        """Send what waits in the outbox, and withdraw jobs no longer wanted, in one round
+        trip each time; while Redis is away, keep them and try again."""
+        assert self._wake is not None
+        pause = _RECONNECT_S[0]
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            jobs, self._outbox = self._outbox, []
+            unwanted, self._unwanted = self._unwanted, []
+            sending = [(job, w) for job in jobs if (w := self._waiting.get(job)) is not None]
+            if not sending and not unwanted:
+                continue
+            try:
+                await self._send(sending, unwanted)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if not is_connection_error(exc):
+                    self._fail(sending, QueueError(f"Redis refused the jobs: {exc}"))
+                    continue
+                _log.warning("%s; trying again in %.2g s", self._unreachable(exc), pause)
+                self._outbox[:0] = jobs
+                self._unwanted[:0] = unwanted
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, _RECONNECT_S[1])
+                self._wake.set()
+            else:
+                pause = _RECONNECT_S[0]
+
+    async def _send(
+        self, sending: list[tuple[str, _Waiting]], unwanted: list[tuple[str, str | None]]
+    ) -> None:
+        stream = self.keys.jobs
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for _, waiting in sending:
+                pipe.xadd(stream, {"j": waiting.payload})
+            entries = [entry for _, entry in unwanted if entry is not None]
+            if entries:
+                pipe.xdel(stream, *entries)
+            if unwanted:
+                pipe.publish(self.keys.cancel, " ".join(job for job, _ in unwanted))
+            async with asyncio.timeout(self.settings.redis_timeout_s):
+                replies = await pipe.execute()
+        for (_, waiting), entry in zip(sending, replies, strict=False):
+            waiting.entry = entry.decode() if isinstance(entry, bytes) else str(entry)
+
+    @staticmethod
+    def _fail(sending: list[tuple[str, _Waiting]], error: Exception) -> None:
+        for _, waiting in sending:
+            if not waiting.future.done():
+                waiting.future.set_exception(error)
+
+    async def _read_loop(self) -> None:
+        """Take answers as they come and hand each to its waiting attempt."""
+        redis, reply = self.redis, self._reply
+        pause = _RECONNECT_S[0]
+        lost = False
+        while True:
+            try:
+                if lost:
+                    await self._recover()
+                    lost = False
+                got = await cast("Awaitable[list[bytes] | None]", redis.blpop([reply], timeout=1))
+                if got is None:
+                    continue
+                answers = [got[1]]
+                more = await cast(
+                    "Awaitable[list[bytes] | None]", redis.lpop(reply, _ANSWERS_PER_READ)
+                )
+                if more:
+                    answers += more
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if not is_connection_error(exc):
+                    _log.error("the queue's answers could not be read: %s", exc)
+                else:
+                    _log.warning("%s; trying again in %.2g s", self._unreachable(exc), pause)
+                lost = True
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, _RECONNECT_S[1])
+                continue
+            pause = _RECONNECT_S[0]
+            for answer in answers:
+                self._answer(answer)
+
+    def _answer(self, data: bytes) -> None:
+        try:
+            job, outcome = decode_answer(data)
+        except QueueError as exc:
+            _log.error("%s", exc)
+            return
+        waiting = self._waiting.pop(job, None)
+        if waiting is None or waiting.future.done():
+            self.duplicates += 1
+            return
+        if isinstance(outcome, Completion):
+            waiting.future.set_result(outcome)
+        else:
+            waiting.future.set_exception(outcome)
+
+    async def _recover(self) -> None:
+        """After Redis came back: recreate the queue if it was lost, and send again every
+        waiting job whose entry is no longer in the stream."""
+        await ensure_group(self.redis, self.keys)
+        sent = [(job, w.entry) for job, w in self._waiting.items() if w.entry is not None]
+        if not sent:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for _, entry in sent:
+                pipe.xrange(self.keys.jobs, entry, entry)
+            found = await pipe.execute()
+        lost = [job for (job, _), entries in zip(sent, found, strict=True) if not entries]
+        if lost:
+            _log.warning("Redis lost %d job(s) in flight; sending them again", len(lost))
+            assert self._wake is not None
+            for job in lost:
+                self._waiting[job].entry = None
+            self.resent += len(lost)
+            self._outbox += lost
+            self._wake.set()
+
+    async def aclose(self) -> None:
+        """Stop sending and reading; attempts still waiting fail with a :class:`QueueError`.
+        Idempotent."""
+        self._closed = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+        for waiting in self._waiting.values():
+            if not waiting.future.done():
+                waiting.future.set_exception(QueueError("the queued runner was closed"))
+        self._waiting.clear()
+        if self._owns_redis and self._redis is not None:
+            with contextlib.suppress(Exception):
+                await self._redis.delete(self._reply)
+            await self._redis.aclose()
+            self._redis = None
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    credentials, _, host = rest.rpartition("@")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user + ':***@' if user else '***@'}{host}"

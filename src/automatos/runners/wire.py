@@ -1,0 +1,262 @@
+"""The queue's wire format: an agent task as a job, and a job's answer, as versioned JSON.
+
+Never pickle: a worker may run another release of the engine, and a queue is data that any
+process able to reach Redis can write. A job names its schema version (``v``); a worker that
+meets a version it does not know answers with a :class:`~automatos.errors.QueueError`
+instead of guessing.
+
+A job carries what one attempt needs and nothing that lives only in the orchestrator: the
+task (subtask, agent, messages), its id (one per attempt, ``workflow:subtask:attempt``:
+answers are deduplicated by it), the list its answer goes to, and its absolute deadline
+(seconds since the epoch: clocks of the machines involved are assumed to agree to within a
+second or so, as NTP keeps them).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from automatos import errors
+from automatos.domain.agent import AgentSpec
+from automatos.domain.plan import GraphMetadata, Subtask
+from automatos.errors import (
+    AutomatosError,
+    QueueError,
+    RateLimitedError,
+    RunnerError,
+    StructuredOutputError,
+    describe_exception,
+)
+from automatos.llm.base import Completion, Message
+from automatos.runners.base import AgentTask
+
+__all__ = [
+    "VERSION",
+    "Job",
+    "decode_answer",
+    "decode_job",
+    "encode_error",
+    "encode_job",
+    "encode_result",
+]
+
+VERSION = 1
+"""The schema version this release writes and reads."""
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class _Graph(BaseModel):
+    layer: int
+    depth: int
+    predecessors: tuple[str, ...]
+    successors: tuple[str, ...]
+    earliest_start: float
+    slack: float
+    on_critical_path: bool
+
+
+class _Subtask(BaseModel):
+    id: str = Field(min_length=1, max_length=128)
+    description: str
+    depends_on: tuple[str, ...]
+    requires_context: bool
+    complexity: int
+    expected_output: str
+    agent: str | None
+    graph: _Graph
+
+
+class Job(BaseModel):
+    """One attempt at one subtask, as it travels through the queue (version 1)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    v: Literal[1]
+    job: str = Field(min_length=1, max_length=512)
+    """Unique per attempt (:attr:`AgentTask.task_id`)."""
+    reply: str = Field(min_length=1, max_length=512)
+    """The Redis list the answer is pushed to."""
+    deadline: float
+    """Seconds since the epoch after which the attempt is worthless to its orchestrator."""
+    workflow_id: str
+    subtask: _Subtask
+    attempt: int = Field(ge=1)
+    agent: AgentSpec
+    messages: tuple[_Message, ...]
+    timeout_s: float = Field(gt=0)
+
+    def task(self) -> AgentTask:
+        """The :class:`AgentTask` this job carries."""
+        s = self.subtask
+        graph = GraphMetadata(**s.graph.model_dump())
+        subtask = Subtask(
+            s.id,
+            s.description,
+            s.depends_on,
+            s.requires_context,
+            s.complexity,
+            s.expected_output,
+            s.agent,
+            graph,
+        )
+        messages = tuple(Message(m.role, m.content) for m in self.messages)
+        return AgentTask(
+            self.workflow_id, subtask, self.attempt, self.agent, messages, self.timeout_s
+        )
+
+
+def encode_job(task: AgentTask, reply: str, deadline: float, agent_json: str) -> str:
+    """``task`` as a job's JSON; ``agent_json`` is its agent's ``model_dump_json()`` (callers
+    keep it per agent: a workflow sends one agent many times)."""
+    subtask = task.subtask
+    head = json.dumps(
+        {
+            "v": VERSION,
+            "job": task.task_id,
+            "reply": reply,
+            "deadline": deadline,
+            "workflow_id": task.workflow_id,
+            "subtask": asdict(subtask),
+            "attempt": task.attempt,
+            "messages": [{"role": m.role, "content": m.content} for m in task.messages],
+            "timeout_s": task.timeout_s,
+        },
+        separators=(",", ":"),
+    )
+    return f'{head[:-1]},"agent":{agent_json}}}'
+
+
+def decode_job(data: bytes | str) -> Job:
+    """A job read from the queue.
+
+    Raises:
+        QueueError: not a job of a schema version this worker reads (not retryable: the
+            same bytes will not read better).
+    """
+    try:
+        return Job.model_validate_json(data)
+    except ValidationError as exc:
+        version = _version_of(data)
+        if version is not None and version != VERSION:
+            raise QueueError(
+                f"a job of wire schema version {version}; this worker reads version {VERSION} "
+                "(run workers of the orchestrator's release)",
+                transient=False,
+            ) from None
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "the job"
+        raise QueueError(
+            f"a job that is not of the wire schema: {where}: {first['msg']}", transient=False
+        ) from None
+
+
+def _version_of(data: bytes | str) -> object:
+    try:
+        parsed = json.loads(data)
+    except ValueError:
+        return None
+    return parsed.get("v") if isinstance(parsed, dict) else None
+
+
+def encode_result(job: str, done: Completion) -> str:
+    """The answer of a job that ran: what the model wrote, and what it cost."""
+    return json.dumps(
+        {
+            "v": VERSION,
+            "job": job,
+            "ok": {
+                "text": done.text,
+                "model": done.model,
+                "tokens_in": done.tokens_in,
+                "tokens_out": done.tokens_out,
+                "latency_s": done.latency_s,
+                "cost_usd": done.cost_usd,
+                "finish_reason": done.finish_reason,
+                "priced": done.priced,
+            },
+        },
+        separators=(",", ":"),
+    )
+
+
+def encode_error(job: str, exc: BaseException) -> str:
+    """The answer of a job that failed: the error's type, message and whether to retry.
+
+    An exception that is not the engine's is sent as a :class:`RunnerError` (a worker's own
+    bug or a provider plugin's): its type name alone would mean nothing to the orchestrator.
+    """
+    if isinstance(exc, AutomatosError):
+        kind, message = type(exc).__name__, str(exc)
+    else:
+        kind, message = "RunnerError", f"worker raised {describe_exception(exc)}"
+    error: dict[str, Any] = {
+        "type": kind,
+        "message": message[:4000],
+        "retryable": errors.is_retryable(exc) if isinstance(exc, AutomatosError) else True,
+    }
+    retry_after = getattr(exc, "retry_after", None)
+    if isinstance(retry_after, int | float):
+        error["retry_after"] = float(retry_after)
+    return json.dumps({"v": VERSION, "job": job, "error": error}, separators=(",", ":"))
+
+
+def decode_answer(data: bytes | str) -> tuple[str, Completion | AutomatosError]:
+    """A job's id and its answer: a :class:`Completion`, or the error to raise.
+
+    Raises:
+        QueueError: not an answer of this schema (the job it answers cannot be known).
+    """
+    try:
+        parsed = json.loads(data)
+        job = parsed["job"]
+        if parsed.get("v") != VERSION or not isinstance(job, str):
+            raise ValueError(f"version {parsed.get('v')!r}")
+        ok = parsed.get("ok")
+        if ok is not None:
+            return job, Completion(
+                text=ok["text"],
+                model=ok["model"],
+                tokens_in=ok["tokens_in"],
+                tokens_out=ok["tokens_out"],
+                latency_s=ok["latency_s"],
+                cost_usd=ok["cost_usd"],
+                finish_reason=ok["finish_reason"],
+                priced=ok["priced"],
+            )
+        error = parsed["error"]
+        return job, _error(error["type"], error["message"], error)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise QueueError(
+            f"an answer that is not of the wire schema ({describe_exception(exc, 200)})",
+            transient=False,
+        ) from None
+
+
+def _error(kind: str, message: str, fields: dict[str, Any]) -> AutomatosError:
+    """The engine error ``kind`` names, carrying ``message``; a name that is not one of the
+    engine's errors becomes a :class:`RunnerError` (never an arbitrary class)."""
+    cls = getattr(errors, kind, None)
+    if not (isinstance(cls, type) and issubclass(cls, AutomatosError)):
+        return RunnerError("queued", f"answered with an unknown error {kind[:80]!r}: {message}")
+    # Built without its own __init__: the classes' arguments differ, their state does not.
+    exc = cls.__new__(cls)
+    Exception.__init__(exc, str(message))
+    exc.retryable = bool(fields.get("retryable", cls.retryable))
+    retry_after = fields.get("retry_after")
+    if isinstance(exc, RateLimitedError):
+        exc.retry_after = float(retry_after) if isinstance(retry_after, int | float) else None
+    elif isinstance(exc, RunnerError):
+        exc.runner, exc.detail = "queued", str(message)
+    elif isinstance(exc, StructuredOutputError):
+        exc.raw = ""
+    return exc

@@ -1,0 +1,448 @@
+"""``automatos worker``: runs the queue's jobs with the same executor as the local runner.
+
+A worker reads jobs from the queue's stream in its consumer group, up to ``concurrency`` at
+once, runs each with :func:`~automatos.runners.executor.execute` until the job's deadline,
+pushes the answer to the list the job names and acknowledges the entry. Answers and
+acknowledgements of one moment go in one round trip.
+
+Faults:
+
+- Every third of ``runner.claim_after_s`` the worker renews its claim on the jobs it runs
+  (``XCLAIM ... JUSTID`` resets their idle time) and takes over jobs idle longer than
+  ``claim_after_s`` (``XAUTOCLAIM``): those of a worker that died. A job is therefore run
+  again within ``claim_after_s`` plus a third of it after its worker died (the bound), by
+  whichever worker looks first. A job handed out ``runner.max_deliveries`` times is answered
+  with a :class:`~automatos.errors.QueueError` instead of being run again.
+- On stop (SIGTERM, Ctrl-C) the worker takes no new job, lets those it runs finish for up to
+  ``grace_s``, then hands the rest back: each goes back into the stream as a new entry (and
+  its old one is acknowledged), for another worker to take at once.
+- A job past its deadline is not started (or is stopped), and answered with a
+  :class:`~automatos.errors.SubtaskTimeoutError`; a job withdrawn by its orchestrator (its
+  workflow was cancelled) is stopped and answered with nothing.
+- While Redis is away the worker keeps its answers and tries again; a Redis that came back
+  empty has its queue recreated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from automatos.errors import QueueError, SubtaskTimeoutError, describe_exception
+from automatos.llm.base import LLMProvider
+from automatos.runners.executor import execute
+from automatos.runners.keys import GROUP, QueueKeys, is_connection_error
+from automatos.runners.queued import connect, ensure_group
+from automatos.runners.wire import Job, decode_job, encode_error, encode_result
+from automatos.settings import RunnerSettings
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+__all__ = ["Worker", "WorkerStats"]
+
+_log = logging.getLogger(__name__)
+
+_RECONNECT_S = (0.05, 2.0)
+_ANSWER_TTL_S = 86_400
+"""How long answers wait for an orchestrator that stopped reading them (it died)."""
+
+
+@dataclass
+class WorkerStats:
+    """What a worker did so far."""
+
+    taken: int = 0
+    answered: int = 0
+    failed: int = 0
+    """Jobs answered with an error."""
+    withdrawn: int = 0
+    """Jobs stopped because their orchestrator no longer wanted them."""
+    reclaimed: int = 0
+    """Jobs taken over from a worker that stopped renewing its claim."""
+    handed_back: int = 0
+
+
+@dataclass(slots=True)
+class _Running:
+    job: str
+    payload: bytes
+    task: asyncio.Task[None] | None = None
+    withdrawn: bool = False
+
+
+@dataclass
+class _Outbox:
+    answers: dict[str, list[str]] = field(default_factory=dict)
+    acks: list[str] = field(default_factory=list)
+    requeue: list[bytes] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.answers or self.acks or self.requeue)
+
+
+class Worker:
+    """Runs jobs of the queue ``settings.queue`` with ``llm`` until :meth:`run` is stopped.
+
+    Args:
+        settings: the queue's settings (the same as its orchestrators').
+        llm: the model the jobs call, wrapped with the LLM settings' timeout, retries and
+            prices (:func:`~automatos.llm.factory.wrap_provider`), as the engine wraps its own.
+        concurrency: jobs run at once (``runner.worker_concurrency`` by default).
+        grace_s: on stop, how long running jobs may take before they are handed back.
+        name: this worker's consumer name (host, pid and a random part by default).
+        redis: a client to use instead of one made from the settings (the caller closes it).
+    """
+
+    def __init__(
+        self,
+        settings: RunnerSettings,
+        llm: LLMProvider,
+        *,
+        concurrency: int | None = None,
+        grace_s: float = 30.0,
+        name: str | None = None,
+        redis: Redis | None = None,
+    ) -> None:
+        self.settings = settings
+        self.llm = llm
+        self.concurrency = concurrency or settings.worker_concurrency
+        self.grace_s = grace_s
+        self.name = name or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.keys = QueueKeys(settings.queue)
+        self._redis = redis
+        self._owns_redis = redis is None
+        self._running: dict[str, _Running] = {}
+        self._outbox = _Outbox()
+        self._wake = asyncio.Event()
+        self._room = asyncio.Event()
+        self._stopping = False
+        self.stats = WorkerStats()
+
+    @property
+    def redis(self) -> Redis:
+        """The client of the queue's Redis."""
+        if self._redis is None:
+            self._redis = connect(self.settings)
+        return self._redis
+
+    async def run(self, stop: asyncio.Event) -> WorkerStats:
+        """Take and run jobs until ``stop`` is set; then finish or hand back what runs.
+
+        Raises:
+            QueueError: Redis could not be reached at the start.
+        """
+        try:
+            async with asyncio.timeout(self.settings.redis_timeout_s):
+                await ensure_group(self.redis, self.keys)
+        except Exception as exc:
+            await self._close_redis()
+            raise QueueError(
+                f"the task queue's Redis (setting runner.redis_url) could not be reached "
+                f"within {self.settings.redis_timeout_s:g} s: {describe_exception(exc, 200)}"
+            ) from exc
+        loops = [
+            asyncio.create_task(self._read_loop(), name="automatos-worker-reader"),
+            asyncio.create_task(self._write_loop(), name="automatos-worker-writer"),
+            asyncio.create_task(self._claim_loop(), name="automatos-worker-claims"),
+            asyncio.create_task(self._cancel_loop(), name="automatos-worker-cancels"),
+        ]
+        try:
+            await stop.wait()
+        finally:
+            self._stopping = True
+            reader = loops[0]
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
+            await self._finish_or_hand_back()
+            for loop in loops[2:]:
+                loop.cancel()
+            await self._drain(loops[1])
+            await self._close_redis()
+        return self.stats
+
+    async def _close_redis(self) -> None:
+        if self._owns_redis and self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
+
+    # -- taking jobs ----------------------------------------------------------------------
+
+    async def _read_loop(self) -> None:
+        redis, stream = self.redis, self.keys.jobs
+        pause = _RECONNECT_S[0]
+        while True:
+            free = self.concurrency - len(self._running)
+            if free <= 0:
+                self._room.clear()
+                await self._room.wait()
+                continue
+            try:
+                got = await redis.xreadgroup(
+                    GROUP, self.name, {stream: ">"}, count=free, block=1000
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if "NOGROUP" in str(exc):  # Redis came back empty
+                    with contextlib.suppress(Exception):
+                        await ensure_group(redis, self.keys)
+                    continue
+                if not is_connection_error(exc):
+                    raise
+                _log.warning("the queue's Redis is out of reach (%s); trying again", exc)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, _RECONNECT_S[1])
+                continue
+            pause = _RECONNECT_S[0]
+            for _, entries in got or ():
+                for entry, fields in entries:
+                    self._take(_text(entry), fields)
+
+    def _take(self, entry: str, fields: dict[bytes, bytes] | None) -> None:
+        payload = (fields or {}).get(b"j")
+        if payload is None:  # withdrawn before it was read (XDEL), or not a job at all
+            self._ack(entry)
+            return
+        self.stats.taken += 1
+        running = _Running("", payload)
+        self._running[entry] = running
+        running.task = asyncio.create_task(self._run_job(entry, running))
+
+    async def _run_job(self, entry: str, running: _Running) -> None:
+        try:
+            job = decode_job(running.payload)
+        except QueueError as exc:
+            _log.error("job %s dropped: %s", entry, exc)
+            self._done(entry, None, None)
+            return
+        running.job = job.job
+        try:
+            answer = await self._answer_of(job)
+        except asyncio.CancelledError:
+            if not running.withdrawn:
+                raise  # stopping: the job is handed back
+            self.stats.withdrawn += 1
+            self._done(entry, None, None)
+            return
+        self._done(entry, job.reply, answer)
+
+    async def _answer_of(self, job: Job) -> str:
+        left = job.deadline - time.time()
+        sid = job.subtask.id
+        if left <= 0:
+            self.stats.failed += 1
+            late = SubtaskTimeoutError(
+                f"subtask {sid!r} reached worker {self.name} after its deadline"
+            )
+            return encode_error(job.job, late)
+        try:
+            async with asyncio.timeout(left):
+                done = await execute(self.llm, job.task())
+        except TimeoutError:
+            self.stats.failed += 1
+            late = SubtaskTimeoutError(
+                f"subtask {sid!r} took over {job.timeout_s:g} s (stopped on worker {self.name})"
+            )
+            return encode_error(job.job, late)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.stats.failed += 1
+            return encode_error(job.job, exc)
+        return encode_result(job.job, done)
+
+    def _done(self, entry: str, reply: str | None, answer: str | None) -> None:
+        self._running.pop(entry, None)
+        self._room.set()
+        if reply is not None and answer is not None:
+            self.stats.answered += 1
+            self._outbox.answers.setdefault(reply, []).append(answer)
+        self._ack(entry)
+
+    def _ack(self, entry: str) -> None:
+        self._outbox.acks.append(entry)
+        self._wake.set()
+
+    # -- answering ------------------------------------------------------------------------
+
+    async def _write_loop(self) -> None:
+        pause = _RECONNECT_S[0]
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            out, self._outbox = self._outbox, _Outbox()
+            if not out:
+                continue
+            try:
+                await self._send(out)
+            except asyncio.CancelledError:
+                self._keep(out)
+                raise
+            except Exception as exc:
+                if not is_connection_error(exc):
+                    _log.error("answers could not be sent: %s", describe_exception(exc))
+                    continue
+                self._keep(out)
+                _log.warning("the queue's Redis is out of reach (%s); trying again", exc)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, _RECONNECT_S[1])
+                self._wake.set()
+            else:
+                pause = _RECONNECT_S[0]
+
+    def _keep(self, out: _Outbox) -> None:
+        """Put back what could not be sent, before what came meanwhile."""
+        for reply, answers in out.answers.items():
+            self._outbox.answers.setdefault(reply, [])[:0] = answers
+        self._outbox.acks[:0] = out.acks
+        self._outbox.requeue[:0] = out.requeue
+
+    async def _send(self, out: _Outbox) -> None:
+        stream = self.keys.jobs
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for payload in out.requeue:
+                pipe.xadd(stream, {"j": payload})
+            for reply, answers in out.answers.items():
+                pipe.rpush(reply, *answers)
+                pipe.expire(reply, _ANSWER_TTL_S)
+            if out.acks:
+                pipe.xack(stream, GROUP, *out.acks)
+                pipe.xdel(stream, *out.acks)
+            async with asyncio.timeout(self.settings.redis_timeout_s):
+                results = await pipe.execute(raise_on_error=False)
+        for result in results:
+            if isinstance(result, Exception) and is_connection_error(result):
+                raise result
+            # Other refusals (an acknowledgement to a queue that Redis lost) change nothing.
+
+    async def _drain(self, writer: asyncio.Task[None]) -> None:
+        """Send the last answers (within the Redis timeout), then stop the writer."""
+        deadline = time.monotonic() + self.settings.redis_timeout_s
+        while self._outbox and time.monotonic() < deadline and not writer.done():
+            self._wake.set()
+            await asyncio.sleep(0.01)
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await writer
+        if self._outbox:
+            _log.warning("the last answers could not be sent before the worker stopped")
+
+    # -- claims ---------------------------------------------------------------------------
+
+    async def _claim_loop(self) -> None:
+        every = self.settings.claim_after_s / 3
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self._renew()
+                await self._take_over()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                _log.warning("claims could not be renewed: %s", describe_exception(exc))
+
+    async def _renew(self) -> None:
+        """Keep the jobs this worker runs from looking abandoned."""
+        if self._running:
+            await self.redis.xclaim(
+                self.keys.jobs, GROUP, self.name, 0, list(self._running), justid=True
+            )
+
+    async def _take_over(self) -> None:
+        """Take the jobs of workers that stopped renewing their claims."""
+        free = self.concurrency - len(self._running)
+        if free <= 0 or self._stopping:
+            return
+        idle_ms = int(self.settings.claim_after_s * 1000)
+        reply = await self.redis.xautoclaim(
+            self.keys.jobs, GROUP, self.name, idle_ms, start_id="0-0", count=free
+        )
+        entries = reply[1] if len(reply) > 1 else []
+        for entry, fields in entries:
+            entry = _text(entry)
+            if fields is None:
+                self._ack(entry)
+                continue
+            pending = await self.redis.xpending_range(self.keys.jobs, GROUP, entry, entry, 1)
+            times = int(pending[0]["times_delivered"]) if pending else 1
+            self.stats.reclaimed += 1
+            if times > self.settings.max_deliveries:
+                self._undeliverable(entry, fields, times)
+            else:
+                _log.info("took over job %s (its worker stopped; delivery %d)", entry, times)
+                self._take(entry, fields)
+
+    def _undeliverable(self, entry: str, fields: dict[bytes, bytes], times: int) -> None:
+        try:
+            job = decode_job(fields.get(b"j", b""))
+        except QueueError:
+            self._ack(entry)
+            return
+        error = QueueError(
+            f"subtask {job.subtask.id!r} was handed to workers {times} times and none "
+            f"answered (setting runner.max_deliveries: {self.settings.max_deliveries})",
+            transient=False,
+        )
+        self.stats.failed += 1
+        self._done(entry, job.reply, encode_error(job.job, error))
+
+    # -- withdrawals ----------------------------------------------------------------------
+
+    async def _cancel_loop(self) -> None:
+        """Stop jobs their orchestrators withdrew (cancelled workflows)."""
+        while True:
+            pubsub = self.redis.pubsub()
+            try:
+                await pubsub.subscribe(self.keys.cancel)
+                async for message in pubsub.listen():
+                    if message.get("type") != "message":
+                        continue
+                    wanted = set(_text(message["data"]).split())
+                    for running in list(self._running.values()):
+                        if running.job in wanted and running.task is not None:
+                            running.withdrawn = True
+                            running.task.cancel()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                _log.warning("withdrawals could not be read: %s", describe_exception(exc))
+                await asyncio.sleep(1.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    # -- stopping -------------------------------------------------------------------------
+
+    async def _finish_or_hand_back(self) -> None:
+        tasks = [r.task for r in self._running.values() if r.task is not None]
+        if tasks:
+            _log.info("stopping: %d job(s) running, %g s to finish", len(tasks), self.grace_s)
+            await asyncio.wait(tasks, timeout=self.grace_s)
+        left = list(self._running.items())
+        for _, running in left:
+            if running.task is not None:
+                running.task.cancel()
+        for _, running in left:
+            if running.task is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await running.task
+        for entry, running in left:
+            self._running.pop(entry, None)
+            self._outbox.requeue.append(running.payload)
+            self._outbox.acks.append(entry)
+            self.stats.handed_back += 1
+        if left:
+            _log.info("handed %d job(s) back to the queue", len(left))
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
