@@ -27,6 +27,10 @@ AutomatosError
 │   └── StructuredOutputError   the reply did not validate, even after one repair
 ├── StoreError                  the database of runs and agents failed (retryable when the
 │                               cause is transient: a lost connection, a lock, a timeout)
+├── SharedContextError          a workflow's shared context (Redis) could not be read or
+│   │                           written in time, or Redis refused the command (retryable
+│   │                           when transient)
+│   └── CorruptFindingError     an entry is not the finding its id says; names the key and id
 ├── ScorerError                 a custom scorer raised or returned no score (not retryable)
 ├── ServerStoppingError         the server is shutting down and starts nothing (retryable, on
 │                               another server or after the restart)
@@ -57,6 +61,7 @@ __all__ = [
     "AutomatosError",
     "BudgetExceededError",
     "ConfigurationError",
+    "CorruptFindingError",
     "CycleError",
     "DanglingDependencyError",
     "DuplicateSubtaskError",
@@ -78,6 +83,7 @@ __all__ = [
     "ScorerError",
     "SelfDependencyError",
     "ServerStoppingError",
+    "SharedContextError",
     "StageContractError",
     "StageError",
     "StoreError",
@@ -216,6 +222,34 @@ class StoreError(AutomatosError):
     def __init__(self, message: str, *, transient: bool = True) -> None:
         self.retryable = transient
         super().__init__(message)
+
+
+class SharedContextError(AutomatosError):
+    """A shared context kept out of process could not be read or written: Redis could not be
+    reached, did not answer within the context's I/O timeout, or refused the command. The
+    message names the key (never the server's URL, which may hold a password).
+
+    ``retryable`` when the cause is transient (a lost connection, a timeout), not when Redis
+    refused the command (the key is not a hash, its count is not a number)."""
+
+    def __init__(self, message: str, *, key: str, transient: bool = True) -> None:
+        self.key = key
+        self.retryable = transient
+        super().__init__(message)
+
+
+class CorruptFindingError(SharedContextError):
+    """An entry of the shared context is not the finding its id says: not JSON of a
+    :class:`~automatos.domain.collaboration.Finding`, numbered other than its field, or
+    missing under an id the count covers. Names the key and the id; not retryable."""
+
+    def __init__(self, key: str, finding_id: int, detail: str) -> None:
+        self.finding_id = finding_id
+        super().__init__(
+            f"the shared context {key!r} holds a corrupt finding {finding_id}: {detail}",
+            key=key,
+            transient=False,
+        )
 
 
 class ScorerError(AutomatosError):

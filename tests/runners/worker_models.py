@@ -4,12 +4,15 @@ tests.runners.worker_models:scripted``), configured by ``WORKER_TEST_*`` variabl
 - ``WORKER_TEST_LATENCY``: seconds a step call takes (0 by default);
 - ``WORKER_TEST_CALLS``: a file each step call appends its subtask id to (one line a call);
 - ``WORKER_TEST_FAIL``: ``sid:n,...``: the first n calls of subtask sid fail (a provider
-  error, retryable), counted per process.
+  error, retryable), counted per process;
+- ``WORKER_TEST_SPANS``: a file each step call appends ``sid start end`` to when it ends
+  (``time.time()``), to count the calls that ran at once.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 
 from automatos.errors import ProviderUnavailableError
@@ -42,16 +45,25 @@ def answer(messages: Sequence[Message]) -> str:
 class _Scripted(ScriptedLLM):
     """A scripted model that logs and fails step calls as the variables say."""
 
-    async def complete(self, messages: Sequence[Message], **kwargs: object):  # type: ignore[no-untyped-def,override]
+    async def complete(self, messages: Sequence[Message], **kwargs: object):  # type: ignore[no-untyped-def]
         sid = step_of(messages)
         log = os.environ.get("WORKER_TEST_CALLS")
         if log and sid is not None:
-            with open(log, "a", encoding="utf-8") as calls:
-                calls.write(f"{sid}\n")
+            _append(log, f"{sid}\n")
         if sid is not None and _failures.get(sid, 0) > 0:
             _failures[sid] -= 1
             raise ProviderUnavailableError(f"scripted failure of {sid}")
-        return await super().complete(messages, **kwargs)  # type: ignore[arg-type]
+        started = time.time()
+        done = await super().complete(messages, **kwargs)  # type: ignore[arg-type]
+        spans = os.environ.get("WORKER_TEST_SPANS")
+        if spans and sid is not None:
+            _append(spans, f"{sid} {started} {time.time()}\n")
+        return done
+
+
+def _append(path: str, line: str) -> None:
+    with open(path, "a", encoding="utf-8") as out:
+        out.write(line)
 
 
 def _parse_failures(text: str) -> dict[str, int]:

@@ -8,7 +8,7 @@ only writer: it parses the findings out of each answer, checks them for contradi
 The Protocol is asynchronous and speaks only in plain values and
 :class:`~automatos.domain.collaboration.Finding` (a pydantic model: ``model_dump_json`` /
 ``model_validate_json``), so that an implementation may keep the findings out of process
-(a Redis list under the workflow's id) without changing its callers. What an implementation
+(a Redis hash under the workflow's id) without changing its callers. What an implementation
 guarantees:
 
 - ids are dense and start at 1, in the order the findings were added (so ``findings(after=n)``

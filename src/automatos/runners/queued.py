@@ -192,8 +192,10 @@ class QueuedTaskRunner:
             finally:
                 if self._waiting.get(job) is waiting:
                     del self._waiting[job]
-                    if not waiting.future.done():  # cancelled: the workers may let it go
-                        waiting.future.cancel()
+                    future = waiting.future
+                    # cancelled (the await cancels the future too): the workers may let it go
+                    if not future.done() or future.cancelled():
+                        future.cancel()
                         self._unwanted.append((job, waiting.entry))
                         self._wake.set()
 
@@ -298,7 +300,7 @@ class QueuedTaskRunner:
         redis, reply = self.redis, self._reply
         pause = _RECONNECT_S[0]
         lost = False
-        while True:
+        while not self._closed:
             try:
                 if lost:
                     await self._recover()
@@ -325,7 +327,8 @@ class QueuedTaskRunner:
                 continue
             pause = _RECONNECT_S[0]
             for answer in answers:
-                self._answer(answer)
+                if answer:  # an empty one only wakes the reader (to stop)
+                    self._answer(answer)
 
     def _answer(self, data: bytes) -> None:
         try:
@@ -367,11 +370,25 @@ class QueuedTaskRunner:
         """Stop sending and reading; attempts still waiting fail with a :class:`QueueError`.
         Idempotent."""
         self._closed = True
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._tasks:
+            writer, reader = self._tasks
+            writer.cancel()
+            await asyncio.wait([writer], timeout=self.settings.redis_timeout_s)
+            # What still waits is withdrawn too: the workers need not run it for nobody.
+            unwanted = self._unwanted + [(job, w.entry) for job, w in self._waiting.items()]
+            self._unwanted = []
+            if unwanted:
+                with contextlib.suppress(Exception):
+                    await self._send([], unwanted)
+            # A blocked read does not always give way to a cancel (the client may wait on
+            # its connection's lock): an empty answer wakes it, and it sees it is closed.
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(self.settings.redis_timeout_s):
+                    await cast("Awaitable[int]", self.redis.rpush(self._reply, b""))
+            await asyncio.wait([reader], timeout=self.settings.redis_timeout_s)
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.wait(self._tasks, timeout=self.settings.redis_timeout_s)
         self._tasks = []
         for waiting in self._waiting.values():
             if not waiting.future.done():

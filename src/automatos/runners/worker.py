@@ -159,12 +159,15 @@ class Worker:
         finally:
             self._stopping = True
             reader = loops[0]
+            self._room.set()
+            # The read blocks for 1 s at most and then sees the worker is stopping; a cancel
+            # is not always honoured by a blocked read (the client may wait on its lock).
+            await asyncio.wait([reader], timeout=self.settings.redis_timeout_s + 1.0)
             reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await reader
             await self._finish_or_hand_back()
             for loop in loops[2:]:
                 loop.cancel()
+            await asyncio.wait(loops[2:], timeout=self.settings.redis_timeout_s)
             await self._drain(loops[1])
             await self._close_redis()
         return self.stats
@@ -179,7 +182,7 @@ class Worker:
     async def _read_loop(self) -> None:
         redis, stream = self.redis, self.keys.jobs
         pause = _RECONNECT_S[0]
-        while True:
+        while not self._stopping:
             free = self.concurrency - len(self._running)
             if free <= 0:
                 self._room.clear()
@@ -205,7 +208,7 @@ class Worker:
             pause = _RECONNECT_S[0]
             for _, entries in got or ():
                 for entry, fields in entries:
-                    self._take(_text(entry), fields)
+                    self._take(_text(entry), fields)  # even when stopping: it is ours now
 
     def _take(self, entry: str, fields: dict[bytes, bytes] | None) -> None:
         payload = (fields or {}).get(b"j")
@@ -331,8 +334,7 @@ class Worker:
             self._wake.set()
             await asyncio.sleep(0.01)
         writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await writer
+        await asyncio.wait([writer], timeout=self.settings.redis_timeout_s)
         if self._outbox:
             _log.warning("the last answers could not be sent before the worker stopped")
 
@@ -400,11 +402,13 @@ class Worker:
     async def _cancel_loop(self) -> None:
         """Stop jobs their orchestrators withdrew (cancelled workflows)."""
         while True:
-            pubsub = self.redis.pubsub()
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.keys.cancel)
-                async for message in pubsub.listen():
-                    if message.get("type") != "message":
+                while True:
+                    # a short wait each time: the client's socket timeout would end a long one
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is None or message.get("type") != "message":
                         continue
                     wanted = set(_text(message["data"]).split())
                     for running in list(self._running.values()):

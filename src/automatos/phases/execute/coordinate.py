@@ -2,8 +2,9 @@
 
 :class:`CoordinateStage` runs just before execution and opens the workflow's shared context
 (:mod:`automatos.field`) when coordination is on and the plan has more than one layer (with
-one, no subtask could read what another shared). The dispatcher then works through a
-:class:`Coordinator`:
+one, no subtask could read what another shared): the runner's when it offers one (the queued
+runner's, in Redis), else an in-process one (:func:`open_shared`). The dispatcher then works
+through a :class:`Coordinator`:
 
 - a subtask with a later layer after it is asked to end its answer with its findings
   (:func:`~automatos.field.findings.instruction`); the last layer is not (no one would read
@@ -28,6 +29,7 @@ The shared context is closed when the workflow's execution is over, however it e
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections import deque
 from collections.abc import Sequence
 
@@ -50,7 +52,13 @@ from automatos.phases.contracts import ASSIGNMENTS, PLAN, SHARED
 from automatos.phases.execute.prompt import is_whole_request
 from automatos.phases.state import WorkflowState
 
-__all__ = ["CLOSE_TIMEOUT_S", "CoordinateStage", "Coordinator", "close_shared"]
+__all__ = [
+    "CLOSE_TIMEOUT_S",
+    "CoordinateStage",
+    "Coordinator",
+    "close_shared",
+    "open_shared",
+]
 
 CLOSE_TIMEOUT_S = 5.0
 """How long :func:`close_shared` waits for the shared context to close."""
@@ -65,14 +73,51 @@ class CoordinateStage:
     writes = frozenset({SHARED})
 
     async def run(self, state: WorkflowState) -> None:
-        """Open an in-process shared context, unless coordination is off, the plan has a
-        single layer, or the workflow has a shared context already."""
+        """Open the workflow's shared context, unless coordination is off, the plan has a
+        single layer, or the workflow has a shared context already: the runner's, when it
+        offers one (:func:`open_shared`), else an in-process one."""
         if not state.runtime.settings.coordination.enabled:
             return
         if len(state.require_plan().layers) < 2:
             return
         if state.execution.shared is None:
-            state.execution.shared = InProcessSharedContext()
+            state.execution.shared = await open_shared(state)
+
+
+async def open_shared(state: WorkflowState) -> SharedContext:
+    """The shared context of ``state``'s workflow: the runner's when it has a
+    ``shared_context(workflow_id)`` method (the queued runner's is in Redis, so that a
+    resumed workflow and every process see the same findings), else an in-process one.
+
+    A runner whose method fails, takes longer than ``coordination.io_timeout_s`` (when it
+    returns an awaitable) or returns something that is not a
+    :class:`~automatos.field.base.SharedContext` costs the sharing across processes, with a
+    warning, not the workflow: the findings are shared in process.
+    """
+    runner = state.runtime.runner
+    hook = getattr(runner, "shared_context", None)
+    if not callable(hook):
+        return InProcessSharedContext()
+    runner_name = type(runner).__name__
+    timeout_s = state.runtime.settings.coordination.io_timeout_s
+    try:
+        opened: object = hook(state.workflow_id)
+        if inspect.isawaitable(opened):
+            async with asyncio.timeout(timeout_s):
+                opened = await opened
+    except TimeoutError:
+        problem = f"it did not open within {timeout_s:g} s"
+    except Exception as exc:  # a plugin's failure of any type
+        problem = describe_exception(exc)
+    else:
+        if isinstance(opened, SharedContext):
+            return opened
+        problem = f"it returned {describe_value(opened)}, not a SharedContext"
+    state.warnings.append(
+        f"the shared context of runner {runner_name} could not be opened, the findings are "
+        f"shared in this process only: {problem}"
+    )
+    return InProcessSharedContext()
 
 
 async def close_shared(state: WorkflowState, timeout_s: float = CLOSE_TIMEOUT_S) -> None:

@@ -1,0 +1,267 @@
+"""The queued runner with real ``automatos worker`` processes and a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from automatos import Engine, SubtaskSpec, WorkflowRequest
+from automatos.domain.result import SubtaskStatus, WorkflowStatus
+from automatos.errors import QueueError
+from automatos.runners.queued import QueuedTaskRunner
+from automatos.testing import ScriptedLLM
+from tests.runners.conftest import REDIS_URL, OwnRedis, Workers, queued_settings
+from tests.runners.worker_models import answer
+
+
+async def _until(done: Callable[[], bool], within_s: float = 60.0) -> None:
+    """Wait until ``done()`` (the workers' logs say so), at most ``within_s``."""
+    deadline = time.monotonic() + within_s
+    while not done():
+        assert time.monotonic() < deadline, "waited too long"
+        await asyncio.sleep(0.02)
+
+
+def _engine(queue: str, n: int = 50, redis_url: str = REDIS_URL, max_attempts: int = 3) -> Engine:
+    # The orchestrator's own model only writes the final answer: steps run on the workers.
+    settings = queued_settings(queue, n, redis_url, max_attempts=max_attempts)
+    return Engine(settings, llm=ScriptedLLM(default=answer))
+
+
+def _chains(width: int, depth: int, prefix: str = "s") -> tuple[SubtaskSpec, ...]:
+    """``width`` chains of ``depth`` subtasks, and one that depends on every chain's end."""
+    specs = [
+        SubtaskSpec(
+            id=f"{prefix}{c}_{d}",
+            description=f"step {d} of chain {c}",
+            depends_on=(f"{prefix}{c}_{d - 1}",) if d else (),
+        )
+        for c in range(width)
+        for d in range(depth)
+    ]
+    ends = tuple(f"{prefix}{c}_{depth - 1}" for c in range(width))
+    specs.append(SubtaskSpec(id=f"{prefix}_join", description="join", depends_on=ends))
+    return tuple(specs)
+
+
+async def test_a_workflow_runs_on_workers_as_it_runs_in_process(
+    workers: Workers, queue: str
+) -> None:
+    workers.start()
+    workers.start()
+    request = WorkflowRequest(text="chains", subtasks=_chains(4, 3))
+    async with _engine(queue) as engine:
+        queued = await engine.run(request)
+    local = await Engine(
+        queued_settings(queue).model_copy(
+            update={"runner": queued_settings(queue).runner.model_copy(update={"kind": "local"})}
+        ),
+        llm=ScriptedLLM(default=answer),
+    ).run(request)
+    assert queued.status is WorkflowStatus.SUCCEEDED
+    assert {sid: r.output for sid, r in queued.results.items()} == {
+        sid: r.output for sid, r in local.results.items()
+    }
+    # every step ran on a worker, once
+    assert sorted(workers.called()) == sorted(s.id for s in request.subtasks or ())
+    assert queued.totals.tokens_in > 0
+
+
+async def test_a_failing_job_is_retried_alone_by_the_dispatcher(
+    workers: Workers, queue: str
+) -> None:
+    # the worker's model wrapper does not retry: each failure fails an attempt
+    workers.start(WORKER_TEST_FAIL="s1_1:2", AUTOMATOS_LLM__MAX_RETRIES="0")
+    request = WorkflowRequest(text="chains", subtasks=_chains(3, 2))
+    async with _engine(queue, max_attempts=3) as engine:
+        result = await engine.run(request)
+    assert result.status is WorkflowStatus.SUCCEEDED
+    attempts = {sid: r.attempts for sid, r in result.results.items()}
+    assert attempts.pop("s1_1") == 3
+    assert set(attempts.values()) == {1}
+    assert workers.called().count("s1_1") == 3
+
+
+async def test_the_deadline_crosses_to_the_worker(workers: Workers, queue: str) -> None:
+    workers.start(WORKER_TEST_LATENCY="5")
+    request = WorkflowRequest(
+        text="two slow steps",
+        subtasks=tuple(SubtaskSpec(id=f"slow{i}", description=f"slow step {i}") for i in range(2)),
+    )
+    settings = queued_settings(queue)
+    execution = settings.execution.model_copy(update={"subtask_timeout_s": 0.5, "max_attempts": 1})
+    async with Engine(
+        settings.model_copy(update={"execution": execution}), llm=ScriptedLLM(default=answer)
+    ) as engine:
+        started = time.monotonic()
+        result = await engine.run(request)
+    assert time.monotonic() - started < 4
+    for one in result.results.values():
+        assert one.status is SubtaskStatus.FAILED
+        assert one.error is not None
+        assert one.error.type == "SubtaskTimeoutError"
+    # the worker stopped both jobs (at their deadline, or when the orchestrator withdrew
+    # them at its own: whichever came first), well before their 5 s
+    await asyncio.sleep(1.0)
+    workers.processes[0].send_signal(signal.SIGTERM)
+    stopping = time.monotonic()
+    await asyncio.to_thread(workers.processes[0].wait, 30)
+    assert time.monotonic() - stopping < 3
+    last = workers.log(0).splitlines()[-1]
+    errors = int(last.split(" with an error")[0].rsplit(" ", 1)[1])
+    withdrawn = int(last.split(" withdrawn")[0].rsplit(" ", 1)[1])
+    assert errors + withdrawn == 2, last
+    assert last.endswith("0 handed back"), last
+
+
+async def test_200_jobs_run_at_once_across_workers(workers: Workers, queue: str) -> None:
+    workers.start(concurrency=150, WORKER_TEST_LATENCY="1.5")
+    workers.start(concurrency=150, WORKER_TEST_LATENCY="1.5")
+    n = 260
+    request = WorkflowRequest(
+        text="wide", subtasks=tuple(SubtaskSpec(id=f"w{i}", description=f"w {i}") for i in range(n))
+    )
+    async with _engine(queue, n) as engine:
+        result = await engine.run(request)
+    assert result.status is WorkflowStatus.SUCCEEDED
+    assert workers.most_at_once() >= 200
+
+
+async def test_killed_workers_lose_nothing(workers: Workers, queue: str, tmp_path: Path) -> None:
+    """20 workflows x 20 subtasks, 2 workers; one is SIGKILLed 5 times and restarted."""
+    latency = "0.15"
+    workers.start(concurrency=40, WORKER_TEST_LATENCY=latency)
+    workers.start(concurrency=40, WORKER_TEST_LATENCY=latency)
+    rng = random.Random(7)
+    requests = [
+        WorkflowRequest(
+            text=f"workflow {w}",
+            subtasks=(
+                *_chains(4, 5, prefix=f"w{w}c")[:19],
+                SubtaskSpec(id=f"w{w}_last", description="last", depends_on=(f"w{w}c0_4",)),
+            ),
+        )
+        for w in range(20)
+    ]
+    assert all(len(r.subtasks or ()) == 20 for r in requests)
+
+    async def chaos() -> int:
+        kills = 0
+        while kills < 5:
+            await asyncio.sleep(rng.uniform(0.3, 1.2))
+            victim = next(p for p in reversed(workers.processes) if p.poll() is None)
+            victim.kill()
+            await asyncio.to_thread(victim.wait)
+            kills += 1
+            await asyncio.to_thread(workers.start, 40, 30.0, WORKER_TEST_LATENCY=latency)
+        return kills
+
+    async with _engine(queue, 20, max_attempts=1) as engine:
+        killer = asyncio.create_task(chaos())
+        results = await asyncio.gather(*(engine.run(r) for r in requests))
+        kills = await killer
+    assert kills == 5
+    for request, result in zip(requests, results, strict=True):
+        assert result.status is WorkflowStatus.SUCCEEDED, result.warnings
+        ids = list(result.results)
+        assert sorted(ids) == sorted(s.id for s in request.subtasks or ())  # none lost, none twice
+        assert {r.attempts for r in result.results.values()} == {1}  # redelivered, never retried
+    runner = engine.runner
+    assert isinstance(runner, QueuedTaskRunner)
+    called = workers.called()
+    assert len(set(called)) == 400
+    # jobs of killed workers ran again: more calls than subtasks, each extra one dropped
+    assert len(called) >= 400
+
+
+async def test_sigterm_hands_running_jobs_back(workers: Workers, queue: str) -> None:
+    first = workers.start(grace=0.2, WORKER_TEST_LATENCY="3")
+    request = WorkflowRequest(
+        text="handed back",
+        subtasks=tuple(SubtaskSpec(id=f"h{i}", description=f"step {i}") for i in range(5)),
+    )
+    async with _engine(queue) as engine:
+        run = asyncio.create_task(engine.run(request))
+        await _until(lambda: len(workers.called()) >= 5)
+        first.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(first.wait, 30)
+        assert "5 handed back" in workers.log(0), workers.log(0)
+        workers.start(WORKER_TEST_LATENCY="0.1")
+        result = await asyncio.wait_for(run, 30)
+    assert result.status is WorkflowStatus.SUCCEEDED
+    assert {r.attempts for r in result.results.values()} == {1}
+
+
+async def test_a_cancelled_workflow_withdraws_its_jobs(workers: Workers, queue: str) -> None:
+    workers.start(WORKER_TEST_LATENCY="30")
+    request = WorkflowRequest(
+        text="cancelled",
+        subtasks=tuple(SubtaskSpec(id=f"c{i}", description=f"step {i}") for i in range(4)),
+    )
+    async with _engine(queue) as engine:
+        run = asyncio.create_task(engine.run(request))
+        await _until(lambda: len(workers.called()) >= 4)
+        run.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await run
+    workers.processes[0].send_signal(signal.SIGTERM)
+    await asyncio.to_thread(workers.processes[0].wait, 30)
+    assert "4 withdrawn" in workers.log(0), workers.log(0)
+
+
+async def test_redis_restarting_mid_run_costs_reruns_not_the_workflow(
+    own_redis: OwnRedis, tmp_path: Path
+) -> None:
+    queue = "restart"
+    workers = Workers(queue, tmp_path, redis_url=own_redis.url)
+    try:
+        workers.start(WORKER_TEST_LATENCY="0.3")
+        request = WorkflowRequest(text="restart", subtasks=_chains(5, 4))
+        async with _engine(queue, redis_url=own_redis.url, max_attempts=1) as engine:
+            run = asyncio.create_task(engine.run(request))
+            await _until(lambda: len(workers.called()) >= 8)
+            own_redis.stop()  # everything in it is lost: it keeps nothing on disk
+            await asyncio.sleep(1.0)
+            own_redis.start()
+            result = await asyncio.wait_for(run, 60)
+            runner = engine.runner
+            assert isinstance(runner, QueuedTaskRunner)
+            resent = runner.resent
+    finally:
+        workers.stop_all()
+    assert result.status is WorkflowStatus.SUCCEEDED, result.warnings
+    assert len(result.results) == 21
+    assert {r.attempts for r in result.results.values()} == {1}
+    assert resent >= 1  # the jobs in flight were lost with Redis and sent again
+
+
+async def test_an_unreachable_redis_fails_the_subtasks_clearly() -> None:
+    request = WorkflowRequest(text="nowhere", subtasks=(SubtaskSpec(id="x", description="x"),))
+    settings = queued_settings("nowhere", redis_url="redis://127.0.0.1:1/0", redis_timeout_s=0.5)
+    async with Engine(settings, llm=ScriptedLLM(default=answer)) as engine:
+        result = await engine.run(request)
+    (only,) = result.results.values()
+    assert only.status is SubtaskStatus.FAILED
+    assert only.error is not None
+    assert only.error.type == "QueueError"
+    assert "runner.redis_url" in only.error.message
+    assert "127.0.0.1:1" in only.error.message
+
+
+async def test_a_closed_runner_refuses_and_fails_what_waits(queue: str) -> None:
+    runner = QueuedTaskRunner(queued_settings(queue).runner)
+    await runner.aclose()
+    from automatos.domain.agent import DEFAULT_AGENT
+    from automatos.graph import build_plan
+    from automatos.llm.base import Message
+    from automatos.runners.base import AgentTask
+
+    subtask = build_plan([SubtaskSpec(id="a", description="a")]).subtasks[0]
+    with pytest.raises(QueueError, match="closed"):
+        await runner.run(AgentTask("wf", subtask, 1, DEFAULT_AGENT, (Message("user", "hi"),), 5))

@@ -1,0 +1,116 @@
+"""The queue's wire format: jobs and answers as versioned JSON."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from automatos.domain.agent import DEFAULT_AGENT, AgentSpec
+from automatos.domain.plan import SubtaskSpec
+from automatos.errors import (
+    EmptyAnswerError,
+    ProviderRequestError,
+    QueueError,
+    RateLimitedError,
+    RunnerError,
+    StoreError,
+)
+from automatos.graph import build_plan
+from automatos.llm.base import Completion, Message
+from automatos.runners.base import AgentTask
+from automatos.runners.wire import (
+    decode_answer,
+    decode_job,
+    encode_error,
+    encode_job,
+    encode_result,
+)
+
+
+def _task() -> AgentTask:
+    plan = build_plan(
+        [
+            SubtaskSpec(id="a", description="first"),
+            SubtaskSpec(id="b", description="second \u00e9\u2603", depends_on=("a",), complexity=4),
+        ]
+    )
+    agent = AgentSpec(name="writer", model="m", temperature=0.3, max_tokens=99)
+    messages = (Message("system", "be brief"), Message("user", 'quote " and \\ and \n'))
+    return AgentTask("wf1", plan.by_id["b"], 2, agent, messages, 12.5)
+
+
+def test_a_job_carries_its_task_whole() -> None:
+    task = _task()
+    data = encode_job(task, "q:answers:r1", 1e9, task.agent.model_dump_json())
+    job = decode_job(data)
+    assert (job.job, job.reply, job.deadline) == ("wf1:b:2", "q:answers:r1", 1e9)
+    again = job.task()
+    assert again.subtask == task.subtask
+    assert again.agent == task.agent
+    assert again.messages == task.messages
+    assert (again.workflow_id, again.attempt, again.timeout_s) == ("wf1", 2, 12.5)
+
+
+def test_a_job_of_another_version_or_shape_is_refused_by_name() -> None:
+    task = _task()
+    data = json.loads(encode_job(task, "r", 1.0, DEFAULT_AGENT.model_dump_json()))
+    with pytest.raises(QueueError, match="version 2") as caught:
+        decode_job(json.dumps({**data, "v": 2}))
+    assert not caught.value.retryable
+    with pytest.raises(QueueError, match="attempt"):
+        decode_job(json.dumps({**data, "attempt": 0}))
+    with pytest.raises(QueueError, match="not of the wire schema"):
+        decode_job(b"\x80 not json")
+    with pytest.raises(QueueError, match="not of the wire schema"):
+        decode_job(json.dumps({**data, "extra": 1}))
+
+
+def test_a_completion_comes_back_as_it_went() -> None:
+    done = Completion("answer \u2603", "m", 10, 5, 0.25, cost_usd=0.01, finish_reason="stop")
+    job, outcome = decode_answer(encode_result("wf:a:1", done))
+    assert job == "wf:a:1"
+    assert outcome == done
+
+
+@pytest.mark.parametrize(
+    ("error", "retryable"),
+    [
+        (RateLimitedError("slow down", retry_after=3.0), True),
+        (ProviderRequestError("bad call"), False),
+        (EmptyAnswerError("blank"), True),
+        (StoreError("db gone", transient=False), False),
+    ],
+)
+def test_an_engine_error_keeps_its_type_message_and_retry_flag(
+    error: Exception, retryable: bool
+) -> None:
+    _, outcome = decode_answer(encode_error("wf:a:1", error))
+    assert type(outcome) is type(error)
+    assert str(outcome) == str(error)
+    assert outcome.retryable is retryable
+    if isinstance(error, RateLimitedError):
+        assert isinstance(outcome, RateLimitedError)
+        assert outcome.retry_after == 3.0
+
+
+def test_a_foreign_or_unknown_error_becomes_a_runner_error() -> None:
+    _, outcome = decode_answer(encode_error("j", KeyError("oops")))
+    assert isinstance(outcome, RunnerError)
+    assert "KeyError" in str(outcome)
+    assert outcome.retryable
+    forged = json.dumps(
+        {"v": 1, "job": "j", "error": {"type": "SystemExit", "message": "x", "retryable": True}}
+    )
+    _, outcome = decode_answer(forged)
+    assert isinstance(outcome, RunnerError)  # never a class the answer names outside the tree
+    assert "unknown error 'SystemExit'" in str(outcome)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"[]", b'{"v": 1}', b'{"v": 9, "job": "j", "ok": {}}', b'{"v":1,"job":"j","ok":{}}'],
+)
+def test_an_unreadable_answer_is_a_queue_error(data: bytes) -> None:
+    with pytest.raises(QueueError, match="not of the wire schema"):
+        decode_answer(data)
