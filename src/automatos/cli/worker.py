@@ -50,17 +50,20 @@ def worker(
     Orchestrators (automatos run, serve, the library) send their tasks here when
     runner.kind is queued. Start as many workers as you like, on any machine that reaches
     the queue's Redis; each needs the model settings, not the database."""
+    from pydantic import ValidationError
+
     from automatos import aio
     from automatos.errors import AutomatosError, ConfigurationError
     from automatos.llm.factory import build_provider, wrap_provider
+    from automatos.llm.structured import describe_fields
     from automatos.runners.worker import Worker
 
     settings = load_settings()
     update = {k: v for k, v in {"redis_url": redis_url, "queue": queue}.items() if v}
     try:
         runner = settings.runner.model_validate({**settings.runner.model_dump(), **update})
-    except ValueError as exc:
-        raise fail(f"--queue or --redis-url: {exc}", EXIT_USAGE) from None
+    except ValidationError as exc:
+        raise fail(f"--queue or --redis-url: {describe_fields(exc)}", EXIT_USAGE) from None
     try:
         model = _plugin(provider, settings) if provider else build_provider(settings.llm)
     except ConfigurationError as exc:
@@ -89,15 +92,16 @@ async def _serve(job_runner: object, model: LLMProvider) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     settings = job_runner.settings
-    typer.echo(
-        f"worker {job_runner.name}: queue {settings.queue!r} on "
-        f"{_safe_url(settings.redis_url)}, {job_runner.concurrency} job(s) at once; "
-        "Ctrl-C or SIGTERM stops it",
-        err=True,
-    )
     started = time.monotonic()
 
     async def report() -> None:
+        await job_runner.ready.wait()
+        typer.echo(
+            f"worker {job_runner.name}: queue {settings.queue!r} on "
+            f"{_safe_url(settings.redis_url)}, {job_runner.concurrency} job(s) at once; "
+            "Ctrl-C or SIGTERM stops it",
+            err=True,
+        )
         shown = -1
         while True:
             await asyncio.sleep(10)

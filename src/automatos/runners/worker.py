@@ -125,6 +125,8 @@ class Worker:
         self._room = asyncio.Event()
         self._stopping = False
         self.stats = WorkerStats()
+        self.ready = asyncio.Event()
+        """Set once the worker reached Redis and reads jobs."""
 
     @property
     def redis(self) -> Redis:
@@ -148,6 +150,7 @@ class Worker:
                 f"the task queue's Redis (setting runner.redis_url) could not be reached "
                 f"within {self.settings.redis_timeout_s:g} s: {describe_exception(exc, 200)}"
             ) from exc
+        self.ready.set()
         loops = [
             asyncio.create_task(self._read_loop(), name="automatos-worker-reader"),
             asyncio.create_task(self._write_loop(), name="automatos-worker-writer"),
