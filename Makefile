@@ -46,6 +46,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/context.py
 	$(BIN)/python benchmarks/local_llm.py
 	$(BIN)/python benchmarks/server.py
+	$(BIN)/python benchmarks/queued.py
 
 clean:
 	rm -rf $(VENV)

@@ -15,7 +15,6 @@ second or so, as NTP keeps them).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -126,7 +125,7 @@ def encode_job(task: AgentTask, reply: str, deadline: float, agent_json: str) ->
             "reply": reply,
             "deadline": deadline,
             "workflow_id": task.workflow_id,
-            "subtask": asdict(subtask),
+            "subtask": _subtask(subtask),
             "attempt": task.attempt,
             "messages": [{"role": m.role, "content": m.content} for m in task.messages],
             "timeout_s": task.timeout_s,
@@ -134,6 +133,29 @@ def encode_job(task: AgentTask, reply: str, deadline: float, agent_json: str) ->
         separators=(",", ":"),
     )
     return f'{head[:-1]},"agent":{agent_json}}}'
+
+
+def _subtask(s: Subtask) -> dict[str, Any]:
+    """``dataclasses.asdict(s)`` without its deep copies (15 us a job)."""
+    g = s.graph
+    return {
+        "id": s.id,
+        "description": s.description,
+        "depends_on": s.depends_on,
+        "requires_context": s.requires_context,
+        "complexity": s.complexity,
+        "expected_output": s.expected_output,
+        "agent": s.agent,
+        "graph": {
+            "layer": g.layer,
+            "depth": g.depth,
+            "predecessors": g.predecessors,
+            "successors": g.successors,
+            "earliest_start": g.earliest_start,
+            "slack": g.slack,
+            "on_critical_path": g.on_critical_path,
+        },
+    }
 
 
 def decode_job(data: bytes | str) -> Job:

@@ -35,6 +35,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from automatos.deadlines import caller_timeout
 from automatos.errors import QueueError, SubtaskTimeoutError, describe_exception
 from automatos.llm.base import LLMProvider
 from automatos.runners.executor import execute
@@ -192,9 +193,10 @@ class Worker:
                 await self._room.wait()
                 continue
             try:
-                got = await redis.xreadgroup(
-                    GROUP, self.name, {stream: ">"}, count=free, block=1000
-                )
+                async with asyncio.timeout(self.settings.redis_timeout_s + 1.0):
+                    got = await redis.xreadgroup(
+                        GROUP, self.name, {stream: ">"}, count=free, block=1000
+                    )
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -251,6 +253,9 @@ class Worker:
             )
             return encode_error(job.job, late)
         try:
+            # This task is stopped at the job's deadline: the model wrapper need not guard
+            # the call in a task of its own (a task, an asyncio.wait and a timer a job).
+            caller_timeout.set(left)
             async with asyncio.timeout(left):
                 done = await execute(self.llm, job.task())
         except TimeoutError:
@@ -348,8 +353,9 @@ class Worker:
         while True:
             await asyncio.sleep(every)
             try:
-                await self._renew()
-                await self._take_over()
+                async with asyncio.timeout(self.settings.redis_timeout_s):
+                    await self._renew()
+                    await self._take_over()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
