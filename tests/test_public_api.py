@@ -61,6 +61,7 @@ EXPECTED = {
     "WorkflowCancelledError",
     "WorkflowFinished",
     "WorkflowRequest",
+    "WorkflowResumed",
     "WorkflowResult",
     "WorkflowStarted",
     "WorkflowStatus",

@@ -66,6 +66,7 @@ if TYPE_CHECKING:
         PromptsChosen,
         ProposalDecided,
         SubtaskQueued,
+        WorkflowResumed,
     )
     from automatos.engine import Engine
     from automatos.errors import (
@@ -192,6 +193,7 @@ __all__ = [
     "WorkflowFinished",
     "WorkflowRequest",
     "WorkflowResult",
+    "WorkflowResumed",
     "WorkflowStarted",
     "WorkflowStatus",
     "WorkflowTimeoutError",
@@ -221,6 +223,7 @@ _HOME = {
     "NegotiationReport": "automatos.domain.collaboration",
     "PlanNegotiated": "automatos.domain.event",
     "PlanReady": "automatos.domain.event",
+    "WorkflowResumed": "automatos.domain.event",
     "PromptUse": "automatos.domain.collaboration",
     "PromptsChosen": "automatos.domain.event",
     "ProposalDecided": "automatos.domain.event",

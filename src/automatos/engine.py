@@ -15,13 +15,13 @@ from automatos.errors import ConfigurationError, InvalidRequestError
 from automatos.llm.base import LLMProvider
 from automatos.llm.factory import build_provider, wrap_provider
 from automatos.llm.structured import describe_fields
-from automatos.phases.pipeline import run_workflow
+from automatos.phases.pipeline import resume_workflow, run_workflow
 from automatos.phases.selector import StageSelector
 from automatos.phases.state import Runtime
 from automatos.retrieval.embedder import Embedder
 from automatos.retrieval.pool import ContextSource
 from automatos.runners.base import TaskRunner
-from automatos.runners.local import LocalTaskRunner
+from automatos.runners.factory import build_runner
 from automatos.scoring import Scorer
 from automatos.settings import Settings, env_warnings
 from automatos.store.base import Store
@@ -37,7 +37,8 @@ class Engine:
         settings: all settings; ``Settings()`` reads ``AUTOMATOS_*`` variables.
         llm: the model provider; by default the one the settings configure. Whatever it
             is, every call gets the settings' timeout, retries and prices.
-        runner: where agent tasks run; by default in this process.
+        runner: where agent tasks run; by default the one ``settings.runner`` chooses (in
+            this process, or on ``automatos worker`` processes through Redis).
         store: where runs, agents and learned metrics are kept; by default the database of
             ``settings.store`` (a SQLite file unless a URL is set), opened on the first run;
             none when ``settings.store.enabled`` is false.
@@ -79,7 +80,7 @@ class Engine:
             self.settings.llm,
             cancel_grace_s=self.settings.execution.cancel_grace_s,
         )
-        self.runner = runner if runner is not None else LocalTaskRunner(self.llm)
+        self.runner = runner if runner is not None else build_runner(settings.runner, self.llm)
         self._embedder = embedder
         self._owns_embedder = embedder is None
         self._context: ContextSource | None = None
@@ -170,6 +171,53 @@ class Engine:
         settings = self.settings
         return WorkflowStream(
             lambda put, gate: self._run(request, put, gate),
+            max_buffered,
+            stop_within_s=settings.execution.cancel_grace_s + settings.store.timeout_s,
+        )
+
+    async def resume(
+        self,
+        workflow_id: str,
+        *,
+        on_event: Callable[[Event], object] | None = None,
+    ) -> WorkflowResult:
+        """Go on with a stored run whose process stopped before it ended, and return its
+        result, which describes the whole run (both processes' results and model calls).
+
+        The run is ``interrupted`` (its server stopped, or its process died and its lease
+        expired: twice ``store.lease_s``). Its subtasks that ended (succeeded, or failed
+        after their attempts) are not run again and their outputs feed their dependents; its
+        plan comes from its checkpoint, and a run stopped before it had one starts over under
+        the same id. Events go on from the stored ones, from ``workflow_resumed``.
+
+        Raises:
+            ConfigurationError: storage is off (``store.enabled``): there is nothing to
+                resume from.
+            InvalidRequestError: no stored run has this id, or it cannot be resumed (it
+                ended; or another process is running it, its lease still fresh).
+            StoreError: the store failed.
+            AutomatosError: as :meth:`run`, once the run goes on.
+        """
+        return await self._resume(workflow_id, on_event, None)
+
+    async def _resume(
+        self,
+        workflow_id: str,
+        on_event: Callable[[Event], object] | None,
+        gate: asyncio.Event | None,
+    ) -> WorkflowResult:
+        if await self.open_store() is None:
+            raise ConfigurationError(
+                "there is no store to resume a run from: storage is off (setting store.enabled)"
+            )
+        return await resume_workflow(workflow_id, self.runtime, on_event, gate=gate)
+
+    def stream_resume(self, workflow_id: str, *, max_buffered: int = 1000) -> WorkflowStream:
+        """:meth:`resume` as a stream of its events, then its result (see :meth:`stream`):
+        the first event is ``workflow_resumed``, numbered on from the stored ones."""
+        settings = self.settings
+        return WorkflowStream(
+            lambda put, gate: self._resume(workflow_id, put, gate),
             max_buffered,
             stop_within_s=settings.execution.cancel_grace_s + settings.store.timeout_s,
         )

@@ -7,10 +7,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from automatos.cli.output import fail
-from automatos.cli.store import store_settings, with_store
+from automatos.cli.output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NO_MODEL, fail, load_settings
+from automatos.cli.store import STORE_DISABLED, store_settings, with_store
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
+    from automatos.domain.result import WorkflowResult
+    from automatos.engine import Engine
+    from automatos.settings import StoreSettings
     from automatos.store.base import RunDetail
     from automatos.store.sql import SqlStore
 
@@ -55,21 +60,83 @@ def runs_show(
     as_json: Annotated[bool, typer.Option("--json", help="Print the run as JSON.")] = False,
 ) -> None:
     """Show one stored run: its stages, subtask results and answer."""
-    run, matches = with_store(store_settings(), lambda store: _find_run(store, run_id))
-    if run is None:
-        if not matches:
-            raise fail(f"no stored run has an id starting with {run_id!r} (automatos runs list)")
-        shown = ", ".join(matches[:_SHOWN_MATCHES])
-        more = len(matches) - _SHOWN_MATCHES
-        raise fail(
-            f"{run_id!r} is the start of {len(matches)} run ids: {shown}"
-            + (f" and {more} more" if more > 0 else "")
-            + "; give more of the id"
-        )
+    run = _one_run(store_settings(), run_id)
     if as_json:
         typer.echo(run.model_dump_json(indent=2))
         return
     _print_run(run)
+
+
+@runs_app.command("resume")
+def runs_resume(
+    run_id: Annotated[
+        str, typer.Argument(help="An interrupted run's id, or a unique prefix of one.")
+    ],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the whole workflow result as JSON.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option(help="No progress display.")] = False,
+) -> None:
+    """Resume an interrupted run (its process died, or its server stopped): the subtasks
+    that ended are kept, the others run; print the answer, as `automatos run` does."""
+    from automatos import aio
+    from automatos.errors import AutomatosError, ConfigurationError
+
+    settings = load_settings()
+    if not settings.store.enabled:
+        raise fail(STORE_DISABLED)
+    workflow_id = _one_run(settings.store, run_id).id
+    try:
+        from automatos.engine import Engine
+
+        engine = Engine(settings)
+    except ConfigurationError as exc:  # building the provider: no model, or not installed
+        raise fail(exc, EXIT_NO_MODEL) from None
+    from rich.console import Console
+
+    from automatos.cli.run import _print_result
+
+    err = Console(stderr=True)
+    try:
+        result = aio.run(_resume(engine, workflow_id, err, show=not quiet))
+    except AutomatosError as exc:
+        raise fail(exc) from None
+    except KeyboardInterrupt:
+        raise fail("cancelled", EXIT_INTERRUPTED) from None
+    if as_json:
+        typer.echo(result.model_dump_json(indent=2))
+    else:
+        _print_result(result, err)
+    if result.status.value == "failed":
+        raise typer.Exit(EXIT_FAILED)
+
+
+async def _resume(
+    engine: Engine, workflow_id: str, console: Console, *, show: bool
+) -> WorkflowResult:
+    from automatos.progress import ProgressDisplay
+
+    async with engine:
+        if not show or not console.is_terminal:
+            return await engine.resume(workflow_id)
+        with ProgressDisplay(console) as display:
+            return await engine.resume(workflow_id, on_event=display.on_event)
+
+
+def _one_run(settings: StoreSettings, run_id: str) -> RunDetail:
+    """The stored run of an id or unique prefix; none ends the command, saying why."""
+    run, matches = with_store(settings, lambda store: _find_run(store, run_id))
+    if run is not None:
+        return run
+    if not matches:
+        raise fail(f"no stored run has an id starting with {run_id!r} (automatos runs list)")
+    shown = ", ".join(matches[:_SHOWN_MATCHES])
+    more = len(matches) - _SHOWN_MATCHES
+    raise fail(
+        f"{run_id!r} is the start of {len(matches)} run ids: {shown}"
+        + (f" and {more} more" if more > 0 else "")
+        + "; give more of the id"
+    )
 
 
 async def _find_run(store: SqlStore, run_id: str) -> tuple[RunDetail | None, list[str]]:

@@ -24,6 +24,7 @@ __all__ = [
     "SubtaskSkipped",
     "SubtaskStarted",
     "WorkflowFinished",
+    "WorkflowResumed",
     "WorkflowStarted",
     "event_to_dict",
 ]
@@ -47,6 +48,24 @@ class WorkflowStarted(Event):
 
     kind: ClassVar[str] = "workflow_started"
     request: str
+
+
+@dataclass(slots=True)
+class WorkflowResumed(Event):
+    """A workflow whose process stopped before it ended (killed, or a server shutting down)
+    goes on in this process, under the same id, its events numbered on from the stored ones.
+
+    ``carried`` maps each subtask whose stored result is kept (not run again) to that
+    result's status; ``carried_over`` is how many, ``remaining`` how many run now.
+    ``replanned`` is true when the run stopped before its plan was saved: it starts over
+    from planning, with nothing carried over.
+    """
+
+    kind: ClassVar[str] = "workflow_resumed"
+    carried_over: int
+    remaining: int
+    carried: dict[str, str]
+    replanned: bool = False
 
 
 @dataclass(slots=True)

@@ -16,7 +16,8 @@ E = TypeVar("E", bound=Event)
 
 
 class EventBus:
-    """Emits the events of one workflow in order, numbered from 1.
+    """Emits the events of one workflow in order, numbered from 1 (a resumed workflow's from
+    ``after + 1``: its events go on from those its first process stored).
 
     The bus keeps no events itself: a run of many subtasks emits several each, and only
     subscribers (the store's writer, a progress display, ``Engine.stream``) need them. A
@@ -30,9 +31,9 @@ class EventBus:
     instead of growing the buffer.
     """
 
-    def __init__(self, workflow_id: str) -> None:
+    def __init__(self, workflow_id: str, after: int = 0) -> None:
         self.workflow_id = workflow_id
-        self.emitted = 0
+        self.emitted = after
         """How many events were emitted so far: the ``seq`` of the last one."""
         self._subscribers: list[Callable[[Event], object]] = []
         self.failures: list[str] = []

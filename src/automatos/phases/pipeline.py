@@ -1,7 +1,8 @@
 """The one orchestrator: runs the selected stages over a workflow state, emitting events.
 
 The library, the CLI and (later) the HTTP server and the workers all call
-:func:`run_workflow`.
+:func:`run_workflow`; :func:`resume_workflow` takes over a run whose process stopped (see
+:mod:`automatos.phases.resume`) and goes on with the same stages.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from automatos.domain.collaboration import PromptUse
 from automatos.domain.event import (
     Event,
     LevelChosen,
@@ -21,11 +23,12 @@ from automatos.domain.event import (
     StageFinished,
     StageStarted,
     WorkflowFinished,
+    WorkflowResumed,
     WorkflowStarted,
 )
 from automatos.domain.level import LevelChoice, Phase
 from automatos.domain.request import WorkflowRequest
-from automatos.domain.result import WorkflowResult, WorkflowStatus
+from automatos.domain.result import LLMCall, WorkflowResult, WorkflowStatus
 from automatos.errors import (
     AutomatosError,
     ConfigurationError,
@@ -36,18 +39,34 @@ from automatos.errors import (
     describe_exception,
     describe_value,
 )
-from automatos.phases.contracts import Stage, check_stages, unwritten
+from automatos.phases.contracts import (
+    ASSIGNMENTS,
+    PLAN,
+    REQUEST,
+    SHARED,
+    Stage,
+    check_stages,
+    unwritten,
+)
 from automatos.phases.events import EventBus
 from automatos.phases.execute.coordinate import close_shared
 from automatos.phases.learn.respond import build_result
 from automatos.phases.plan.level import choose_level
+from automatos.phases.resume import (
+    checkpoint_of,
+    plans,
+    request_extra,
+    restore,
+    stored_level,
+    stored_request,
+)
 from automatos.phases.selector import PhaseSelector, StageSelection
 from automatos.phases.state import Runtime, WorkflowState
 from automatos.prompts.base import PromptStore
-from automatos.store.base import Store
+from automatos.store.base import Store, StoredRun
 from automatos.store.writer import BatchWriter
 
-__all__ = ["run_workflow", "select_stages"]
+__all__ = ["resume_workflow", "run_workflow", "select_stages"]
 
 _log = logging.getLogger(__name__)
 
@@ -80,9 +99,7 @@ async def run_workflow(
         )
     bus = EventBus(request.workflow_id)
     state = WorkflowState(request=request, runtime=runtime, bus=bus)
-    timeout = runtime.settings.execution.workflow_timeout_s
-    if timeout is not None:  # before the level: a model classifier keeps to it as well
-        state.deadline = asyncio.get_running_loop().time() + timeout
+    _set_deadline(state)
     stages, level = await select_stages(state)
     if gate is not None:
         bus.add_gate(gate)
@@ -102,17 +119,7 @@ async def run_workflow(
         except asyncio.CancelledError:
             _close_later(store, state, _stopped(state), None)
             raise
-        state.writer = BatchWriter(
-            store,
-            request.workflow_id,
-            settings.batch_size,
-            settings.flush_interval_s,
-            lease_s=settings.lease_s,
-            max_pending_rows=settings.max_pending_rows,
-        )
-        bus.subscribe(state.writer.add_event)
-        for call in state.llm_calls:  # the classifier's, made before there was a record
-            state.writer.add_call(call)
+        _open_writer(store, state, state.llm_calls)  # the classifier's, made before a record
     if on_event is not None:
         bus.subscribe(on_event)
     bus.emit(WorkflowStarted, request=request.text)
@@ -124,18 +131,162 @@ async def run_workflow(
         stages=list(level.stages),
         skipped=dict(level.skipped),
     )
+    return await _run_stages(state, stages, store)
+
+
+async def resume_workflow(
+    workflow_id: str,
+    runtime: Runtime,
+    on_event: Callable[[Event], object] | None = None,
+    *,
+    gate: asyncio.Event | None = None,
+) -> WorkflowResult:
+    """Go on with the stored run ``workflow_id``, whose process stopped before it ended
+    (killed: its lease expired; or stopped with a server: ``interrupted``), and return its
+    result, which describes the whole run.
+
+    The run is taken over in one conditional update of its record (of two processes resuming
+    it at once, one wins). With its checkpoint, its plan and agents are put back and its
+    planning stages skipped; the subtasks whose results ended for good are not run again;
+    the other stages run, at the level it was given. Without one (it stopped before its plan
+    was saved), it starts over under the same id. Its events go on from the stored ones:
+    ``workflow_resumed`` (what was carried over), ``plan_ready``, the stages' events, and
+    ``workflow_finished``.
+
+    Raises:
+        ConfigurationError: the runtime has no store, or the run's checkpoint cannot be read
+            by this version.
+        InvalidRequestError: no stored run has this id, or it cannot be resumed (it ended,
+            or another process holds its lease): the message says which.
+        StoreError: the store failed or did not answer within ``store.timeout_s``.
+        AutomatosError: as :func:`run_workflow`, once it goes on.
+    """
+    store = runtime.store
+    if store is None:
+        raise ConfigurationError(
+            "resuming a workflow needs the store it was recorded in (setting store.enabled)"
+        )
+    limit = runtime.settings.store.timeout_s
+    try:
+        async with asyncio.timeout(limit):
+            stored = await store.resume_execution(workflow_id)
+    except TimeoutError:
+        raise StoreError(
+            f"the store did not answer within {limit:g} s (setting store.timeout_s) while "
+            f"run {workflow_id} was being taken over: if it was, it can be resumed again once "
+            "its lease expires"
+        ) from None
+    try:
+        state, stages = await _resumed(stored, runtime)
+    except BaseException as exc:  # the run stays resumable, as it was
+        await _to_the_end(_put_back(store, stored, runtime, exc))
+        raise
+    bus = state.bus
+    if gate is not None:
+        bus.add_gate(gate)
+    _open_writer(store, state, state.llm_calls[len(stored.calls) :])
+    if on_event is not None:
+        bus.subscribe(on_event)
+    results = state.execution.results
+    plan = state.planning.plan
+    bus.emit(
+        WorkflowResumed,
+        carried_over=len(results),
+        remaining=len(plan.subtasks) - len(results) if plan is not None else 0,
+        carried={sid: r.status.value for sid, r in results.items()},
+        replanned=stored.checkpoint is None,
+    )
+    _show_plan(state)
+    return await _run_stages(state, stages, store)
+
+
+async def _resumed(stored: StoredRun, runtime: Runtime) -> tuple[WorkflowState, list[Stage]]:
+    """The state and stages of a run taken over: its request, level and events' numbering
+    from the record, the rest put back from its checkpoint (planning stages left out)."""
+    request = stored_request(stored)
+    state = WorkflowState(
+        request=request, runtime=runtime, bus=EventBus(request.workflow_id, stored.last_seq)
+    )
+    _set_deadline(state)
+    classified = len(state.llm_calls)
+    stages, _ = await select_stages(state, stored_level(stored))
+    if stored.checkpoint is not None:
+        stages = [stage for stage in stages if not plans(stage)]
+        check_stages(stages, (REQUEST, PLAN, ASSIGNMENTS))
+    made = state.llm_calls[:classified]  # a model classifying a run stored without a level
+    state.llm_calls = []
+    await restore(state, stored, share=any(SHARED in stage.writes for stage in stages))
+    state.llm_calls += made
+    return state, stages
+
+
+async def _put_back(store: Store, stored: StoredRun, runtime: Runtime, exc: BaseException) -> None:
+    """Make a run whose resume failed before it went on ``interrupted`` again, as it was."""
+    why = "cancelled" if isinstance(exc, asyncio.CancelledError) else describe_exception(exc)
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(runtime.settings.store.timeout_s):
+            await store.finish_execution(
+                stored.workflow_id,
+                status=WorkflowStatus.INTERRUPTED.value,
+                stages=stored.stages,
+                plan=stored.plan,
+                totals=stored.totals,
+                final_answer=stored.final_answer,
+                error=f"interrupted; resuming it failed before it went on: {why}"[:2000],
+                quality=stored.quality,
+            )
+
+
+def _set_deadline(state: WorkflowState) -> None:
+    timeout = state.runtime.settings.execution.workflow_timeout_s
+    if timeout is not None:  # before the level: a model classifier keeps to it as well
+        state.deadline = asyncio.get_running_loop().time() + timeout
+
+
+def _open_writer(store: Store, state: WorkflowState, calls: list[LLMCall]) -> None:
+    """The writer of the run's rows, subscribed to its events, with ``calls`` (made before
+    it) to write."""
+    settings = state.runtime.settings.store
+    state.writer = BatchWriter(
+        store,
+        state.workflow_id,
+        settings.batch_size,
+        settings.flush_interval_s,
+        lease_s=settings.lease_s,
+        max_pending_rows=settings.max_pending_rows,
+    )
+    state.bus.subscribe(state.writer.add_event)
+    for call in calls:
+        state.writer.add_call(call)
+
+
+async def _run_stages(
+    state: WorkflowState, stages: list[Stage], store: Store | None
+) -> WorkflowResult:
+    """Run ``stages`` (the run's record started), then complete the record; the run's
+    checkpoint is saved once planning is over (again if a later planning stage ran)."""
+    bus = state.bus
     status = WorkflowStatus.FAILED
     result: WorkflowResult | None = None
     error: BaseException | None = None
     problems: list[str] = []
     try:
+        planned = False
         for stage in stages:
+            planning = plans(stage)
+            if planned and not planning and store is not None:
+                planned = False
+                await _save_checkpoint(store, state)
             if state.deadline is None:
                 await _run_stage(stage, state)
             else:
                 await _run_stage_by_deadline(stage, state)
+            planned = planned or planning
         state.warnings += bus.failures
         result = build_result(state)
+        carried = state.carried
+        if carried is not None and carried.prompts:
+            result = result.model_copy(update={"prompts": _prompt_uses(state)})
         status = result.status
     except asyncio.CancelledError:
         status = _stopped(state)
@@ -153,6 +304,40 @@ async def run_workflow(
     if problems:  # the caller gets its result even when its record could not be completed
         result = result.model_copy(update={"warnings": (*result.warnings, *problems)})
     return result
+
+
+async def _save_checkpoint(store: Store, state: WorkflowState) -> None:
+    """Save what resuming the run needs (:func:`~automatos.phases.resume.checkpoint_of`),
+    within ``store.timeout_s`` and the workflow's deadline (past it, the run is ending: no
+    checkpoint). A store that cannot take it costs the run its checkpoint (a resume would
+    start it over), with a warning, not the run."""
+    left = state.time_left()
+    made = checkpoint_of(state) if left else None
+    if made is None:
+        return
+    checkpoint, stored_plan = made
+    limit = state.runtime.settings.store.timeout_s
+    try:
+        async with asyncio.timeout(min(limit, left)):
+            await store.save_checkpoint(state.workflow_id, checkpoint)
+    except (TimeoutError, StoreError) as exc:
+        why = str(exc) or (
+            f"no answer within {limit:g} s (setting store.timeout_s)"
+            if limit <= left
+            else "the workflow's deadline passed meanwhile"
+        )
+        state.warnings.append(
+            f"the run's checkpoint could not be saved ({why}): resumed, it would start over"
+        )
+        return
+    state.checkpointed = (state.planning.plan, stored_plan)
+
+
+def _prompt_uses(state: WorkflowState) -> dict[str, PromptUse]:
+    """The prompt versions the run used: a resumed run's first process's, then its own."""
+    uses = state.preparation.prompts.uses()
+    carried = state.carried
+    return {**carried.prompts, **uses} if carried is not None else uses
 
 
 T = TypeVar("T")
@@ -221,15 +406,18 @@ async def records_closed() -> None:
         await asyncio.gather(*_CLOSING, return_exceptions=True)
 
 
-async def select_stages(state: WorkflowState) -> tuple[list[Stage], LevelChoice]:
-    """The workflow's level and its stages, checked (the level is also kept in
-    ``state.level``).
+async def select_stages(
+    state: WorkflowState, choice: LevelChoice | None = None
+) -> tuple[list[Stage], LevelChoice]:
+    """The workflow's level (``choice``, or the one :func:`choose_level` chooses) and its
+    stages, checked (the level is also kept in ``state.level``).
 
     Raises:
         StageContractError: the selector's stage list leaves a stage without its input.
         ConfigurationError: the selector failed or gave something other than stages.
     """
-    choice = await choose_level(state)
+    if choice is None:
+        choice = await choose_level(state)
     runtime = state.runtime
     selector = runtime.selector or PhaseSelector()
     name = type(selector).__name__
@@ -267,11 +455,15 @@ async def select_stages(state: WorkflowState) -> tuple[list[Stage], LevelChoice]
 
 
 def _extra(state: WorkflowState) -> dict[str, object]:
-    """What the store keeps of the run beside its request: mode, level and stages."""
+    """What the store keeps of the run beside its request's text: mode, level and stages, and
+    the request's other fields if it has any."""
     level = state.level
     extra: dict[str, object] = {"recipe": state.request.is_recipe}
     if level is not None:
         extra["level"] = level.model_dump(mode="json")
+    request = request_extra(state.request)  # what a run that must start over is given again
+    if request is not None:
+        extra["request"] = request
     return extra
 
 
@@ -315,12 +507,15 @@ async def _finish_execution(
     result: WorkflowResult | None,
     error: BaseException | None,
 ) -> None:
+    plan = state.planning.plan
+    saved = state.checkpointed
     await store.finish_execution(
         state.workflow_id,
         status=status.value,
         stages=state.stage_log,
-        plan=state.planning.plan.model_dump(mode="json")
-        if state.planning.plan is not None
+        # the plan as its checkpoint stored it, unless a later stage changed it
+        plan=(saved[1] if saved is not None and saved[0] is plan else plan.model_dump(mode="json"))
+        if plan is not None
         else None,
         totals=result.totals.model_dump(mode="json") if result is not None else None,
         final_answer=state.learning.final_answer,
@@ -340,7 +535,7 @@ def _collaboration(state: WorkflowState) -> dict[str, object]:
     negotiation = state.planning.negotiation
     if negotiation is not None:
         extra["negotiation"] = negotiation.model_dump(mode="json")
-    uses = state.preparation.prompts.uses()
+    uses = _prompt_uses(state)
     if uses:
         extra["prompts"] = {slug: use.model_dump(mode="json") for slug, use in uses.items()}
     if state.execution.findings:
@@ -360,7 +555,7 @@ async def _record_prompt_outcomes(
     result: WorkflowResult | None,
 ) -> None:
     """Record the run's outcome in each A/B test it took part in, and let the rule decide."""
-    uses = state.preparation.prompts.uses()
+    uses = _prompt_uses(state)
     if not any(use.test_id is not None for use in uses.values()):
         return
     from automatos.prompts.record import record_run

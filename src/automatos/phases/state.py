@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from automatos.domain.agent import DEFAULT_AGENT, AgentSpec, Assignment
-from automatos.domain.collaboration import Finding, NegotiationReport
+from automatos.domain.collaboration import Finding, NegotiationReport, PromptUse
 from automatos.domain.context import SubtaskContext
 from automatos.domain.level import LevelChoice
 from automatos.domain.plan import Plan
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from automatos.phases.selector import StageSelector
 
 __all__ = [
+    "Carried",
     "Evaluation",
     "Execution",
     "Learning",
@@ -128,6 +129,18 @@ class Learning:
 
 
 @dataclass
+class Carried:
+    """What a resumed workflow took over from the process that ran it before (see
+    :mod:`automatos.phases.resume`)."""
+
+    results: int = 0
+    """Subtask results kept from before: those subtasks are not run again."""
+    prompts: dict[str, PromptUse] = field(default_factory=dict)
+    """The prompt versions the first process used before its checkpoint (the planner's):
+    recorded with the run beside those used after."""
+
+
+@dataclass
 class WorkflowState:
     """Everything known about one workflow so far.
 
@@ -165,6 +178,11 @@ class WorkflowState:
     """When the workflow must end (event-loop time, ``execution.workflow_timeout_s``)."""
     plan_shown: tuple[object, ...] | None = None
     """The plan and agents the last ``plan_ready`` event showed."""
+    checkpointed: tuple[object, dict[str, Any]] | None = None
+    """The plan of the run's last stored checkpoint, and that plan as stored (its record's
+    end reuses it while the plan is the same object)."""
+    carried: Carried | None = None
+    """Set when the workflow was resumed: what it took over."""
 
     def __post_init__(self) -> None:
         if not self.agents:

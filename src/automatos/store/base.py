@@ -13,7 +13,7 @@ from automatos.domain.agent import AgentMetrics, AgentSpec
 from automatos.domain.event import Event
 from automatos.domain.result import LLMCall, SubtaskResult
 
-__all__ = ["MetricsUpdate", "RunDetail", "RunSummary", "Store", "WriteBatch"]
+__all__ = ["MetricsUpdate", "RunDetail", "RunSummary", "Store", "StoredRun", "WriteBatch"]
 
 OVERALL = "*"
 """The task type under which an agent's overall metrics are kept."""
@@ -72,6 +72,35 @@ class RunDetail(RunSummary):
     events: int
 
 
+@dataclass(frozen=True)
+class StoredRun:
+    """What a resumed workflow takes over from its record (:meth:`Store.resume_execution`).
+
+    ``results`` are the subtasks that ended for good (succeeded or failed): those cancelled or
+    skipped when the process stopped are removed from the record, to run again. ``calls``
+    are every model call stored, which the run's totals count. ``findings`` are the data of
+    its ``finding_shared`` events, in order. The row's own fields (``stages`` … ``quality``)
+    are as the record had them, for :meth:`Store.finish_execution` to put back should the
+    resume fail before it starts.
+    """
+
+    workflow_id: str
+    request: str
+    extra: dict[str, Any]
+    checkpoint: dict[str, Any] | None
+    """What :meth:`Store.save_checkpoint` last saved; ``None``: it stopped before its plan."""
+    results: list[SubtaskResult]
+    calls: list[LLMCall]
+    findings: list[dict[str, Any]]
+    last_seq: int
+    """The ``seq`` of its last stored event: the resumed run's events go on from it."""
+    stages: list[dict[str, Any]] = field(default_factory=list)
+    plan: dict[str, Any] | None = None
+    totals: dict[str, Any] | None = None
+    final_answer: str | None = None
+    quality: dict[str, Any] | None = None
+
+
 MetricsUpdate = Callable[
     [dict[str, dict[str, AgentMetrics]]], Mapping[str, Mapping[str, AgentMetrics]]
 ]
@@ -128,6 +157,25 @@ class Store(Protocol):
     ) -> None:
         """Record how a workflow ended; the keys of ``extra`` are merged into the ``extra``
         it started with, replacing those of the same name."""
+        ...
+
+    async def save_checkpoint(self, workflow_id: str, checkpoint: Mapping[str, Any]) -> None:
+        """Keep what a running workflow needs to be resumed (its plan, agents, …: see
+        :mod:`automatos.phases.resume`), replacing the one saved before."""
+        ...
+
+    async def resume_execution(self, workflow_id: str) -> StoredRun:
+        """Take over a run whose process stopped: ``interrupted``, or ``running`` with a lease
+        that has expired. One conditional update makes it ``running`` again with a fresh
+        lease, so that of two processes resuming it at once one wins; its cancelled and
+        skipped results are removed in the same transaction (all of them when it has no
+        checkpoint: it starts over).
+
+        Raises:
+            InvalidRequestError: no run of this workspace has this id, or it cannot be resumed
+                (it ended, or another process holds its lease); the message says which.
+            StoreError: the database failed.
+        """
         ...
 
     async def list_runs(

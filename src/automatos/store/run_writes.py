@@ -1,12 +1,12 @@
 """What running workflows write, for many workflows in one transaction (a :class:`Group`).
 
-A workflow's start, its batches of rows, its lease renewals, what it learned and its end are
-requests of one kind; those of every workflow that asked while the previous transaction ran
-are written together, a statement per table (``executemany``), in the order a workflow makes
-them: starts, then rows, then renewals, then ends (learning is the store's own business). One
-workflow's requests never overtake each other, since it waits for each before it makes the
-next. One kind for them all, so that one transaction writes at a time: on SQLite, two would
-only wait for each other's lock.
+A workflow's start, its checkpoint, its batches of rows, its lease renewals, what it learned
+and its end are requests of one kind; those of every workflow that asked while the previous
+transaction ran are written together, a statement per table (``executemany``), in the order a
+workflow makes them: starts, checkpoints, rows, renewals, ends (learning is the store's own
+business). One workflow's requests never overtake each other, since it waits for each before
+it makes the next. One kind for them all, so that one transaction writes at a time: on
+SQLite, two would only wait for each other's lock.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from automatos.store.tables import events, llm_calls, subtask_results, workflow_
 
 __all__ = [
     "Beat",
+    "Checkpoint",
     "Finish",
     "Learn",
     "Rows",
@@ -55,6 +56,15 @@ class Start:
     """A workflow began: its ``workflow_executions`` row."""
 
     row: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """What resuming a workflow needs that only its planning made (one per workflow, or one
+    more when a later planning stage changed the plan)."""
+
+    workflow_id: str
+    data: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -88,10 +98,11 @@ class Finish:
     extra: Mapping[str, Any] | None
 
 
-RunWrite = Start | Rows | Beat | Learn | Finish
+RunWrite = Start | Checkpoint | Rows | Beat | Learn | Finish
 
 _WHERE = {
     Start: "start_execution",
+    Checkpoint: "save_checkpoint",
     Rows: "write",
     Beat: "heartbeat",
     Learn: "update_metrics",
@@ -206,11 +217,19 @@ async def finish(conn: AsyncConnection, finishes: list[Finish]) -> None:
 
 
 async def write_together(conn: AsyncConnection, requests: list[RunWrite]) -> None:
-    """Every request in ``conn``'s transaction: starts, rows, renewals, ends (the store
-    applies the :class:`Learn` requests itself)."""
+    """Every request in ``conn``'s transaction: starts, checkpoints, rows, renewals, ends (the
+    store applies the :class:`Learn` requests itself)."""
     starts = [r.row for r in requests if isinstance(r, Start)]
     if starts:
         await conn.execute(insert(workflow_executions), starts)
+    checkpoints = [
+        {"b_id": r.workflow_id, "checkpoint": r.data} for r in requests if isinstance(r, Checkpoint)
+    ]
+    if checkpoints:
+        w = workflow_executions.c
+        await conn.execute(
+            update(workflow_executions).where(w.id == bindparam("b_id")), checkpoints
+        )
     batches = [r.batch for r in requests if isinstance(r, Rows)]
     if batches:
         await write_rows(

@@ -8,16 +8,17 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Executable, Table, and_, func, insert, or_, select, update
+from sqlalchemy import Executable, Table, and_, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from automatos.domain.agent import AgentMetrics, AgentSpec
+from automatos.domain.result import ErrorInfo, LLMCall, SubtaskResult, SubtaskStatus
 from automatos.errors import ConfigurationError, InvalidRequestError, StoreError
 from automatos.settings import StoreSettings
 from automatos.store import run_writes
-from automatos.store.base import MetricsUpdate, RunDetail, RunSummary, WriteBatch
+from automatos.store.base import MetricsUpdate, RunDetail, RunSummary, StoredRun, WriteBatch
 from automatos.store.database import (
     NewerSchemaError,
     create_engine,
@@ -47,6 +48,10 @@ __all__ = ["SqlStore"]
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+_SHOWN = [c for c in workflow_executions.c if c.name != "checkpoint"]
+"""The columns a run is shown with (its checkpoint is only read to resume it)."""
 
 
 def _upsert(
@@ -259,6 +264,48 @@ class SqlStore(PromptRecords, KbRecords, MemoryRecords, KeyRecords):
                 )
             )
 
+    async def save_checkpoint(self, workflow_id: str, checkpoint: Mapping[str, Any]) -> None:
+        """Replace the run's checkpoint (with the writes of other workflows asked meanwhile,
+        in one transaction)."""
+        await self._writes(run_writes.Checkpoint(workflow_id, dict(checkpoint)))
+
+    @typed
+    async def resume_execution(self, workflow_id: str) -> StoredRun:
+        """Make an ``interrupted`` run (or a ``running`` one whose lease expired) ``running``
+        again with a fresh lease, in one conditional ``UPDATE``: of two processes resuming
+        it at once, the second finds it running under a fresh lease and is refused. In the
+        same transaction, its cancelled and skipped results are removed (all of them without
+        a checkpoint), and what the resumed run takes over is read.
+
+        Raises:
+            InvalidRequestError: no run of this workspace has the id, or it cannot be resumed.
+        """
+        w = workflow_executions.c
+        now = _now()
+        mine = and_(w.id == workflow_id, w.workspace_id == self.workspace)
+        stopped = or_(
+            w.status == "interrupted",
+            and_(
+                w.status == "running",
+                func.coalesce(w.heartbeat_at, w.started_at)
+                < now - timedelta(seconds=2 * self.lease_s),
+            ),
+        )
+        claim = (
+            update(workflow_executions)
+            .where(mine, stopped)
+            .values(status="running", heartbeat_at=now, finished_at=None, error=None)
+        )
+        async with self.engine.begin() as conn:
+            if (await conn.execute(claim)).rowcount != 1:  # refused: nothing was changed
+                found = await conn.execute(
+                    select(w.status, w.heartbeat_at, w.started_at).where(mine)
+                )
+                row = found.first()
+                status = None if row is None else (row[0], row[1], row[2])
+                raise _not_resumable(workflow_id, status, 2 * self.lease_s)
+            return await _take_over(conn, workflow_id)
+
     async def write(self, batch: WriteBatch) -> None:
         """Insert a batch of rows in one transaction (``executemany`` per table), with the
         batches of other workflows asked meanwhile."""
@@ -395,7 +442,7 @@ class SqlStore(PromptRecords, KbRecords, MemoryRecords, KeyRecords):
 
     async def _find(self, conn: AsyncConnection, workflow_id: str) -> Mapping[str, Any] | None:
         w = workflow_executions.c
-        mine = select(workflow_executions).where(w.workspace_id == self.workspace)
+        mine = select(*_SHOWN).where(w.workspace_id == self.workspace)
         exact = (await conn.execute(mine.where(w.id == workflow_id))).mappings().first()
         if exact is not None:  # a whole id wins over the longer ids it is a prefix of
             return dict(exact)
@@ -551,6 +598,123 @@ class SqlStore(PromptRecords, KbRecords, MemoryRecords, KeyRecords):
         ]
         if rows:  # one statement for them all (executemany)
             await conn.execute(_metrics_upsert(self.engine.dialect.name), rows)
+
+
+_ENDED = {
+    "succeeded": "it succeeded",
+    "partial": "it ended partial (some of its subtasks did not succeed)",
+    "failed": "it failed",
+    "cancelled": "it was cancelled",
+}
+
+
+def _not_resumable(
+    workflow_id: str, found: tuple[str, datetime | None, datetime] | None, expires_s: float
+) -> InvalidRequestError:
+    """Why the run cannot be resumed (``found``: its status and lease, or none)."""
+    if found is None:
+        return InvalidRequestError(
+            f"no stored run has the id {workflow_id!r} (automatos runs list)"
+        )
+    status, beat, started = found
+    if status != "running":
+        ended = _ENDED.get(status, f"is {status}")
+        return InvalidRequestError(
+            f"run {workflow_id} cannot be resumed: {ended}; only an interrupted run can be resumed"
+        )
+    last = beat or started
+    last = last.replace(tzinfo=UTC) if last.tzinfo is None else last  # SQLite: naive UTC
+    ago = (_now() - last).total_seconds()
+    return InvalidRequestError(
+        f"run {workflow_id} cannot be resumed: another process is running it (it renewed "
+        f"its lease {ago:.0f} s ago; a run whose process stopped can be resumed once its lease "
+        f"is {expires_s:g} s old: twice store.lease_s)"
+    )
+
+
+async def _take_over(conn: AsyncConnection, workflow_id: str) -> StoredRun:
+    """What a resumed run needs from its record, within the transaction that claimed it."""
+    w, r, e, c = workflow_executions.c, subtask_results.c, events.c, llm_calls.c
+    row = (await conn.execute(select(workflow_executions).where(w.id == workflow_id))).one()
+    checkpoint = row.checkpoint
+    gone = r.workflow_id == workflow_id
+    if checkpoint is not None:  # without one, it starts over: no result stands
+        gone = and_(gone, r.status.in_((SubtaskStatus.CANCELLED, SubtaskStatus.SKIPPED)))
+    await conn.execute(delete(subtask_results).where(gone))
+    results = await conn.execute(
+        select(
+            r.subtask_id,
+            r.status,
+            r.agent,
+            r.output,
+            r.tokens_in,
+            r.tokens_out,
+            r.cost_usd,
+            r.latency_s,
+            r.attempts,
+            r.error,
+        ).where(r.workflow_id == workflow_id)
+    )
+    calls = await conn.execute(
+        select(
+            c.stage,
+            c.model,
+            c.subtask_id,
+            c.tokens_in,
+            c.tokens_out,
+            c.cost_usd,
+            c.latency_s,
+            c.priced,
+        )
+        .where(c.workflow_id == workflow_id)
+        .order_by(c.id)
+    )
+    last_seq = await conn.scalar(select(func.max(e.seq)).where(e.workflow_id == workflow_id))
+    findings = await conn.execute(
+        select(e.data)
+        .where(e.workflow_id == workflow_id, e.kind == "finding_shared")
+        .order_by(e.seq)
+    )
+    return StoredRun(
+        workflow_id=workflow_id,
+        request=row.request,
+        extra=dict(row.extra or {}),
+        checkpoint=checkpoint,
+        results=[
+            SubtaskResult(
+                sid,
+                SubtaskStatus(status),
+                agent,
+                output,
+                tokens_in,
+                tokens_out,
+                cost,
+                latency,
+                attempts,
+                ErrorInfo(**error) if error else None,
+            )
+            for (
+                sid,
+                status,
+                agent,
+                output,
+                tokens_in,
+                tokens_out,
+                cost,
+                latency,
+                attempts,
+                error,
+            ) in results.all()
+        ],
+        calls=[LLMCall(*call) for call in calls.all()],
+        findings=list(findings.scalars().all()) if checkpoint is not None else [],
+        last_seq=last_seq or 0,
+        stages=list(row.stages or []),
+        plan=row.plan,
+        totals=row.totals,
+        final_answer=row.final_answer,
+        quality=row.quality,
+    )
 
 
 @functools.cache

@@ -96,6 +96,8 @@ workflow_executions = Table(
     Column("finished_at", DateTime(timezone=True)),
     Column("heartbeat_at", DateTime(timezone=True)),
     # When the running workflow last renewed its lease; an old one means its process died.
+    Column("checkpoint", JSON),
+    # What resuming the run needs that only its planning made (its plan, agents, …).
     Index("ix_workflow_executions_started_at", "started_at"),
     Index("ix_workflow_executions_status", "status"),
 )

@@ -12,6 +12,10 @@ With stage 4b (the workflow has a shared context), a :class:`~automatos.phases.e
 coordinate.Coordinator` adds the findings to each prompt and shares those of each answer
 before its result is committed; without it, the dispatcher pays one ``None`` test per subtask
 for it.
+
+A resumed workflow (:mod:`automatos.phases.resume`) comes with the results its first process
+kept: those subtasks are not started again, their successors wait only for the others, and
+what depends on one that failed is skipped.
 """
 
 from __future__ import annotations
@@ -112,6 +116,12 @@ class Dispatcher:
                 self._order[s.id] = i
             else:
                 self._ready.append((graph.slack, i, s.id))
+        done = state.execution.results
+        self._failed_before: list[str] = []
+        """Subtasks of a resumed workflow that failed before: what depends on them is
+        skipped when the run starts."""
+        if done:  # a resumed workflow: its results kept from before do not run again
+            self._carry(done)
         heapq.heapify(self._ready)
         self._loop = asyncio.get_running_loop()
         self._running: dict[str, asyncio.Task[None]] = {}
@@ -126,7 +136,7 @@ class Dispatcher:
         self._spent: dict[str, list[Completion]] = {}
         """What the rejected answers of each subtask cost (only those that had one)."""
         self._abandoned: set[str] = set()
-        self._open = len(self.plan.subtasks)
+        self._open = len(self.plan.subtasks) - len(done)
         self._finished = asyncio.Event()
         self._crash: Exception | None = None
         self._deadlines = DeadlineQueue(
@@ -167,6 +177,8 @@ class Dispatcher:
             await self._cancel_all()  # reached after the deadline: account, start nothing
             return
         try:
+            for sid in self._failed_before:
+                self._skip_downstream(sid)
             self._pump()
             if self._open:
                 await self._finished.wait()
@@ -178,6 +190,23 @@ class Dispatcher:
         if self._crash is not None:
             await self._cancel_all()
             raise self._crash
+
+    def _carry(self, done: dict[str, SubtaskResult]) -> None:
+        """Count the results a resumed workflow kept (each of a subtask of this plan) as
+        done: they are not started again, and their successors wait only for the others."""
+        subtasks, waiting = self._subtasks, self._waiting
+        self._ready = [item for item in self._ready if item[2] not in done]
+        for sid, result in done.items():
+            if result.status is _SUCCEEDED:
+                for succ in subtasks[sid].graph.successors:
+                    waiting[succ] -= 1
+            else:
+                self._failed_before.append(sid)
+        self._ready += [
+            (subtasks[sid].graph.slack, self._order[sid], sid)
+            for sid, left in waiting.items()
+            if not left and sid not in done
+        ]
 
     def _pump(self) -> None:
         if self._stopping:
