@@ -1,10 +1,13 @@
 """A 30-subtask workflow to kill and resume (tests/phases/test_resume.py).
 
-Run as ``python -m tests.phases.crashing_run TARGET WORKFLOW_ID CALLS_FILE``: it runs the
-workflow on the store ``TARGET`` (``StoreTarget.as_json()``) with a scripted model whose step
-calls take :data:`STEP_S`, appending one line per model call to ``CALLS_FILE`` (the subtask's
-id, or ``-`` for a call that is not a step), until it is killed. The test runs the same
-script in its own process, so both share :func:`scripted_model` and :func:`settings_for`.
+Run as ``python -m tests.phases.crashing_run TARGET WORKFLOW_ID CALLS_FILE [QUEUE]``: it runs
+the workflow on the store ``TARGET`` (``StoreTarget.as_json()``) with a scripted model whose
+step calls take :data:`STEP_S`, appending one line per model call to ``CALLS_FILE`` (the
+subtask's id, or ``-`` for a call that is not a step), until it is killed. With ``QUEUE``, its
+steps run on ``automatos worker`` processes of that queue (their model:
+:func:`worker_model`), and ``CALLS_FILE`` logs only the orchestrator's own calls. The test
+runs the same script in its own process, so both share :func:`scripted_model` and
+:func:`settings_for`.
 
 The plan: five chains of five steps (``a1`` … ``e5``), a fan-in ``merge`` of the chains'
 ends, a chain ``review1`` … ``review3`` after it, and an independent ``appendix``; two sinks,
@@ -18,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -35,6 +39,7 @@ from automatos.settings import (
     LLMSettings,
     MemorySettings,
     PlanLimits,
+    RunnerSettings,
     StoreSettings,
 )
 from automatos.store.sql import SqlStore
@@ -112,8 +117,10 @@ def scripted_model(calls: Path | None = None, step_s: float = STEP_S) -> Scripte
     return ScriptedLLM(rules=[Rule(planning, plan_json(*STEPS))], default=answer, latency=latency)
 
 
-def settings_for(store: StoreSettings) -> Settings:
-    """The settings of both processes: the whole pipeline (Organ), no retrieval."""
+def settings_for(store: StoreSettings, queue: str | None = None) -> Settings:
+    """The settings of both processes: the whole pipeline (Organ), no retrieval; with
+    ``queue``, agent tasks go to the workers of that queue on the local Redis."""
+    runner = RunnerSettings(kind="queued", queue=queue, claim_after_s=1.0) if queue else None
     return Settings(
         llm=LLMSettings(timeout_s=30, max_retries=0),
         execution=ExecutionSettings(retry_backoff_s=0.001),
@@ -121,7 +128,14 @@ def settings_for(store: StoreSettings) -> Settings:
         plan=PlanLimits(level=Level.ORGAN),
         context=ContextSettings(enabled=False),
         memory=MemorySettings(enabled=False),
+        **({"runner": runner} if runner is not None else {}),
     )
+
+
+def worker_model(settings: Settings) -> ScriptedLLM:
+    """The model of ``automatos worker --provider tests.phases.crashing_run:worker_model``:
+    the same script, logging its calls to the file ``CRASHING_RUN_CALLS`` names."""
+    return scripted_model(Path(os.environ["CRASHING_RUN_CALLS"]))
 
 
 async def one_agent(store: SqlStore) -> None:
@@ -129,8 +143,10 @@ async def one_agent(store: SqlStore) -> None:
     await store.save_agents([DEFAULT_AGENT])
 
 
-async def main(target: dict[str, Any], workflow_id: str, calls: Path) -> None:
-    settings = settings_for(StoreSettings.model_validate(target["settings"]))
+async def main(
+    target: dict[str, Any], workflow_id: str, calls: Path, queue: str | None = None
+) -> None:
+    settings = settings_for(StoreSettings.model_validate(target["settings"]), queue)
     store = await SqlStore.open(settings.store, **target["options"])
     await one_agent(store)
     engine = Engine(settings, llm=scripted_model(calls), store=store)
@@ -139,4 +155,5 @@ async def main(target: dict[str, Any], workflow_id: str, calls: Path) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(json.loads(sys.argv[1]), sys.argv[2], Path(sys.argv[3])))
+    queue = sys.argv[4] if len(sys.argv) > 4 else None
+    asyncio.run(main(json.loads(sys.argv[1]), sys.argv[2], Path(sys.argv[3]), queue))

@@ -176,6 +176,95 @@ async def test_a_killed_run_resumes_without_running_its_finished_subtasks_again(
         await store.aclose()
 
 
+async def test_a_killed_run_whose_steps_ran_on_workers_resumes_on_them(
+    store_target: StoreTarget,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """The same with the queued runner: the steps run on an ``automatos worker`` process,
+    which lives on while the orchestrator is killed and serves the resumed run."""
+    if store_target.settings.url is not None:
+        pytest.skip("the runner is what differs: SQLite is enough")
+    queue = f"resume-{uuid.uuid4().hex[:8]}"
+    lease = 1.0
+    target = StoreTarget(
+        store_target.settings.model_copy(update={"lease_s": lease, "flush_interval_s": 0.02}),
+        store_target.options,
+    )
+    workflow_id = uuid.uuid4().hex
+    steps = tmp_path / "worker-calls.txt"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOMATOS_")}
+    env.update({"CRASHING_RUN_CALLS": str(steps), "PYTHONPATH": str(ROOT)})
+    worker = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).with_name("automatos")),
+        "worker",
+        "--queue",
+        queue,
+        "--provider",
+        "tests.phases.crashing_run:worker_model",
+        "--grace",
+        "1",
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.phases.crashing_run",
+        json.dumps(target.as_json()),
+        workflow_id,
+        str(tmp_path / "orchestrator-calls.txt"),
+        queue,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    store = None
+    try:
+        watcher = await store_target.open()
+        try:
+            await _results_stored(watcher, workflow_id, 12)
+        finally:
+            if child.returncode is None:
+                os.kill(child.pid, signal.SIGKILL)
+            await child.communicate()
+            await watcher.aclose()
+        assert child.returncode == -signal.SIGKILL
+        await asyncio.sleep(2 * lease + 1)  # its lease expires; the jobs it left finish
+        store = await target.open()
+        run = await store.get_run(workflow_id)
+        assert run is not None and run.status == "interrupted"
+        done_before = {r["subtask_id"] for r in run.results if r["status"] == "succeeded"}
+        assert 12 <= len(done_before) < len(ALL)
+        called_before = len(_lines(steps))
+        settings = settings_for(target.settings, queue)
+        async with Engine(settings, llm=scripted_model(), store=store) as engine:
+            result = await engine.resume(workflow_id)
+        steps_after = _lines(steps)[called_before:]
+        assert not set(steps_after) & done_before  # not one finished subtask ran again
+        assert sorted(steps_after) == sorted(ALL - done_before)  # each of the others once
+        assert result.status is WorkflowStatus.SUCCEEDED
+        assert set(result.results) == ALL
+        baseline = await _uninterrupted(settings_for(target.settings), store)
+        assert {sid: r.output for sid, r in result.results.items()} == {
+            sid: r.output for sid, r in baseline.results.items()
+        }
+        assert result.final_answer == baseline.final_answer
+    finally:
+        if worker.returncode is None:
+            worker.terminate()
+        await worker.wait()
+        if store is not None:
+            await store.aclose()
+        import redis
+
+        client = redis.Redis()
+        keys = list(client.scan_iter(match=f"{queue}:*"))
+        if keys:
+            client.delete(*keys)
+        client.close()
+
+
 async def test_a_run_stopped_with_its_server_resumes(
     store_target: StoreTarget,  # noqa: F811
     tmp_path: Path,
