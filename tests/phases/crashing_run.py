@@ -120,7 +120,9 @@ def scripted_model(calls: Path | None = None, step_s: float = STEP_S) -> Scripte
 def settings_for(store: StoreSettings, queue: str | None = None) -> Settings:
     """The settings of both processes: the whole pipeline (Organ), no retrieval; with
     ``queue``, agent tasks go to the workers of that queue on the local Redis."""
-    runner = RunnerSettings(kind="queued", queue=queue, claim_after_s=1.0) if queue else None
+    runner = (
+        RunnerSettings(kind="queued", queue=queue, claim_after_s=1.0) if queue else RunnerSettings()
+    )
     return Settings(
         llm=LLMSettings(timeout_s=30, max_retries=0),
         execution=ExecutionSettings(retry_backoff_s=0.001),
@@ -128,7 +130,7 @@ def settings_for(store: StoreSettings, queue: str | None = None) -> Settings:
         plan=PlanLimits(level=Level.ORGAN),
         context=ContextSettings(enabled=False),
         memory=MemorySettings(enabled=False),
-        **({"runner": runner} if runner is not None else {}),
+        runner=runner,
     )
 
 
