@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal, get_origin
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
@@ -424,7 +425,8 @@ class RunnerSettings(BaseModel):
 
     kind: Literal["local", "queued"] = "local"
     redis_url: str = "redis://127.0.0.1:6379/0"
-    """The Redis that carries the queue and the shared context (``queued`` only)."""
+    """The Redis that carries the queue and the shared context (``queued`` only):
+    ``redis://[[user]:password@]host[:port][/db]``, ``rediss://`` (TLS) or ``unix://PATH``."""
     queue: str = Field(default="automatos", min_length=1, max_length=64, pattern=r"^[\w.:-]+$")
     """The prefix of the queue's keys: workers and orchestrators of one queue share it."""
     claim_after_s: float = Field(default=15.0, ge=1.0)
@@ -442,6 +444,25 @@ class RunnerSettings(BaseModel):
     """Longest one Redis command may take before it counts as a lost connection."""
     shared_ttl_s: float = Field(default=86_400.0, gt=0)
     """How long a workflow's shared context stays in Redis after its last write."""
+
+    @field_validator("redis_url")
+    @classmethod
+    def _a_redis_url(cls, url: str) -> str:
+        """Refused when it is set, not when the first task fails to reach it."""
+        parsed = urlsplit(url)
+        if parsed.scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("a Redis URL starts with redis://, rediss:// or unix://")
+        if parsed.scheme != "unix":
+            try:
+                parsed.port  # noqa: B018 - raises on a port that is not a number
+            except ValueError:
+                raise ValueError("the port of a Redis URL is a number") from None
+            if not parsed.hostname:
+                raise ValueError("a Redis URL names its host: redis://HOST[:PORT][/DB]")
+            db = parsed.path.strip("/")
+            if db and not db.isdigit():
+                raise ValueError("the database of a Redis URL is a number: redis://HOST/0")
+        return url
 
 
 def _data_dir() -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import signal
 import time
@@ -12,9 +13,15 @@ from pathlib import Path
 import pytest
 
 from automatos import Engine, SubtaskSpec, WorkflowRequest
+from automatos.domain.agent import DEFAULT_AGENT
 from automatos.domain.result import SubtaskStatus, WorkflowStatus
 from automatos.errors import QueueError
+from automatos.graph import build_plan
+from automatos.llm.base import Message
+from automatos.runners.base import AgentTask
 from automatos.runners.queued import QueuedTaskRunner
+from automatos.runners.wire import decode_answer
+from automatos.settings import RunnerSettings
 from automatos.testing import ScriptedLLM
 from tests.runners.conftest import REDIS_URL, OwnRedis, Workers, queued_settings
 from tests.runners.worker_models import answer
@@ -257,11 +264,96 @@ async def test_an_unreachable_redis_fails_the_subtasks_clearly() -> None:
 async def test_a_closed_runner_refuses_and_fails_what_waits(queue: str) -> None:
     runner = QueuedTaskRunner(queued_settings(queue).runner)
     await runner.aclose()
-    from automatos.domain.agent import DEFAULT_AGENT
-    from automatos.graph import build_plan
-    from automatos.llm.base import Message
-    from automatos.runners.base import AgentTask
-
-    subtask = build_plan([SubtaskSpec(id="a", description="a")]).subtasks[0]
     with pytest.raises(QueueError, match="closed"):
-        await runner.run(AgentTask("wf", subtask, 1, DEFAULT_AGENT, (Message("user", "hi"),), 5))
+        await runner.run(_task())
+
+
+async def test_hostile_entries_cost_no_worker_slot_and_no_reader(
+    workers: Workers, queue: str
+) -> None:
+    """Garbage in the job stream or in an answer list: the worker drops it (answering when
+    the job names its list), the orchestrator's reader goes on, and real work still runs."""
+    import redis.asyncio as aioredis
+
+    workers.start(concurrency=2)
+    client = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        deep = b"[" * 100_000
+        for _ in range(2):  # as many as the worker has slots
+            await client.xadd(f"{queue}:jobs", {"j": deep})
+        await client.xadd(f"{queue}:jobs", {"j": b"not json"})
+        await client.xadd(f"{queue}:jobs", {"other": b"field"})
+        reply = f"{queue}:answers:probe"
+        newer = json.dumps({"v": 2, "job": "wf:x:1", "reply": reply})
+        await client.xadd(f"{queue}:jobs", {"j": newer})
+        got = await client.blpop([reply], timeout=10)
+        assert got is not None, "a job of another version was not answered"
+        _, error = decode_answer(got[1])
+        assert isinstance(error, QueueError)
+        assert "version 2" in str(error) and not error.retryable
+        hostile = json.dumps({"v": 2, "job": "wf:x:2", "reply": f"{queue}:jobs"})
+        await client.xadd(f"{queue}:jobs", {"j": hostile})  # must not touch the stream's TTL
+
+        request = WorkflowRequest(text="after garbage", subtasks=_chains(2, 2))
+        async with _engine(queue) as engine:
+            runner = engine.runner
+            assert isinstance(runner, QueuedTaskRunner)
+            first = await engine.run(request)  # the reader runs now: poison its list
+            await client.rpush(runner.keys.reply(runner.id), deep, b"{}", b"garbage")
+            second = await engine.run(WorkflowRequest(text="again", subtasks=_chains(2, 2)))
+        assert first.status is WorkflowStatus.SUCCEEDED
+        assert second.status is WorkflowStatus.SUCCEEDED
+        assert await client.ttl(f"{queue}:jobs") == -1
+        pending = await client.xpending(f"{queue}:jobs", "workers")
+        assert pending["pending"] == 0  # every entry was acknowledged
+    finally:
+        await client.aclose()
+
+
+async def test_a_start_cancelled_while_redis_is_silent_does_not_hang_the_runner() -> None:
+    connections: list[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(writer)
+        await reader.read()  # accepts, never answers
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    settings = queued_settings(
+        "silent", redis_url=f"redis://127.0.0.1:{port}/0", redis_timeout_s=1.0
+    )
+    runner = QueuedTaskRunner(settings.runner)
+    task = _task()
+    try:
+        first = asyncio.create_task(runner.run(task))
+        await asyncio.sleep(0.3)
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        started = time.monotonic()
+        with pytest.raises(QueueError, match="could not be reached"):
+            await runner.run(task)
+        assert time.monotonic() - started < 5
+    finally:
+        await runner.aclose()
+        for writer in connections:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+        await asyncio.sleep(0.05)  # the handlers see their connections closed
+    with pytest.raises(QueueError, match="closed") as closed:
+        await asyncio.wait_for(runner.run(task), 2)
+    assert not closed.value.retryable
+
+
+def _task() -> AgentTask:
+    subtask = build_plan([SubtaskSpec(id="a", description="a")]).subtasks[0]
+    return AgentTask("wf", subtask, 1, DEFAULT_AGENT, (Message("user", "hi"),), 5)
+
+
+def test_a_redis_url_is_checked_when_it_is_set() -> None:
+    for url in ["http://host", "redis://host:port", "redis://host/db", "redis://"]:
+        with pytest.raises(ValueError, match="Redis URL"):
+            RunnerSettings(redis_url=url)
+    for url in ["redis://h", "rediss://u:p@h:6380/2", "unix:///run/redis.sock"]:
+        assert RunnerSettings(redis_url=url).redis_url == url

@@ -25,6 +25,7 @@ from automatos.runners.wire import (
     encode_error,
     encode_job,
     encode_result,
+    reply_of,
 )
 
 
@@ -114,3 +115,20 @@ def test_a_foreign_or_unknown_error_becomes_a_runner_error() -> None:
 def test_an_unreadable_answer_is_a_queue_error(data: bytes) -> None:
     with pytest.raises(QueueError, match="not of the wire schema"):
         decode_answer(data)
+
+
+def test_bytes_nested_too_deep_are_refused_not_raised() -> None:
+    deep = b"[" * 100_000
+    with pytest.raises(QueueError):
+        decode_answer(deep)
+    with pytest.raises(QueueError):
+        decode_job(deep)
+    assert reply_of(deep, "q") is None
+
+
+def test_a_job_names_an_answer_list_of_its_queue_only() -> None:
+    job = json.dumps({"v": 2, "job": "wf:a:1", "reply": "q:answers:r1"})
+    assert reply_of(job, "q") == ("wf:a:1", "q:answers:r1")
+    assert reply_of(job, "other") is None
+    hostile = json.dumps({"v": 2, "job": "wf:a:1", "reply": "q:jobs"})
+    assert reply_of(hostile, "q") is None

@@ -59,7 +59,7 @@ def worker(
     from automatos.runners.worker import Worker
 
     settings = load_settings()
-    update = {k: v for k, v in {"redis_url": redis_url, "queue": queue}.items() if v}
+    update = {k: v for k, v in {"redis_url": redis_url, "queue": queue}.items() if v is not None}
     try:
         runner = settings.runner.model_validate({**settings.runner.model_dump(), **update})
     except ValidationError as exc:

@@ -211,6 +211,8 @@ class QueuedTaskRunner:
             AutomatosError: the error the attempt failed with on its worker (its type and
                 ``retryable`` kept).
         """
+        if self._closed:
+            raise QueueError("the queued runner is closed", transient=False)
         if self._started is None or not self._started.done():
             await self._start()
         assert self._slots is not None
@@ -261,11 +263,13 @@ class QueuedTaskRunner:
             try:
                 async with asyncio.timeout(self.settings.redis_timeout_s):
                     await ensure_group(self.redis, self.keys)
-            except Exception as exc:
+            except BaseException as exc:  # a cancel too: the tasks waiting on it must not hang
                 self._started = None  # the next task tries again
                 error = QueueError(self._unreachable(exc))
                 started.set_exception(error)  # for the tasks that waited on this start
                 started.exception()  # retrieved: no "never retrieved" warning
+                if not isinstance(exc, Exception):
+                    raise
                 raise error from exc
             self._wake = asyncio.Event()
             self._slots = _Slots(self.settings.max_in_flight)
@@ -375,7 +379,10 @@ class QueuedTaskRunner:
             pause = _RECONNECT_S[0]
             for answer in answers:
                 if answer:  # an empty one only wakes the reader (to stop)
-                    self._answer(answer)
+                    try:
+                        self._answer(answer)
+                    except Exception as exc:  # one bad answer must not stop the reader
+                        _log.error("an answer was dropped: %s", describe_exception(exc))
 
     def _answer(self, data: bytes) -> None:
         try:
@@ -407,6 +414,7 @@ class QueuedTaskRunner:
         if lost:
             _log.warning("Redis lost %d job(s) in flight; sending them again", len(lost))
             assert self._wake is not None
+            lost = [job for job in lost if job in self._waiting]  # not cancelled meanwhile
             for job in lost:
                 self._waiting[job].entry = None
             self.resent += len(lost)
@@ -439,7 +447,9 @@ class QueuedTaskRunner:
         self._tasks = []
         for waiting in self._waiting.values():
             if not waiting.future.done():
-                waiting.future.set_exception(QueueError("the queued runner was closed"))
+                waiting.future.set_exception(
+                    QueueError("the queued runner was closed", transient=False)
+                )
         self._waiting.clear()
         if self._owns_redis and self._redis is not None:
             with contextlib.suppress(Exception):

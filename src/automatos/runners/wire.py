@@ -41,6 +41,8 @@ __all__ = [
     "encode_error",
     "encode_job",
     "encode_result",
+    "is_reply_key",
+    "reply_of",
 ]
 
 VERSION = 1
@@ -167,6 +169,10 @@ def decode_job(data: bytes | str) -> Job:
     """
     try:
         return Job.model_validate_json(data)
+    except RecursionError:
+        raise QueueError(
+            "a job that is not of the wire schema: nested too deep", transient=False
+        ) from None
     except ValidationError as exc:
         version = _version_of(data)
         if version is not None and version != VERSION:
@@ -183,11 +189,31 @@ def decode_job(data: bytes | str) -> Job:
 
 
 def _version_of(data: bytes | str) -> object:
+    return _field_of(data, "v")
+
+
+def _field_of(data: bytes | str, name: str) -> object:
+    """One top-level field of a JSON object that may be anything at all."""
     try:
         parsed = json.loads(data)
-    except ValueError:
+    except Exception:  # not JSON, or nested too deep (RecursionError)
         return None
-    return parsed.get("v") if isinstance(parsed, dict) else None
+    return parsed.get(name) if isinstance(parsed, dict) else None
+
+
+def reply_of(data: bytes | str, prefix: str) -> tuple[str, str] | None:
+    """The job id and answer list of a job that did not validate, if it names them and the
+    list is one of the queue's (so that its orchestrator learns at once why it failed; a job
+    cannot make a worker write to any other key)."""
+    job, reply = _field_of(data, "job"), _field_of(data, "reply")
+    if isinstance(job, str) and isinstance(reply, str) and is_reply_key(reply, prefix):
+        return job[:512], reply
+    return None
+
+
+def is_reply_key(key: str, prefix: str) -> bool:
+    """Whether ``key`` is an answer list of the queue ``prefix``."""
+    return key.startswith(f"{prefix}:answers:") and len(key) <= 512
 
 
 def encode_result(job: str, done: Completion) -> str:
@@ -257,7 +283,7 @@ def decode_answer(data: bytes | str) -> tuple[str, Completion | AutomatosError]:
             )
         error = parsed["error"]
         return job, _error(error["type"], error["message"], error)
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    except Exception as exc:  # whatever the bytes are (nested too deep: RecursionError)
         raise QueueError(
             f"an answer that is not of the wire schema ({describe_exception(exc, 200)})",
             transient=False,

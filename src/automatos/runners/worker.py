@@ -41,7 +41,14 @@ from automatos.llm.base import LLMProvider
 from automatos.runners.executor import execute
 from automatos.runners.keys import GROUP, QueueKeys, is_connection_error
 from automatos.runners.queued import connect, ensure_group
-from automatos.runners.wire import Job, decode_job, encode_error, encode_result
+from automatos.runners.wire import (
+    Job,
+    decode_job,
+    encode_error,
+    encode_result,
+    is_reply_key,
+    reply_of,
+)
 from automatos.settings import RunnerSettings
 
 if TYPE_CHECKING:
@@ -126,6 +133,8 @@ class Worker:
         self._room = asyncio.Event()
         self._stopping = False
         self.stats = WorkerStats()
+        self._claim_cursor = "0-0"
+        self._sending = False
         self.ready = asyncio.Event()
         """Set once the worker reached Redis and reads jobs."""
 
@@ -204,9 +213,10 @@ class Worker:
                     with contextlib.suppress(Exception):
                         await ensure_group(redis, self.keys)
                     continue
-                if not is_connection_error(exc):
-                    raise
-                _log.warning("the queue's Redis is out of reach (%s); trying again", exc)
+                if is_connection_error(exc):
+                    _log.warning("the queue's Redis is out of reach (%s); trying again", exc)
+                else:  # refused (read-only, out of memory, the key of another type): wait
+                    _log.error("the queue's Redis refused to hand out jobs: %s", exc)
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, _RECONNECT_S[1])
                 continue
@@ -228,9 +238,14 @@ class Worker:
     async def _run_job(self, entry: str, running: _Running) -> None:
         try:
             job = decode_job(running.payload)
-        except QueueError as exc:
-            _log.error("job %s dropped: %s", entry, exc)
-            self._done(entry, None, None)
+            if not is_reply_key(job.reply, self.keys.prefix):
+                raise QueueError(
+                    f"a job whose answer would go to {job.reply[:80]!r}, not "
+                    "to one of the queue's answer lists",
+                    transient=False,
+                )
+        except Exception as exc:  # whatever is in the stream must not cost a slot
+            self._unreadable(entry, running.payload, exc)
             return
         running.job = job.job
         try:
@@ -241,7 +256,29 @@ class Worker:
             self.stats.withdrawn += 1
             self._done(entry, None, None)
             return
+        except BaseException:
+            self._done(entry, None, None)
+            raise
         self._done(entry, job.reply, answer)
+
+    def _unreadable(self, entry: str, payload: bytes, exc: BaseException) -> None:
+        """Drop a job that is not of the wire schema, answering its orchestrator (when the
+        job says who that is) with the reason, so that it need not wait out the deadline."""
+        error = (
+            exc
+            if isinstance(exc, QueueError)
+            else QueueError(
+                f"a job that could not be read: {describe_exception(exc, 200)}", transient=False
+            )
+        )
+        _log.error("job %s dropped: %s", entry, error)
+        found = reply_of(payload, self.keys.prefix)
+        if found is None:
+            self._done(entry, None, None)
+            return
+        job, reply = found
+        self.stats.failed += 1
+        self._done(entry, reply, encode_error(job, error))
 
     async def _answer_of(self, job: Job) -> str:
         left = job.deadline - time.time()
@@ -293,6 +330,7 @@ class Worker:
             out, self._outbox = self._outbox, _Outbox()
             if not out:
                 continue
+            self._sending = True
             try:
                 await self._send(out)
             except asyncio.CancelledError:
@@ -309,6 +347,8 @@ class Worker:
                 self._wake.set()
             else:
                 pause = _RECONNECT_S[0]
+            finally:
+                self._sending = False
 
     def _keep(self, out: _Outbox) -> None:
         """Put back what could not be sent, before what came meanwhile."""
@@ -338,7 +378,9 @@ class Worker:
     async def _drain(self, writer: asyncio.Task[None]) -> None:
         """Send the last answers (within the Redis timeout), then stop the writer."""
         deadline = time.monotonic() + self.settings.redis_timeout_s
-        while self._outbox and time.monotonic() < deadline and not writer.done():
+        while (self._outbox or self._sending) and time.monotonic() < deadline:
+            if writer.done():
+                break
             self._wake.set()
             await asyncio.sleep(0.01)
         writer.cancel()
@@ -374,9 +416,12 @@ class Worker:
         if free <= 0 or self._stopping:
             return
         idle_ms = int(self.settings.claim_after_s * 1000)
+        # Redis looks at ten times ``count`` pending entries a call: the scan goes on from
+        # where the last one stopped, or jobs behind live ones would never be reached.
         reply = await self.redis.xautoclaim(
-            self.keys.jobs, GROUP, self.name, idle_ms, start_id="0-0", count=free
+            self.keys.jobs, GROUP, self.name, idle_ms, start_id=self._claim_cursor, count=free
         )
+        self._claim_cursor = _text(reply[0]) if reply and reply[0] else "0-0"
         entries = reply[1] if len(reply) > 1 else []
         for entry, fields in entries:
             entry = _text(entry)
