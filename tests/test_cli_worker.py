@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from typer.testing import CliRunner, Result
 
 from automatos.cli import app
@@ -40,3 +41,17 @@ def test_a_provider_that_cannot_be_found_is_a_usage_error() -> None:
         result = _worker("--provider", path)
         assert result.exit_code == 2, (path, result.output)
         assert problem in result.output, (path, result.output)
+
+
+def test_a_provider_class_is_made_from_the_settings() -> None:
+    import typer
+
+    from automatos.cli.worker import _plugin
+    from automatos.settings import Settings
+    from tests.runners.worker_models import EchoProvider
+
+    made = _plugin("tests.runners.worker_models:EchoProvider", Settings())
+    assert isinstance(made, EchoProvider)
+    with pytest.raises(typer.Exit) as refused:
+        _plugin("automatos.settings:Settings", Settings())  # a class, but no provider
+    assert refused.value.exit_code == 2

@@ -357,3 +357,26 @@ def test_a_redis_url_is_checked_when_it_is_set() -> None:
             RunnerSettings(redis_url=url)
     for url in ["redis://h", "rediss://u:p@h:6380/2", "unix:///run/redis.sock"]:
         assert RunnerSettings(redis_url=url).redis_url == url
+
+
+async def test_a_second_sigterm_hands_running_jobs_back_at_once(
+    workers: Workers, queue: str
+) -> None:
+    first = workers.start(grace=60, WORKER_TEST_LATENCY="60")
+    request = WorkflowRequest(
+        text="handed back at once",
+        subtasks=tuple(SubtaskSpec(id=f"q{i}", description=f"step {i}") for i in range(3)),
+    )
+    async with _engine(queue) as engine:
+        run = asyncio.create_task(engine.run(request))
+        await _until(lambda: len(workers.called()) >= 3)
+        first.send_signal(signal.SIGTERM)
+        await asyncio.sleep(0.5)
+        stopping = time.monotonic()
+        first.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(first.wait, 30)
+        assert time.monotonic() - stopping < 10
+        assert "3 handed back" in workers.log(0), workers.log(0)
+        workers.start(WORKER_TEST_LATENCY="0.05")
+        result = await asyncio.wait_for(run, 30)
+    assert result.status is WorkflowStatus.SUCCEEDED

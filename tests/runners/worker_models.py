@@ -85,3 +85,15 @@ def scripted(settings: Settings) -> ScriptedLLM:
         latency=lambda m: latency if step_of(m) is not None else 0.0,
         record=False,
     )
+
+
+class EchoProvider:
+    """A provider class a plugin author would write: made from the settings."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.model = settings.llm.model
+
+    async def complete(self, messages: Sequence[Message], **kwargs: object) -> object:
+        from automatos.llm.base import Completion
+
+        return Completion(messages[-1].content[:50], self.model, 1, 1, 0.0)

@@ -21,35 +21,49 @@ __all__ = ["worker"]
 def worker(
     concurrency: Annotated[
         int | None,
-        typer.Option(min=1, help="Jobs run at once [default: runner.worker_concurrency]."),
+        typer.Option(
+            min=1,
+            help="Jobs run at once (default: runner.worker_concurrency, "
+            "AUTOMATOS_RUNNER__WORKER_CONCURRENCY, 200).",
+        ),
     ] = None,
     redis_url: Annotated[
-        str | None, typer.Option(help="The queue's Redis [default: runner.redis_url].")
+        str | None,
+        typer.Option(
+            help="The queue's Redis (default: runner.redis_url, "
+            "AUTOMATOS_RUNNER__REDIS_URL, redis://127.0.0.1:6379/0)."
+        ),
     ] = None,
     queue: Annotated[
-        str | None, typer.Option(help="The queue's name [default: runner.queue].")
+        str | None,
+        typer.Option(
+            help="The queue's name (default: runner.queue, AUTOMATOS_RUNNER__QUEUE, automatos)."
+        ),
     ] = None,
     grace: Annotated[
         float,
         typer.Option(
             min=0,
-            help="On SIGTERM or Ctrl-C, seconds running jobs may take before they "
-            "are handed back to the queue.",
+            help="On SIGTERM or Ctrl-C, seconds running jobs may take before they are "
+            "handed back to the queue (a second Ctrl-C or SIGTERM hands them back at once).",
         ),
     ] = 30.0,
     provider: Annotated[
         str | None,
         typer.Option(
             help="A model provider of your own, as module:name: an LLMProvider, or a "
-            "function of the settings that returns one [default: the llm.* settings' model]."
+            "class or function of the settings that returns one (default: the model the "
+            "llm.* settings configure)."
         ),
     ] = None,
 ) -> None:
     """Run agent tasks from the queue until SIGTERM or Ctrl-C.
 
-    Orchestrators (automatos run, serve, the library) send their tasks here when
-    runner.kind is queued. Start as many workers as you like, on any machine that reaches
-    the queue's Redis; each needs the model settings, not the database."""
+    Orchestrators (automatos run, serve, the library) send their tasks here when runner.kind
+    is queued (AUTOMATOS_RUNNER__KIND=queued).
+
+    Start as many workers as you like, on any machine that reaches the queue's Redis; each
+    needs the model settings, not the database."""
     from pydantic import ValidationError
 
     from automatos import aio
@@ -89,8 +103,14 @@ async def _serve(job_runner: object, model: LLMProvider) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if stop.is_set():  # the second: no more waiting for running jobs
+            job_runner.hand_back_now()
+        stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal)
     settings = job_runner.settings
     started = time.monotonic()
 
@@ -131,7 +151,7 @@ async def _serve(job_runner: object, model: LLMProvider) -> None:
 
 def _plugin(path: str, settings: Settings) -> LLMProvider:
     """The provider ``module:name`` names (an object, or a factory of the settings)."""
-    from automatos.errors import describe_exception
+    from automatos.errors import describe_exception, describe_kind
     from automatos.llm.base import LLMProvider
 
     module_name, sep, attribute = path.partition(":")
@@ -143,11 +163,17 @@ def _plugin(path: str, settings: Settings) -> LLMProvider:
         found = getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError) as exc:
         raise fail(f"--provider {path!r}: {describe_exception(exc)}", EXIT_USAGE) from None
-    if not isinstance(found, LLMProvider) and callable(found):
+    # A class is a factory too (a class has a ``complete`` attribute: it would pass for a
+    # provider, and fail at every job).
+    if isinstance(found, type) or (callable(found) and not isinstance(found, LLMProvider)):
         try:
             found = found(settings)
         except Exception as exc:
             raise fail(f"--provider {path!r} failed: {describe_exception(exc)}") from None
-    if not isinstance(found, LLMProvider):
-        raise fail(f"--provider {path!r} is not an LLMProvider", EXIT_USAGE)
+    if isinstance(found, type) or not isinstance(found, LLMProvider):
+        raise fail(
+            f"--provider {path!r} gave {describe_kind(found)}, not an LLMProvider (an object "
+            "with async complete(messages, ...) returning a Completion)",
+            EXIT_USAGE,
+        )
     return found

@@ -135,6 +135,7 @@ class Worker:
         self.stats = WorkerStats()
         self._claim_cursor = "0-0"
         self._sending = False
+        self._hurry = asyncio.Event()
         self.ready = asyncio.Event()
         """Set once the worker reached Redis and reads jobs."""
 
@@ -305,6 +306,9 @@ class Worker:
             raise
         except Exception as exc:
             self.stats.failed += 1
+            _log.warning(
+                "subtask %r (job %s) failed: %s", sid, job.job, describe_exception(exc, 500)
+            )
             return encode_error(job.job, exc)
         return encode_result(job.job, done)
 
@@ -480,11 +484,25 @@ class Worker:
 
     # -- stopping -------------------------------------------------------------------------
 
+    def hand_back_now(self) -> None:
+        """While stopping: hand the running jobs back without waiting out the grace."""
+        self._hurry.set()
+
     async def _finish_or_hand_back(self) -> None:
         tasks = [r.task for r in self._running.values() if r.task is not None]
-        if tasks:
-            _log.info("stopping: %d job(s) running, %g s to finish", len(tasks), self.grace_s)
-            await asyncio.wait(tasks, timeout=self.grace_s)
+        if tasks and not self._hurry.is_set():
+            _log.info(
+                "stopping: %d job(s) running, %g s to finish (Ctrl-C again hands them back now)",
+                len(tasks),
+                self.grace_s,
+            )
+            finished = asyncio.ensure_future(asyncio.wait(tasks))  # cancelling it cancels no job
+            hurry = asyncio.ensure_future(self._hurry.wait())
+            await asyncio.wait(
+                [finished, hurry], timeout=self.grace_s, return_when=asyncio.FIRST_COMPLETED
+            )
+            finished.cancel()
+            hurry.cancel()
         left = list(self._running.items())
         for _, running in left:
             if running.task is not None:
