@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -61,6 +62,8 @@ def run(
     ] = None,
 ) -> None:
     """Run a request (typed, "-" for standard input, --file or --recipe); print the answer."""
+    from asyncio import CancelledError
+
     from automatos import aio
     from automatos.errors import AutomatosError, ConfigurationError
 
@@ -86,8 +89,13 @@ def run(
         result = aio.run(_run(engine, workflow, err, show=not quiet))
     except AutomatosError as exc:
         raise fail(exc) from None
-    except KeyboardInterrupt:
-        raise fail("cancelled", EXIT_INTERRUPTED) from None
+    except (KeyboardInterrupt, CancelledError):
+        resume = (
+            f"; go on with it: automatos runs resume {workflow.workflow_id[:12]}"
+            if settings.store.enabled
+            else ""
+        )
+        raise fail(f"interrupted{resume}", EXIT_INTERRUPTED) from None
     if as_json:
         typer.echo(result.model_dump_json(indent=2))
     else:
@@ -199,13 +207,31 @@ def _read_stdin(limit: int) -> str:
 async def _run(
     engine: Engine, request: WorkflowRequest, console: Console, *, show: bool
 ) -> WorkflowResult:
+    import asyncio
+    import signal
+
     from automatos.progress import ProgressDisplay
 
-    async with engine:
-        if not show or not console.is_terminal:
-            return await engine.run(request)
-        with ProgressDisplay(console) as display:
-            return await engine.run(request, on_event=display.on_event)
+    # Ctrl-C stops the run as a stopped process would: recorded interrupted, so that
+    # `automatos runs resume` can go on with it (a cancel would be final).
+    loop, task = asyncio.get_running_loop(), asyncio.current_task()
+
+    def interrupt() -> None:
+        engine.begin_shutdown()
+        if task is not None:
+            task.cancel()
+
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # no signals here
+        loop.add_signal_handler(signal.SIGINT, interrupt)
+    try:
+        async with engine:
+            if not show or not console.is_terminal:
+                return await engine.run(request)
+            with ProgressDisplay(console) as display:
+                return await engine.run(request, on_event=display.on_event)
+    finally:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(signal.SIGINT)
 
 
 def _cost(totals: Totals) -> str:
