@@ -38,6 +38,7 @@ EXPECTED = {
     "ProviderUnavailableError",
     "QueueError",
     "RateLimitedError",
+    "RunTakenOverError",
     "RunnerError",
     "ScorerError",
     "ServerStoppingError",

@@ -26,7 +26,9 @@ AutomatosError
 │   │                           raised an exception of its own (retryable: it may be flaky)
 │   └── StructuredOutputError   the reply did not validate, even after one repair
 ├── StoreError                  the database of runs and agents failed (retryable when the
-│                               cause is transient: a lost connection, a lock, a timeout)
+│   │                           cause is transient: a lost connection, a lock, a timeout)
+│   └── RunTakenOverError       another process resumed the run this one was running: this
+│                               process stops it and writes nothing more (not retryable)
 ├── SharedContextError          a workflow's shared context (Redis) could not be read or
 │   │                           written in time, or Redis refused the command (retryable
 │   │                           when transient)
@@ -79,6 +81,7 @@ __all__ = [
     "ProviderUnavailableError",
     "QueueError",
     "RateLimitedError",
+    "RunTakenOverError",
     "RunnerError",
     "ScorerError",
     "SelfDependencyError",
@@ -222,6 +225,20 @@ class StoreError(AutomatosError):
     def __init__(self, message: str, *, transient: bool = True) -> None:
         self.retryable = transient
         super().__init__(message)
+
+
+class RunTakenOverError(StoreError):
+    """The run's record is no longer this process's: another process resumed it (this one
+    was stalled past its lease, not dead) and now owns it. The record refused this process's
+    write; the process stops its run and writes nothing more into it. Not retryable."""
+
+    def __init__(self, workflow_id: str) -> None:
+        self.workflow_id = workflow_id
+        super().__init__(
+            f"run {workflow_id} was taken over by another process (resumed elsewhere); this "
+            "process stops it",
+            transient=False,
+        )
 
 
 class SharedContextError(AutomatosError):

@@ -7,6 +7,7 @@ import asyncio
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -25,8 +26,11 @@ from automatos.field.redis_context import (
 from automatos.llm.base import Message
 from automatos.runners.keys import QueueKeys
 from automatos.runners.local import LocalTaskRunner
-from automatos.testing import ScriptedLLM
-from tests.conftest import fast_settings, step_of
+from automatos.settings import StoreSettings
+from automatos.store.sql import SqlStore
+from automatos.testing import Rule, ScriptedLLM
+from tests.conftest import fast_settings, plan_json, step_of
+from tests.phases.crashing_run import one_agent, settings_for
 
 HOST, PORT = "127.0.0.1", 6379
 
@@ -414,3 +418,109 @@ async def test_a_runner_whose_shared_context_fails_costs_the_sharing_across_proc
             "the shared context of runner BrokenHook could not be opened, the findings are "
             f"shared in this process only: {problem}"
         ]
+
+
+# A resumed workflow's shared context holds exactly the findings its record kept.
+
+
+async def test_a_reset_replaces_what_the_hash_held(redis: Redis, prefix: str) -> None:
+    shared = context(redis, prefix, ttl_s=30.0)
+    for text in ("old one", "old two", "old three"):
+        await shared.add("fact", text, "lost", "analyst")
+    kept = [
+        Finding(id=1, kind="fact", text="kept «ünïcode»", subtask_id="a", agent="analyst"),
+        Finding(
+            id=2, kind="decision", text="kept two", subtask_id="b", agent="x", contradicts=(1,)
+        ),
+    ]
+    await shared.reset(kept)
+    assert await shared.findings() == kept
+    assert 0 < await reply(redis.pttl(shared.key)) <= 30_000
+    assert (await shared.add("question", "next", "c", "y")).id == 3  # numbered on
+    other = context(redis, prefix)  # as another process sees it
+    assert [f.text for f in await other.findings()] == ["kept «ünïcode»", "kept two", "next"]
+    await shared.reset([])
+    assert await reply(redis.exists(shared.key)) == 0 and await other.findings() == []
+    with pytest.raises(ValueError, match=r"numbered 1, 2, … in order, not \[2\]"):
+        await shared.reset([kept[1]])
+    await shared.aclose()
+    with pytest.raises(RuntimeError, match="closed"):
+        await shared.reset(kept)
+
+
+RESUMED_PLAN: tuple[dict[str, Any], ...] = (
+    {"id": "research", "description": "check the launch facts"},
+    {"id": "slow", "description": "book the venue"},
+    {"id": "announce", "description": "announce it", "depends_on": ["research", "slow"]},
+)
+
+
+def resumable_llm(*, share_research: bool, slow_s: float) -> ScriptedLLM:
+    """Plans :data:`RESUMED_PLAN`; ``research`` shares a finding if told, ``slow`` takes
+    ``slow_s`` and shares one."""
+
+    def answer(messages: Sequence[Message]) -> str:
+        step = step_of(messages)
+        if step == "research":
+            return "Checked." + ("\n\nFindings:\n- FACT: kept fact" if share_research else "")
+        if step == "slow":
+            return "Booked.\n\nFindings:\n- FACT: fresh fact of the venue"
+        return "Announced." if step == "announce" else "{}"
+
+    def latency(messages: Sequence[Message]) -> float:
+        return slow_s if step_of(messages) == "slow" else 0.0
+
+    def planning(prompt: str) -> bool:
+        return prompt.startswith("Request:\n") and "Results:" not in prompt
+
+    return ScriptedLLM(
+        rules=[Rule(planning, plan_json(*RESUMED_PLAN))], default=answer, latency=latency
+    )
+
+
+@pytest.mark.parametrize("share_research", [False, True], ids=["none-stored", "one-stored"])
+async def test_a_resumed_run_resets_the_runners_shared_context_to_what_its_record_kept(
+    redis: Redis, prefix: str, tmp_path: Path, share_research: bool
+) -> None:
+    """The first process stops while ``slow`` runs; Redis holds a finding of ``slow`` that
+    the record does not (its answer was lost): the resumed run neither quotes it nor keeps
+    it, and every process reading the hash sees the resumed run's findings only."""
+    settings = settings_for(StoreSettings(data_dir=tmp_path))
+    store = await SqlStore.open(settings.store)
+    try:
+        await one_agent(store)
+        first_llm = resumable_llm(share_research=share_research, slow_s=60.0)
+        first = Engine(
+            settings, llm=first_llm, runner=WithSharedContext(first_llm, redis, prefix), store=store
+        )
+        task = asyncio.create_task(first.run(WorkflowRequest(text="launch", workflow_id="wf")))
+        async with asyncio.timeout(60):
+            while True:  # until research's result is stored (slow runs for a minute)
+                run = await store.get_run("wf")
+                if run is not None and run.results:
+                    break
+                await asyncio.sleep(0.05)
+        first.begin_shutdown()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await first.aclose()
+        stale = await context(redis, prefix).add("fact", "stale fact", "slow", "generalist")
+        assert stale.id == (2 if share_research else 1)
+
+        llm = resumable_llm(share_research=share_research, slow_s=0.0)
+        runner = WithSharedContext(llm, redis, prefix)
+        async with Engine(settings, llm=llm, runner=runner, store=store) as engine:
+            result = await engine.resume("wf")
+        assert result.status is WorkflowStatus.SUCCEEDED
+        assert "wf" in runner.opened
+        texts = [f.text for f in result.findings]
+        assert texts == ["kept fact", "fresh fact of the venue"][0 if share_research else 1 :]
+        assert [f.id for f in result.findings] == list(range(1, len(texts) + 1))
+        prompt = prompt_of(llm, "announce")
+        assert "stale fact" not in prompt and "fresh fact of the venue" in prompt
+        assert ("kept fact" in prompt) is share_research
+        assert await context(redis, prefix).findings() == list(result.findings)
+        assert not any("shared context" in w for w in result.warnings)
+    finally:
+        await store.aclose()

@@ -3,7 +3,9 @@
 Run as ``python -m tests.phases.crashing_run TARGET WORKFLOW_ID CALLS_FILE [QUEUE]``: it runs
 the workflow on the store ``TARGET`` (``StoreTarget.as_json()``) with a scripted model whose
 step calls take :data:`STEP_S`, appending one line per model call to ``CALLS_FILE`` (the
-subtask's id, or ``-`` for a call that is not a step), until it is killed. With ``QUEUE``, its
+subtask's id, or ``-`` for a call that is not a step), until it is killed (or, stopped
+with SIGSTOP while another process resumed its run, it finds its run taken over when it goes
+on: it prints ``taken over`` and exits with :data:`TAKEN_OVER`). With ``QUEUE``, its
 steps run on ``automatos worker`` processes of that queue (their model:
 :func:`worker_model`), and ``CALLS_FILE`` logs only the orchestrator's own calls. The test
 runs the same script in its own process, so both share :func:`scripted_model` and
@@ -32,6 +34,7 @@ from automatos import Engine, Settings
 from automatos.domain.agent import DEFAULT_AGENT
 from automatos.domain.level import Level
 from automatos.domain.request import WorkflowRequest
+from automatos.errors import RunTakenOverError
 from automatos.llm.base import Message
 from automatos.settings import (
     ContextSettings,
@@ -48,6 +51,8 @@ from tests.conftest import plan_json, step_of
 
 STEP_S = 0.2
 """How long a step's model call takes."""
+TAKEN_OVER = 3
+"""The exit code of a run that another process took over."""
 REQUEST = "Write a report on five topics, merged, reviewed three times, with an appendix"
 
 CHAINS = "abcde"
@@ -152,7 +157,12 @@ async def main(
     store = await SqlStore.open(settings.store, **target["options"])
     await one_agent(store)
     engine = Engine(settings, llm=scripted_model(calls), store=store)
-    await engine.run(WorkflowRequest(text=REQUEST, workflow_id=workflow_id))
+    try:
+        await engine.run(WorkflowRequest(text=REQUEST, workflow_id=workflow_id))
+    except RunTakenOverError as exc:
+        print(f"taken over: {exc}", flush=True)
+        await store.aclose()
+        sys.exit(TAKEN_OVER)
     print("finished", flush=True)  # the test kills this process before
 
 

@@ -16,8 +16,10 @@ never sees a ``count`` ahead of its entries. ``findings(after=n)`` reads ``count
 only the entries ``n+1..count`` (``HMGET``), never the whole hash.
 
 Opening a context writes nothing: a :class:`RedisSharedContext` built on the id of a
-workflow that already has findings (a resumed workflow) attaches to its hash and reads them;
-its next ``add`` continues the numbering.
+workflow that already has findings attaches to its hash and reads them; its next ``add``
+continues the numbering. A resumed workflow does not trust what the hash holds (findings of
+subtasks whose results were lost, which run again): it resets the hash to the findings its
+record kept (:meth:`RedisSharedContext.reset`, one Lua script: :data:`RESET_SCRIPT`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from automatos.runners.keys import QueueKeys
 __all__ = [
     "ADD_SCRIPT",
     "COUNT_FIELD",
+    "RESET_SCRIPT",
     "CorruptFindingError",
     "RedisSharedContext",
     "SharedContextError",
@@ -59,6 +62,23 @@ return id
 
 KEYS[1] is the hash; ARGV: the count field, the finding's JSON without its id (an object,
 so the id is spliced in after its ``{``), the TTL in milliseconds."""
+
+RESET_SCRIPT = """
+redis.call('DEL', KEYS[1])
+if ARGV[2] ~= '0' then
+  for i = 4, #ARGV, 2 do
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  end
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+end
+return tonumber(ARGV[2])
+"""
+"""Replaces the hash by the findings given, in one step: a reader sees the old findings or
+the new ones, never a mix.
+
+KEYS[1] is the hash; ARGV: the count field, the count, the TTL in milliseconds, then each
+finding's id and JSON. With none, the hash is only deleted."""
 
 _T = TypeVar("_T")
 
@@ -98,6 +118,7 @@ class RedisSharedContext:
         self._ttl_ms = max(1, round(ttl_s * 1000))
         self._io_timeout_s = io_timeout_s
         self._add_script = redis.register_script(ADD_SCRIPT)
+        self._reset_script = redis.register_script(RESET_SCRIPT)
         self._closed = False
 
     async def add(
@@ -131,6 +152,34 @@ class RedisSharedContext:
             self._add_script(keys=[self.key], args=[COUNT_FIELD, body, self._ttl_ms]),
         )
         return draft.model_copy(update={"id": int(new_id)})
+
+    async def reset(self, findings: Sequence[Finding]) -> None:
+        """Make the context hold exactly ``findings`` (numbered 1, 2, … in order, as they
+        keep their ids), whatever it held: atomically, in one Lua script. The next ``add``
+        goes on from the last of them.
+
+        Raises:
+            ValueError: the findings are not numbered 1, 2, … in order.
+            RuntimeError: the context was closed.
+            SharedContextError: Redis failed or did not answer in time (the hash is as it
+                was, or already reset when only the answer was lost).
+        """
+        if [f.id for f in findings] != list(range(1, len(findings) + 1)):
+            raise ValueError(
+                "the findings a shared context is reset to must be numbered 1, 2, … in order, "
+                f"not {[f.id for f in findings]}"
+            )
+        if self._closed:
+            raise RuntimeError("the shared context is closed: it cannot be reset")
+        entries: list[str | int] = []
+        for finding in findings:
+            entries += [finding.id, finding.model_dump_json()]
+        await self._call(
+            "reset the findings",
+            self._reset_script(
+                keys=[self.key], args=[COUNT_FIELD, len(findings), self._ttl_ms, *entries]
+            ),
+        )
 
     async def findings(self, after: int = 0) -> list[Finding]:
         """The findings whose id is over ``after``, oldest first: one ``HGET`` of the count,

@@ -3,6 +3,12 @@
 The library, the CLI and (later) the HTTP server and the workers all call
 :func:`run_workflow`; :func:`resume_workflow` takes over a run whose process stopped (see
 :mod:`automatos.phases.resume`) and goes on with the same stages.
+
+A run's record is held by an owner token, fresh for each process that runs it (see
+:class:`~automatos.store.base.Store`). A process that was only stalled past its lease while
+another resumed its run finds, when it goes on, that the store refuses its writes
+(:class:`~automatos.errors.RunTakenOverError`): its workflow is cancelled at once and ends
+with that error, writing nothing more into the record, which is the resumer's.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import contextlib
 import inspect
 import logging
 import time
+import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -33,6 +40,7 @@ from automatos.errors import (
     AutomatosError,
     ConfigurationError,
     InvalidRequestError,
+    RunTakenOverError,
     StageError,
     StoreError,
     WorkflowTimeoutError,
@@ -106,9 +114,12 @@ async def run_workflow(
     store = runtime.store
     if store is not None:
         settings = runtime.settings.store
+        state.owner = uuid.uuid4().hex
         try:
             async with asyncio.timeout(settings.timeout_s):
-                await store.start_execution(request.workflow_id, request.text, _extra(state))
+                await store.start_execution(
+                    request.workflow_id, request.text, _extra(state), owner=state.owner
+                )
         except TimeoutError:
             problem = (
                 f"the store did not record the start of the workflow within "
@@ -169,7 +180,7 @@ async def resume_workflow(
     limit = runtime.settings.store.timeout_s
     try:
         async with asyncio.timeout(limit):
-            stored = await store.resume_execution(workflow_id)
+            stored = await store.resume_execution(workflow_id, owner=uuid.uuid4().hex)
     except TimeoutError:
         raise StoreError(
             f"the store did not answer within {limit:g} s (setting store.timeout_s) while "
@@ -207,6 +218,7 @@ async def _resumed(stored: StoredRun, runtime: Runtime) -> tuple[WorkflowState, 
     state = WorkflowState(
         request=request, runtime=runtime, bus=EventBus(request.workflow_id, stored.last_seq)
     )
+    state.owner = stored.owner
     _set_deadline(state)
     classified = len(state.llm_calls)
     stages, _ = await select_stages(state, stored_level(stored))
@@ -234,6 +246,7 @@ async def _put_back(store: Store, stored: StoredRun, runtime: Runtime, exc: Base
                 final_answer=stored.final_answer,
                 error=f"interrupted; resuming it failed before it went on: {why}"[:2000],
                 quality=stored.quality,
+                owner=stored.owner,
             )
 
 
@@ -254,6 +267,7 @@ def _open_writer(store: Store, state: WorkflowState, calls: list[LLMCall]) -> No
         settings.flush_interval_s,
         lease_s=settings.lease_s,
         max_pending_rows=settings.max_pending_rows,
+        owner=state.owner,
     )
     state.bus.subscribe(state.writer.add_event)
     for call in calls:
@@ -264,12 +278,21 @@ async def _run_stages(
     state: WorkflowState, stages: list[Stage], store: Store | None
 ) -> WorkflowResult:
     """Run ``stages`` (the run's record started), then complete the record; the run's
-    checkpoint is saved once planning is over (again if a later planning stage ran)."""
+    checkpoint is saved once planning is over (again if a later planning stage ran).
+
+    Raises:
+        RunTakenOverError: another process resumed the run meanwhile (this one was stalled
+            past its lease): the stages were cancelled and nothing more was recorded.
+    """
     bus = state.bus
     status = WorkflowStatus.FAILED
     result: WorkflowResult | None = None
     error: BaseException | None = None
     problems: list[str] = []
+    task = asyncio.current_task()
+    writer = state.writer
+    if writer is not None and task is not None:
+        writer.on_taken_over = lambda _: task.cancel("the run was taken over")
     try:
         planned = False
         for stage in stages:
@@ -290,11 +313,17 @@ async def _run_stages(
         status = result.status
     except asyncio.CancelledError:
         status = _stopped(state)
+        lost = writer.taken_over if writer is not None else None
+        if lost is not None and task is not None and task.uncancel() == 0:
+            error = lost  # the cancel was the writer's alone: the run ends with why
+            raise lost from None
         raise
     except BaseException as exc:
         error = exc
         raise
     finally:
+        if writer is not None:
+            writer.on_taken_over = None  # the end is written as it is, whatever comes now
         # to the end even when cancelled meanwhile (each step is bounded by store.timeout_s):
         # a record cut short here would stay "running" with its last events unwritten
         await _to_the_end(close_shared(state))  # also when the execute stage did not close it
@@ -319,7 +348,9 @@ async def _save_checkpoint(store: Store, state: WorkflowState) -> None:
     limit = state.runtime.settings.store.timeout_s
     try:
         async with asyncio.timeout(min(limit, left)):
-            await store.save_checkpoint(state.workflow_id, checkpoint)
+            await store.save_checkpoint(state.workflow_id, checkpoint, owner=state.owner)
+    except RunTakenOverError:
+        raise  # not a checkpoint lost: the run is another process's now
     except (TimeoutError, StoreError) as exc:
         why = str(exc) or (
             f"no answer within {limit:g} s (setting store.timeout_s)"
@@ -344,9 +375,13 @@ T = TypeVar("T")
 
 
 def _stopped(state: WorkflowState) -> WorkflowStatus:
-    """How a cancelled workflow ended: interrupted when its engine is stopping."""
+    """How a cancelled workflow ended: interrupted when its engine is stopping (or another
+    process took the run over)."""
     stopping = state.runtime.stopping
-    interrupted = stopping is not None and stopping.is_set()
+    writer = state.writer
+    interrupted = (stopping is not None and stopping.is_set()) or (
+        writer is not None and writer.taken_over is not None
+    )
     return WorkflowStatus.INTERRUPTED if interrupted else WorkflowStatus.CANCELLED
 
 
@@ -392,6 +427,7 @@ def _close_later(
                     totals=None,
                     final_answer=None,
                     error=error,
+                    owner=state.owner,
                 )
 
     task = asyncio.ensure_future(close())
@@ -475,14 +511,23 @@ async def _finish_record(
     error: BaseException | None,
 ) -> list[str]:
     """Complete the run's record, within ``store.timeout_s``; what could not be stored, one
-    line each (a database that hangs costs the record, not the result)."""
+    line each (a database that hangs costs the record, not the result). Nothing, when
+    another process took the run over: the record is its."""
     problems: list[str] = []
     writer = state.writer
+    if isinstance(error, RunTakenOverError) or (
+        writer is not None and writer.taken_over is not None
+    ):
+        if writer is not None:
+            writer.cancel()
+        return problems
     limit = state.runtime.settings.store.timeout_s
     try:
         async with asyncio.timeout(limit):
             if writer is not None:
                 await writer.aclose()
+                if writer.taken_over is not None:  # found as its last rows were written
+                    return [str(writer.taken_over)]
                 problems += writer.warnings
             await _finish_execution(store, state, status, result, error)
             ended = status not in (WorkflowStatus.CANCELLED, WorkflowStatus.INTERRUPTED)
@@ -526,6 +571,7 @@ async def _finish_execution(
             else None
         ),
         extra=_collaboration(state),
+        owner=state.owner,
     )
 
 

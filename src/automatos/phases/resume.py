@@ -8,7 +8,10 @@ versions so far. A process that resumes the run (``Engine.resume``, ``automatos 
 resume``) puts that back instead of planning again, keeps the results that ended for good
 (succeeded, or failed after their attempts) and runs the other subtasks: a subtask whose
 result is stored is not run again, and its dependents quote its stored output. The findings
-shared before (stage 4b) are put back into a new shared context, so later prompts quote them.
+shared before (stage 4b) by the subtasks whose results were kept are put back into the shared
+context, so later prompts quote them, and nothing else is: a runner's context (the queued
+runner's, in Redis, which other processes read too) is reset to exactly them, since it may
+hold the findings of subtasks whose results were lost (they run again and share anew).
 The totals count the model calls of both processes (the first one's are in the store).
 
 Nothing here depends on the runner: it only sees the agent tasks of the subtasks still open.
@@ -19,6 +22,9 @@ level it was given: planning again, its events numbered on from the stored ones.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -28,11 +34,12 @@ from automatos.domain.collaboration import Finding, NegotiationReport, PromptUse
 from automatos.domain.level import LevelChoice, Phase
 from automatos.domain.plan import Plan
 from automatos.domain.request import WorkflowRequest
-from automatos.errors import ConfigurationError, InvalidRequestError
-from automatos.field.base import FINDING_KINDS
+from automatos.errors import ConfigurationError, InvalidRequestError, describe_exception
+from automatos.field.base import FINDING_KINDS, SharedContext
 from automatos.field.memory import InProcessSharedContext
 from automatos.llm.structured import describe_fields
 from automatos.phases.contracts import ASSIGNMENTS, PLAN, Stage
+from automatos.phases.execute.coordinate import open_shared
 from automatos.phases.state import Carried, WorkflowState
 from automatos.store.base import StoredRun
 
@@ -158,7 +165,8 @@ async def restore(state: WorkflowState, stored: StoredRun, *, share: bool) -> No
         if not call.priced:
             state.unpriced.add(call.model)
     data = stored.checkpoint
-    if data is None:
+    if data is None:  # it starts over: what its first attempt shared is gone
+        await _restore_findings(state, [], share)
         return
     version = data.get("version")
     if version != CHECKPOINT_VERSION:
@@ -227,11 +235,8 @@ async def _restore_findings(
 ) -> None:
     """The findings of the stored ``finding_shared`` events, numbered again from 1 (those of
     the last moments before the process stopped may not have been stored: ids stay dense,
-    and what a finding contradicts follows its new number).
-
-    A shared context is opened only when there were findings: the first process had one
-    then, and stage 4b opens one as it would have otherwise (a run of one layer has none)."""
-    shared = InProcessSharedContext() if share and stored else None
+    and what a finding contradicts follows its new number), and, when ``share``, the shared
+    context holding exactly them (:func:`_shared_context`)."""
     renumbered: dict[int, int] = {}
     findings = state.execution.findings
     for data in stored:
@@ -241,19 +246,77 @@ async def _restore_findings(
         kind, text = data.get("finding_kind"), str(data.get("text"))
         if kind not in FINDING_KINDS:
             continue  # not a finding this engine can quote
-        subtask_id, agent = str(data["subtask_id"]), str(data.get("agent"))
-        if shared is not None:
-            finding = await shared.add(kind, text, subtask_id, agent, contradicts)
-        else:
-            finding = Finding(
-                id=len(findings) + 1,
-                kind=kind,
-                text=text,
-                subtask_id=subtask_id,
-                agent=agent,
-                contradicts=contradicts,
-            )
+        finding = Finding(
+            id=len(findings) + 1,
+            kind=kind,
+            text=text,
+            subtask_id=str(data["subtask_id"]),
+            agent=str(data.get("agent")),
+            contradicts=contradicts,
+        )
         renumbered[int(data.get("finding", 0))] = finding.id
         findings.append(finding)
-    if shared is not None:
-        state.execution.shared = shared
+    if share:
+        state.execution.shared = await _shared_context(state, findings)
+
+
+async def _shared_context(state: WorkflowState, findings: list[Finding]) -> SharedContext | None:
+    """The resumed run's shared context, holding exactly ``findings``.
+
+    The runner's, when it offers one and stage 4b may open it (coordination on, more than
+    one layer or no plan yet): reset to ``findings``, since it may still hold those of
+    subtasks whose results were lost (or, for a run that starts over, all those of its first
+    attempt). Without a plan yet it is only reset: stage 4b opens it again once there is one.
+    A context that cannot be opened or reset costs the sharing across processes, with a
+    warning, not the run: an in-process one takes its place. Otherwise an in-process one
+    when there are findings (the first process had a context then), and none when there are
+    not: stage 4b opens one as it would have (a run of one layer has none).
+    """
+    runtime = state.runtime
+    coordination = runtime.settings.coordination
+    plan = state.planning.plan
+    remote = callable(getattr(runtime.runner, "shared_context", None))
+    if remote and coordination.enabled and (plan is None or len(plan.layers) > 1):
+        shared = await open_shared(state)
+        if not isinstance(shared, InProcessSharedContext):  # else it failed, and said so
+            problem = await _reset(shared, findings, coordination.io_timeout_s)
+            if problem is None and plan is not None:
+                return shared
+            if problem is None:
+                with contextlib.suppress(Exception):
+                    await shared.aclose()
+                return None
+            state.warnings.append(
+                f"the shared context of runner {type(runtime.runner).__name__} could not be "
+                "reset to the run's stored findings, the findings are shared in this process "
+                f"only: {problem}"
+            )
+            with contextlib.suppress(Exception):
+                await shared.aclose()
+        return await _in_process(findings)
+    return await _in_process(findings) if findings else None
+
+
+async def _reset(
+    shared: SharedContext, findings: Sequence[Finding], timeout_s: float
+) -> str | None:
+    """Reset ``shared`` to ``findings``; why it could not be, or ``None``."""
+    reset = getattr(shared, "reset", None)
+    if not callable(reset):
+        return f"{type(shared).__name__} has no reset method"
+    try:
+        async with asyncio.timeout(timeout_s):
+            await reset(findings)
+    except TimeoutError:
+        return f"it was not reset within {timeout_s:g} s"
+    except Exception as exc:  # a plugin's failure of any type
+        return describe_exception(exc)
+    return None
+
+
+async def _in_process(findings: Sequence[Finding]) -> InProcessSharedContext:
+    """A new in-process shared context holding ``findings`` (numbered 1, 2, …)."""
+    shared = InProcessSharedContext()
+    for f in findings:
+        await shared.add(f.kind, f.text, f.subtask_id, f.agent, f.contradicts)
+    return shared

@@ -166,6 +166,10 @@ class WorkflowState:
     stage_log: list[dict[str, Any]] = field(default_factory=list)
     """Per-stage metadata (name, phase, seconds, error), as stored with the execution."""
     writer: BatchWriter | None = None
+    owner: str | None = None
+    """The token this process holds the run's record by (set with the record): the store
+    takes the run's writes only while it is the run's, and refuses them once another
+    process resumed the run."""
     spent_tokens: int = 0
     spent_usd: float = 0.0
     started: float = field(default_factory=time.perf_counter)

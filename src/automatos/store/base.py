@@ -21,12 +21,14 @@ OVERALL = "*"
 
 @dataclass
 class WriteBatch:
-    """Rows of one workflow waiting to be written together."""
+    """Rows of one workflow waiting to be written together (by ``owner``, the token its
+    process holds the run's record by; ``None``: not checked)."""
 
     workflow_id: str
     results: list[SubtaskResult] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     calls: list[LLMCall] = field(default_factory=list)
+    owner: str | None = None
 
     def __len__(self) -> int:
         return len(self.results) + len(self.events) + len(self.calls)
@@ -99,6 +101,8 @@ class StoredRun:
     totals: dict[str, Any] | None = None
     final_answer: str | None = None
     quality: dict[str, Any] | None = None
+    owner: str | None = None
+    """The token the resumer now holds the record by: its writes name it."""
 
 
 MetricsUpdate = Callable[
@@ -109,7 +113,15 @@ MetricsUpdate = Callable[
 
 @runtime_checkable
 class Store(Protocol):
-    """Durable records of runs, agents and learned metrics."""
+    """Durable records of runs, agents and learned metrics.
+
+    A run's record is owned by the process running it: :meth:`start_execution` and
+    :meth:`resume_execution` set its *owner* token, and the lease renewals, rows,
+    checkpoint and end that name an owner are written only while it is still the run's (in
+    the same transaction as the check). One that is not raises
+    :class:`~automatos.errors.RunTakenOverError`: another process resumed the run, and this
+    one must stop it. Writes that name no owner are not checked.
+    """
 
     async def start_execution(
         self,
@@ -117,25 +129,34 @@ class Store(Protocol):
         request: str,
         extra: Mapping[str, Any],
         started_at: datetime | None = None,
+        *,
+        owner: str | None = None,
     ) -> None:
-        """Record that a workflow began (now, unless ``started_at`` says when); its lease
-        starts now.
+        """Record that a workflow began (now, unless ``started_at`` says when), owned by
+        ``owner`` (a token of at most 32 characters, unique to this run in this process);
+        its lease starts now.
 
         Raises:
             InvalidRequestError: a stored run already has this workflow id.
         """
         ...
 
-    async def heartbeat(self, workflow_id: str) -> None:
+    async def heartbeat(self, workflow_id: str, *, owner: str | None = None) -> None:
         """Renew a running workflow's lease (at least every ``store.lease_s``): a run whose
         lease is older than twice that is marked ``interrupted`` when the store is opened or
-        its runs are listed or shown."""
+        its runs are listed or shown.
+
+        Raises:
+            RunTakenOverError: ``owner`` no longer owns the run (nothing was written).
+        """
         ...
 
     async def write(self, batch: WriteBatch) -> None:
-        """Write results, events and calls of one workflow in one transaction.
+        """Write results, events and calls of one workflow in one transaction (which
+        renews its lease when the batch names its owner).
 
         Raises:
+            RunTakenOverError: the batch's owner no longer owns the run (nothing was written).
             StoreError: nothing was written; ``retryable`` if the cause is transient (the
                 same batch may then succeed), not if the database refused a row.
         """
@@ -154,20 +175,33 @@ class Store(Protocol):
         finished_at: datetime | None = None,
         quality: Mapping[str, Any] | None = None,
         extra: Mapping[str, Any] | None = None,
+        owner: str | None = None,
     ) -> None:
         """Record how a workflow ended; the keys of ``extra`` are merged into the ``extra``
-        it started with, replacing those of the same name."""
+        it started with, replacing those of the same name.
+
+        Raises:
+            RunTakenOverError: ``owner`` no longer owns the run (nothing was written).
+        """
         ...
 
-    async def save_checkpoint(self, workflow_id: str, checkpoint: Mapping[str, Any]) -> None:
+    async def save_checkpoint(
+        self, workflow_id: str, checkpoint: Mapping[str, Any], *, owner: str | None = None
+    ) -> None:
         """Keep what a running workflow needs to be resumed (its plan, agents, …: see
-        :mod:`automatos.phases.resume`), replacing the one saved before."""
+        :mod:`automatos.phases.resume`), replacing the one saved before.
+
+        Raises:
+            RunTakenOverError: ``owner`` no longer owns the run (nothing was written).
+        """
         ...
 
-    async def resume_execution(self, workflow_id: str) -> StoredRun:
+    async def resume_execution(self, workflow_id: str, *, owner: str | None = None) -> StoredRun:
         """Take over a run whose process stopped: ``interrupted``, or ``running`` with a lease
         that has expired. One conditional update makes it ``running`` again with a fresh
-        lease, so that of two processes resuming it at once one wins; its cancelled and
+        lease, owned by ``owner`` (a fresh token when none is given: the returned run's
+        ``owner``), so that of two processes resuming it at once one wins, and the process
+        that ran it before, should it go on, finds it is no longer its own; its cancelled and
         skipped results are removed in the same transaction (all of them when it has no
         checkpoint: it starts over).
 

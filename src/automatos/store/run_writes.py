@@ -7,6 +7,15 @@ workflow makes them: starts, checkpoints, rows, renewals, ends (learning is the 
 business). One workflow's requests never overtake each other, since it waits for each before
 it makes the next. One kind for them all, so that one transaction writes at a time: on
 SQLite, two would only wait for each other's lock.
+
+A request that names its run's *owner* (the token of the process running it) is written
+only while the run is still that process's: right after the starts, one ``UPDATE`` of the
+runs the transaction writes for renews the leases of those still owned by the writers'
+tokens (which is all a renewal is) and says which they are (``RETURNING``). On PostgreSQL it
+also locks their rows until the commit, so that a resumer's claim waits for it (and finds
+the lease fresh), and on SQLite it takes the write lock: no claim comes in between the
+check and the rows. The requests of a run that is no longer its writer's are not written;
+the writer hears of it (:func:`write_together` returns them).
 """
 
 from __future__ import annotations
@@ -16,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, case, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from automatos.domain.event import Event
@@ -33,6 +42,7 @@ __all__ = [
     "Rows",
     "RunWrite",
     "Start",
+    "owner_of",
     "weight",
     "where",
     "write_together",
@@ -53,7 +63,7 @@ def _event_fields(kind: type[Event]) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Start:
-    """A workflow began: its ``workflow_executions`` row."""
+    """A workflow began: its ``workflow_executions`` row (with its owner)."""
 
     row: dict[str, Any]
 
@@ -65,6 +75,7 @@ class Checkpoint:
 
     workflow_id: str
     data: dict[str, Any]
+    owner: str | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +90,7 @@ class Beat:
     """A running workflow renews its lease."""
 
     workflow_id: str
+    owner: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +108,7 @@ class Finish:
     workflow_id: str
     values: dict[str, Any]
     extra: Mapping[str, Any] | None
+    owner: str | None = None
 
 
 RunWrite = Start | Checkpoint | Rows | Beat | Learn | Finish
@@ -113,6 +126,16 @@ _WHERE = {
 def where(request: RunWrite) -> str:
     """The store method a request comes from, for its errors."""
     return _WHERE[type(request)]
+
+
+def owner_of(request: RunWrite) -> tuple[str, str] | None:
+    """The run a request writes to and the owner it writes as; ``None``: not checked."""
+    if isinstance(request, Rows):
+        batch = request.batch
+        return None if batch.owner is None else (batch.workflow_id, batch.owner)
+    if isinstance(request, Checkpoint | Beat | Finish) and request.owner is not None:
+        return request.workflow_id, request.owner
+    return None
 
 
 def weight(request: RunWrite) -> int:
@@ -182,11 +205,37 @@ async def write_rows(
 
 
 _BEAT = {"status": "running", "finished_at": None, "error": None}
+_W = workflow_executions.c
+_STALLED = _W.status == "interrupted"
+_HOLD = {  # a run marked interrupted while its owner was only stalled is running again
+    "status": case((_STALLED, "running"), else_=_W.status),
+    "finished_at": case((_STALLED, None), else_=_W.finished_at),
+    "error": case((_STALLED, None), else_=_W.error),
+}
+
+
+async def hold(conn: AsyncConnection, owners: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Renew the leases of the runs still owned as ``owners`` says (``(workflow id,
+    owner)``) and lock them until the transaction ends; the pairs that own their run.
+
+    An owner token is unique to one run, so that ``id IN … AND owner IN …`` matches a run
+    only with its own token: one statement for the runs of every writer of the transaction.
+    """
+    ids = {wid for wid, _ in owners}
+    tokens = {owner for _, owner in owners}
+    held = await conn.execute(
+        update(workflow_executions)
+        .where(_W.id.in_(list(ids)), _W.owner.in_(list(tokens)))
+        .values(heartbeat_at=now(), **_HOLD)
+        .returning(_W.id, _W.owner)
+    )
+    return {(wid, owner) for wid, owner in held.all()}
 
 
 async def renew(conn: AsyncConnection, workflow_ids: list[str]) -> None:
     """Renew the leases of running workflows (and of those marked ``interrupted`` while
-    their process was only stalled: it is the process that says how a run ends)."""
+    their process was only stalled: it is the process that says how a run ends), for
+    writers that name no owner."""
     w = workflow_executions.c
     await conn.execute(
         update(workflow_executions)
@@ -216,12 +265,19 @@ async def finish(conn: AsyncConnection, finishes: list[Finish]) -> None:
         await conn.execute(by_id, merged)
 
 
-async def write_together(conn: AsyncConnection, requests: list[RunWrite]) -> None:
+async def write_together(conn: AsyncConnection, requests: list[RunWrite]) -> set[tuple[str, str]]:
     """Every request in ``conn``'s transaction: starts, checkpoints, rows, renewals, ends (the
-    store applies the :class:`Learn` requests itself)."""
+    store applies the :class:`Learn` requests itself); those of a run no longer owned as they
+    say are left out, and their ``(workflow id, owner)`` returned."""
     starts = [r.row for r in requests if isinstance(r, Start)]
     if starts:
         await conn.execute(insert(workflow_executions), starts)
+    owners = {pair for r in requests if (pair := owner_of(r)) is not None}
+    refused: set[tuple[str, str]] = set()
+    if owners:
+        refused = owners - await hold(conn, owners)
+        if refused:
+            requests = [r for r in requests if owner_of(r) not in refused]
     checkpoints = [
         {"b_id": r.workflow_id, "checkpoint": r.data} for r in requests if isinstance(r, Checkpoint)
     ]
@@ -238,9 +294,10 @@ async def write_together(conn: AsyncConnection, requests: list[RunWrite]) -> Non
             [row for b in batches for row in event_rows(b)],
             [row for b in batches for row in call_rows(b)],
         )
-    beats = [r.workflow_id for r in requests if isinstance(r, Beat)]
-    if beats:
+    beats = [r.workflow_id for r in requests if isinstance(r, Beat) and r.owner is None]
+    if beats:  # an owner's renewal was its hold
         await renew(conn, beats)
     finishes = [r for r in requests if isinstance(r, Finish)]
     if finishes:
         await finish(conn, finishes)
+    return refused

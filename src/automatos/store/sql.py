@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,7 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from automatos.domain.agent import AgentMetrics, AgentSpec
 from automatos.domain.result import ErrorInfo, LLMCall, SubtaskResult, SubtaskStatus
-from automatos.errors import ConfigurationError, InvalidRequestError, StoreError
+from automatos.errors import (
+    ConfigurationError,
+    InvalidRequestError,
+    RunTakenOverError,
+    StoreError,
+)
 from automatos.settings import StoreSettings
 from automatos.store import run_writes
 from automatos.store.base import MetricsUpdate, RunDetail, RunSummary, StoredRun, WriteBatch
@@ -50,8 +56,9 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-_SHOWN = [c for c in workflow_executions.c if c.name != "checkpoint"]
-"""The columns a run is shown with (its checkpoint is only read to resume it)."""
+_SHOWN = [c for c in workflow_executions.c if c.name not in ("checkpoint", "owner")]
+"""The columns a run is shown with (its checkpoint is only read to resume it, its owner
+only checked by writes)."""
 
 
 def _upsert(
@@ -87,7 +94,7 @@ class SqlStore(PromptRecords, KbRecords, MemoryRecords, KeyRecords):
         not renewed for twice as long lost its process and is marked ``interrupted``."""
         # What many workflows ask at once is done in one transaction (see group.py): their
         # starts, rows, lease renewals, learning and ends, one transaction at a time.
-        self._writes: Group[RunWrite, None] = Group(
+        self._writes: Group[RunWrite, RunTakenOverError | None] = Group(
             run_writes.where, self._write_together, self._write_alone, weight=run_writes.weight
         )
         self._agents: Group[None, list[AgentSpec]] = Group(lambda _: "agents", self._read_agents)
@@ -165,22 +172,41 @@ class SqlStore(PromptRecords, KbRecords, MemoryRecords, KeyRecords):
         for group in groups:
             await group.aclose()
 
-    async def _write_together(self, requests: list[RunWrite]) -> list[None]:
+    async def _write_together(self, requests: list[RunWrite]) -> list[RunTakenOverError | None]:
+        """The requests in one transaction; for each, the error of a run no longer owned as
+        it says (it was not written), or ``None``."""
         updates = [r.update for r in requests if isinstance(r, run_writes.Learn)]
         async with self.engine.begin() as conn:
             if updates:  # first: SQLite's BEGIN IMMEDIATE begins the transaction
                 await self._lock_learning(conn)
-            await run_writes.write_together(conn, requests)
+            refused = await run_writes.write_together(conn, requests)
             if updates:
                 await self._learn_in(conn, updates)
-        return [None] * len(requests)
+        if not refused:
+            return [None] * len(requests)
+        pairs = [run_writes.owner_of(r) for r in requests]
+        return [
+            RunTakenOverError(pair[0]) if pair is not None and pair in refused else None
+            for pair in pairs
+        ]
 
-    async def _write_alone(self, request: RunWrite) -> None:
+    async def _write_alone(self, request: RunWrite) -> RunTakenOverError | None:
         """One request in its own transaction, failing as it would alone."""
         if isinstance(request, run_writes.Start):
             await self._start_alone(request.row)
-            return
-        await self._write_together([request])
+            return None
+        [refused] = await self._write_together([request])
+        return refused
+
+    async def _written(self, request: RunWrite) -> None:
+        """Write ``request`` with whatever else is asked meanwhile.
+
+        Raises:
+            RunTakenOverError: its run is no longer owned as it says: nothing was written.
+        """
+        refused = await self._writes(request)
+        if refused is not None:
+            raise refused
 
     async def start_execution(
         self,
@@ -188,9 +214,11 @@ class SqlStore(PromptRecords, KbRecords, MemoryRecords, KeyRecords):
         request: str,
         extra: Mapping[str, Any],
         started_at: datetime | None = None,
+        *,
+        owner: str | None = None,
     ) -> None:
-        """Insert the execution as running, its lease starting now (with the starts of other
-        workflows asked meanwhile, in one transaction).
+        """Insert the execution as running, owned by ``owner``, its lease starting now (with
+        the starts of other workflows asked meanwhile, in one transaction).
 
         Raises:
             InvalidRequestError: a stored run already has this workflow id.
@@ -204,8 +232,9 @@ class SqlStore(PromptRecords, KbRecords, MemoryRecords, KeyRecords):
             "extra": dict(extra),
             "started_at": started_at or _now(),
             "heartbeat_at": _now(),
+            "owner": owner,
         }
-        await self._writes(run_writes.Start(row))
+        await self._written(run_writes.Start(row))
 
     async def _start_alone(self, row: dict[str, Any]) -> None:
         try:
@@ -226,11 +255,15 @@ class SqlStore(PromptRecords, KbRecords, MemoryRecords, KeyRecords):
                 ) from None
             raise
 
-    async def heartbeat(self, workflow_id: str) -> None:
+    async def heartbeat(self, workflow_id: str, *, owner: str | None = None) -> None:
         """Renew a running workflow's lease. A run marked ``interrupted`` while its process
-        was only stalled (not dead) is running again: it is the process that says how it
-        ends."""
-        await self._writes(run_writes.Beat(workflow_id))
+        was only stalled (not dead) is running again, if no other process resumed it: it is
+        the process that says how it ends.
+
+        Raises:
+            RunTakenOverError: another process resumed the run: ``owner`` is not its own.
+        """
+        await self._written(run_writes.Beat(workflow_id, owner))
 
     async def _expire_leases(self) -> None:
         """Mark ``interrupted`` the workspace's running workflows whose lease has expired:
@@ -264,18 +297,26 @@ class SqlStore(PromptRecords, KbRecords, MemoryRecords, KeyRecords):
                 )
             )
 
-    async def save_checkpoint(self, workflow_id: str, checkpoint: Mapping[str, Any]) -> None:
+    async def save_checkpoint(
+        self, workflow_id: str, checkpoint: Mapping[str, Any], *, owner: str | None = None
+    ) -> None:
         """Replace the run's checkpoint (with the writes of other workflows asked meanwhile,
-        in one transaction)."""
-        await self._writes(run_writes.Checkpoint(workflow_id, dict(checkpoint)))
+        in one transaction).
+
+        Raises:
+            RunTakenOverError: another process resumed the run: ``owner`` is not its own.
+        """
+        await self._written(run_writes.Checkpoint(workflow_id, dict(checkpoint), owner))
 
     @typed
-    async def resume_execution(self, workflow_id: str) -> StoredRun:
+    async def resume_execution(self, workflow_id: str, *, owner: str | None = None) -> StoredRun:
         """Make an ``interrupted`` run (or a ``running`` one whose lease expired) ``running``
-        again with a fresh lease, in one conditional ``UPDATE``: of two processes resuming
-        it at once, the second finds it running under a fresh lease and is refused. In the
-        same transaction, its cancelled and skipped results are removed (all of them without
-        a checkpoint), and what the resumed run takes over is read.
+        again with a fresh lease, owned by ``owner`` (a fresh token if none), in one
+        conditional ``UPDATE``: of two processes resuming it at once, the second finds it
+        running under a fresh lease and is refused, and the process that ran it before, if
+        it was only stalled, finds its writes refused when it goes on. In the same
+        transaction, its cancelled and skipped results are removed (all of them without a
+        checkpoint), and what the resumed run takes over is read.
 
         Raises:
             InvalidRequestError: no run of this workspace has the id, or it cannot be resumed.
@@ -291,10 +332,11 @@ class SqlStore(PromptRecords, KbRecords, MemoryRecords, KeyRecords):
                 < now - timedelta(seconds=2 * self.lease_s),
             ),
         )
+        owner = owner or uuid.uuid4().hex
         claim = (
             update(workflow_executions)
             .where(mine, stopped)
-            .values(status="running", heartbeat_at=now, finished_at=None, error=None)
+            .values(status="running", heartbeat_at=now, finished_at=None, error=None, owner=owner)
         )
         async with self.engine.begin() as conn:
             if (await conn.execute(claim)).rowcount != 1:  # refused: nothing was changed
@@ -304,12 +346,18 @@ class SqlStore(PromptRecords, KbRecords, MemoryRecords, KeyRecords):
                 row = found.first()
                 status = None if row is None else (row[0], row[1], row[2])
                 raise _not_resumable(workflow_id, status, 2 * self.lease_s)
-            return await _take_over(conn, workflow_id)
+            return await _take_over(conn, workflow_id, owner)
 
     async def write(self, batch: WriteBatch) -> None:
         """Insert a batch of rows in one transaction (``executemany`` per table), with the
-        batches of other workflows asked meanwhile."""
-        await self._writes(run_writes.Rows(batch))
+        batches of other workflows asked meanwhile; one that names its owner renews the
+        run's lease.
+
+        Raises:
+            RunTakenOverError: another process resumed the run: the batch's owner is not its
+                own (nothing was written).
+        """
+        await self._written(run_writes.Rows(batch))
 
     async def finish_execution(
         self,
@@ -324,9 +372,14 @@ class SqlStore(PromptRecords, KbRecords, MemoryRecords, KeyRecords):
         finished_at: datetime | None = None,
         quality: Mapping[str, Any] | None = None,
         extra: Mapping[str, Any] | None = None,
+        owner: str | None = None,
     ) -> None:
         """Record the end of the execution; the keys of ``extra`` are merged into the run's
-        ``extra`` (replacing those of the same name)."""
+        ``extra`` (replacing those of the same name).
+
+        Raises:
+            RunTakenOverError: another process resumed the run: ``owner`` is not its own.
+        """
         values = {
             "status": status,
             "stages": [dict(s) for s in stages],
@@ -337,7 +390,7 @@ class SqlStore(PromptRecords, KbRecords, MemoryRecords, KeyRecords):
             "finished_at": finished_at or _now(),
             "quality": dict(quality) if quality is not None else None,
         }
-        await self._writes(run_writes.Finish(workflow_id, values, extra))
+        await self._written(run_writes.Finish(workflow_id, values, extra, owner))
 
     @typed
     async def list_runs(
@@ -539,7 +592,7 @@ class SqlStore(PromptRecords, KbRecords, MemoryRecords, KeyRecords):
         applied one after the other: each reads what the one before it saved. One that
         raises costs its own run only.
         """
-        await self._writes(run_writes.Learn(update))
+        await self._written(run_writes.Learn(update))
 
     async def _lock_learning(self, conn: AsyncConnection) -> None:
         """Hold the workspace's learning lock until ``conn``'s transaction ends."""
@@ -632,7 +685,7 @@ def _not_resumable(
     )
 
 
-async def _take_over(conn: AsyncConnection, workflow_id: str) -> StoredRun:
+async def _take_over(conn: AsyncConnection, workflow_id: str, owner: str) -> StoredRun:
     """What a resumed run needs from its record, within the transaction that claimed it."""
     w, r, e, c = workflow_executions.c, subtask_results.c, events.c, llm_calls.c
     row = (await conn.execute(select(workflow_executions).where(w.id == workflow_id))).one()
@@ -714,6 +767,7 @@ async def _take_over(conn: AsyncConnection, workflow_id: str) -> StoredRun:
         totals=row.totals,
         final_answer=row.final_answer,
         quality=row.quality,
+        owner=owner,
     )
 
 

@@ -98,6 +98,9 @@ workflow_executions = Table(
     # When the running workflow last renewed its lease; an old one means its process died.
     Column("checkpoint", JSON),
     # What resuming the run needs that only its planning made (its plan, agents, …).
+    Column("owner", String(32)),
+    # The token of the process running it (a new one when it is resumed): the record takes
+    # writes only from that process, so that one only stalled stops when another resumes it.
     Index("ix_workflow_executions_started_at", "started_at"),
     Index("ix_workflow_executions_status", "status"),
 )

@@ -18,18 +18,25 @@ What cannot be written is kept within bounds and said:
   :attr:`BatchWriter.warnings`, and every other row is written.
 
 The writer also renews the workflow's lease in the store (``store.lease_s``), so that a run
-whose process died can be told from one that is still running.
+whose process died can be told from one that is still running (a write that names the run's
+owner renews it too: the next renewal waits a lease from then).
+
+A writer that holds the run by an owner token stops for good when the store says the run is
+no longer its own (:class:`~automatos.errors.RunTakenOverError`: this process was stalled
+past its lease and another resumed the run): what waits is dropped, nothing more is written,
+:attr:`BatchWriter.taken_over` says why and ``on_taken_over`` is called, once, so that the
+workflow is stopped.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from automatos.domain.event import Event
 from automatos.domain.result import LLMCall, SubtaskResult
-from automatos.errors import is_retryable
+from automatos.errors import RunTakenOverError, is_retryable
 from automatos.store.base import Store, WriteBatch
 
 __all__ = ["BatchWriter"]
@@ -50,6 +57,7 @@ class BatchWriter:
         lease_s: the workflow's lease is renewed at least this often (``store.lease_s``).
         max_pending_rows: most rows kept waiting while the database cannot take them
             (``store.max_pending_rows``).
+        owner: the token the process holds the run's record by (``None``: not checked).
     """
 
     def __init__(
@@ -61,15 +69,21 @@ class BatchWriter:
         *,
         lease_s: float = 30.0,
         max_pending_rows: int = 50_000,
+        owner: str | None = None,
     ) -> None:
         self.store = store
+        self.owner = owner
         self.batch_size = batch_size
         self.interval_s = interval_s
         self.lease_s = lease_s
         self.max_pending_rows = max_pending_rows
         self.error: Exception | None = None
         """The last transient failure, while (or if, after :meth:`aclose`) its rows wait."""
-        self._batch = WriteBatch(workflow_id)
+        self.taken_over: RunTakenOverError | None = None
+        """Set when the store refused a write: another process resumed the run."""
+        self.on_taken_over: Callable[[RunTakenOverError], object] | None = None
+        """Called once when :attr:`taken_over` is set (the pipeline stops the workflow)."""
+        self._batch = WriteBatch(workflow_id, owner=owner)
         self._pending = 0
         self._dropped = {"events": 0, "calls": 0, "results": 0}
         self._dropped_seqs: list[int] = []  # of the first and the last event dropped
@@ -83,19 +97,22 @@ class BatchWriter:
         self._task = asyncio.create_task(self._run())
 
     def add_result(self, result: SubtaskResult) -> None:
-        """Buffer a committed result."""
-        self._batch.results.append(result)
-        self._added()
+        """Buffer a committed result (nothing once the run was taken over)."""
+        if self.taken_over is None:
+            self._batch.results.append(result)
+            self._added()
 
     def add_event(self, event: Event) -> None:
-        """Buffer an event."""
-        self._batch.events.append(event)
-        self._added()
+        """Buffer an event (nothing once the run was taken over)."""
+        if self.taken_over is None:
+            self._batch.events.append(event)
+            self._added()
 
     def add_call(self, call: LLMCall) -> None:
-        """Buffer a model call."""
-        self._batch.calls.append(call)
-        self._added()
+        """Buffer a model call (nothing once the run was taken over)."""
+        if self.taken_over is None:
+            self._batch.calls.append(call)
+            self._added()
 
     @property
     def warnings(self) -> list[str]:
@@ -167,8 +184,9 @@ class BatchWriter:
                 now = loop.time()
                 tick = self.interval_s - now % self.interval_s
                 await self._sleep(min(tick, renew_at - now))
-            await self._flush()
-            if loop.time() >= renew_at:
+            if await self._flush() and self.owner is not None:
+                renew_at = loop.time() + self.lease_s / 2  # the write renewed the lease
+            elif loop.time() >= renew_at and not self._closing:
                 # a renewal that failed is tried again after the interval: the lease has
                 # room for a miss
                 renewed = await self._renew()
@@ -184,21 +202,40 @@ class BatchWriter:
         self._wake.clear()
 
     async def _renew(self) -> bool:
+        workflow_id = self._batch.workflow_id
         try:
-            await self.store.heartbeat(self._batch.workflow_id)
+            if self.owner is None:
+                await self.store.heartbeat(workflow_id)
+            else:
+                await self.store.heartbeat(workflow_id, owner=self.owner)
+        except RunTakenOverError as exc:
+            self._lose(exc)
         except Exception:
             return False
         return True
 
-    async def _flush(self) -> None:
-        if not self._pending:
+    def _lose(self, exc: RunTakenOverError) -> None:
+        """The run is another process's now: drop what waits, write nothing more, say so."""
+        if self.taken_over is not None:
             return
+        self.taken_over = exc
+        self._closing = True
+        self._batch, self._pending = WriteBatch(self._batch.workflow_id, owner=self.owner), 0
+        if self.on_taken_over is not None:
+            self.on_taken_over(exc)
+
+    async def _flush(self) -> bool:
+        """Write what waits; whether all of it was written."""
+        if not self._pending or self.taken_over is not None:
+            return False
         batch = self._batch
-        self._batch, self._pending = WriteBatch(batch.workflow_id), 0
+        self._batch, self._pending = WriteBatch(batch.workflow_id, owner=batch.owner), 0
         left = await self._write(batch)
+        if self.taken_over is not None:
+            return False
         if left is None:
             self.error = None
-            return
+            return True
         # kept for the next flush, before what was added meanwhile
         self._batch.results[:0] = left.results
         self._batch.events[:0] = left.events
@@ -206,6 +243,7 @@ class BatchWriter:
         self._pending += len(left)
         if self._pending > self.max_pending_rows:
             self._shed()
+        return False
 
     async def _write(self, batch: WriteBatch) -> WriteBatch | None:
         """Write ``batch``; what a transient failure left unwritten, or ``None``.
@@ -213,6 +251,9 @@ class BatchWriter:
         A batch the database refuses for good is halved until the refused row is alone."""
         try:
             await self.store.write(batch)
+        except RunTakenOverError as exc:
+            self._lose(exc)
+            return None
         except Exception as exc:
             if is_retryable(exc) or isinstance(exc, OSError):
                 self.error = exc
@@ -224,6 +265,8 @@ class BatchWriter:
             left = await self._write(first)
             if left is not None:
                 return _joined(left, second)
+            if self.taken_over is not None:
+                return None
             return await self._write(second)
         return None
 
@@ -234,12 +277,13 @@ class BatchWriter:
             self._rejected.append(f"the database refused {_name(batch)}: {reason}")
 
     async def aclose(self) -> None:
-        """Write what is left; :attr:`warnings` say what could not be stored."""
+        """Write what is left; :attr:`warnings` say what could not be stored (nothing is
+        written once the run was taken over)."""
         self._closing = True
         self._wake.set()
         await self._task
         await self._flush()
-        if self._pending:
+        if self._pending and self.taken_over is None:
             self._lost = f"{self._pending} rows could not be stored: {self.error}"
 
     def cancel(self) -> None:
@@ -251,11 +295,11 @@ class BatchWriter:
 def _halves(batch: WriteBatch) -> tuple[WriteBatch, WriteBatch]:
     rows: list[_Row] = [*batch.results, *batch.events, *batch.calls]
     half = len(rows) // 2
-    return _gathered(batch.workflow_id, rows[:half]), _gathered(batch.workflow_id, rows[half:])
+    return _gathered(batch, rows[:half]), _gathered(batch, rows[half:])
 
 
-def _gathered(workflow_id: str, rows: Sequence[_Row]) -> WriteBatch:
-    batch = WriteBatch(workflow_id)
+def _gathered(whose: WriteBatch, rows: Sequence[_Row]) -> WriteBatch:
+    batch = WriteBatch(whose.workflow_id, owner=whose.owner)
     for row in rows:
         if isinstance(row, SubtaskResult):
             batch.results.append(row)
@@ -272,6 +316,7 @@ def _joined(first: WriteBatch, second: WriteBatch) -> WriteBatch:
         [*first.results, *second.results],
         [*first.events, *second.events],
         [*first.calls, *second.calls],
+        first.owner,
     )
 
 
