@@ -380,3 +380,24 @@ async def test_a_second_sigterm_hands_running_jobs_back_at_once(
         workers.start(WORKER_TEST_LATENCY="0.05")
         result = await asyncio.wait_for(run, 30)
     assert result.status is WorkflowStatus.SUCCEEDED
+
+
+async def test_an_orchestrator_says_when_no_worker_reads_its_queue(
+    workers: Workers, queue: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    request = WorkflowRequest(
+        text="nobody home",
+        subtasks=tuple(SubtaskSpec(id=f"n{i}", description=f"step {i}") for i in range(2)),
+    )
+    with caplog.at_level("WARNING", logger="automatos.runners.queued"):
+        async with _engine(queue) as engine:
+            run = asyncio.create_task(engine.run(request))
+            await asyncio.sleep(1.0)
+            assert f"no automatos worker reads the queue '{queue}'" in caplog.text
+            assert not run.done()  # its jobs wait for a worker
+            workers.start()  # one comes: the run goes on
+            result = await asyncio.wait_for(run, 30)
+            runner = engine.runner
+            assert isinstance(runner, QueuedTaskRunner)
+            assert await runner.workers() == 1
+    assert result.status is WorkflowStatus.SUCCEEDED

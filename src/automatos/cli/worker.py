@@ -96,7 +96,7 @@ async def _serve(job_runner: object, model: LLMProvider) -> None:
     import signal
     import time
 
-    from automatos.runners.queued import _safe_url
+    from automatos.runners.keys import safe_url
     from automatos.runners.worker import Worker
 
     assert isinstance(job_runner, Worker)
@@ -118,7 +118,7 @@ async def _serve(job_runner: object, model: LLMProvider) -> None:
         await job_runner.ready.wait()
         typer.echo(
             f"worker {job_runner.name}: queue {settings.queue!r} on "
-            f"{_safe_url(settings.redis_url)}, {job_runner.concurrency} job(s) at once; "
+            f"{safe_url(settings.redis_url)}, {job_runner.concurrency} job(s) at once; "
             "Ctrl-C or SIGTERM stops it",
             err=True,
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["GROUP", "QueueKeys", "is_connection_error"]
+__all__ = ["GROUP", "QueueKeys", "is_connection_error", "safe_url"]
 
 GROUP = "workers"
 """The consumer group every worker of a queue reads jobs in."""
@@ -42,3 +42,13 @@ def is_connection_error(exc: BaseException) -> bool:
     from redis.exceptions import TimeoutError as RedisTimeoutError
 
     return isinstance(exc, RedisConnectionError | RedisTimeoutError | OSError | TimeoutError)
+
+
+def safe_url(url: str) -> str:
+    """The URL without its password."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    credentials, _, host = rest.rpartition("@")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user + ':***@' if user else '***@'}{host}"

@@ -51,7 +51,7 @@ from automatos.domain.agent import AgentSpec
 from automatos.errors import QueueError, describe_exception
 from automatos.llm.base import Completion
 from automatos.runners.base import AgentTask
-from automatos.runners.keys import GROUP, QueueKeys, is_connection_error
+from automatos.runners.keys import GROUP, QueueKeys, is_connection_error, safe_url
 from automatos.runners.wire import decode_answer, encode_job
 from automatos.settings import RunnerSettings
 
@@ -271,6 +271,7 @@ class QueuedTaskRunner:
                 if not isinstance(exc, Exception):
                     raise
                 raise error from exc
+            await self._warn_if_no_worker()
             self._wake = asyncio.Event()
             self._slots = _Slots(self.settings.max_in_flight)
             self._tasks = [
@@ -281,11 +282,36 @@ class QueuedTaskRunner:
         else:
             await asyncio.shield(self._started)
 
+    async def workers(self) -> int:
+        """How many workers read this queue now (those heard from within twice
+        ``runner.claim_after_s``; a worker that died stays listed by Redis, idle)."""
+        recent_ms = max(5_000.0, 2_000 * self.settings.claim_after_s)
+        async with asyncio.timeout(self.settings.redis_timeout_s):
+            consumers = await self.redis.xinfo_consumers(self.keys.jobs, GROUP)
+        return sum(1 for c in consumers if float(c.get("idle", recent_ms)) < recent_ms)
+
+    async def _warn_if_no_worker(self) -> None:
+        """Say so when no worker reads the queue: its jobs would wait, looking as if they
+        ran, until one starts or their attempts time out."""
+        try:
+            live = await self.workers()
+        except Exception:  # a courtesy: the first task finds out whether Redis works
+            return
+        if not live:
+            settings = self.settings
+            _log.warning(
+                "no automatos worker reads the queue %r on %s: its jobs wait until one "
+                "starts (automatos worker --queue %s --redis-url ...)",
+                settings.queue,
+                safe_url(settings.redis_url),
+                settings.queue,
+            )
+
     def _unreachable(self, exc: BaseException) -> str:
         return (
-            f"the task queue's Redis ({_safe_url(self.settings.redis_url)}, setting "
-            f"runner.redis_url) could not be reached within {self.settings.redis_timeout_s:g} "
-            f"s: {describe_exception(exc, 200)}"
+            f"the task queue's Redis ({safe_url(self.settings.redis_url)}, setting "
+            f"runner.redis_url, AUTOMATOS_RUNNER__REDIS_URL) could not be reached (waiting at "
+            f"most {self.settings.redis_timeout_s:g} s): {describe_exception(exc, 200)}"
         )
 
     async def _write_loop(self) -> None:
@@ -456,13 +482,3 @@ class QueuedTaskRunner:
                 await self._redis.delete(self._reply)
             await self._redis.aclose()
             self._redis = None
-
-
-def _safe_url(url: str) -> str:
-    """The URL without its password."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
-        return url
-    credentials, _, host = rest.rpartition("@")
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user + ':***@' if user else '***@'}{host}"

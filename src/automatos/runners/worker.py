@@ -39,7 +39,7 @@ from automatos.deadlines import caller_timeout
 from automatos.errors import QueueError, SubtaskTimeoutError, describe_exception
 from automatos.llm.base import LLMProvider
 from automatos.runners.executor import execute
-from automatos.runners.keys import GROUP, QueueKeys, is_connection_error
+from automatos.runners.keys import GROUP, QueueKeys, is_connection_error, safe_url
 from automatos.runners.queued import connect, ensure_group
 from automatos.runners.wire import (
     Job,
@@ -158,8 +158,10 @@ class Worker:
         except Exception as exc:
             await self._close_redis()
             raise QueueError(
-                f"the task queue's Redis (setting runner.redis_url) could not be reached "
-                f"within {self.settings.redis_timeout_s:g} s: {describe_exception(exc, 200)}"
+                f"the task queue's Redis ({safe_url(self.settings.redis_url)}: --redis-url, "
+                "or setting runner.redis_url, AUTOMATOS_RUNNER__REDIS_URL) could not be "
+                f"reached (waiting at most {self.settings.redis_timeout_s:g} s): "
+                f"{describe_exception(exc, 200)}"
             ) from exc
         self.ready.set()
         loops = [
