@@ -58,13 +58,18 @@ def _chains(width: int, depth: int, prefix: str = "s") -> tuple[SubtaskSpec, ...
 
 
 async def test_a_workflow_runs_on_workers_as_it_runs_in_process(
-    workers: Workers, queue: str
+    workers: Workers, queue: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     workers.start()
     workers.start()
     request = WorkflowRequest(text="chains", subtasks=_chains(4, 3))
-    async with _engine(queue) as engine:
-        queued = await engine.run(request)
+    with caplog.at_level("WARNING", logger="automatos.runners.queued"):
+        async with _engine(queue) as engine:
+            queued = await engine.run(request)
+            runner = engine.runner
+            assert isinstance(runner, QueuedTaskRunner)
+            assert await runner.workers() == 2
+    assert "no automatos worker" not in caplog.text  # idle workers count as reading
     local = await Engine(
         queued_settings(queue).model_copy(
             update={"runner": queued_settings(queue).runner.model_copy(update={"kind": "local"})}
@@ -401,3 +406,45 @@ async def test_an_orchestrator_says_when_no_worker_reads_its_queue(
             assert isinstance(runner, QueuedTaskRunner)
             assert await runner.workers() == 1
     assert result.status is WorkflowStatus.SUCCEEDED
+
+
+async def test_a_resumer_withdraws_what_a_dead_orchestrator_left_in_the_queue(
+    workers: Workers, queue: str
+) -> None:
+    import redis.asyncio as aioredis
+
+    worker = workers.start(grace=1, WORKER_TEST_LATENCY="60")
+    settings = queued_settings(queue).runner
+    dead, other, resumer = (QueuedTaskRunner(settings) for _ in range(3))
+    plan = build_plan([SubtaskSpec(id=f"s{i}", description=f"step {i}") for i in range(3)])
+
+    def task(workflow_id: str, i: int) -> AgentTask:
+        return AgentTask(
+            workflow_id,
+            plan.subtasks[i],
+            1,
+            DEFAULT_AGENT,
+            (Message("user", f"Your step (s{i}):\nx"),),
+            60,
+        )
+
+    left = [asyncio.create_task(dead.run(task("dead-run", i))) for i in range(3)]
+    kept = asyncio.create_task(other.run(task("other-run", 0)))
+    client = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        await _until(lambda: len(workers.called()) >= 4)
+        assert await resumer.withdraw_workflow("dead-run") == 3
+        entries = await client.xrange(f"{queue}:jobs")
+        assert [e for e in entries if b"dead-run" in e[1][b"j"]] == []
+        assert len(entries) == 1  # the other workflow's job is untouched
+        worker.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(worker.wait, 30)
+        last = workers.log(0).splitlines()[-1]
+        assert "3 withdrawn" in last and "1 handed back" in last, last
+    finally:
+        for waiting in [*left, kept]:
+            waiting.cancel()
+        await asyncio.gather(*left, kept, return_exceptions=True)
+        for runner in (dead, other, resumer):
+            await runner.aclose()
+        await client.aclose()

@@ -187,6 +187,7 @@ async def resume_workflow(
             f"run {workflow_id} was being taken over: if it was, it can be resumed again once "
             "its lease expires"
         ) from None
+    await _withdraw_earlier_jobs(runtime, workflow_id)
     try:
         state, stages = await _resumed(stored, runtime)
     except BaseException as exc:  # the run stays resumable, as it was
@@ -369,6 +370,18 @@ def _prompt_uses(state: WorkflowState) -> dict[str, PromptUse]:
     uses = state.preparation.prompts.uses()
     carried = state.carried
     return {**carried.prompts, **uses} if carried is not None else uses
+
+
+async def _withdraw_earlier_jobs(runtime: Runtime, workflow_id: str) -> None:
+    """Withdraw the jobs the run's earlier process left in a queue (a runner that has one):
+    nobody waits for their answers, and they would run ahead of the resumed run's."""
+    withdraw = getattr(runtime.runner, "withdraw_workflow", None)
+    if withdraw is None:
+        return
+    try:
+        await withdraw(workflow_id)
+    except Exception as exc:  # a courtesy to the workers: the resume goes on regardless
+        _log.warning("jobs of %s left in the queue were not withdrawn: %s", workflow_id, exc)
 
 
 T = TypeVar("T")

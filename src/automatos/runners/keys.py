@@ -26,6 +26,11 @@ class QueueKeys:
         """The channel on which orchestrators name jobs they no longer want."""
         return f"{self.prefix}:cancel"
 
+    @property
+    def workers(self) -> str:
+        """A sorted set of the queue's workers, each scored with when it was last alive."""
+        return f"{self.prefix}:workers"
+
     def reply(self, runner_id: str) -> str:
         """The list one orchestrator's answers are pushed to."""
         return f"{self.prefix}:answers:{runner_id}"

@@ -282,13 +282,49 @@ class QueuedTaskRunner:
         else:
             await asyncio.shield(self._started)
 
+    async def withdraw_workflow(self, workflow_id: str) -> int:
+        """Withdraw every job of ``workflow_id`` in the queue, sent by any orchestrator (a
+        dead one, whose run is being resumed: its jobs would otherwise run for nobody, ahead
+        of the resumed run's); returns how many. Call it before the workflow sends any job of
+        its own."""
+        import json
+
+        marker = f'"workflow_id":{json.dumps(workflow_id)}'.encode()
+        entries: list[str] = []
+        jobs: list[str] = []
+        start = "-"
+        async with asyncio.timeout(self.settings.redis_timeout_s * 4):
+            while True:
+                chunk = await self.redis.xrange(self.keys.jobs, start, "+", count=1000)
+                for entry, fields in chunk:
+                    payload = (fields or {}).get(b"j", b"")
+                    if marker in payload:
+                        entries.append(_text(entry))
+                        job = _field(payload, "job")
+                        if isinstance(job, str):
+                            jobs.append(job)
+                if len(chunk) < 1000:
+                    break
+                start = "(" + _text(chunk[-1][0])
+            if entries:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    pipe.xdel(self.keys.jobs, *entries)
+                    if jobs:
+                        pipe.publish(self.keys.cancel, " ".join(jobs))
+                    await pipe.execute()
+        if entries:
+            _log.info(
+                "withdrew %d job(s) of workflow %s left in the queue", len(entries), workflow_id
+            )
+        return len(entries)
+
     async def workers(self) -> int:
-        """How many workers read this queue now (those heard from within twice
-        ``runner.claim_after_s``; a worker that died stays listed by Redis, idle)."""
-        recent_ms = max(5_000.0, 2_000 * self.settings.claim_after_s)
+        """How many workers read this queue now: those that said they were alive within
+        twice ``runner.claim_after_s`` (a worker says so every third of it)."""
+        recent = max(5.0, 2 * self.settings.claim_after_s)
         async with asyncio.timeout(self.settings.redis_timeout_s):
-            consumers = await self.redis.xinfo_consumers(self.keys.jobs, GROUP)
-        return sum(1 for c in consumers if float(c.get("idle", recent_ms)) < recent_ms)
+            found = await self.redis.zcount(self.keys.workers, time.time() - recent, "+inf")
+        return int(found)
 
     async def _warn_if_no_worker(self) -> None:
         """Say so when no worker reads the queue: its jobs would wait, looking as if they
@@ -482,3 +518,17 @@ class QueuedTaskRunner:
                 await self._redis.delete(self._reply)
             await self._redis.aclose()
             self._redis = None
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _field(payload: bytes, name: str) -> object:
+    import json
+
+    try:
+        parsed = json.loads(payload)
+    except Exception:
+        return None
+    return parsed.get(name) if isinstance(parsed, dict) else None

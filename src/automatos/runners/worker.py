@@ -163,6 +163,8 @@ class Worker:
                 f"reached (waiting at most {self.settings.redis_timeout_s:g} s): "
                 f"{describe_exception(exc, 200)}"
             ) from exc
+        with contextlib.suppress(Exception):
+            await self._alive()
         self.ready.set()
         loops = [
             asyncio.create_task(self._read_loop(), name="automatos-worker-reader"),
@@ -185,6 +187,9 @@ class Worker:
                 loop.cancel()
             await asyncio.wait(loops[2:], timeout=self.settings.redis_timeout_s)
             await self._drain(loops[1])
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(self.settings.redis_timeout_s):
+                    await self.redis.zrem(self.keys.workers, self.name)
             await self._close_redis()
         return self.stats
 
@@ -402,12 +407,22 @@ class Worker:
             await asyncio.sleep(every)
             try:
                 async with asyncio.timeout(self.settings.redis_timeout_s):
+                    await self._alive()
                     await self._renew()
                     await self._take_over()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 _log.warning("claims could not be renewed: %s", describe_exception(exc))
+
+    async def _alive(self) -> None:
+        """Say this worker is alive (for orchestrators that ask whether any is), and forget
+        workers silent for a day."""
+        now = time.time()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(self.keys.workers, {self.name: now})
+            pipe.zremrangebyscore(self.keys.workers, "-inf", now - 86_400)
+            await pipe.execute()
 
     async def _renew(self) -> None:
         """Keep the jobs this worker runs from looking abandoned."""
