@@ -16,6 +16,7 @@ from automatos.domain.event import (
     SubtaskFinished,
     SubtaskQueued,
     SubtaskStarted,
+    WorkflowResumed,
 )
 from automatos.domain.plan import Subtask, SubtaskSpec
 from automatos.graph import build_plan
@@ -55,6 +56,16 @@ def test_a_late_report_does_not_reopen_a_finished_subtask() -> None:
     display.on_event(SubtaskFinished(2, "w", 0.0, subtask_id="a", status="cancelled", elapsed_s=1))
     display.on_event(SubtaskQueued(3, "w", 0.0, subtask_id="a", attempt=1, ahead=0))
     assert display.rows["a"].status == "cancelled"
+
+
+def test_a_resumed_run_shows_the_subtasks_it_kept() -> None:
+    display = ProgressDisplay(Console(force_terminal=True))
+    carried = {"a": "succeeded", "b": "failed"}
+    display.on_event(WorkflowResumed(9, "w", 0.0, carried_over=2, remaining=1, carried=carried))
+    display.on_event(SubtaskStarted(10, "w", 0.0, subtask_id="c", agent="writer", attempt=1))
+    assert display.rows["a"].status == "succeeded"
+    assert display.rows["b"].status == "failed"
+    assert rendered(display).count("kept from the earlier run") == 2
 
 
 def test_queued_subtasks_stay_in_view_in_a_long_plan() -> None:

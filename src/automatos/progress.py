@@ -27,6 +27,7 @@ from automatos.domain.event import (
     SubtaskSkipped,
     SubtaskStarted,
     WorkflowFinished,
+    WorkflowResumed,
 )
 
 __all__ = ["ProgressDisplay"]
@@ -91,6 +92,10 @@ class ProgressDisplay:
             self.stage, self._stage_started = event.stage, time.monotonic()
         elif isinstance(event, WorkflowFinished):
             self.stage = f"finished: {event.status}"
+        elif isinstance(event, WorkflowResumed):
+            for sid, status in event.carried.items():
+                row = self.rows.setdefault(sid, _Row())
+                row.status, row.note = status, "kept from the earlier run"
         elif isinstance(event, SubtaskStarted):
             row = self.rows.setdefault(event.subtask_id, _Row())
             row.status, row.agent, row.attempt = "running", event.agent, event.attempt
@@ -119,7 +124,7 @@ class ProgressDisplay:
             self.stage = f"execute ({self._shared} finding(s) shared)"
         elif isinstance(event, ContextSelected):
             row = self.rows.setdefault(event.subtask_id, _Row())
-            if event.items:
+            if event.items and row.status in _ACTIVE | {"waiting"}:
                 row.note = f"context: {len(event.items)} item(s), {event.tokens} tokens"
 
     def _render(self) -> Table:

@@ -19,15 +19,18 @@ from automatos.cli.output import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from rich.console import Console
 
+    from automatos.domain.event import Event
     from automatos.domain.level import Level
     from automatos.domain.request import WorkflowRequest
     from automatos.domain.result import Totals, WorkflowResult
     from automatos.engine import Engine
     from automatos.settings import PlanLimits
 
-__all__ = ["run", "workflow_request"]
+__all__ = ["run", "run_shown", "workflow_request"]
 
 _STDIN = "-"
 
@@ -207,6 +210,21 @@ def _read_stdin(limit: int) -> str:
 async def _run(
     engine: Engine, request: WorkflowRequest, console: Console, *, show: bool
 ) -> WorkflowResult:
+    return await run_shown(
+        engine, console, lambda on_event: engine.run(request, on_event=on_event), show=show
+    )
+
+
+async def run_shown(
+    engine: Engine,
+    console: Console,
+    start: Callable[[Callable[[Event], object] | None], Awaitable[WorkflowResult]],
+    *,
+    show: bool,
+    also: Callable[[Event], object] | None = None,
+) -> WorkflowResult:
+    """``start(on_event)`` (a run or a resume of ``engine``) with the progress display on a
+    terminal, and Ctrl-C recorded as an interruption; ``also`` sees every event too."""
     import asyncio
     import signal
 
@@ -226,9 +244,16 @@ async def _run(
     try:
         async with engine:
             if not show or not console.is_terminal:
-                return await engine.run(request)
+                return await start(also)
             with ProgressDisplay(console) as display:
-                return await engine.run(request, on_event=display.on_event)
+                if also is None:
+                    return await start(display.on_event)
+
+                def both(event: Event) -> None:
+                    display.on_event(event)
+                    also(event)
+
+                return await start(both)
     finally:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.remove_signal_handler(signal.SIGINT)

@@ -11,10 +11,6 @@ from automatos.cli.output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NO_MODEL, f
 from automatos.cli.store import STORE_DISABLED, store_settings, with_store
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
-    from automatos.domain.result import WorkflowResult
-    from automatos.engine import Engine
     from automatos.settings import StoreSettings
     from automatos.store.base import RunDetail
     from automatos.store.sql import SqlStore
@@ -79,7 +75,11 @@ def runs_resume(
 ) -> None:
     """Resume an interrupted run (its process died, or its server stopped): the subtasks
     that ended are kept, the others run; print the answer, as `automatos run` does."""
+    from asyncio import CancelledError
+
     from automatos import aio
+    from automatos.cli.run import run_shown
+    from automatos.domain.event import Event, WorkflowResumed
     from automatos.errors import AutomatosError, ConfigurationError
 
     settings = load_settings()
@@ -97,30 +97,44 @@ def runs_resume(
     from automatos.cli.run import _print_result
 
     err = Console(stderr=True)
+    resumed: list[WorkflowResumed] = []
+
+    def note(event: Event) -> None:
+        if isinstance(event, WorkflowResumed):
+            resumed.append(event)
+
     try:
-        result = aio.run(_resume(engine, workflow_id, err, show=not quiet))
+        result = aio.run(
+            run_shown(
+                engine,
+                err,
+                lambda on_event: engine.resume(workflow_id, on_event=on_event),
+                show=not quiet,
+                also=note,
+            )
+        )
     except AutomatosError as exc:
         raise fail(exc) from None
-    except KeyboardInterrupt:
-        raise fail("cancelled", EXIT_INTERRUPTED) from None
+    except (KeyboardInterrupt, CancelledError):
+        raise fail(
+            f"interrupted; go on with it: automatos runs resume {workflow_id[:12]}",
+            EXIT_INTERRUPTED,
+        ) from None
     if as_json:
         typer.echo(result.model_dump_json(indent=2))
     else:
+        if resumed:
+            first = resumed[0]
+            err.print(
+                "started over: the run had stopped before its plan was saved"
+                if first.replanned
+                else f"resumed: {first.carried_over} subtask(s) kept from the earlier run, "
+                f"{first.remaining} run now",
+                highlight=False,
+            )
         _print_result(result, err)
     if result.status.value == "failed":
         raise typer.Exit(EXIT_FAILED)
-
-
-async def _resume(
-    engine: Engine, workflow_id: str, console: Console, *, show: bool
-) -> WorkflowResult:
-    from automatos.progress import ProgressDisplay
-
-    async with engine:
-        if not show or not console.is_terminal:
-            return await engine.resume(workflow_id)
-        with ProgressDisplay(console) as display:
-            return await engine.resume(workflow_id, on_event=display.on_event)
 
 
 def _one_run(settings: StoreSettings, run_id: str) -> RunDetail:
