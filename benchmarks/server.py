@@ -16,10 +16,14 @@ workspace gets, whose multi-agent plans add an agent choice, a negotiation and a
    and spread as real calls are (calls that all took the same time would keep every workflow
    in step, 200 of them waking at once). One aiohttp client (httpx costs five times the CPU
    per workflow, which the client would take from the server on a small machine) keeps
-   ``--in-flight`` workflows (200) running: it POSTs one, follows its event stream (SSE) to
-   ``workflow_finished``, then starts the next. After a warm-up of ``--warmup`` workflows (the
-   first wave allocates the pools and arenas that later waves reuse), two batches of
-   ``--workflows / 2`` (500 each), the server left idle for 2 s after each:
+   ``--in-flight`` workflows (200) running: it POSTs one with ``Accept: text/event-stream``,
+   whose answer is the workflow's event stream (SSE) from its first event, reads it to its
+   end (``workflow_finished``, then the end of the answer, which keeps the connection for
+   the next request), then starts the next (``--follow get``: the JSON answer, then a GET of
+   the events, as before the POST could stream). After a warm-up of ``--warmup`` workflows
+   (the first wave allocates the pools and arenas that later waves reuse), two batches of
+   ``--workflows / 2`` (500 each; more than ``--in-flight``), the server left idle for 2 s
+   after each:
 
    - ``workflows_per_s``: the measured workflows over the two batches' wall time (with 200
      in flight, bounded by the model's pace: about 50 a second).
@@ -27,9 +31,11 @@ workspace gets, whose multi-agent plans add an agent choice, a negotiation and a
      the moment the client read its ``data:`` line (``time.time()``, same machine, same
      clock), p99 over the events received while the client still had workflows to start
      (all ``--in-flight`` of them running). Target <= 50 ms. The events emitted before the
-     client's stream was open (a run's first few, emitted while the POST's answer and the
-     GET were on their way) count with that wait; ``details`` has the p99 of the others
-     (``sse_lag_ms_p99_live``), and how long the POST and the stream's headers took.
+     client's stream was open (with ``--follow get``, a run's first few, emitted while the
+     POST's answer and the GET were on their way) count with that wait; ``details`` has the
+     p99 of the others (``sse_lag_ms_p99_live``), of the events emitted in a batch's first
+     second, as its first 200 workflows start at once (``sse_lag_ms_p99_batch_start``), and
+     of the rest; how long the POST, the stream's headers and the first event took.
    - ``rss_growth_500_to_1000``: the server's VmRSS (``/proc/PID/status``) after the second
      batch over that after the first, less one. Target <= 0.05 (no leak).
 
@@ -273,21 +279,41 @@ class Load:
     live_lags_ms: list[float] = field(default_factory=list)
     """Those of ``lags_ms`` emitted after their stream was open (none waited for the client
     to connect)."""
+    start_lags_ms: list[float] = field(default_factory=list)
+    """Those of ``lags_ms`` emitted in the batch's first second, as its first
+    ``--in-flight`` workflows start at once."""
+    steady_lags_ms: list[float] = field(default_factory=list)
+    """The other ``lags_ms``."""
     post_ms: list[float] = field(default_factory=list)
-    """POST to its answer."""
+    """POST to its answer (following on the POST: to the stream's headers)."""
+    first_event_ms: list[float] = field(default_factory=list)
+    """POST to the first event read."""
     open_ms: list[float] = field(default_factory=list)
-    """GET of the event stream to its headers."""
+    """GET of the event stream to its headers (following with a GET)."""
     statuses: dict[str, int] = field(default_factory=dict)
     events: int = 0
     cpu_s: float = 0.0
     """The client's own CPU time."""
+    started: float = field(default_factory=time.time)
+    """When the batch began."""
 
 
 async def _one(
-    client: aiohttp.ClientSession, base: str, load: Load, busy: Callable[[], bool]
+    client: aiohttp.ClientSession, base: str, load: Load, busy: Callable[[], bool], follow: str
 ) -> None:
-    """Start one workflow and follow its events to ``workflow_finished``."""
+    """Start one workflow and follow its events to the end of its stream: on the POST's own
+    answer (``follow`` "post": ``Accept: text/event-stream``), or with a GET of its events
+    once the POST answered (``follow`` "get")."""
     posted = time.time()
+    if follow == "post":
+        async with client.post(
+            f"{base}/v1/workflows", json={"request": REQUEST}, headers=_STREAM
+        ) as stream:
+            stream.raise_for_status()
+            opened = time.time()
+            load.post_ms.append((opened - posted) * 1000)
+            await _follow(stream, load, busy, posted, opened)
+        return
     async with client.post(f"{base}/v1/workflows", json={"request": REQUEST}) as answer:
         answer.raise_for_status()
         started = await answer.json()
@@ -297,28 +323,53 @@ async def _one(
         stream.raise_for_status()
         opened = time.time()
         load.open_ms.append((opened - asked) * 1000)
-        async for line in stream.content:
-            if not line.startswith(b"data:"):
-                continue
-            received = time.time()
-            event = json.loads(line[5:])
-            lag_ms = (received - event["at"]) * 1000
-            if busy():
-                load.lags_ms.append(lag_ms)
-                if event["at"] >= opened:
-                    load.live_lags_ms.append(lag_ms)
+        await _follow(stream, load, busy, posted, opened)
+
+
+_STREAM = {"Accept": "text/event-stream"}
+
+
+async def _follow(
+    stream: aiohttp.ClientResponse,
+    load: Load,
+    busy: Callable[[], bool],
+    posted: float,
+    opened: float,
+) -> None:
+    """Read an event stream to its end, timing each event; it ends with
+    ``workflow_finished``, once the run's record is written. (A client that stopped reading
+    at ``workflow_finished`` would close its connection with the answer unfinished, the
+    server's stream cancelled, and open another for its next workflow.)"""
+    finished = False
+    async for line in stream.content:
+        if not line.startswith(b"data:"):
+            continue
+        received = time.time()
+        event = json.loads(line[5:])
+        lag_ms = (received - event["at"]) * 1000
+        if event["seq"] == 1:
+            load.first_event_ms.append((received - posted) * 1000)
+        if busy():
+            load.lags_ms.append(lag_ms)
+            if event["at"] >= opened:
+                load.live_lags_ms.append(lag_ms)
+            if event["at"] < load.started + 1.0:
+                load.start_lags_ms.append(lag_ms)
             else:
-                load.tail_lags_ms.append(lag_ms)
-            load.events += 1
-            if event["kind"] == "workflow_finished":
-                status = event["status"]
-                load.statuses[status] = load.statuses.get(status, 0) + 1
-                return
-    raise RuntimeError("the event stream ended before workflow_finished")
+                load.steady_lags_ms.append(lag_ms)
+        else:
+            load.tail_lags_ms.append(lag_ms)
+        load.events += 1
+        if event["kind"] == "workflow_finished":
+            status = event["status"]
+            load.statuses[status] = load.statuses.get(status, 0) + 1
+            finished = True
+    if not finished:
+        raise RuntimeError("the event stream ended before workflow_finished")
 
 
 async def _batch(
-    client: aiohttp.ClientSession, base: str, n: int, in_flight: int
+    client: aiohttp.ClientSession, base: str, n: int, in_flight: int, follow: str
 ) -> tuple[Load, float]:
     """``n`` workflows, ``in_flight`` at a time; what was seen, and the wall time."""
     load = Load()
@@ -331,7 +382,7 @@ async def _batch(
         nonlocal left
         while left > 0:
             left -= 1
-            await _one(client, base, load, busy)
+            await _one(client, base, load, busy, follow)
 
     started, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(slot() for _ in range(min(n, in_flight))))
@@ -360,6 +411,7 @@ async def server_figures(
     agents: str,
     latency: float,
     jitter: float,
+    follow: str,
 ) -> dict[str, Any]:
     """Part 1: throughput, event lag and memory of a server process."""
     half = workflows // 2
@@ -370,14 +422,14 @@ async def server_figures(
         ):
             rss_start = _rss_mb(pid)
             if warmup:
-                await _batch(client, base, warmup, in_flight)
+                await _batch(client, base, warmup, in_flight, follow)
                 await _quiet()
             rss_warm = _rss_mb(pid)
             cpu_before = _cpu_s(pid)
-            first, first_s = await _batch(client, base, half, in_flight)
+            first, first_s = await _batch(client, base, half, in_flight, follow)
             await _quiet()
             rss_half = _rss_mb(pid)
-            second, second_s = await _batch(client, base, workflows - half, in_flight)
+            second, second_s = await _batch(client, base, workflows - half, in_flight, follow)
             await _quiet()
             rss_full = _rss_mb(pid)
             server_cpu_s = _cpu_s(pid) - cpu_before
@@ -385,6 +437,9 @@ async def server_figures(
     live = first.live_lags_ms + second.live_lags_ms
     everything = lags + first.tail_lags_ms + second.tail_lags_ms
     post_ms, open_ms = first.post_ms + second.post_ms, first.open_ms + second.open_ms
+    start = first.start_lags_ms + second.start_lags_ms
+    steady = first.steady_lags_ms + second.steady_lags_ms
+    first_event_ms = first.first_event_ms + second.first_event_ms
     statuses = dict(first.statuses)
     for status, count in second.statuses.items():
         statuses[status] = statuses.get(status, 0) + count
@@ -397,13 +452,18 @@ async def server_figures(
             "sse_lag_ms_max": max(lags),
             "sse_lag_ms_p99_live": _p(live, 0.99) if live else None,
             "sse_lag_ms_p99_all_events": _p(everything, 0.99),
+            "sse_lag_ms_p99_batch_start": _p(start, 0.99) if start else None,
+            "sse_lag_ms_p99_after_batch_start": _p(steady, 0.99) if steady else None,
+            "events_batch_start": len(start),
             "events_at_full_load": len(lags),
             "events_live": len(live),
             "events": len(everything),
             "post_ms_p50": _p(post_ms, 0.5),
             "post_ms_p99": _p(post_ms, 0.99),
-            "stream_open_ms_p50": _p(open_ms, 0.5),
-            "stream_open_ms_p99": _p(open_ms, 0.99),
+            "stream_open_ms_p50": _p(open_ms, 0.5) if open_ms else None,
+            "stream_open_ms_p99": _p(open_ms, 0.99) if open_ms else None,
+            "first_event_ms_p50": _p(first_event_ms, 0.5),
+            "first_event_ms_p99": _p(first_event_ms, 0.99),
             "statuses": statuses,
             "batch_s": [first_s, second_s],
             "server_cpu_ms_per_workflow": server_cpu_s / workflows * 1000,
@@ -419,7 +479,7 @@ async def server_figures(
 
 
 async def capacity(
-    workflows: int, in_flight: int, backend: str, postgres_url: str, agents: str
+    workflows: int, in_flight: int, backend: str, postgres_url: str, agents: str, follow: str
 ) -> dict[str, Any]:
     """The server flat out: every model call 50 ms exactly, ``in_flight`` workflows at once,
     more than the server's CPU can serve; its throughput then is its capacity, and the
@@ -429,9 +489,9 @@ async def capacity(
             _server(Path(tmp), backend, postgres_url, agents, LATENCY_S, 0.0) as (base, pid),
             _client() as client,
         ):
-            await _batch(client, base, in_flight, in_flight)
+            await _batch(client, base, in_flight, in_flight, follow)
             cpu = _cpu_s(pid)
-            load, wall = await _batch(client, base, workflows, in_flight)
+            load, wall = await _batch(client, base, workflows, in_flight, follow)
             cpu = _cpu_s(pid) - cpu
     return {
         "workflows_per_s": workflows / wall,
@@ -589,12 +649,18 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             args.agents,
             args.server_latency,
             args.server_jitter,
+            args.follow,
         )
         details["server"] = server.pop("details")
         figures.update(server)
         if args.capacity:
             details["capacity"] = await capacity(
-                args.capacity, args.in_flight, args.server_store, args.postgres_url, args.agents
+                args.capacity,
+                args.in_flight,
+                args.server_store,
+                args.postgres_url,
+                args.agents,
+                args.follow,
             )
     if not args.no_store:
         store = await store_figures(
@@ -615,6 +681,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "workflows": args.workflows,
         "in_flight": args.in_flight,
         "warmup": args.warmup,
+        "follow": args.follow,
         "server_store": args.server_store,
         "agents": args.agents,
         "concurrent": args.concurrent,
@@ -666,6 +733,13 @@ def _parser() -> argparse.ArgumentParser:
         default=600,
         help="workflows of the flat-out run (model calls 50 ms); 0 skips it",
     )
+    parser.add_argument(
+        "--follow",
+        choices=["post", "get"],
+        default="post",
+        help="follow each workflow's events on its POST (Accept: text/event-stream), or "
+        "with a GET of them once the POST answered",
+    )
     parser.add_argument("--no-server", action="store_true", help="skip the server part")
     parser.add_argument("--no-store", action="store_true", help="skip the library part")
     parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
@@ -677,7 +751,11 @@ if __name__ == "__main__":
     # The developer's own settings must not change what is measured.
     for key in [k for k in os.environ if k.upper().startswith("AUTOMATOS_")]:
         del os.environ[key]
-    args = _parser().parse_args()
+    parser = _parser()
+    args = parser.parse_args()
+    if args.serve is None and not args.no_server and args.workflows // 2 <= args.in_flight:
+        # an event counts while the client has workflows left to start
+        parser.error("--workflows / 2 must be over --in-flight, or no event is at full load")
     if args.serve is not None:
         _serve(args)
     else:

@@ -5,6 +5,7 @@ committed before it was asked)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -197,3 +198,27 @@ async def test_an_idle_writer_writes_a_new_row_within_the_interval(store: SqlSto
     assert await _count(store, events) == 1
     await writer.aclose()
     assert writer.warnings == []
+
+
+async def test_a_committed_group_resumes_its_callers_a_few_at_a_time() -> None:
+    """What the first callers wake (a server's event streams) runs before the last caller of
+    a large group resumes, not after the whole group."""
+    order: list[tuple[str, int]] = []
+
+    async def together(requests: list[int]) -> Sequence[int]:
+        await asyncio.sleep(0.01)  # the transaction
+        return requests
+
+    group: Group[int, int] = Group(lambda _: "op", together)
+    loop = asyncio.get_running_loop()
+
+    async def caller(i: int) -> None:
+        assert await group(i) == i
+        order.append(("resumed", i))
+        loop.call_soon(order.append, ("woke", i))
+
+    await asyncio.gather(*(caller(i) for i in range(200)))
+    await asyncio.sleep(0)
+    assert group.groups == 1
+    assert order.index(("woke", 0)) < order.index(("resumed", 199))
+    assert [i for kind, i in order if kind == "resumed"] == list(range(200))  # in order

@@ -5,7 +5,13 @@ the library and the CLI) and a :class:`~automatos.server.runs.RunRegistry` of th
 it runs. Endpoints:
 
 - ``POST /v1/workflows``: start a workflow (``{"request": "..."}``, optionally ``"level"``);
-  an ``Idempotency-Key`` header makes a retried POST return the same workflow.
+  an ``Idempotency-Key`` header makes a retried POST return the same workflow. The answer is
+  JSON (202: its id and where its events are), or, with ``Accept: text/event-stream``, the
+  workflow's event stream itself, from its first event (201 when started now, 200 for the
+  workflow the key started before; ``Location`` names it): a client that wants the events
+  loses none to the time between the answer and a ``GET`` of them, and makes one request.
+  As with the ``GET``, closing the stream leaves the workflow running (``…/cancel`` stops it),
+  and ``Last-Event-ID`` (on a retry with the same key) resumes after that event.
 - ``GET /v1/workflows``: the stored runs, newest first, a page at a time (``limit``,
   ``status``, ``cursor``: the ``next`` of the page before).
 - ``GET /v1/workflows/{id}``: the stored run, or the progress of a running one.
@@ -53,11 +59,11 @@ from automatos.server.listing import RunPage, RunStatus, list_page
 from automatos.server.metrics import ServerMetrics
 from automatos.server.problems import ERRORS, invalid_request
 from automatos.server.runs import LiveRun
-from automatos.server.tenants import Tenants
+from automatos.server.tenants import Tenant, Tenants
 from automatos.settings import Settings
 from automatos.store.sql import SqlStore
 
-__all__ = ["HEARTBEAT_S", "WorkflowIn", "create_app"]
+__all__ = ["HEARTBEAT_S", "WorkflowIn", "WorkflowStarted", "create_app"]
 
 HEARTBEAT_S = 15.0
 """Seconds of silence after which an event stream sends a comment, so proxies keep it open."""
@@ -118,27 +124,46 @@ def create_app(
             {"detail": str(exc), "error": type(exc).__name__}, status_code=status, headers=headers
         )
 
-    @app.post("/v1/workflows", status_code=202)
+    @app.post(
+        "/v1/workflows",
+        status_code=202,
+        response_model=WorkflowStarted,
+        response_description="Started, or found started by its Idempotency-Key: its id, "
+        "and where its events are.",
+        responses=_STREAMED,
+    )
     async def start(
         body: WorkflowIn,
         tenant: Scoped,
+        request: Request,
         idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
-    ) -> dict[str, Any]:
+        last_event_id: Annotated[str | None, Header(description=_RESUME)] = None,
+    ) -> WorkflowStarted | StreamingResponse:
+        after = _seq(last_event_id)
         limit = settings.plan.max_request_chars
         if len(body.request) > limit:
             raise HTTPException(
                 422, f"the request is {len(body.request)} characters long; the limit is {limit}"
             )
         try:
-            request = WorkflowRequest(text=body.request, level=body.level)
+            asked = WorkflowRequest(text=body.request, level=body.level)
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
-        workflow_id, started = tenant.runs.start(request, idempotency_key)
-        return {
-            "workflow_id": workflow_id,
-            "started": started,
-            "events": f"/v1/workflows/{workflow_id}/events",
-        }
+        workflow_id, started = tenant.runs.start(asked, idempotency_key)
+        if _wants_events(request.headers.get("accept")):
+            return await _event_stream(
+                tenant,
+                workflow_id,
+                after,
+                request,
+                status=201 if started else 200,
+                location=f"/v1/workflows/{workflow_id}",
+            )
+        return WorkflowStarted(
+            workflow_id=workflow_id,
+            started=started,
+            events=f"/v1/workflows/{workflow_id}/events",
+        )
 
     @app.get("/v1/workflows")
     async def list_workflows(
@@ -180,18 +205,7 @@ def create_app(
         request: Request,
         last_event_id: Annotated[str | None, Header()] = None,
     ) -> StreamingResponse:
-        after = _seq(last_event_id)
-        live = tenant.runs.live(workflow_id)
-        store = tenant.store
-        if live is None:
-            run = await store.get_run(workflow_id)
-            if run is None or run.id != workflow_id:
-                raise HTTPException(404, f"no workflow {workflow_id!r}")
-        return StreamingResponse(
-            _stream(live, store, workflow_id, after, partial(_grace_left, request.app)),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
+        return await _event_stream(tenant, workflow_id, _seq(last_event_id), request)
 
     app.include_router(catalog.router)
     app.include_router(page.router)
@@ -214,6 +228,90 @@ def create_app(
         return JSONResponse({"status": "ready"})
 
     return app
+
+
+class WorkflowStarted(BaseModel):
+    """The JSON answer to a workflow's POST."""
+
+    workflow_id: str = Field(description="Its id.")
+    started: bool = Field(
+        description="Started by this request; false when its Idempotency-Key started it before."
+    )
+    events: str = Field(description="Where its events are (SSE).")
+
+
+_RESUME = (
+    "The last event a client saw (its SSE id): its stream resumes after it. On a POST, only "
+    "with Accept: text/event-stream (a retry, with the same Idempotency-Key, of a POST whose "
+    "stream broke)."
+)
+_STREAM_HEADERS = {
+    "Location": {"description": "The workflow.", "schema": {"type": "string"}},
+}
+_STREAMED: dict[int | str, dict[str, Any]] = {
+    201: {
+        "description": "With `Accept: text/event-stream`: the workflow was started, and this "
+        "is its event stream from its first event, as `GET /v1/workflows/{id}/events` sends "
+        "it (each event's `seq` as its SSE id); it ends with the workflow.",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        "headers": _STREAM_HEADERS,
+    },
+    200: {
+        "description": "With `Accept: text/event-stream`: the workflow its Idempotency-Key "
+        "started before, and its event stream (from its first event, or after Last-Event-ID).",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        "headers": _STREAM_HEADERS,
+    },
+}
+"""The streamed answers of ``POST /v1/workflows``, beside its JSON one."""
+
+
+async def _event_stream(
+    tenant: Tenant,
+    workflow_id: str,
+    after: int,
+    request: Request,
+    *,
+    status: int = 200,
+    location: str | None = None,
+) -> StreamingResponse:
+    """The events of ``workflow_id`` after ``after`` as SSE (404 if there is no such
+    workflow): while it runs, from the registry, then from the store."""
+    live = tenant.runs.live(workflow_id)
+    store = tenant.store
+    if live is None:
+        run = await store.get_run(workflow_id)
+        if run is None or run.id != workflow_id:
+            raise HTTPException(404, f"no workflow {workflow_id!r}")
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    if location is not None:
+        headers["Location"] = location
+    return StreamingResponse(
+        _stream(live, store, workflow_id, after, partial(_grace_left, request.app)),
+        status_code=status,
+        media_type="text/event-stream",
+        headers=headers,
+    )
+
+
+def _wants_events(accept: str | None) -> bool:
+    """Whether an ``Accept`` header asks for ``text/event-stream`` (at a q above 0): the
+    answer is then the stream, whatever else it lists. No header, ``*/*`` or JSON: JSON."""
+    if not accept:
+        return False
+    for media_range in accept.split(","):
+        kind, *params = media_range.split(";")
+        if kind.strip().lower() != "text/event-stream":
+            continue
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    return float(value) > 0
+                except ValueError:
+                    return False
+        return True
+    return False
 
 
 def begin_stop(app: FastAPI) -> None:

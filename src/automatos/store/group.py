@@ -31,7 +31,14 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from automatos.store.failures import is_transient, store_error
 
-__all__ = ["Group"]
+__all__ = ["HAND_OVER", "Group"]
+
+HAND_OVER = 16
+"""Callers resumed per turn of the loop once their group is committed. A group of hundreds
+(a server that started as many workflows at once) resumed all at once runs every caller
+back to back before anything they woke runs: a server's event streams waited for the whole
+group (100 ms and more). A few at a time, what each woke runs soon after it; what they ask
+meanwhile still goes into one next group."""
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -136,8 +143,18 @@ class Group(Generic[T, R]):
                 else:
                     _resolve(future, result)
             return
-        for (_, future), result in zip(taken, results, strict=True):
+        done = list(zip(taken, results, strict=True))
+        for i, ((_, future), result) in enumerate(done, 1):
             _resolve(future, result)
+            if i % HAND_OVER == 0 and i < len(done):
+                # the rest resume at the next turn of the loop: what these woke (a server's
+                # streams sending their events) runs first, not after the whole group
+                try:
+                    await asyncio.sleep(0)
+                except asyncio.CancelledError:  # committed: every caller gets its result
+                    for (_, rest), outcome in done[i:]:
+                        _resolve(rest, outcome)
+                    raise
 
     def _error(self, request: T, exc: Exception) -> Exception:
         """A database failure as each caller's own :class:`StoreError`; anything else as is."""
