@@ -294,18 +294,29 @@ async def _run_stages(
     writer = state.writer
     if writer is not None and task is not None:
         writer.on_taken_over = lambda _: task.cancel("the run was taken over")
+    saving: asyncio.Future[None] | None = None
     try:
         planned = False
         for stage in stages:
             planning = plans(stage)
             if planned and not planning and store is not None:
                 planned = False
-                await _save_checkpoint(store, state)
+                # Not awaited: the next stages start now. The store takes it ahead of the
+                # rows the run writes afterwards (its writes are first come, first written,
+                # in groups that commit whole), so no result is stored without it.
+                made = checkpoint_of(state) if state.time_left() else None
+                if made is not None:  # as planning left it, before the next stage changes it
+                    saving = asyncio.ensure_future(
+                        _save_checkpoint(store, state, made, after=saving)
+                    )
             if state.deadline is None:
                 await _run_stage(stage, state)
             else:
                 await _run_stage_by_deadline(stage, state)
             planned = planned or planning
+        if saving is not None:
+            await saving
+            saving = None
         state.warnings += bus.failures
         result = build_result(state)
         carried = state.carried
@@ -323,6 +334,8 @@ async def _run_stages(
         error = exc
         raise
     finally:
+        if saving is not None:  # the run stopped first: the checkpoint ends within its bound
+            await _to_the_end(_settled(saving))
         if writer is not None:
             writer.on_taken_over = None  # the end is written as it is, whatever comes now
         # to the end even when cancelled meanwhile (each step is bounded by store.timeout_s):
@@ -336,14 +349,27 @@ async def _run_stages(
     return result
 
 
-async def _save_checkpoint(store: Store, state: WorkflowState) -> None:
+async def _settled(future: asyncio.Future[None]) -> None:
+    with contextlib.suppress(Exception):
+        await future
+
+
+async def _save_checkpoint(
+    store: Store,
+    state: WorkflowState,
+    made: tuple[dict[str, Any], dict[str, Any]],
+    *,
+    after: asyncio.Future[None] | None = None,
+) -> None:
     """Save what resuming the run needs (:func:`~automatos.phases.resume.checkpoint_of`),
     within ``store.timeout_s`` and the workflow's deadline (past it, the run is ending: no
-    checkpoint). A store that cannot take it costs the run its checkpoint (a resume would
-    start it over), with a warning, not the run."""
+    checkpoint), once the checkpoint saved ``after`` it is. A store that cannot take it
+    costs the run its checkpoint (a resume would start it over), with a warning, not the
+    run."""
+    if after is not None:
+        await _settled(after)
     left = state.time_left()
-    made = checkpoint_of(state) if left else None
-    if made is None:
+    if not left:
         return
     checkpoint, stored_plan = made
     limit = state.runtime.settings.store.timeout_s
