@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["GROUP", "QueueKeys", "is_connection_error", "safe_url"]
+__all__ = ["GROUP", "RECONNECT_S", "QueueKeys", "is_connection_error", "safe_url", "text"]
 
 GROUP = "workers"
 """The consumer group every worker of a queue reads jobs in."""
+
+RECONNECT_S = (0.05, 2.0)
+"""First and longest wait between attempts to reach a Redis that went away."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,3 +60,8 @@ def safe_url(url: str) -> str:
     credentials, _, host = rest.rpartition("@")
     user = credentials.split(":", 1)[0]
     return f"{scheme}://{user + ':***@' if user else '***@'}{host}"
+
+
+def text(value: bytes | str) -> str:
+    """A Redis reply (bytes) as text."""
+    return value.decode() if isinstance(value, bytes) else value

@@ -51,8 +51,15 @@ from automatos.domain.agent import AgentSpec
 from automatos.errors import QueueError, describe_exception
 from automatos.llm.base import Completion
 from automatos.runners.base import AgentTask
-from automatos.runners.keys import GROUP, QueueKeys, is_connection_error, safe_url
-from automatos.runners.wire import decode_answer, encode_job
+from automatos.runners.keys import (
+    GROUP,
+    RECONNECT_S,
+    QueueKeys,
+    is_connection_error,
+    safe_url,
+    text,
+)
+from automatos.runners.wire import decode_answer, encode_job, field_of
 from automatos.settings import RunnerSettings
 
 if TYPE_CHECKING:
@@ -65,8 +72,6 @@ __all__ = ["QueuedTaskRunner", "connect", "ensure_group"]
 _log = logging.getLogger(__name__)
 
 _ANSWERS_PER_READ = 1000
-_RECONNECT_S = (0.05, 2.0)
-"""First and longest wait between attempts to reach a Redis that went away."""
 
 
 def connect(settings: RunnerSettings) -> Redis:
@@ -299,13 +304,13 @@ class QueuedTaskRunner:
                 for entry, fields in chunk:
                     payload = (fields or {}).get(b"j", b"")
                     if marker in payload:
-                        entries.append(_text(entry))
-                        job = _field(payload, "job")
+                        entries.append(text(entry))
+                        job = field_of(payload, "job")
                         if isinstance(job, str):
                             jobs.append(job)
                 if len(chunk) < 1000:
                     break
-                start = "(" + _text(chunk[-1][0])
+                start = "(" + text(chunk[-1][0])
             if entries:
                 async with self.redis.pipeline(transaction=False) as pipe:
                     pipe.xdel(self.keys.jobs, *entries)
@@ -354,7 +359,7 @@ class QueuedTaskRunner:
         """Send what waits in the outbox, and withdraw jobs no longer wanted, in one round
         trip each time; while Redis is away, keep them and try again."""
         assert self._wake is not None
-        pause = _RECONNECT_S[0]
+        pause = RECONNECT_S[0]
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -375,10 +380,10 @@ class QueuedTaskRunner:
                 self._outbox[:0] = jobs
                 self._unwanted[:0] = unwanted
                 await asyncio.sleep(pause)
-                pause = min(pause * 2, _RECONNECT_S[1])
+                pause = min(pause * 2, RECONNECT_S[1])
                 self._wake.set()
             else:
-                pause = _RECONNECT_S[0]
+                pause = RECONNECT_S[0]
 
     async def _send(
         self, sending: list[tuple[str, _Waiting]], unwanted: list[tuple[str, str | None]]
@@ -406,7 +411,7 @@ class QueuedTaskRunner:
     async def _read_loop(self) -> None:
         """Take answers as they come and hand each to its waiting attempt."""
         redis, reply = self.redis, self._reply
-        pause = _RECONNECT_S[0]
+        pause = RECONNECT_S[0]
         lost = False
         while not self._closed:
             try:
@@ -436,9 +441,9 @@ class QueuedTaskRunner:
                     _log.warning("%s; trying again in %.2g s", self._unreachable(exc), pause)
                 lost = True
                 await asyncio.sleep(pause)
-                pause = min(pause * 2, _RECONNECT_S[1])
+                pause = min(pause * 2, RECONNECT_S[1])
                 continue
-            pause = _RECONNECT_S[0]
+            pause = RECONNECT_S[0]
             for answer in answers:
                 if answer:  # an empty one only wakes the reader (to stop)
                     try:
@@ -518,17 +523,3 @@ class QueuedTaskRunner:
                 await self._redis.delete(self._reply)
             await self._redis.aclose()
             self._redis = None
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _field(payload: bytes, name: str) -> object:
-    import json
-
-    try:
-        parsed = json.loads(payload)
-    except Exception:
-        return None
-    return parsed.get(name) if isinstance(parsed, dict) else None

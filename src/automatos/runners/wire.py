@@ -41,6 +41,7 @@ __all__ = [
     "encode_error",
     "encode_job",
     "encode_result",
+    "field_of",
     "is_reply_key",
     "reply_of",
 ]
@@ -189,10 +190,10 @@ def decode_job(data: bytes | str) -> Job:
 
 
 def _version_of(data: bytes | str) -> object:
-    return _field_of(data, "v")
+    return field_of(data, "v")
 
 
-def _field_of(data: bytes | str, name: str) -> object:
+def field_of(data: bytes | str, name: str) -> object:
     """One top-level field of a JSON object that may be anything at all."""
     try:
         parsed = json.loads(data)
@@ -205,7 +206,7 @@ def reply_of(data: bytes | str, prefix: str) -> tuple[str, str] | None:
     """The job id and answer list of a job that did not validate, if it names them and the
     list is one of the queue's (so that its orchestrator learns at once why it failed; a job
     cannot make a worker write to any other key)."""
-    job, reply = _field_of(data, "job"), _field_of(data, "reply")
+    job, reply = field_of(data, "job"), field_of(data, "reply")
     if isinstance(job, str) and isinstance(reply, str) and is_reply_key(reply, prefix):
         return job[:512], reply
     return None

@@ -39,7 +39,14 @@ from automatos.deadlines import caller_timeout
 from automatos.errors import QueueError, SubtaskTimeoutError, describe_exception
 from automatos.llm.base import LLMProvider
 from automatos.runners.executor import execute
-from automatos.runners.keys import GROUP, QueueKeys, is_connection_error, safe_url
+from automatos.runners.keys import (
+    GROUP,
+    RECONNECT_S,
+    QueueKeys,
+    is_connection_error,
+    safe_url,
+    text,
+)
 from automatos.runners.queued import connect, ensure_group
 from automatos.runners.wire import (
     Job,
@@ -58,7 +65,6 @@ __all__ = ["Worker", "WorkerStats"]
 
 _log = logging.getLogger(__name__)
 
-_RECONNECT_S = (0.05, 2.0)
 _ANSWER_TTL_S = 86_400
 """How long answers wait for an orchestrator that stopped reading them (it died)."""
 
@@ -202,7 +208,7 @@ class Worker:
 
     async def _read_loop(self) -> None:
         redis, stream = self.redis, self.keys.jobs
-        pause = _RECONNECT_S[0]
+        pause = RECONNECT_S[0]
         while not self._stopping:
             free = self.concurrency - len(self._running)
             if free <= 0:
@@ -226,12 +232,12 @@ class Worker:
                 else:  # refused (read-only, out of memory, the key of another type): wait
                     _log.error("the queue's Redis refused to hand out jobs: %s", exc)
                 await asyncio.sleep(pause)
-                pause = min(pause * 2, _RECONNECT_S[1])
+                pause = min(pause * 2, RECONNECT_S[1])
                 continue
-            pause = _RECONNECT_S[0]
+            pause = RECONNECT_S[0]
             for _, entries in got or ():
                 for entry, fields in entries:
-                    self._take(_text(entry), fields)  # even when stopping: it is ours now
+                    self._take(text(entry), fields)  # even when stopping: it is ours now
 
     def _take(self, entry: str, fields: dict[bytes, bytes] | None) -> None:
         payload = (fields or {}).get(b"j")
@@ -334,7 +340,7 @@ class Worker:
     # -- answering ------------------------------------------------------------------------
 
     async def _write_loop(self) -> None:
-        pause = _RECONNECT_S[0]
+        pause = RECONNECT_S[0]
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -354,10 +360,10 @@ class Worker:
                 self._keep(out)
                 _log.warning("the queue's Redis is out of reach (%s); trying again", exc)
                 await asyncio.sleep(pause)
-                pause = min(pause * 2, _RECONNECT_S[1])
+                pause = min(pause * 2, RECONNECT_S[1])
                 self._wake.set()
             else:
-                pause = _RECONNECT_S[0]
+                pause = RECONNECT_S[0]
             finally:
                 self._sending = False
 
@@ -442,10 +448,10 @@ class Worker:
         reply = await self.redis.xautoclaim(
             self.keys.jobs, GROUP, self.name, idle_ms, start_id=self._claim_cursor, count=free
         )
-        self._claim_cursor = _text(reply[0]) if reply and reply[0] else "0-0"
+        self._claim_cursor = text(reply[0]) if reply and reply[0] else "0-0"
         entries = reply[1] if len(reply) > 1 else []
         for entry, fields in entries:
-            entry = _text(entry)
+            entry = text(entry)
             if fields is None:
                 self._ack(entry)
                 continue
@@ -485,7 +491,7 @@ class Worker:
                     message = await pubsub.get_message(timeout=1.0)
                     if message is None or message.get("type") != "message":
                         continue
-                    wanted = set(_text(message["data"]).split())
+                    wanted = set(text(message["data"]).split())
                     for running in list(self._running.values()):
                         if running.job in wanted and running.task is not None:
                             running.withdrawn = True
@@ -535,7 +541,3 @@ class Worker:
             self.stats.handed_back += 1
         if left:
             _log.info("handed %d job(s) back to the queue", len(left))
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
