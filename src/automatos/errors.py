@@ -36,6 +36,15 @@ AutomatosError
 ├── ScorerError                 a custom scorer raised or returned no score (not retryable)
 ├── ServerStoppingError         the server is shutting down and starts nothing (retryable, on
 │                               another server or after the restart)
+├── ToolError                   a tool could not be used; inside a subtask's tool loop it goes
+│   │                           back to the model as the tool's result, it does not fail the run
+│   ├── ToolNotFoundError       the model or an agent named a tool that is not registered or
+│   │                           not allowed for the agent
+│   ├── ToolArgumentsError      the arguments are not JSON or do not validate (names the field)
+│   ├── ToolTimeoutError        the call took longer than ``tools.call_timeout_s`` (retryable)
+│   ├── ToolFailedError         the tool raised; carries its type and message
+│   └── MCPError                an MCP server could not start, died, or broke the protocol
+│                               (retryable when a restart may help)
 └── ExecutionError              a subtask could not be run
     ├── SubtaskTimeoutError     the subtask took longer than its timeout (retryable)
     ├── RunnerError             a runner returned no Completion, or raised something that is
@@ -45,7 +54,9 @@ AutomatosError
     ├── EmptyAnswerError        the agent's answer is empty, blank or only stop tokens (retryable)
     ├── BudgetExceededError     the workflow's token or dollar budget would be exceeded
     ├── WorkflowTimeoutError    the workflow's deadline passed before the subtask finished
-    └── WorkflowCancelledError  the run was cancelled before it finished
+    ├── WorkflowCancelledError  the run was cancelled before it finished
+    └── ToolLoopError           a subtask's tool loop reached its bounds (calls, tokens) without
+                                a final answer (not retryable: the same bounds would be hit)
 ```
 
 ``retryable`` is a class attribute that an instance may override (a :class:`StoreError` says
@@ -70,6 +81,7 @@ __all__ = [
     "EmptyAnswerError",
     "ExecutionError",
     "InvalidRequestError",
+    "MCPError",
     "LLMError",
     "LLMTimeoutError",
     "PlanError",
@@ -92,6 +104,12 @@ __all__ = [
     "StoreError",
     "StructuredOutputError",
     "SubtaskTimeoutError",
+    "ToolArgumentsError",
+    "ToolError",
+    "ToolFailedError",
+    "ToolLoopError",
+    "ToolNotFoundError",
+    "ToolTimeoutError",
     "WorkflowCancelledError",
     "WorkflowTimeoutError",
 ]
@@ -279,6 +297,45 @@ class ServerStoppingError(AutomatosError):
     retryable = True
 
 
+class ToolError(AutomatosError):
+    """A tool could not be used. In a subtask's tool loop the message goes back to the model
+    as the tool's result (the model may correct itself); it never carries the tool's output
+    into the engine's own text."""
+
+    def __init__(self, tool: str, detail: str) -> None:
+        self.tool = tool
+        self.detail = detail
+        super().__init__(f"tool {tool!r}: {detail}")
+
+
+class ToolNotFoundError(ToolError):
+    """The tool is not registered, or the agent is not allowed to use it."""
+
+
+class ToolArgumentsError(ToolError):
+    """The arguments are not a JSON object, or do not validate against the tool's schema; the
+    message names the field and what was wrong with it."""
+
+
+class ToolTimeoutError(ToolError):
+    """The call took longer than its timeout and was stopped."""
+
+    retryable = True
+
+
+class ToolFailedError(ToolError):
+    """The tool raised; the message has the exception's type and message."""
+
+
+class MCPError(ToolError):
+    """An MCP server could not be started or reached, died, or answered outside the protocol.
+    The message names the server; ``retryable`` when a restart may help."""
+
+    def __init__(self, tool: str, detail: str, *, transient: bool = True) -> None:
+        self.retryable = transient
+        super().__init__(tool, detail)
+
+
 class ExecutionError(AutomatosError):
     """A subtask could not be run to the end."""
 
@@ -329,6 +386,13 @@ class WorkflowTimeoutError(ExecutionError):
 
 class WorkflowCancelledError(ExecutionError):
     """The workflow was cancelled before all of its subtasks finished."""
+
+    retryable = False
+
+
+class ToolLoopError(ExecutionError):
+    """A subtask's tool loop reached a bound (``tools.max_calls`` or the token budget) without
+    the model giving a final answer."""
 
     retryable = False
 

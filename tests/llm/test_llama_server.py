@@ -42,7 +42,9 @@ LONG = {
 class LlamaServer:
     """``python -m llama_cpp.server`` as a child process that the test may kill and restart."""
 
-    def __init__(self) -> None:
+    def __init__(self, *options: str) -> None:
+        self.options = options
+        """More of the server's command-line options (``--chat_format``, say)."""
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
@@ -68,6 +70,7 @@ class LlamaServer:
                 str(self.port),
                 "--n_ctx",
                 "2048",
+                *self.options,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -17,7 +17,7 @@ from automatos.errors import (
     StoreError,
 )
 from automatos.graph import build_plan
-from automatos.llm.base import Completion, Message
+from automatos.llm.base import Completion, Message, ToolCall
 from automatos.runners.base import AgentTask
 from automatos.runners.wire import (
     decode_answer,
@@ -132,3 +132,87 @@ def test_a_job_names_an_answer_list_of_its_queue_only() -> None:
     assert reply_of(job, "other") is None
     hostile = json.dumps({"v": 2, "job": "wf:a:1", "reply": "q:jobs"})
     assert reply_of(hostile, "q") is None
+
+
+def _tool_task() -> AgentTask:
+    task = _task()
+    calls = (ToolCall("c1", "calculator", '{"expression": "6*7"}'), ToolCall("c2", "x", "{bad"))
+    messages = (
+        *task.messages,
+        Message("assistant", "", tool_calls=calls),
+        Message("tool", "42", tool_call_id="c1", name="calculator"),
+        Message("tool", "error: unknown tool", tool_call_id="c2"),
+    )
+    return AgentTask(task.workflow_id, task.subtask, task.attempt, task.agent, messages, 12.5)
+
+
+def test_a_job_carries_tool_calls_and_results() -> None:
+    task = _tool_task()
+    data = encode_job(task, "q:answers:r1", 1e9, task.agent.model_dump_json())
+    assert decode_job(data).task().messages == task.messages
+    # Messages without tool fields are written as before: a worker of an older release
+    # (which refuses unknown fields) reads them.
+    sent = json.loads(data)["messages"]
+    assert sent[0] == {"role": "system", "content": "be brief"}
+    assert sent[3] == {"role": "tool", "content": "42", "tool_call_id": "c1", "name": "calculator"}
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        {"role": "assistant", "content": "", "tool_calls": "calculator"},
+        {"role": "assistant", "content": "", "tool_calls": [{"id": "c", "name": "x"}]},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [{"id": 1, "name": "x", "arguments": ""}],
+        },
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [{"id": "c", "name": "x", "arguments": {"a": 1}}],
+        },
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [{"id": "c", "name": "x", "arguments": "", "run": "rm -rf /"}],
+        },
+        {"role": "tool", "content": "r", "tool_call_id": ["c"]},
+        {"role": "function", "content": "r"},
+    ],
+)
+def test_a_job_with_malformed_tool_fields_is_a_queue_error(hostile: dict[str, object]) -> None:
+    task = _task()
+    data = json.loads(encode_job(task, "r", 1.0, DEFAULT_AGENT.model_dump_json()))
+    data["messages"].append(hostile)
+    with pytest.raises(QueueError, match="not of the wire schema: messages") as caught:
+        decode_job(json.dumps(data))
+    assert not caught.value.retryable
+
+
+def test_a_completion_with_tool_calls_comes_back_as_it_went() -> None:
+    calls = (ToolCall("c1", "calculator", '{"expression": "6*7"}'), ToolCall("c2", "?", "{bad"))
+    done = Completion("", "m", 10, 5, 0.25, finish_reason="tool_calls", tool_calls=calls)
+    _, outcome = decode_answer(encode_result("wf:a:1", done))
+    assert outcome == done
+    plain = json.loads(encode_result("j", Completion("x", "m", 1, 1, 0.1)))
+    assert "tool_calls" not in plain["ok"]  # as an orchestrator of an older release reads it
+
+
+@pytest.mark.parametrize(
+    "tool_calls",
+    [
+        "calculator",
+        {"id": "c", "name": "x", "arguments": "{}"},
+        [None],
+        [{"id": "c", "name": "x"}],
+        [{"id": "c", "name": "x", "arguments": {}}],
+        [{"id": "c", "name": 3, "arguments": "{}"}],
+        [{"id": "c", "name": "x", "arguments": "{}", "extra": 1}],
+    ],
+)
+def test_an_answer_with_malformed_tool_calls_is_a_queue_error(tool_calls: object) -> None:
+    answer = json.loads(encode_result("j", Completion("", "m", 1, 1, 0.1)))
+    answer["ok"]["tool_calls"] = tool_calls
+    with pytest.raises(QueueError, match="not of the wire schema"):
+        decode_answer(json.dumps(answer))

@@ -1,10 +1,13 @@
 import asyncio
+import json
 
 import pytest
 
 from automatos import ConfigurationError, ProviderUnavailableError, RateLimitedError
 from automatos.llm import Message
+from automatos.llm.base import ToolCall, ToolSpec, completion_problem
 from automatos.testing import Fault, Rule, ScriptedLLM
+from automatos.testing.scripted import tool_call
 
 
 def ask(text: str) -> list[Message]:
@@ -63,3 +66,72 @@ async def test_recording_can_be_switched_off() -> None:
     llm = ScriptedLLM(default="x", record=False)
     await llm.complete(ask("q"))
     assert llm.calls == []
+
+
+CALC = ToolSpec("calculator", "Arithmetic.", {"type": "object", "properties": {}})
+
+
+async def test_a_reply_can_be_tool_calls_good_or_bad() -> None:
+    broken = tool_call("calculator", "{not json", id="c9")
+    llm = ScriptedLLM(
+        [
+            tool_call("calculator", {"expression": "6*7"}),
+            [tool_call("nosuchtool"), broken],
+            lambda messages: tool_call("calculator", {"expression": messages[-1].content}),
+        ]
+    )
+    one = await llm.complete(ask("q"), tools=[CALC])
+    assert one.text == "" and one.finish_reason == "tool_calls"
+    assert [(c.name, json.loads(c.arguments)) for c in one.tool_calls] == [
+        ("calculator", {"expression": "6*7"})
+    ]
+    two = await llm.complete(ask("q"), tools=[CALC], tool_choice="required")
+    assert [c.name for c in two.tool_calls] == ["nosuchtool", "calculator"]
+    assert two.tool_calls[1] == ToolCall("c9", "calculator", "{not json")
+    three = await llm.complete(ask("1+1"))
+    assert three.tool_calls[0].arguments == '{"expression": "1+1"}'
+    ids = [c.id for done in (one, two, three) for c in done.tool_calls]
+    assert len(set(ids)) == len(ids) == 4
+    assert all(completion_problem(done) is None for done in (one, two, three))
+    assert three.tokens_out > 0
+
+
+async def test_the_tools_each_call_was_offered_are_recorded() -> None:
+    llm = ScriptedLLM(default="x")
+    await llm.complete(ask("q"), tools=[CALC], tool_choice="calculator")
+    await llm.complete(ask("q"))
+    assert (llm.calls[0].tools, llm.calls[0].tool_choice) == ((CALC,), "calculator")
+    assert (llm.calls[1].tools, llm.calls[1].tool_choice) == (None, None)
+
+
+def tool_turn(result: str) -> list[Message]:
+    """A conversation that ends with a tool's result."""
+    call = tool_call("calculator", {"expression": "6*7"})
+    return [
+        *ask("What is 6*7?"),
+        Message("assistant", "", tool_calls=(call,)),
+        Message("tool", result, tool_call_id=call.id, name="calculator"),
+    ]
+
+
+async def test_rules_can_answer_a_tool_s_result() -> None:
+    llm = ScriptedLLM(
+        rules=[
+            Rule(r"^\d+$", lambda m: f"It is {m[-1].content}.", role="tool"),
+            Rule("error", "The tool failed.", role="any"),
+            Rule("6\\*7", tool_call("calculator", {"expression": "6*7"})),
+        ],
+        default="default",
+    )
+    first = await llm.complete(ask("What is 6*7?"))
+    assert first.tool_calls[0].name == "calculator"
+    assert (await llm.complete(tool_turn("42"))).text == "It is 42."
+    assert (await llm.complete(tool_turn("error: division by zero"))).text == "The tool failed."
+    # A tool rule never answers a conversation that does not end with a tool's result.
+    assert (await llm.complete(ask("42"))).text == "default"
+
+
+async def test_a_user_rule_still_sees_the_task_after_a_tool_ran() -> None:
+    llm = ScriptedLLM(rules=[Rule("6\\*7", "task rule", times=1)], default="default")
+    assert (await llm.complete(tool_turn("42"))).text == "task rule"
+    assert (await llm.complete(tool_turn("42"))).text == "default"

@@ -10,17 +10,56 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from automatos.errors import describe_kind, describe_value
 
-__all__ = ["Completion", "LLMProvider", "Message", "completion_problem", "estimate_tokens"]
+__all__ = [
+    "Completion",
+    "LLMProvider",
+    "Message",
+    "ToolCall",
+    "ToolSpec",
+    "completion_problem",
+    "estimate_tokens",
+]
 
-Role = Literal["system", "user", "assistant"]
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A model's request to call one tool.
+
+    ``arguments`` is the JSON text the model wrote, unparsed: a model can write broken JSON,
+    and that is the tool layer's to report back to the model, not the provider's to crash on.
+    """
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A tool as a model sees it: a name, what it does, and the JSON schema of its arguments
+    (an object schema)."""
+
+    name: str
+    description: str
+    parameters: Mapping[str, Any]
 
 
 @dataclass(slots=True)
 class Message:
-    """One chat message."""
+    """One chat message.
+
+    An assistant message may carry ``tool_calls``; a ``tool`` message is one tool's result,
+    answering the call whose id is ``tool_call_id`` (``name`` is the tool's). A tool's result
+    is data for the model: it never enters a system message.
+    """
 
     role: Role
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+    name: str | None = None
 
 
 @dataclass(slots=True)
@@ -37,6 +76,8 @@ class Completion:
     priced: bool = True
     """Whether ``cost_usd`` is known: ``False`` for a model missing from the price table
     (its cost then counts as 0 and the result says it is unknown)."""
+    tool_calls: tuple[ToolCall, ...] = ()
+    """The tools the model asks to call before it answers (``text`` may then be empty)."""
 
 
 def completion_problem(value: object) -> str | None:
@@ -59,8 +100,9 @@ def completion_problem(value: object) -> str | None:
         and type(value.cost_usd) in _NUMBERS
         and 0 <= value.latency_s < math.inf
         and 0 <= value.cost_usd < math.inf
+        and type(value.tool_calls) is tuple
     ):
-        return None
+        return _tool_calls_problem(value.tool_calls) if value.tool_calls else None
     if type(value) is not Completion:
         return f"{describe_value(value)} instead of a Completion"
     for name, kind in _FIELDS:
@@ -71,7 +113,26 @@ def completion_problem(value: object) -> str | None:
             return f"a Completion whose {name} is {describe_kind(field)}, not a count"
         if kind is float and (type(field) not in _NUMBERS or not 0 <= field < math.inf):
             return f"a Completion whose {name} is {describe_kind(field)}, not a finite amount"
-    return "a Completion of an unknown shape"  # pragma: no cover - the checks above are all
+    if type(value.tool_calls) is not tuple:
+        return f"a Completion whose tool_calls is {describe_kind(value.tool_calls)}, not a tuple"
+    return _tool_calls_problem(value.tool_calls)
+
+
+def _tool_calls_problem(calls: tuple[object, ...]) -> str | None:
+    """What is wrong with a Completion's non-empty ``tool_calls``, or ``None``. A call's
+    name and arguments may be anything a model wrote (the tool layer answers those), but
+    each must be text."""
+    for i, call in enumerate(calls):
+        if type(call) is not ToolCall:
+            return f"a Completion whose tool_calls[{i}] is {describe_kind(call)}, not a ToolCall"
+        for name in ("id", "name", "arguments"):
+            field = getattr(call, name)
+            if type(field) is not str:
+                return (
+                    f"a Completion whose tool_calls[{i}].{name} is {describe_kind(field)}, "
+                    "not a str"
+                )
+    return None
 
 
 _NUMBERS = (float, int)
@@ -90,7 +151,12 @@ class LLMProvider(Protocol):
     """Anything that completes a chat.
 
     ``json_schema``, when given, asks for a JSON answer of that schema; providers enforce it
-    as far as their server allows, and callers validate the answer anyway. Providers raise
+    as far as their server allows, and callers validate the answer anyway.
+
+    ``tools``, when given, lets the model answer with :attr:`Completion.tool_calls` instead
+    of text; ``tool_choice`` is ``"auto"`` (the default), ``"required"``, ``"none"`` or one
+    tool's name. Callers pass these two only when there are tools, so a provider written
+    before tools existed keeps working for agents without tools. Providers raise
     :class:`~automatos.errors.LLMError` subclasses so that the retry layer knows what a
     retry can fix.
     """
@@ -104,6 +170,8 @@ class LLMProvider(Protocol):
         max_tokens: int | None = None,
         json_schema: Mapping[str, Any] | None = None,
         timeout_s: float | None = None,
+        tools: Sequence[ToolSpec] | None = None,
+        tool_choice: str | None = None,
     ) -> Completion:
         """Answer ``messages``."""
         ...

@@ -19,7 +19,13 @@ from automatos.errors import (
     describe_exception,
     is_retryable,
 )
-from automatos.llm.base import Completion, LLMProvider, Message, completion_problem
+from automatos.llm.base import (
+    Completion,
+    LLMProvider,
+    Message,
+    ToolSpec,
+    completion_problem,
+)
 from automatos.llm.pricing import price_for
 from automatos.llm.profile import ModelProfile, profile_of
 from automatos.llm.retry import backoff_delay
@@ -81,6 +87,8 @@ class ManagedLLM:
         max_tokens: int | None = None,
         json_schema: Mapping[str, Any] | None = None,
         timeout_s: float | None = None,
+        tools: Sequence[ToolSpec] | None = None,
+        tool_choice: str | None = None,
     ) -> Completion:
         """Call the wrapped provider; retry what a retry can fix; price the answer."""
         settings = self.settings
@@ -93,6 +101,12 @@ class ManagedLLM:
         # Outside a subtask nothing else would stop a provider that ignores its
         # cancellation: such calls run as a task of their own, which can be given up on.
         guarded = caller == math.inf
+        # Passed only when given: a provider written before tools existed takes neither.
+        tooling: dict[str, Any] = {}
+        if tools is not None:
+            tooling["tools"] = tools
+        if tool_choice is not None:
+            tooling["tool_choice"] = tool_choice
         attempt = 0
         while True:
             attempt += 1
@@ -104,6 +118,7 @@ class ManagedLLM:
                     max_tokens=max_tokens,
                     json_schema=json_schema,
                     timeout_s=timeout,
+                    **tooling,
                 )
                 if guarded:
                     done = await self._guarded(call, timeout)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Literal, cast
@@ -11,8 +13,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 import openai
 
-from automatos.errors import ConfigurationError, LLMTimeoutError, ProviderUnavailableError
-from automatos.llm.base import Completion, Message, estimate_tokens
+from automatos.errors import (
+    ConfigurationError,
+    LLMTimeoutError,
+    ProviderContractError,
+    ProviderUnavailableError,
+    describe_kind,
+)
+from automatos.llm.base import Completion, Message, ToolCall, ToolSpec, estimate_tokens
 from automatos.llm.http_errors import error_for_status
 from automatos.llm.profile import CAPABLE, ModelProfile
 from automatos.llm.tokens import OPENAI_TOKENIZER, openai_counter
@@ -106,9 +114,19 @@ class OpenAICompatibleProvider:
         max_tokens: int | None = None,
         json_schema: Mapping[str, Any] | None = None,
         timeout_s: float | None = None,
+        tools: Sequence[ToolSpec] | None = None,
+        tool_choice: str | None = None,
     ) -> Completion:
-        """One chat completion."""
+        """One chat completion; with ``tools``, the model may answer with tool calls.
+
+        Raises:
+            ProviderContractError: the server's tool calls are not of the API's shape.
+        """
         extra: dict[str, Any] = {}
+        if tools:  # never ``tools: null``: some servers refuse it
+            extra["tools"] = [_tool(spec) for spec in tools]
+            if tool_choice is not None:
+                extra["tool_choice"] = _tool_choice(tool_choice)
         response_format = self._response_format(json_schema)
         if response_format is not None:
             extra["response_format"] = response_format
@@ -122,7 +140,7 @@ class OpenAICompatibleProvider:
         try:
             response = await self._client.chat.completions.create(
                 model=model or self.model,
-                messages=cast(Any, [{"role": m.role, "content": m.content} for m in messages]),
+                messages=cast(Any, [_message(m) for m in messages]),
                 **extra,
             )
         except openai.APITimeoutError as exc:
@@ -139,13 +157,111 @@ class OpenAICompatibleProvider:
             raise ProviderUnavailableError("the server answered with no choices")
         choice = response.choices[0]
         text = choice.message.content or ""
+        calls = _tool_calls(choice.message.tool_calls, self._where)
+        reason = choice.finish_reason
+        if calls and reason in (None, "stop"):  # some servers say "stop" after tool calls
+            reason = "tool_calls"
         usage = response.usage
-        prompt_text = "".join(m.content for m in messages)
+        if usage:
+            tokens_in, tokens_out = usage.prompt_tokens, usage.completion_tokens
+        else:
+            tokens_in = estimate_tokens(
+                "".join(m.content + "".join(c.arguments for c in m.tool_calls) for m in messages)
+            )
+            tokens_out = estimate_tokens(text + "".join(c.arguments for c in calls))
         return Completion(
             text=text,
             model=response.model or model or self.model,
-            tokens_in=usage.prompt_tokens if usage else estimate_tokens(prompt_text),
-            tokens_out=usage.completion_tokens if usage else estimate_tokens(text),
+            tokens_in=tokens_in,
+            tokens_out=tokens_out,
             latency_s=time.perf_counter() - started,
-            finish_reason=choice.finish_reason,
+            finish_reason=reason,
+            tool_calls=calls,
         )
+
+
+def _message(m: Message) -> dict[str, Any]:
+    """``m`` in the API's shape: an assistant's tool calls and a tool's result included."""
+    out: dict[str, Any] = {"role": m.role, "content": m.content}
+    if m.tool_calls:
+        out["tool_calls"] = [
+            {
+                "id": c.id,
+                "type": "function",
+                "function": {"name": c.name, "arguments": c.arguments},
+            }
+            for c in m.tool_calls
+        ]
+    if m.role == "tool":
+        if m.tool_call_id is not None:
+            out["tool_call_id"] = m.tool_call_id
+        if m.name is not None:
+            out["name"] = m.name  # not OpenAI's, but accepted, and read by some servers
+    return out
+
+
+def _tool(spec: ToolSpec) -> dict[str, Any]:
+    return {
+        "type": "function",
+        "function": {
+            "name": spec.name,
+            "description": spec.description,
+            "parameters": dict(spec.parameters),
+        },
+    }
+
+
+def _tool_choice(choice: str) -> str | dict[str, Any]:
+    if choice in ("auto", "required", "none"):
+        return choice
+    return {"type": "function", "function": {"name": choice}}
+
+
+def _call_id() -> str:
+    """An id for a tool call whose server gave it none (the tool's result must name one)."""
+    return f"call_{uuid.uuid4().hex[:24]}"
+
+
+def _tool_calls(raw: object, where: str) -> tuple[ToolCall, ...]:
+    """The tool calls of an answer's message. The SDK does not validate what the server
+    sent, so every field is checked here.
+
+    Raises:
+        ProviderContractError: the calls are not a list of functions with a name.
+    """
+    if not raw:
+        return ()
+    if not isinstance(raw, list):
+        raise _broken(where, f"tool_calls is {describe_kind(raw)}, not a list")
+    calls: list[ToolCall] = []
+    for i, item in enumerate(raw):
+        function = _field(item, "function")
+        name = _field(function, "name")
+        arguments = _field(function, "arguments")
+        if not isinstance(name, str) or not name:
+            raise _broken(where, f"tool_calls[{i}] has no function name")
+        if isinstance(arguments, dict):  # some servers send the object, not its JSON text
+            arguments = json.dumps(arguments)
+        elif arguments is None:  # a function without parameters, on some servers
+            arguments = "{}"
+        elif not isinstance(arguments, str):
+            raise _broken(
+                where, f"tool_calls[{i}].function.arguments is {describe_kind(arguments)}"
+            )
+        call_id = _field(item, "id")
+        if not isinstance(call_id, str) or not call_id:
+            call_id = _call_id()
+        calls.append(ToolCall(call_id, name, arguments))
+    return tuple(calls)
+
+
+def _field(value: object, name: str) -> object:
+    """A field of what the SDK made of the server's JSON: a model, or a plain dict where
+    the JSON did not fit the model."""
+    if isinstance(value, dict):
+        return value.get(name)
+    return getattr(value, name, None)
+
+
+def _broken(where: str, what: str) -> ProviderContractError:
+    return ProviderContractError(f"{where} answered with tool calls the API does not allow: {what}")

@@ -29,8 +29,9 @@ from automatos.errors import (
     RunnerError,
     StructuredOutputError,
     describe_exception,
+    describe_kind,
 )
-from automatos.llm.base import Completion, Message
+from automatos.llm.base import Completion, Message, ToolCall
 from automatos.runners.base import AgentTask
 
 __all__ = [
@@ -50,11 +51,25 @@ VERSION = 1
 """The schema version this release writes and reads."""
 
 
-class _Message(BaseModel):
+class _ToolCall(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    role: Literal["system", "user", "assistant"]
+    id: str
+    name: str
+    arguments: str
+
+
+class _Message(BaseModel):
+    """A message; the tool fields are left out of a job when unset, so that a worker of a
+    release before tools reads every job without them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["system", "user", "assistant", "tool"]
     content: str
+    tool_calls: tuple[_ToolCall, ...] = ()
+    tool_call_id: str | None = None
+    name: str | None = None
 
 
 class _Graph(BaseModel):
@@ -111,7 +126,16 @@ class Job(BaseModel):
             s.agent,
             graph,
         )
-        messages = tuple(Message(m.role, m.content) for m in self.messages)
+        messages = tuple(
+            Message(
+                m.role,
+                m.content,
+                tuple(ToolCall(c.id, c.name, c.arguments) for c in m.tool_calls),
+                m.tool_call_id,
+                m.name,
+            )
+            for m in self.messages
+        )
         return AgentTask(
             self.workflow_id, subtask, self.attempt, self.agent, messages, self.timeout_s
         )
@@ -130,12 +154,28 @@ def encode_job(task: AgentTask, reply: str, deadline: float, agent_json: str) ->
             "workflow_id": task.workflow_id,
             "subtask": _subtask(subtask),
             "attempt": task.attempt,
-            "messages": [{"role": m.role, "content": m.content} for m in task.messages],
+            "messages": [_message(m) for m in task.messages],
             "timeout_s": task.timeout_s,
         },
         separators=(",", ":"),
     )
     return f'{head[:-1]},"agent":{agent_json}}}'
+
+
+def _message(m: Message) -> dict[str, Any]:
+    """``m`` as JSON; the tool fields only when set."""
+    out: dict[str, Any] = {"role": m.role, "content": m.content}
+    if m.tool_calls:
+        out["tool_calls"] = _calls(m.tool_calls)
+    if m.tool_call_id is not None:
+        out["tool_call_id"] = m.tool_call_id
+    if m.name is not None:
+        out["name"] = m.name
+    return out
+
+
+def _calls(calls: tuple[ToolCall, ...]) -> list[dict[str, str]]:
+    return [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in calls]
 
 
 def _subtask(s: Subtask) -> dict[str, Any]:
@@ -218,24 +258,21 @@ def is_reply_key(key: str, prefix: str) -> bool:
 
 
 def encode_result(job: str, done: Completion) -> str:
-    """The answer of a job that ran: what the model wrote, and what it cost."""
-    return json.dumps(
-        {
-            "v": VERSION,
-            "job": job,
-            "ok": {
-                "text": done.text,
-                "model": done.model,
-                "tokens_in": done.tokens_in,
-                "tokens_out": done.tokens_out,
-                "latency_s": done.latency_s,
-                "cost_usd": done.cost_usd,
-                "finish_reason": done.finish_reason,
-                "priced": done.priced,
-            },
-        },
-        separators=(",", ":"),
-    )
+    """The answer of a job that ran: what the model wrote, and what it cost (its tool calls
+    only when it made some: an orchestrator of a release before tools reads the rest)."""
+    ok: dict[str, Any] = {
+        "text": done.text,
+        "model": done.model,
+        "tokens_in": done.tokens_in,
+        "tokens_out": done.tokens_out,
+        "latency_s": done.latency_s,
+        "cost_usd": done.cost_usd,
+        "finish_reason": done.finish_reason,
+        "priced": done.priced,
+    }
+    if done.tool_calls:
+        ok["tool_calls"] = _calls(done.tool_calls)
+    return json.dumps({"v": VERSION, "job": job, "ok": ok}, separators=(",", ":"))
 
 
 def encode_error(job: str, exc: BaseException) -> str:
@@ -281,6 +318,7 @@ def decode_answer(data: bytes | str) -> tuple[str, Completion | AutomatosError]:
                 cost_usd=ok["cost_usd"],
                 finish_reason=ok["finish_reason"],
                 priced=ok["priced"],
+                tool_calls=_decoded_calls(ok.get("tool_calls", ())),
             )
         error = parsed["error"]
         return job, _error(error["type"], error["message"], error)
@@ -289,6 +327,29 @@ def decode_answer(data: bytes | str) -> tuple[str, Completion | AutomatosError]:
             f"an answer that is not of the wire schema ({describe_exception(exc, 200)})",
             transient=False,
         ) from None
+
+
+def _decoded_calls(raw: object) -> tuple[ToolCall, ...]:
+    """An answer's tool calls; each one's fields must be text (what they say is the tool
+    layer's to judge).
+
+    Raises:
+        ValueError: not a list of calls of that shape.
+    """
+    if not isinstance(raw, list | tuple):
+        raise ValueError(f"tool_calls is {describe_kind(raw)}, not a list")
+    calls: list[ToolCall] = []
+    for item in raw:
+        if not isinstance(item, dict) or set(item) != _CALL_FIELDS:
+            raise ValueError("a tool call that is not an object of id, name and arguments")
+        call_id, name, arguments = item["id"], item["name"], item["arguments"]
+        if not (type(call_id) is str and type(name) is str and type(arguments) is str):
+            raise ValueError("a tool call whose id, name or arguments is not a string")
+        calls.append(ToolCall(call_id, name, arguments))
+    return tuple(calls)
+
+
+_CALL_FIELDS = {"id", "name", "arguments"}
 
 
 def _error(kind: str, message: str, fields: dict[str, Any]) -> AutomatosError:

@@ -26,7 +26,7 @@ from automatos.errors import (
     describe_exception,
     describe_kind,
 )
-from automatos.llm.base import Completion, LLMProvider, Message, estimate_tokens
+from automatos.llm.base import Completion, LLMProvider, Message, ToolSpec, estimate_tokens
 from automatos.scoring import Scorer
 
 __all__ = ["GatedLLM", "guarded_score", "passes_through"]
@@ -154,17 +154,27 @@ class GatedLLM:
         max_tokens: int | None = None,
         json_schema: Mapping[str, Any] | None = None,
         timeout_s: float | None = None,
+        tools: Sequence[ToolSpec] | None = None,
+        tool_choice: str | None = None,
     ) -> Completion:
         """Call the model if the deadline and the budget allow it."""
         left = self._time_left()
         if left <= 0:
             raise WorkflowTimeoutError(f"the workflow's deadline stopped {self.purpose}")
-        estimate = self._count_tokens("".join(m.content for m in messages))
+        estimate = self._count_tokens(
+            "".join(m.content + "".join(c.arguments for c in m.tool_calls) for m in messages)
+        )
         estimate += max_tokens or _JUDGE_ANSWER_TOKENS
         refused = self._refusal(estimate + self._in_flight)
         if refused is not None:
             raise BudgetExceededError(f"the budget stopped {self.purpose} ({refused})")
         timer = asyncio.timeout(None if math.isinf(left) else left)
+        # Passed only when given: a provider written before tools existed takes neither.
+        tooling: dict[str, Any] = {}
+        if tools is not None:
+            tooling["tools"] = tools
+        if tool_choice is not None:
+            tooling["tool_choice"] = tool_choice
         self._in_flight += estimate
         try:
             async with timer:
@@ -175,6 +185,7 @@ class GatedLLM:
                     max_tokens=max_tokens,
                     json_schema=json_schema,
                     timeout_s=timeout_s,
+                    **tooling,
                 )
         except TimeoutError:
             if timer.expired():

@@ -1,0 +1,112 @@
+"""How to reach one MCP server: a command to run (stdio) or a URL (streamable HTTP)."""
+
+from __future__ import annotations
+
+import re
+from typing import Self
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = ["MCPServerConfig", "safe_url"]
+
+SERVER_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+"""A server's name: the first half of its tools' names (``{server}__{tool}``), so it keeps to
+the tool-name alphabet and leaves room for the tool's own name within 64 characters."""
+
+
+class MCPServerConfig(BaseModel):
+    """One MCP server, as an agent or a workspace configures it.
+
+    Exactly one of ``command`` (the server runs as a child process and speaks MCP over its
+    stdin and stdout) and ``url`` (a server already running, reached over streamable HTTP).
+
+    Example::
+
+        MCPServerConfig(name="files", command=["npx", "@mcp/server-filesystem", "/data"])
+        MCPServerConfig(name="search", url="https://mcp.example.com/mcp",
+                        headers={"Authorization": "Bearer ..."})
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    """The server's name; its tools are registered as ``{name}__{tool}``."""
+    command: tuple[str, ...] | None = None
+    """The program and its arguments (stdio). No shell: each item is one argument."""
+    env: dict[str, str] = Field(default_factory=dict)
+    """Environment variables for the child process, over the SDK's short safe list (``PATH``,
+    ``HOME``...): the engine's own environment, with its API keys, is not passed on."""
+    cwd: str | None = None
+    """The child process's working directory (the engine's when unset)."""
+    url: str | None = None
+    """The server's streamable HTTP endpoint, ``http://`` or ``https://``."""
+    headers: dict[str, str] = Field(default_factory=dict)
+    """HTTP headers sent with every request (an ``Authorization`` header, say)."""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not SERVER_NAME.match(value):
+            raise ValueError(
+                f"MCP server name {value!r} must be 1 to 32 letters, digits, '_' or '-'"
+            )
+        if "__" in value:
+            raise ValueError(
+                f"MCP server name {value!r} must not contain '__': it separates the server's "
+                "name from its tools' names"
+            )
+        return value
+
+    @field_validator("command")
+    @classmethod
+    def _command(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None and (not value or not value[0].strip()):
+            raise ValueError("the MCP server command is empty: give the program to run")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"MCP server URL {safe_url(value)!r} must be http:// or https://")
+        return value
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> Self:
+        if (self.command is None) == (self.url is None):
+            raise ValueError(
+                f"MCP server {self.name!r} needs exactly one of 'command' (stdio) and 'url' "
+                "(streamable HTTP)"
+            )
+        if self.command is None and (self.env or self.cwd is not None):
+            raise ValueError(f"MCP server {self.name!r}: 'env' and 'cwd' apply to 'command' only")
+        if self.url is None and self.headers:
+            raise ValueError(f"MCP server {self.name!r}: 'headers' apply to 'url' only")
+        return self
+
+    @property
+    def transport(self) -> str:
+        """``"stdio"`` or ``"http"``."""
+        return "stdio" if self.command is not None else "http"
+
+    def describe(self) -> str:
+        """Where the server is, for messages: the program, or the URL without credentials."""
+        if self.command is not None:
+            return f"command {self.command[0]!r}"
+        assert self.url is not None  # one of the two, checked above
+        return safe_url(self.url)
+
+
+def safe_url(url: str) -> str:
+    """``url`` without the user, password, query and fragment, which may hold credentials."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port is not None else ""
+    except ValueError:
+        return "(an unreadable URL)"
+    return f"{parts.scheme}://{host}{port}{parts.path}"
