@@ -1,5 +1,7 @@
+import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from automatos.cli import app
@@ -54,3 +56,114 @@ def test_bad_agents_are_refused(tmp_path: Path) -> None:
     assert "no agent 'nobody'" in runner.invoke(app, ["agents", "show", "nobody"]).output
     invalid = runner.invoke(app, ["agents", "add", "t", "--temperature", "9"])
     assert invalid.exit_code == 1 and "temperature" in invalid.output
+
+
+def ok(*args: str) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def refused(*args: str) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("error: "), result.output
+    return result.output
+
+
+def test_an_agent_is_given_tools() -> None:
+    said = ok(
+        "agents", "add", "quant", "--description", "does sums",
+        "--tool", "calculator", "--tool", "current_time",
+    )  # fmt: skip
+    assert "saved agent quant with tools calculator, current_time" in said
+    assert "warning" not in said
+    shown = ok("agents", "show", "quant")
+    assert "tools:\n- calculator\n- current_time\n" in shown
+    assert "mcp_servers: []" in shown
+    (row,) = [line for line in ok("agents", "list").splitlines() if line.startswith("quant ")]
+    assert row.endswith("does sums  [tools: calculator, current_time]")
+    listed = [json.loads(line) for line in ok("agents", "list", "--json").splitlines()]
+    assert {a["name"]: a["tools"] for a in listed}["quant"] == ["calculator", "current_time"]
+    # Replaced without --tool, it has none.
+    ok("agents", "add", "quant")
+    assert "tools: []" in ok("agents", "show", "quant")
+
+
+def test_the_starter_analyst_has_the_calculator_and_the_clock() -> None:
+    shown = ok("agents", "show", "analyst")
+    assert "tools:\n- calculator\n- current_time\n" in shown
+    (row,) = [line for line in ok("agents", "list").splitlines() if line.startswith("analyst ")]
+    assert row.endswith("[tools: calculator, current_time]")
+    (row,) = [line for line in ok("agents", "list").splitlines() if line.startswith("writer ")]
+    assert "tools" not in row
+
+
+@pytest.mark.parametrize(
+    ("tools", "problem"),
+    [
+        (["calculator", "calculator"], "tools: Value error, tools named twice: calculator"),
+        (["has space"], "'has space' cannot name a tool"),
+        (["mcp:"], "'mcp:' does not name an MCP server"),
+        (["mcp:a__b"], "'mcp:a__b' does not name an MCP server"),
+        (["x" * 65], "cannot name a tool"),
+    ],
+)
+def test_wrong_tool_names_are_refused(tools: list[str], problem: str) -> None:
+    said = refused("agents", "add", "quant", *(f"--tool={t}" for t in tools))
+    assert "invalid agent: " in said and problem in said
+    assert "quant" not in ok("agents", "list")
+
+
+def test_tools_no_run_could_give_are_warned_of_but_saved() -> None:
+    said = ok(
+        "agents", "add", "quant",
+        "--tool", "calculater", "--tool", "mcp:files", "--tool", "search__web",
+    )  # fmt: skip
+    assert "saved agent quant" in said
+    assert "warning: 'calculater' is not a built-in tool (did you mean calculator?" in said
+    assert "has no MCP server 'files' (yet)" in said
+    assert "has no MCP server 'search' (yet)" in said
+    ok("mcp", "add", "files", "--", "server")
+    ok("mcp", "add", "search", "--url", "http://127.0.0.1:9/mcp")
+    again = ok("agents", "add", "quant", "--tool", "mcp:files", "--tool", "search__web")
+    assert "warning" not in again
+
+
+def test_an_agent_file_with_tools_and_servers_of_its_own(tmp_path: Path) -> None:
+    team = tmp_path / "team.yaml"
+    team.write_text(
+        "agents:\n"
+        "  - name: librarian\n"
+        "    tools: [mcp:shelf, current_time]\n"
+        "    mcp_servers:\n"
+        "      - name: shelf\n"
+        "        command: [shelf-server, --root, /books]\n"
+        "        env: {SHELF_KEY: k3y-v4lue}\n"
+        "  - name: clerk\n"
+        "    tools: [mcp:shelf]\n"
+    )
+    said = ok("agents", "import", str(team))
+    assert "saved 2 agents: librarian, clerk" in said
+    # The librarian has its own 'shelf'; the clerk names one the workspace lacks.
+    assert said.count("has no MCP server 'shelf'") == 1
+    shown = ok("agents", "show", "librarian")
+    assert "- mcp:shelf\n- current_time\n" in shown
+    assert "name: shelf" in shown and "- shelf-server" in shown
+    assert "SHELF_KEY: '***'" in shown and "k3y-v4lue" not in shown
+    listed = ok("agents", "list", "--json")
+    assert "k3y-v4lue" not in listed and '"SHELF_KEY": "***"' in listed
+
+
+def test_an_agent_file_with_a_wrong_server_names_it(tmp_path: Path) -> None:
+    team = tmp_path / "team.yaml"
+    team.write_text(
+        "- name: librarian\n"
+        "  mcp_servers:\n"
+        "    - name: shelf\n"
+        "      command: [shelf-server]\n"
+        "      url: http://127.0.0.1:9/mcp\n"
+    )
+    said = refused("agents", "import", str(team))
+    assert "agent 1 ('librarian') is not valid: mcp_servers.0: " in said
+    assert "needs exactly one of 'command' (stdio) and 'url'" in said

@@ -49,7 +49,7 @@ def test_help_imports_no_database_model_runtime_or_sdk() -> None:
 
 @pytest.mark.parametrize(
     "command",
-    ["run", "graph", "eval", "runs", "agents", "prompts", "kb", "memory", "keys", "serve"],
+    ["run", "graph", "eval", "runs", "agents", "prompts", "kb", "memory", "keys", "serve", "mcp"],
 )
 def test_a_command_help_imports_no_database_model_runtime_or_sdk(command: str) -> None:
     assert imported(command, "--help").isdisjoint(HEAVY)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -182,3 +185,65 @@ def test_the_debug_variable_is_not_a_misspelt_setting() -> None:
     assert env_warnings({"AUTOMATOS_DEBUG": "1", "AUTOMATOS_DEBUGG": "1"}) == [
         "AUTOMATOS_DEBUGG is not a setting and is ignored"
     ]
+
+
+def test_the_tool_settings_default_to_a_bounded_loop_and_no_file_reading() -> None:
+    tools = Settings().tools
+    assert (tools.max_calls, tools.call_timeout_s) == (8, 30.0)
+    assert tools.read_root is None and tools.secret_names == ()
+
+
+def test_the_tool_settings_come_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("AUTOMATOS_TOOLS__MAX_CALLS", "0")
+    monkeypatch.setenv("AUTOMATOS_TOOLS__CALL_TIMEOUT_S", "2.5")
+    monkeypatch.setenv("AUTOMATOS_TOOLS__READ_ROOT", str(tmp_path))
+    monkeypatch.setenv("AUTOMATOS_TOOLS__SECRET_NAMES", '["customer_ssn", " pin ", "pin"]')
+    tools = Settings().tools
+    assert (tools.max_calls, tools.call_timeout_s) == (0, 2.5)
+    assert tools.read_root == tmp_path
+    assert tools.secret_names == ("customer_ssn", "pin")
+    assert env_warnings() == []
+    monkeypatch.setenv("AUTOMATOS_TOOLS__READ_ROOT", "none")
+    assert Settings().tools.read_root is None
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "problem"),
+    [
+        ("MAX_CALLS", "-1", "AUTOMATOS_TOOLS__MAX_CALLS: Input should be greater than or equal"),
+        ("CALL_TIMEOUT_S", "0", "AUTOMATOS_TOOLS__CALL_TIMEOUT_S: Input should be greater than 0"),
+        ("SECRET_NAMES", '["pin", " "]', "AUTOMATOS_TOOLS__SECRET_NAMES: a secret name is empty"),
+        ("SECRET_NAMES", "[1]", "AUTOMATOS_TOOLS__SECRET_NAMES (0): Input should be a valid str"),
+    ],
+)
+def test_a_wrong_tool_setting_is_named(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, problem: str
+) -> None:
+    monkeypatch.setenv(f"AUTOMATOS_TOOLS__{variable}", value)
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    assert describe_settings_error(caught.value).startswith(problem)
+
+
+def test_secret_names_that_are_not_json_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTOMATOS_TOOLS__SECRET_NAMES", "customer_ssn,pin")
+    with pytest.raises(SettingsError) as caught:
+        Settings()
+    assert describe_settings_error(caught.value).startswith(
+        "AUTOMATOS_TOOLS__SECRET_NAMES: not valid JSON"
+    )
+
+
+@pytest.mark.parametrize("module", ["automatos.settings", "automatos.domain", "automatos.tools"])
+def test_the_settings_import_first_or_after_the_domain_and_tools(module: str) -> None:
+    """The domain imports the tools, which import the LLM layer, which imports the settings:
+    whichever a program imports first, they all load."""
+    done = subprocess.run(
+        [sys.executable, "-c", f"import {module}; import automatos.settings as s; s.Settings()"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr

@@ -29,6 +29,11 @@ _MAX_BYTES = 1_000_000
 def parse_agents(text: str, *, source: str = "agents") -> list[AgentSpec]:
     """Agents from YAML: a list, or a mapping with an ``agents`` list.
 
+    Each agent is an :class:`~automatos.domain.agent.AgentSpec`'s fields, ``tools:`` (the
+    names of the tools it may call, ``mcp:SERVER`` for all of a server's) and
+    ``mcp_servers:`` (servers of its own: ``name`` and either ``command``, with ``env`` and
+    ``cwd``, or ``url``, with ``headers``) among them.
+
     Raises:
         InvalidRequestError: not YAML, or an agent of the wrong shape (named in the message).
     """

@@ -45,6 +45,7 @@ __all__ = [
     "ServerSettings",
     "Settings",
     "StoreSettings",
+    "ToolSettings",
     "describe_settings_error",
     "env_warnings",
 ]
@@ -469,6 +470,40 @@ def _data_dir() -> Path:
     return Path.home() / ".automatos"
 
 
+class ToolSettings(BaseModel):
+    """Stage 4's tool loop: how many tools an agent may call, how long each may take, and
+    what the built-in tools may touch. Which tools an agent has is the agent's own
+    (``tools:`` in its YAML, ``automatos agents add --tool``)."""
+
+    max_calls: int = Field(default=8, ge=0)
+    """Tool calls one attempt of a subtask may make: the tool loop ends there, and the attempt
+    fails with :class:`~automatos.errors.ToolLoopError` if it has no final answer by then.
+    0 offers agents no tools."""
+    call_timeout_s: float = Field(default=30.0, gt=0)
+    """Longest one tool call may take; a call cut short is reported to the model as timed out
+    (:class:`~automatos.errors.ToolTimeoutError`)."""
+    read_root: Path | None = None
+    """The directory the built-in ``read_file`` tool may read, and nothing outside it; unset:
+    ``read_file`` is offered to no agent."""
+    secret_names: tuple[str, ...] = ()
+    """Names of arguments and fields whose values are secret (``customer_ssn``), on top of
+    those always redacted (``password``, ``token``, ``api_key``...; matched whatever their case
+    and separators, ``customerSsn`` too): their values never reach
+    the events and logs of tool calls. From the environment, a JSON list:
+    ``AUTOMATOS_TOOLS__SECRET_NAMES='["customer_ssn", "pin"]'``."""
+
+    _optional = field_validator("read_root", mode="before")(_unset)
+
+    @field_validator("secret_names")
+    @classmethod
+    def _named(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        """Without the spaces around them, each once; an empty name would name every field."""
+        stripped = tuple(name.strip() for name in names)
+        if any(not name for name in stripped):
+            raise ValueError("a secret name is empty")
+        return tuple(dict.fromkeys(stripped))
+
+
 class StoreSettings(BaseModel):
     """Where runs, agents and what was learned are kept."""
 
@@ -517,6 +552,7 @@ class Settings(BaseSettings):
     memory: MemorySettings = Field(default_factory=MemorySettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     runner: RunnerSettings = Field(default_factory=RunnerSettings)
+    tools: ToolSettings = Field(default_factory=ToolSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -634,20 +670,23 @@ _NOT_SETTINGS = frozenset({f"{ENV_PREFIX}DEBUG"})
 of an internal error in the CLI."""
 
 
-_Kind = Literal["section", "mapping", "value"]
+_Kind = Literal["section", "mapping", "list", "value"]
 
 
 def _env_names(model: type[BaseModel], prefix: str = ENV_PREFIX) -> Iterator[tuple[str, _Kind]]:
     """Every variable that sets a field of ``model``, with what it holds: a whole section
-    (JSON, or one variable per field), a mapping (JSON, or one variable per key) or a value."""
+    (JSON, or one variable per field), a mapping (JSON, or one variable per key), a list
+    (JSON) or a value."""
     for name, field in model.model_fields.items():
         var = f"{prefix}{name.upper()}"
         annotation = field.annotation
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             yield var, "section"
             yield from _env_names(annotation, f"{var}__")
+        elif get_origin(annotation) is dict:
+            yield var, "mapping"
         else:
-            yield var, "mapping" if get_origin(annotation) is dict else "value"
+            yield var, "list" if get_origin(annotation) in (tuple, list) else "value"
 
 
 def _automatos_env(environ: Mapping[str, str] | None) -> dict[str, str]:

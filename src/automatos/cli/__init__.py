@@ -1,5 +1,5 @@
-"""The ``automatos`` command: ``run``, ``graph``, ``eval``, ``runs``, ``agents``, ``prompts``,
-``kb``, ``memory``, ``keys``, ``serve``, ``worker``, ``version``.
+"""The ``automatos`` command: ``run``, ``graph``, ``eval``, ``runs``, ``agents``, ``mcp``,
+``prompts``, ``kb``, ``memory``, ``keys``, ``serve``, ``worker``, ``version``.
 
 One module per command. Each imports what it uses inside its function, so that
 ``automatos --help`` (and ``graph``, ``eval``) load no database, model runtime or provider SDK.
@@ -17,6 +17,7 @@ from automatos.cli.evaluate import eval_file
 from automatos.cli.graph import graph
 from automatos.cli.kb import kb_app
 from automatos.cli.keys import keys_app
+from automatos.cli.mcp import mcp_app
 from automatos.cli.memory import memory_app
 from automatos.cli.output import GuardedGroup
 from automatos.cli.prompts import prompts_app
@@ -44,6 +45,7 @@ app.command()(serve)
 app.command()(worker)
 app.add_typer(runs_app, name="runs")
 app.add_typer(agents_app, name="agents")
+app.add_typer(mcp_app, name="mcp")
 app.add_typer(prompts_app, name="prompts")
 app.add_typer(kb_app, name="kb")
 app.add_typer(memory_app, name="memory")

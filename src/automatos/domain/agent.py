@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["DEFAULT_AGENT", "AgentMetrics", "AgentSpec", "Assignment"]
+from automatos.domain.tools import SERVER_NAME, MCPServerConfig, check_tool_name
+from automatos.errors import ConfigurationError
+
+__all__ = ["DEFAULT_AGENT", "MCP_PREFIX", "AgentMetrics", "AgentSpec", "Assignment"]
+
+MCP_PREFIX = "mcp:"
+"""An agent's ``tools`` entry ``mcp:SERVER`` allows every tool of the MCP server ``SERVER``."""
 
 
 class AgentSpec(BaseModel):
@@ -24,6 +30,46 @@ class AgentSpec(BaseModel):
     max_tokens: int | None = Field(default=None, gt=0)
     cost_hint_usd: float | None = Field(default=None, ge=0)
     """Expected dollars per subtask, used for cost efficiency until runs have been measured."""
+    tools: tuple[str, ...] = ()
+    """The tools the agent may call, and no others: a registered tool's name
+    (``calculator``, an MCP server's ``SERVER__TOOL``), or ``mcp:SERVER`` for every tool of
+    the MCP server ``SERVER`` (the agent's own, or its workspace's). Empty: the agent answers
+    without tools."""
+    mcp_servers: tuple[MCPServerConfig, ...] = ()
+    """MCP servers of this agent alone; its ``tools`` name what it may call of them."""
+
+    @field_validator("tools")
+    @classmethod
+    def _tool_names(cls, tools: tuple[str, ...]) -> tuple[str, ...]:
+        """Each entry a tool's name or ``mcp:SERVER``, each once."""
+        for entry in tools:
+            if entry.startswith(MCP_PREFIX):
+                server = entry.removeprefix(MCP_PREFIX)
+                if not SERVER_NAME.fullmatch(server) or "__" in server:
+                    raise ValueError(
+                        f"{entry[:80]!r} does not name an MCP server: {MCP_PREFIX}NAME, where a "
+                        "server's name is 1 to 32 letters, digits, '_' or '-' (no '__')"
+                    )
+                continue
+            try:
+                check_tool_name(entry)
+            except ConfigurationError as exc:  # a ValueError names the entry's field
+                raise ValueError(f"{exc} (or {MCP_PREFIX}SERVER: an MCP server's tools)") from None
+        twice = sorted({entry for entry in tools if tools.count(entry) > 1})
+        if twice:
+            raise ValueError(f"tools named twice: {', '.join(twice)}")
+        return tools
+
+    @field_validator("mcp_servers")
+    @classmethod
+    def _one_server_per_name(
+        cls, servers: tuple[MCPServerConfig, ...]
+    ) -> tuple[MCPServerConfig, ...]:
+        names = [server.name for server in servers]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"servers named twice: {', '.join(twice)}")
+        return servers
 
 
 @dataclass(slots=True)

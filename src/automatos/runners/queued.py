@@ -389,7 +389,10 @@ class QueuedTaskRunner:
         self, sending: list[tuple[str, _Waiting]], unwanted: list[tuple[str, str | None]]
     ) -> None:
         stream = self.keys.jobs
-        async with self.redis.pipeline(transaction=False) as pipe:
+        # One MULTI/EXEC: Redis serves a blocked XREADGROUP after the whole batch is in, not
+        # after its first XADD, so a worker takes the batch in one read instead of taking
+        # one job and coming back for the rest (two workers: each a sliver).
+        async with self.redis.pipeline(transaction=True) as pipe:
             for _, waiting in sending:
                 pipe.xadd(stream, {"j": waiting.payload})
             entries = [entry for _, entry in unwanted if entry is not None]

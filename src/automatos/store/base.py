@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, field_validator
 
@@ -13,7 +13,19 @@ from automatos.domain.agent import AgentMetrics, AgentSpec
 from automatos.domain.event import Event
 from automatos.domain.result import LLMCall, SubtaskResult
 
-__all__ = ["MetricsUpdate", "RunDetail", "RunSummary", "Store", "StoredRun", "WriteBatch"]
+if TYPE_CHECKING:
+    from automatos.domain.tools import MCPServerConfig
+
+__all__ = [
+    "MCPServerRecord",
+    "MCPServerStore",
+    "MetricsUpdate",
+    "RunDetail",
+    "RunSummary",
+    "Store",
+    "StoredRun",
+    "WriteBatch",
+]
 
 OVERALL = "*"
 """The task type under which an agent's overall metrics are kept."""
@@ -257,4 +269,55 @@ class Store(Protocol):
 
     async def aclose(self) -> None:
         """Release connections."""
+        ...
+
+
+@dataclass(frozen=True)
+class MCPServerRecord:
+    """One MCP server configured for a workspace (``automatos mcp add``)."""
+
+    config: MCPServerConfig
+    """How to start or reach it."""
+    created_at: datetime
+
+    @property
+    def name(self) -> str:
+        """What agents name it by (``mcp:NAME``); unique in the workspace."""
+        return self.config.name
+
+
+@runtime_checkable
+class MCPServerStore(Protocol):
+    """The MCP servers of a workspace, which every agent of it may name in its tools.
+
+    A run reads them when it starts (:meth:`mcp_servers`); servers configured on an agent
+    itself are part of its :class:`~automatos.domain.agent.AgentSpec` instead.
+    """
+
+    async def add_mcp_server(self, config: MCPServerConfig) -> MCPServerRecord:
+        """Keep ``config`` as the workspace's server of its name.
+
+        Raises:
+            InvalidRequestError: the workspace has a server of that name already.
+        """
+        ...
+
+    async def mcp_servers(self) -> list[MCPServerRecord]:
+        """The workspace's servers, by name.
+
+        Raises:
+            StoreError: a stored config is no longer valid (the message names its server).
+        """
+        ...
+
+    async def mcp_server(self, name: str) -> MCPServerRecord | None:
+        """The workspace's server ``name``, or ``None``."""
+        ...
+
+    async def remove_mcp_server(self, name: str) -> None:
+        """Forget the workspace's server ``name``.
+
+        Raises:
+            InvalidRequestError: the workspace has no server of that name.
+        """
         ...

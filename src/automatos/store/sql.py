@@ -36,6 +36,7 @@ from automatos.store.failures import driver_message, is_transient, typed
 from automatos.store.group import Group
 from automatos.store.kb_records import KbRecords
 from automatos.store.key_records import KeyRecords
+from automatos.store.mcp_records import MCPRecords
 from automatos.store.memory_records import MemoryRecords
 from automatos.store.prompt_records import PromptRecords
 from automatos.store.run_writes import RunWrite
@@ -80,11 +81,12 @@ def _upsert(
     )
 
 
-class SqlStore(PromptRecords, KbRecords, MemoryRecords, KeyRecords):
+class SqlStore(PromptRecords, KbRecords, MemoryRecords, KeyRecords, MCPRecords):
     """A :class:`~automatos.store.base.Store` over one SQLAlchemy engine and one workspace,
     its :class:`~automatos.prompts.base.PromptStore` (the prompt registry), its
-    :class:`~automatos.retrieval.base.KnowledgeStore` (the knowledge base) and its
-    :class:`~automatos.memory.base.MemoryStore`."""
+    :class:`~automatos.retrieval.base.KnowledgeStore` (the knowledge base), its
+    :class:`~automatos.memory.base.MemoryStore` and its
+    :class:`~automatos.store.base.MCPServerStore` (the workspace's MCP servers)."""
 
     def __init__(self, engine: AsyncEngine, workspace: str, lease_s: float = 30.0) -> None:
         self.engine = engine

@@ -33,6 +33,7 @@ __all__ = [
     "kb_chunks",
     "kb_documents",
     "llm_calls",
+    "mcp_servers",
     "memories",
     "metadata",
     "prompt_active",
@@ -331,4 +332,15 @@ api_keys = Table(
     Column("last_used_at", DateTime(timezone=True)),
     UniqueConstraint("hash", name="uq_api_keys_hash"),
     Index("ix_api_keys_workspace", "workspace_id"),
+)
+
+mcp_servers = Table(
+    "mcp_servers",
+    metadata,
+    # One server of a name per workspace: agents name it as ``mcp:NAME``.
+    Column("workspace_id", String(64), ForeignKey("workspaces.id"), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    # Its MCPServerConfig as JSON: how to start or reach it (command, env, URL, headers).
+    Column("config", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )

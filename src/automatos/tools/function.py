@@ -19,7 +19,6 @@ import asyncio
 import functools
 import inspect
 import json
-import re
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaWarningKind
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
+from automatos.domain.tools import check_tool_name
 from automatos.errors import (
     ConfigurationError,
     MCPError,
@@ -43,7 +43,6 @@ from automatos.llm.base import ToolSpec
 __all__ = [
     "MAX_RESULT_CHARS",
     "FunctionTool",
-    "check_tool_name",
     "tool",
     "truncated",
     "validation_problem",
@@ -53,25 +52,9 @@ MAX_RESULT_CHARS = 20_000
 """The longest result a tool hands the model, in characters (about 5,000 tokens): a tool that
 returns a whole database must not fill the model's window."""
 
-_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _MAX_ERRORS = 5
 """Validation problems named in one message; a model fixes the first few, then sees the rest."""
 _MAX_PROBLEM_CHARS = 200
-
-
-def check_tool_name(name: str, what: str = "a tool") -> str:
-    """``name`` if it is a tool name: 1 to 64 letters, digits, ``_`` or ``-`` (the rule of
-    OpenAI's function calling, the strictest of the providers').
-
-    Raises:
-        ConfigurationError: it is not.
-    """
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
-        shown = name[:80] if isinstance(name, str) else name
-        raise ConfigurationError(
-            f"{shown!r} cannot name {what}: a tool name is 1 to 64 letters, digits, '_' or '-'"
-        )
-    return name
 
 
 def truncated(text: str, limit: int) -> str:

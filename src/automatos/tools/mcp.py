@@ -18,9 +18,9 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import Self
 
+from automatos.domain.tools import MCPServerConfig
 from automatos.errors import ConfigurationError, ToolNotFoundError
 from automatos.tools.base import Tool
-from automatos.tools.mcp_config import MCPServerConfig
 from automatos.tools.mcp_result import MAX_RESULT_CHARS
 from automatos.tools.mcp_server import ENTRY_PREFIX, MCPServer, MCPTool
 

@@ -28,8 +28,8 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import McpError
 
 from automatos import __version__
+from automatos.domain.tools import MCPServerConfig, safe_url
 from automatos.errors import MCPError, describe_exception
-from automatos.tools.mcp_config import MCPServerConfig, safe_url
 from automatos.tools.mcp_stdio import ProcessWatch, stdio_transport
 
 __all__ = ["Connection", "ConnectionEnded"]

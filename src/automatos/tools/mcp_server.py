@@ -27,9 +27,9 @@ from mcp import ClientSession
 from mcp import types as mcp_types
 from mcp.shared.exceptions import McpError
 
+from automatos.domain.tools import MCPServerConfig
 from automatos.errors import MCPError, ToolFailedError, ToolTimeoutError, describe_exception
 from automatos.llm.base import ToolSpec
-from automatos.tools.mcp_config import MCPServerConfig
 from automatos.tools.mcp_connection import Connection, ConnectionEnded
 from automatos.tools.mcp_result import (
     MAX_RESULT_CHARS,

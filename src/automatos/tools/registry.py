@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+from automatos.domain.tools import check_tool_name
 from automatos.errors import (
     ConfigurationError,
     ToolArgumentsError,
@@ -23,7 +24,6 @@ from automatos.errors import (
 )
 from automatos.llm.base import ToolCall, ToolSpec
 from automatos.tools.base import Tool
-from automatos.tools.function import check_tool_name
 
 __all__ = ["MAX_ARGUMENT_CHARS", "MCP_PREFIX", "MCP_SEPARATOR", "ToolRegistry", "parse_arguments"]
 

@@ -1,4 +1,6 @@
-"""How to reach one MCP server: a command to run (stdio) or a URL (streamable HTTP)."""
+"""What an agent may be given to call, as data: tool names, and how to reach an MCP server (a
+command to run over stdio, or a URL over streamable HTTP). No tool runs from here: the
+``tools`` package does that."""
 
 from __future__ import annotations
 
@@ -8,7 +10,27 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["MCPServerConfig", "safe_url"]
+from automatos.errors import ConfigurationError
+
+__all__ = ["MCPServerConfig", "check_tool_name", "safe_url"]
+
+_TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def check_tool_name(name: str, what: str = "a tool") -> str:
+    """``name`` if it is a tool name: 1 to 64 letters, digits, ``_`` or ``-`` (the rule of
+    OpenAI's function calling, the strictest of the providers').
+
+    Raises:
+        ConfigurationError: it is not.
+    """
+    if not isinstance(name, str) or not _TOOL_NAME.fullmatch(name):
+        shown = name[:80] if isinstance(name, str) else name
+        raise ConfigurationError(
+            f"{shown!r} cannot name {what}: a tool name is 1 to 64 letters, digits, '_' or '-'"
+        )
+    return name
+
 
 SERVER_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 """A server's name: the first half of its tools' names (``{server}__{tool}``), so it keeps to
@@ -47,7 +69,7 @@ class MCPServerConfig(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not SERVER_NAME.match(value):
+        if not SERVER_NAME.fullmatch(value):
             raise ValueError(
                 f"MCP server name {value!r} must be 1 to 32 letters, digits, '_' or '-'"
             )
