@@ -162,3 +162,26 @@ async def test_prompts_show_versions_and_ab_tests(
         assert set(detail["fields"]) == set(CATALOG["executor"].fields)
         missing = await client.get("/v1/prompts/nope")
         assert missing.status_code == 404 and "executor" in missing.json()["detail"]
+
+
+async def test_an_agents_mcp_secrets_are_kept_but_never_shown(client: httpx.AsyncClient) -> None:
+    secret = "sk-live-0123456789abcdef"
+    server = {
+        "name": "search",
+        "url": "https://user:pw@mcp.example.com/mcp?key=q",
+        "headers": {"Authorization": f"Bearer {secret}"},
+    }
+    spec = {"name": "scout", "tools": ["mcp:search"], "mcp_servers": [server]}
+    created = await client.post("/v1/agents", json=spec)
+    assert created.status_code == 201, created.text
+    for answer in (
+        created,
+        await client.get("/v1/agents/scout"),
+        await client.get("/v1/agents"),
+        await client.put("/v1/agents/scout", json=spec),
+    ):
+        assert answer.status_code in (200, 201)
+        assert secret not in answer.text and "pw@" not in answer.text
+    shown = (await client.get("/v1/agents/scout")).json()["spec"]["mcp_servers"][0]
+    assert shown["headers"] == {"Authorization": "***"}
+    assert shown["url"] == "https://mcp.example.com/mcp"

@@ -22,11 +22,7 @@ agents_app = typer.Typer(help="The agent registry.", no_args_is_help=True)
 
 def _shown(agent: AgentSpec) -> dict[str, Any]:
     """An agent as JSON fit to print: its MCP servers' environments and headers hidden."""
-    from automatos.cli.mcp import shown_server
-
-    data = agent.model_dump(mode="json")
-    data["mcp_servers"] = [shown_server(server) for server in agent.mcp_servers]
-    return data
+    return agent.shown()
 
 
 async def _agents_with_metrics(

@@ -27,15 +27,13 @@ if TYPE_CHECKING:
     from automatos.store.sql import SqlStore
     from automatos.tools.mcp import MCPTool
 
-__all__ = ["HIDDEN", "mcp_app", "shown_server", "target_of"]
+__all__ = ["mcp_app", "shown_server", "target_of"]
 
 mcp_app = typer.Typer(
     help="MCP servers of a workspace: tool servers its agents may name (mcp:NAME).",
     no_args_is_help=True,
 )
 
-HIDDEN = "***"
-"""What is printed instead of a value of a server's environment or headers."""
 
 _Workspace = Annotated[
     str | None,
@@ -44,17 +42,8 @@ _Workspace = Annotated[
 
 
 def shown_server(config: MCPServerConfig) -> dict[str, Any]:
-    """A server's config as JSON fit to print: the values of its environment and headers
-    hidden, its URL without user, password, query or fragment."""
-    from automatos.domain.tools import safe_url
-
-    data = config.model_dump(mode="json", exclude_none=True)
-    for secret in ("env", "headers"):
-        if isinstance(data.get(secret), dict):
-            data[secret] = dict.fromkeys(data[secret], HIDDEN)
-    if config.url is not None:
-        data["url"] = safe_url(config.url)
-    return data
+    """A server's config as JSON fit to print (:meth:`MCPServerConfig.shown`)."""
+    return config.shown()
 
 
 def target_of(config: MCPServerConfig) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -70,6 +71,13 @@ class AgentSpec(BaseModel):
         if twice:
             raise ValueError(f"servers named twice: {', '.join(twice)}")
         return servers
+
+    def shown(self) -> dict[str, Any]:
+        """The agent as JSON fit to show (the CLI, the HTTP API): its MCP servers'
+        environments and headers hidden (:meth:`MCPServerConfig.shown`)."""
+        data = self.model_dump(mode="json")
+        data["mcp_servers"] = [server.shown() for server in self.mcp_servers]
+        return data
 
 
 @dataclass(slots=True)

@@ -5,14 +5,17 @@ command to run over stdio, or a URL over streamable HTTP). No tool runs from her
 from __future__ import annotations
 
 import re
-from typing import Self
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from automatos.errors import ConfigurationError
 
-__all__ = ["MCPServerConfig", "check_tool_name", "safe_url"]
+__all__ = ["HIDDEN", "MCPServerConfig", "check_tool_name", "safe_url"]
+
+HIDDEN = "***"
+"""What is shown in place of a secret value (an MCP server's environment or headers)."""
 
 _TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
@@ -65,6 +68,17 @@ class MCPServerConfig(BaseModel):
     """The server's streamable HTTP endpoint, ``http://`` or ``https://``."""
     headers: dict[str, str] = Field(default_factory=dict)
     """HTTP headers sent with every request (an ``Authorization`` header, say)."""
+
+    def shown(self) -> dict[str, Any]:
+        """The config as JSON fit to show (the CLI, the HTTP API): the values of its
+        environment and headers hidden, its URL without user, password, query or fragment."""
+        data = self.model_dump(mode="json", exclude_none=True)
+        for secret in ("env", "headers"):
+            if isinstance(data.get(secret), dict):
+                data[secret] = dict.fromkeys(data[secret], HIDDEN)
+        if self.url is not None:
+            data["url"] = safe_url(self.url)
+        return data
 
     @field_validator("name")
     @classmethod

@@ -20,12 +20,12 @@ from __future__ import annotations
 import asyncio
 import math
 import re
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 from weakref import WeakKeyDictionary
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_serializer, field_validator
 
 from automatos.domain.agent import AgentMetrics, AgentSpec
 from automatos.prompts.base import AbTest, PromptVersion
@@ -94,9 +94,14 @@ class AgentOut(BaseModel):
 
     name: str
     spec: AgentSpec
+    """Shown with its MCP servers' environment and header values hidden (``***``)."""
     metrics: dict[str, AgentMetrics] = Field(
         description="By task type; `overall` over every task. Empty before its first run."
     )
+
+    @field_serializer("spec")
+    def _hidden(self, spec: AgentSpec) -> dict[str, Any]:
+        return spec.shown()
 
 
 class AgentDetail(AgentOut):
