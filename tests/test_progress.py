@@ -16,6 +16,7 @@ from automatos.domain.event import (
     SubtaskFinished,
     SubtaskQueued,
     SubtaskStarted,
+    ToolCalled,
     WorkflowResumed,
 )
 from automatos.domain.plan import Subtask, SubtaskSpec
@@ -148,3 +149,23 @@ def test_the_title_counts_proposals_decided_and_findings_shared() -> None:
     assert display.stage == "negotiate (round 1: 2 proposal(s) decided)"
     display.on_event(FindingShared(3, "w", 0.0, 1, "fact", "x", "s", "a", []))
     assert display.stage == "execute (1 finding(s) shared)"
+
+
+def test_a_tool_call_shows_as_it_is_reported_and_the_count_stays() -> None:
+    display = ProgressDisplay(Console(force_terminal=True))
+    display.on_event(SubtaskStarted(1, "w", 0.0, subtask_id="a", agent="math", attempt=1))
+    display.on_event(ToolCalled(2, "w", 0.0, "a", 1, "calculator", "0123456789abcdef", 0.012, "ok"))
+    assert "tool calculator (0.01s); 1 tool call so far" in rendered(display)
+    display.on_event(
+        ToolCalled(3, "w", 0.0, "a", 1, "read_file", "fedcba9876543210", 2.5, "timeout", "slow")
+    )
+    assert "tool read_file timeout (2.50s); 2 tool calls so far" in rendered(display)
+    display.on_event(SubtaskFinished(4, "w", 0.0, subtask_id="a", status="succeeded", elapsed_s=3))
+    assert display.rows["a"].note == "2 tool calls"
+    # A subtask that failed shows its error rather than the count.
+    display.on_event(SubtaskStarted(5, "w", 0.0, subtask_id="b", agent="math", attempt=1))
+    display.on_event(ToolCalled(6, "w", 0.0, "b", 1, "calculator", "0123456789abcdef", 0.0, "ok"))
+    display.on_event(
+        SubtaskFinished(7, "w", 0.0, subtask_id="b", status="failed", elapsed_s=1, error="loop")
+    )
+    assert display.rows["b"].note == "loop"

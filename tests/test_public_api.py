@@ -104,6 +104,8 @@ EXPECTED = {
     "ContextSelected",
     "MemoriesStored",
     "SubtaskContext",
+    "ToolCalled",
+    "ToolUse",
 }
 
 

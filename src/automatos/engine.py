@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -26,6 +27,7 @@ from automatos.scoring import Scorer
 from automatos.settings import Settings, env_warnings
 from automatos.store.base import Store
 from automatos.streaming import WorkflowStream
+from automatos.tools.base import Tool
 
 __all__ = ["Engine"]
 
@@ -48,9 +50,15 @@ class Engine:
         embedder: turns chunks, memories and subtasks into vectors (stages 3 and 8); by
             default the one ``settings.embeddings`` configures, made on first use (the
             embedded all-MiniLM-L6-v2 loads only when something is embedded).
+        tools: Python tools the agents may call, by name in their ``tools`` list: plain
+            functions (sync or async, with type hints and a docstring: the arguments'
+            schema comes from the signature) or :class:`~automatos.tools.Tool` objects. The
+            built-in tools and MCP servers need no passing (see ``tools.*``). With
+            ``runner.kind = queued``, give the workers the same (``automatos worker --tool``).
 
     Raises:
-        ConfigurationError: no ``llm`` is given and the settings configure none.
+        ConfigurationError: no ``llm`` is given and the settings configure none, or a tool
+            cannot be one (no type hints, a bad name, two of one name).
     """
 
     def __init__(
@@ -63,6 +71,7 @@ class Engine:
         scorer: Scorer | None = None,
         selector: StageSelector | None = None,
         embedder: Embedder | None = None,
+        tools: Iterable[Tool | Callable[..., Any]] = (),
     ) -> None:
         if settings is None:
             settings = Settings()
@@ -83,6 +92,7 @@ class Engine:
         self.runner = runner if runner is not None else build_runner(settings.runner, self.llm)
         self._embedder = embedder
         self._owns_embedder = embedder is None
+        self.tools = _python_tools(tools)
         self._context: ContextSource | None = None
         self._stopping = asyncio.Event()
 
@@ -110,6 +120,7 @@ class Engine:
             profile=self.llm.profile,
             context=self._context_source(),
             stopping=self._stopping,
+            tools=self.tools,
         )
 
     def _context_source(self) -> ContextSource | None:
@@ -264,3 +275,14 @@ class Engine:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+def _python_tools(tools: Iterable[Tool | Callable[..., Any]]) -> tuple[Tool, ...]:
+    """The engine's tools as :class:`Tool` objects, each name once (checked here, not at a
+    run: a bad tool is the caller's mistake, told at once)."""
+    from automatos.tools.function import FunctionTool
+    from automatos.tools.registry import ToolRegistry
+
+    made = [t if isinstance(t, Tool) else FunctionTool.from_function(t) for t in tools]
+    ToolRegistry(made)  # refuses two tools of one name, and names that are not tool names
+    return tuple(made)

@@ -69,6 +69,10 @@ LLM, not an engine error; it only becomes :class:`StructuredOutputError` when th
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the LLM types import this module: only their names here
+    from automatos.llm.base import Completion
 
 __all__ = [
     "AutomatosError",
@@ -392,9 +396,18 @@ class WorkflowCancelledError(ExecutionError):
 
 class ToolLoopError(ExecutionError):
     """A subtask's tool loop reached a bound (``tools.max_calls`` or the token budget) without
-    the model giving a final answer."""
+    the model giving a final answer.
+
+    ``spent`` is what the loop cost up to there (its model calls in ``rounds``, its tool calls
+    in ``tool_uses``, the sums in its figures), for the workflow's accounting.
+    """
 
     retryable = False
+    spent: Completion | None = None
+
+    def __init__(self, message: str, *, spent: Completion | None = None) -> None:
+        super().__init__(message)
+        self.spent = spent
 
 
 def describe_value(value: object) -> str:

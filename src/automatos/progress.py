@@ -1,7 +1,9 @@
 """The live progress display of the CLI: one line per subtask (status, agent, elapsed).
 
 A subtask is ``running`` from its start, or ``queued`` while its call waits for a model that
-serves one call at a time (the in-process model), until the model starts on it.
+serves one call at a time (the in-process model), until the model starts on it. An agent's
+tool calls show in its subtask's note as they are reported (the tool, how it ended, how long
+it took), and their count once it ends.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from automatos.domain.event import (
     SubtaskRetried,
     SubtaskSkipped,
     SubtaskStarted,
+    ToolCalled,
     WorkflowFinished,
     WorkflowResumed,
 )
@@ -54,6 +57,8 @@ class _Row:
     started: float | None = None
     elapsed: float | None = None
     note: str = ""
+    tools: int = 0
+    """Tool calls reported so far, of every attempt."""
 
 
 class ProgressDisplay:
@@ -109,10 +114,19 @@ class ProgressDisplay:
         elif isinstance(event, SubtaskRetried):
             row = self.rows.setdefault(event.subtask_id, _Row())
             row.status, row.note = "retrying", event.error[:60]
+        elif isinstance(event, ToolCalled):
+            row = self.rows.setdefault(event.subtask_id, _Row())
+            row.tools += 1
+            if row.status in _ACTIVE | {"waiting"}:
+                failed = "" if event.outcome == "ok" else f" {event.outcome}"
+                row.note = (
+                    f"tool {event.tool[:30]}{failed} ({event.latency_s:.2f}s); "
+                    f"{_calls(row.tools)} so far"
+                )
         elif isinstance(event, SubtaskFinished):
             row = self.rows.setdefault(event.subtask_id, _Row())
             row.status, row.elapsed = event.status, event.elapsed_s
-            row.note = (event.error or "")[:60]
+            row.note = (event.error or "")[:60] or (_calls(row.tools) if row.tools else "")
         elif isinstance(event, SubtaskSkipped):
             row = self.rows.setdefault(event.subtask_id, _Row())
             row.status, row.note = "skipped", event.reason[:60]
@@ -158,3 +172,7 @@ class ProgressDisplay:
                 Text(row.note),
             )
         return table
+
+
+def _calls(n: int) -> str:
+    return f"{n} tool call{'s' if n != 1 else ''}"

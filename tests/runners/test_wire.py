@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 
 from automatos.domain.agent import DEFAULT_AGENT, AgentSpec
 from automatos.domain.plan import SubtaskSpec
+from automatos.domain.tools import MCPServerConfig
 from automatos.errors import (
     EmptyAnswerError,
     ProviderRequestError,
+    ProviderUnavailableError,
     QueueError,
     RateLimitedError,
     RunnerError,
     StoreError,
+    ToolLoopError,
+    ToolNotFoundError,
 )
 from automatos.graph import build_plan
-from automatos.llm.base import Completion, Message, ToolCall
-from automatos.runners.base import AgentTask
+from automatos.llm.base import Completion, Message, ToolCall, ToolUse, completion_problem
+from automatos.phases.execute.tool_loop import attach_spent, spent_of
+from automatos.runners.base import AgentTask, ToolLimits
 from automatos.runners.wire import (
     decode_answer,
     decode_job,
@@ -216,3 +222,162 @@ def test_an_answer_with_malformed_tool_calls_is_a_queue_error(tool_calls: object
     answer["ok"]["tool_calls"] = tool_calls
     with pytest.raises(QueueError, match="not of the wire schema"):
         decode_answer(json.dumps(answer))
+
+
+# --- tool loops --------------------------------------------------------------------------
+
+
+def _loop_task(**fields: object) -> AgentTask:
+    task = _task()
+    agent = AgentSpec(name="calc", model="m", tools=("calculator", "mcp:files"))
+    return dataclasses.replace(task, agent=agent, **fields)
+
+
+FILES = MCPServerConfig(name="files", command=["mcp-files", "/data"], env={"LEVEL": "2"})
+WEB = MCPServerConfig(name="web", url="https://mcp.example.com/mcp", headers={"X-Key": "k"})
+
+
+def test_a_job_of_an_agent_with_tools_carries_what_its_loop_needs() -> None:
+    task = _loop_task(
+        mcp_servers=(FILES, WEB),
+        tool_limits=ToolLimits(3, 2.5, ("customer_ssn",)),
+        token_budget=1200,
+    )
+    again = decode_job(encode_job(task, "q:answers:r", 1e9, task.agent.model_dump_json())).task()
+    assert again.agent.tools == ("calculator", "mcp:files")
+    assert again.mcp_servers == (FILES, WEB)
+    assert again.tool_limits == ToolLimits(3, 2.5, ("customer_ssn",))
+    assert again.token_budget == 1200
+
+
+def test_the_tool_fields_travel_only_when_set_and_only_with_tools() -> None:
+    bare = json.loads(encode_job(_loop_task(), "r", 1.0, DEFAULT_AGENT.model_dump_json()))
+    assert not {"mcp_servers", "tool_limits", "token_budget"} & set(bare)
+    # an agent without tools: the executor reads none of them, so none are sent
+    plain = dataclasses.replace(_task(), mcp_servers=(FILES,), token_budget=5)
+    sent = json.loads(encode_job(plain, "r", 1.0, plain.agent.model_dump_json()))
+    assert not {"mcp_servers", "tool_limits", "token_budget"} & set(sent)
+    assert decode_job(json.dumps(sent)).task().mcp_servers == ()
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        {"mcp_servers": [{"name": "x"}]},
+        {"mcp_servers": [{"name": "a__b", "command": ["x"]}]},
+        {"tool_limits": {"max_calls": -1, "call_timeout_s": 1}},
+        {"tool_limits": {"max_calls": 1, "call_timeout_s": 1, "shell": True}},
+        {"token_budget": "lots"},
+    ],
+)
+def test_a_job_with_malformed_tool_loop_fields_is_a_queue_error(
+    hostile: dict[str, object],
+) -> None:
+    task = _loop_task()
+    data = json.loads(encode_job(task, "r", 1.0, task.agent.model_dump_json()))
+    with pytest.raises(QueueError, match="not of the wire schema") as caught:
+        decode_job(json.dumps({**data, **hostile}))
+    assert not caught.value.retryable
+
+
+def _loop_completion() -> Completion:
+    call = ToolCall("c1", "calculator", '{"expression": "6*7"}')
+    first = Completion("", "m", 10, 5, 0.25, 0.001, "tool_calls", tool_calls=(call,))
+    second = Completion("42", "m2", 20, 2, 0.5, 0.002, "stop", priced=False)
+    uses = (
+        ToolUse("calculator", "c1", "0123456789abcdef", 0.01, "ok"),
+        ToolUse("shell", "c2", "fedcba9876543210", 0.0, "unknown_tool", "error: no shell"),
+    )
+    return Completion(
+        "42", "m2", 30, 7, 0.8, 0.003, "stop", priced=False, rounds=(first, second), tool_uses=uses
+    )
+
+
+def test_a_tool_loops_completion_comes_back_with_its_rounds_and_tool_uses() -> None:
+    done = _loop_completion()
+    _, outcome = decode_answer(encode_result("wf:a:1", done))
+    assert outcome == done
+    assert isinstance(outcome, Completion) and completion_problem(outcome) is None
+    plain = json.loads(encode_result("j", Completion("x", "m", 1, 1, 0.1)))
+    assert not {"rounds", "tool_uses"} & set(plain["ok"])  # older orchestrators read it
+    plain["ok"]["tool_uses"] = [_use_json(), _use_json(error="error: x", latency_s=0.5)]
+    _, outcome = decode_answer(json.dumps(plain))
+    assert isinstance(outcome, Completion) and [u.latency_s for u in outcome.tool_uses] == [0, 0.5]
+
+
+def _use_json(**changes: object) -> dict[str, object]:
+    fields: dict[str, object] = {
+        "tool": "x",
+        "call_id": "c",
+        "arguments_digest": "d",
+        "latency_s": 0,
+        "outcome": "ok",
+    }
+    return {k: v for k, v in {**fields, **changes}.items() if v is not None}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("rounds", "many"),
+        ("rounds", [None]),
+        ("rounds", [{"text": "x"}]),
+        ("tool_uses", {"tool": "x"}),
+        ("tool_uses", [_use_json(outcome=None)]),
+        ("tool_uses", [_use_json(tool=1)]),
+        ("tool_uses", [_use_json(latency_s=-1)]),
+        ("tool_uses", [_use_json(outcome="exploded")]),
+        ("tool_uses", [_use_json(error=3)]),
+        ("tool_uses", [_use_json(arguments="{}")]),
+    ],
+)
+def test_an_answer_with_malformed_rounds_or_tool_uses_is_a_queue_error(
+    field: str, value: object
+) -> None:
+    answer = json.loads(encode_result("j", _loop_completion()))
+    answer["ok"][field] = value
+    with pytest.raises(QueueError, match="not of the wire schema"):
+        decode_answer(json.dumps(answer))
+
+
+def test_a_round_with_rounds_of_its_own_is_refused() -> None:
+    answer = json.loads(encode_result("j", _loop_completion()))
+    answer["ok"]["rounds"][0]["rounds"] = [answer["ok"]["rounds"][1]]
+    with pytest.raises(QueueError, match="rounds of its own"):
+        decode_answer(json.dumps(answer))
+
+
+def test_a_failed_loop_sends_what_it_spent_with_its_error() -> None:
+    spent = _loop_completion()
+    looped = ToolLoopError("agent 'calc' still called tools", spent=spent)
+    _, error = decode_answer(encode_error("j", looped))
+    assert isinstance(error, ToolLoopError) and not error.retryable
+    assert error.spent == spent and spent_of(error) == spent
+    # any error of an attempt that spent before failing: a model's, a timeout's
+    failed = ProviderUnavailableError("HTTP 503")
+    attach_spent(failed, spent)
+    _, error = decode_answer(encode_error("j", failed))
+    assert isinstance(error, ProviderUnavailableError) and error.retryable
+    assert spent_of(error) == spent
+    _, error = decode_answer(encode_error("j", ProviderUnavailableError("HTTP 503")))
+    assert spent_of(error) is None
+
+
+def test_a_malformed_spent_is_dropped_and_the_error_kept() -> None:
+    answer = json.loads(encode_error("j", ToolLoopError("x", spent=_loop_completion())))
+    answer["error"]["spent"]["tokens_in"] = -5
+    _, error = decode_answer(json.dumps(answer))
+    assert isinstance(error, ToolLoopError) and error.spent is None
+    answer["error"]["spent"] = "a lot"
+    _, error = decode_answer(json.dumps(answer))
+    assert isinstance(error, ToolLoopError) and error.spent is None
+
+
+def test_a_tool_error_keeps_its_tool_and_detail() -> None:
+    _, error = decode_answer(encode_error("j", ToolNotFoundError("nope", "is not a tool")))
+    assert isinstance(error, ToolNotFoundError) and not error.retryable
+    assert (error.tool, error.detail, str(error)) == (
+        "nope",
+        "is not a tool",
+        "tool 'nope': is not a tool",
+    )

@@ -331,6 +331,10 @@ def _print_result(result: WorkflowResult, err: Console) -> None:
     context = {sid: c.model_dump(mode="json") for sid, c in result.context.items()}
     for line in context_lines(context):
         err.print(Text(line), highlight=False)
+    from automatos.cli.tool_calls import result_tool_calls, tool_call_lines
+
+    for line in tool_call_lines(result_tool_calls(result.results)):
+        err.print(Text(line), highlight=False)
     if result.quality is not None:
         q = result.quality
         review = "  needs review" if q.needs_review else ""

@@ -55,7 +55,8 @@ def runs_show(
     run_id: Annotated[str, typer.Argument(help="A run id, or a unique prefix of one.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the run as JSON.")] = False,
 ) -> None:
-    """Show one stored run: its stages, subtask results and answer."""
+    """Show one stored run: its stages, subtask results (with the tools agents called) and
+    answer."""
     run = _one_run(store_settings(), run_id)
     if as_json:
         typer.echo(run.model_dump_json(indent=2))
@@ -200,6 +201,10 @@ def _print_run(run: RunDetail) -> None:
             Text((r["output"] or (r["error"] or {}).get("message", ""))[:60]),
         )
     out.print(table)
+    from automatos.cli.tool_calls import tool_call_lines
+
+    for line in tool_call_lines((r["subtask_id"], r.get("tool_calls")) for r in run.results):
+        out.print(Text(line))
     from automatos.cli.collaboration import collaboration_lines
 
     for line in collaboration_lines(

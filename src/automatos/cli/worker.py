@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -14,6 +14,7 @@ from automatos.cli.output import EXIT_NO_MODEL, EXIT_USAGE, fail, load_settings
 if TYPE_CHECKING:
     from automatos.llm.base import LLMProvider
     from automatos.settings import Settings
+    from automatos.tools.base import Tool
 
 __all__ = ["worker"]
 
@@ -56,6 +57,14 @@ def worker(
             "llm.* settings configure)."
         ),
     ] = None,
+    tool: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A Python tool the agents may call, as module:name: a function with type "
+            "hints and a docstring, or a Tool object. Repeat for more. Give the workers the "
+            "tools the orchestrator's Engine(tools=...) has.",
+        ),
+    ] = None,
 ) -> None:
     """Run agent tasks from the queue until SIGTERM or Ctrl-C.
 
@@ -83,7 +92,10 @@ def worker(
     except ConfigurationError as exc:
         raise fail(exc, EXIT_NO_MODEL) from None
     llm = wrap_provider(model, settings.llm, cancel_grace_s=settings.execution.cancel_grace_s)
-    job_runner = Worker(runner, llm, concurrency=concurrency, grace_s=grace)
+    extra = _python_tools(tool or [])
+    job_runner = Worker(
+        runner, llm, concurrency=concurrency, grace_s=grace, tools=settings.tools, extra_tools=extra
+    )
     try:
         aio.run(_serve(job_runner, model))
     except AutomatosError as exc:
@@ -149,20 +161,28 @@ async def _serve(job_runner: object, model: LLMProvider) -> None:
     )
 
 
+def _attribute(path: str, option: str) -> Any:
+    """What ``module:name`` names, the current directory importable (as uvicorn finds an
+    app)."""
+    from automatos.errors import describe_exception
+
+    module_name, sep, attribute = path.partition(":")
+    if not sep or not module_name or not attribute:
+        raise fail(f"{option} {path!r}: write it as module:name", EXIT_USAGE)
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        return getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise fail(f"{option} {path!r}: {describe_exception(exc)}", EXIT_USAGE) from None
+
+
 def _plugin(path: str, settings: Settings) -> LLMProvider:
     """The provider ``module:name`` names (an object, or a factory of the settings)."""
     from automatos.errors import describe_exception, describe_kind
     from automatos.llm.base import LLMProvider
 
-    module_name, sep, attribute = path.partition(":")
-    if not sep or not module_name or not attribute:
-        raise fail(f"--provider {path!r}: write it as module:name", EXIT_USAGE)
-    if "" not in sys.path and os.getcwd() not in sys.path:  # as uvicorn finds an app
-        sys.path.insert(0, os.getcwd())
-    try:
-        found = getattr(importlib.import_module(module_name), attribute)
-    except (ImportError, AttributeError) as exc:
-        raise fail(f"--provider {path!r}: {describe_exception(exc)}", EXIT_USAGE) from None
+    found = _attribute(path, "--provider")
     # A class is a factory too (a class has a ``complete`` attribute: it would pass for a
     # provider, and fail at every job).
     if isinstance(found, type) or (callable(found) and not isinstance(found, LLMProvider)):
@@ -177,3 +197,26 @@ def _plugin(path: str, settings: Settings) -> LLMProvider:
             EXIT_USAGE,
         )
     return found
+
+
+def _python_tools(paths: list[str]) -> list[Tool]:
+    """The tools ``module:name`` paths name (a Tool, or a function made into one)."""
+    from automatos.errors import AutomatosError, describe_exception
+    from automatos.tools.base import Tool
+    from automatos.tools.function import FunctionTool
+    from automatos.tools.registry import ToolRegistry
+
+    made: list[Tool] = []
+    for path in paths:
+        found = _attribute(path, "--tool")
+        try:
+            made.append(found if isinstance(found, Tool) else FunctionTool.from_function(found))
+        except AutomatosError as exc:
+            raise fail(f"--tool {path!r}: {exc}", EXIT_USAGE) from None
+        except Exception as exc:  # not a function at all
+            raise fail(f"--tool {path!r}: {describe_exception(exc)}", EXIT_USAGE) from None
+    try:
+        ToolRegistry(made)
+    except AutomatosError as exc:
+        raise fail(f"--tool: {exc}", EXIT_USAGE) from None
+    return made

@@ -19,6 +19,7 @@ from automatos.domain.event import (
     SubtaskRetried,
     SubtaskSkipped,
     SubtaskStarted,
+    ToolCalled,
     WorkflowFinished,
     WorkflowStarted,
     event_to_dict,
@@ -35,6 +36,7 @@ from automatos.domain.result import (
     WorkflowResult,
     WorkflowStatus,
 )
+from automatos.domain.tools import ToolUse
 
 __all__ = [
     "DEFAULT_AGENT",
@@ -60,6 +62,8 @@ __all__ = [
     "SubtaskSpec",
     "SubtaskStarted",
     "SubtaskStatus",
+    "ToolCalled",
+    "ToolUse",
     "Totals",
     "WorkflowFinished",
     "WorkflowRequest",

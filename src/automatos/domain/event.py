@@ -23,6 +23,7 @@ __all__ = [
     "SubtaskRetried",
     "SubtaskSkipped",
     "SubtaskStarted",
+    "ToolCalled",
     "WorkflowFinished",
     "WorkflowResumed",
     "WorkflowStarted",
@@ -143,6 +144,22 @@ class SubtaskFinished(Event):
     subtask_id: str
     status: str
     elapsed_s: float
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class ToolCalled(Event):
+    """An agent's tool call in a subtask's attempt ended: which tool, a digest of its
+    arguments (never the arguments: they may hold secrets), how long it took and how it
+    ended (see :class:`~automatos.llm.base.ToolUse`). ``error`` is redacted."""
+
+    kind: ClassVar[str] = "tool_called"
+    subtask_id: str
+    attempt: int
+    tool: str
+    arguments_digest: str
+    latency_s: float
+    outcome: str
     error: str | None = None
 
 

@@ -12,6 +12,7 @@ from automatos.domain.collaboration import Finding, NegotiationReport, PromptUse
 from automatos.domain.context import SubtaskContext
 from automatos.domain.level import LevelChoice
 from automatos.domain.plan import Plan
+from automatos.domain.tools import ToolUse
 
 __all__ = [
     "ErrorInfo",
@@ -77,6 +78,10 @@ class SubtaskResult:
     latency_s: float = 0.0
     attempts: int = 0
     error: ErrorInfo | None = None
+    tool_calls: tuple[ToolUse, ...] = ()
+    """The tools the agent called in the attempt that answered (for a subtask that failed,
+    in its last attempt, when that attempt's runner reported them), in order: which tool, a
+    digest of its arguments, how long and how it ended; never the arguments or results."""
 
 
 @dataclass(slots=True)

@@ -5,14 +5,22 @@ command to run over stdio, or a URL over streamable HTTP). No tool runs from her
 from __future__ import annotations
 
 import re
-from typing import Any, Self
+from dataclasses import dataclass
+from typing import Any, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from automatos.errors import ConfigurationError
 
-__all__ = ["HIDDEN", "MCPServerConfig", "check_tool_name", "safe_url"]
+__all__ = [
+    "HIDDEN",
+    "MCPServerConfig",
+    "ToolOutcome",
+    "ToolUse",
+    "check_tool_name",
+    "safe_url",
+]
 
 HIDDEN = "***"
 """What is shown in place of a secret value (an MCP server's environment or headers)."""
@@ -146,3 +154,28 @@ def safe_url(url: str) -> str:
     except ValueError:
         return "(an unreadable URL)"
     return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+ToolOutcome = Literal["ok", "failed", "invalid_arguments", "unknown_tool", "timeout", "over_limit"]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolUse:
+    """One tool call of an agent's tool loop, as the engine records it: never the arguments
+    or the result themselves (they may hold secrets and are the model's business), but a
+    digest of the arguments, how long the call took and how it ended.
+
+    ``outcome``: ``ok``; ``failed`` (the tool raised, or its MCP server died);
+    ``invalid_arguments`` (not JSON, or did not validate); ``unknown_tool`` (not registered
+    or not allowed for the agent); ``timeout``; ``over_limit`` (past ``tools.max_calls``:
+    not run). ``error`` is the message the model was given for anything but ``ok``, redacted
+    and short.
+    """
+
+    tool: str
+    call_id: str
+    arguments_digest: str
+    """The first 16 hex digits of the SHA-256 of the arguments' JSON text."""
+    latency_s: float
+    outcome: ToolOutcome
+    error: str | None = None

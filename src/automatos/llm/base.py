@@ -6,8 +6,9 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, get_args, runtime_checkable
 
+from automatos.domain.tools import ToolOutcome, ToolUse
 from automatos.errors import describe_kind, describe_value
 
 __all__ = [
@@ -15,7 +16,9 @@ __all__ = [
     "LLMProvider",
     "Message",
     "ToolCall",
+    "ToolOutcome",
     "ToolSpec",
+    "ToolUse",
     "completion_problem",
     "estimate_tokens",
 ]
@@ -78,6 +81,12 @@ class Completion:
     (its cost then counts as 0 and the result says it is unknown)."""
     tool_calls: tuple[ToolCall, ...] = ()
     """The tools the model asks to call before it answers (``text`` may then be empty)."""
+    rounds: tuple[Completion, ...] = ()
+    """An answer reached through a tool loop: each model call of the loop, in order, with
+    its own tokens, cost and latency (this completion's figures are their sums, plus the
+    tools' time in ``latency_s``). Empty for an answer of one call."""
+    tool_uses: tuple[ToolUse, ...] = ()
+    """The tool calls of the loop, in order."""
 
 
 def completion_problem(value: object) -> str | None:
@@ -86,7 +95,8 @@ def completion_problem(value: object) -> str | None:
 
     Plugins (providers, runners, the servers behind them) can hand back anything: the
     engine sums tokens and dollars and quotes the text, so each field must be what its type
-    says (a server's ``"usage": {"prompt_tokens": null}`` included).
+    says (a server's ``"usage": {"prompt_tokens": null}`` included), and so must each round
+    and tool use of a tool loop.
     """
     if (  # the usual case, in one expression: this runs on every call
         type(value) is Completion
@@ -100,9 +110,11 @@ def completion_problem(value: object) -> str | None:
         and type(value.cost_usd) in _NUMBERS
         and 0 <= value.latency_s < math.inf
         and 0 <= value.cost_usd < math.inf
-        and type(value.tool_calls) is tuple
     ):
-        return _tool_calls_problem(value.tool_calls) if value.tool_calls else None
+        # The empty tuple is one object: three identity tests say "no tools" at once.
+        if value.tool_calls is _NONE and value.rounds is _NONE and value.tool_uses is _NONE:
+            return None
+        return _tools_problem(value)
     if type(value) is not Completion:
         return f"{describe_value(value)} instead of a Completion"
     for name, kind in _FIELDS:
@@ -113,9 +125,46 @@ def completion_problem(value: object) -> str | None:
             return f"a Completion whose {name} is {describe_kind(field)}, not a count"
         if kind is float and (type(field) not in _NUMBERS or not 0 <= field < math.inf):
             return f"a Completion whose {name} is {describe_kind(field)}, not a finite amount"
-    if type(value.tool_calls) is not tuple:
-        return f"a Completion whose tool_calls is {describe_kind(value.tool_calls)}, not a tuple"
-    return _tool_calls_problem(value.tool_calls)
+    return _tools_problem(value)
+
+
+def _tools_problem(value: Completion) -> str | None:
+    """What is wrong with a Completion's tool calls, rounds or tool uses, or ``None``. A
+    round is a sound completion without rounds of its own."""
+    for name in ("tool_calls", "rounds", "tool_uses"):
+        field = getattr(value, name)
+        if type(field) is not tuple:
+            return f"a Completion whose {name} is {describe_kind(field)}, not a tuple"
+    problem = _tool_calls_problem(value.tool_calls) if value.tool_calls else None
+    if problem is not None:
+        return problem
+    for i, round_ in enumerate(value.rounds):
+        if type(round_) is Completion and round_.rounds:
+            return f"a Completion whose rounds[{i}] has rounds of its own"
+        problem = completion_problem(round_)
+        if problem is not None:
+            return f"a Completion whose rounds[{i}] is {problem}"
+    for i, use in enumerate(value.tool_uses):
+        problem = _tool_use_problem(use)
+        if problem is not None:
+            return f"a Completion whose tool_uses[{i}] {problem}"
+    return None
+
+
+def _tool_use_problem(use: object) -> str | None:
+    if type(use) is not ToolUse:
+        return f"is {describe_kind(use)}, not a ToolUse"
+    for name in ("tool", "call_id", "arguments_digest"):
+        field = getattr(use, name)
+        if type(field) is not str:
+            return f"has a {name} that is {describe_kind(field)}, not a str"
+    if type(use.latency_s) not in _NUMBERS or not 0 <= use.latency_s < math.inf:
+        return f"has a latency_s that is {describe_kind(use.latency_s)}, not a finite amount"
+    if use.outcome not in _OUTCOMES:
+        return "has an outcome that is not one of " + ", ".join(_OUTCOMES)
+    if use.error is not None and type(use.error) is not str:
+        return f"has an error that is {describe_kind(use.error)}, not a str"
+    return None
 
 
 def _tool_calls_problem(calls: tuple[object, ...]) -> str | None:
@@ -136,6 +185,8 @@ def _tool_calls_problem(calls: tuple[object, ...]) -> str | None:
 
 
 _NUMBERS = (float, int)
+_NONE: tuple[()] = ()
+_OUTCOMES: tuple[str, ...] = get_args(ToolOutcome)
 _FIELDS = (
     ("text", str),
     ("model", str),

@@ -295,6 +295,13 @@ async def _run_stages(
     if writer is not None and task is not None:
         writer.on_taken_over = lambda _: task.cancel("the run was taken over")
     saving: asyncio.Future[None] | None = None
+    from automatos.tools.host import ToolHost, current_host  # the tools package, when run
+
+    runtime = state.runtime  # the run's tools: its subtasks' MCP servers live as long as it
+    tools = ToolHost.for_run(
+        runtime.settings.tools, runtime.store, runtime.context, extra=runtime.tools
+    )
+    tools_current = current_host.set(tools)
     try:
         planned = False
         for stage in stages:
@@ -340,6 +347,8 @@ async def _run_stages(
             writer.on_taken_over = None  # the end is written as it is, whatever comes now
         # to the end even when cancelled meanwhile (each step is bounded by store.timeout_s):
         # a record cut short here would stay "running" with its last events unwritten
+        current_host.reset(tools_current)
+        await _to_the_end(tools.aclose())  # raises nothing
         await _to_the_end(close_shared(state))  # also when the execute stage did not close it
         bus.emit(WorkflowFinished, status=status.value, elapsed_s=_elapsed(state.started))
         if store is not None:

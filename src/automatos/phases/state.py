@@ -32,6 +32,7 @@ from automatos.store.writer import BatchWriter
 
 if TYPE_CHECKING:
     from automatos.phases.selector import StageSelector
+    from automatos.tools.base import Tool
 
 __all__ = [
     "Carried",
@@ -69,6 +70,8 @@ class Runtime:
     stopping: asyncio.Event | None = None
     """Set when the engine is shutting down: a workflow cancelled from then on was
     interrupted (recorded ``interrupted``), not cancelled by its caller."""
+    tools: tuple[Tool, ...] = ()
+    """Python tools the caller gave the engine, offered to the agents that name them."""
 
 
 @dataclass
@@ -211,6 +214,13 @@ class WorkflowState:
         left = self.deadline - asyncio.get_running_loop().time()
         return left if left > _TIMER_SLACK_S else 0.0
 
+    def tokens_left(self) -> int | None:
+        """Tokens the workflow's budget leaves now (``None``: it has no token budget)."""
+        budget = self.budget
+        if budget is None or budget.tokens is None:
+            return None
+        return max(0, budget.tokens - self.spent_tokens)
+
     def call_refusal(self, estimated_tokens: int) -> str | None:
         """Why a model call outside the subtasks (synthesis, judge) of about this many tokens
         may not be made now, or ``None`` if it may (or there is no budget)."""
@@ -233,7 +243,13 @@ class WorkflowState:
         return plan
 
     def record_call(self, stage: str, done: Completion, subtask_id: str | None = None) -> None:
-        """Keep one model call in the workflow's call log (and the store)."""
+        """Keep one model call in the workflow's call log (and the store); an answer reached
+        through a tool loop is kept as the calls it took (its :attr:`~Completion.rounds`),
+        each with its own tokens, cost and latency."""
+        if done.rounds:
+            for part in done.rounds:
+                self.record_call(stage, part, subtask_id)
+            return
         call = LLMCall(
             stage,
             done.model,

@@ -14,14 +14,36 @@ from typing import Protocol, runtime_checkable
 
 from automatos.domain.agent import AgentSpec
 from automatos.domain.plan import Subtask
+from automatos.domain.tools import MCPServerConfig
 from automatos.llm.base import Completion, Message
 
-__all__ = ["AgentTask", "TaskRunner"]
+__all__ = ["AgentTask", "TaskRunner", "ToolLimits"]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolLimits:
+    """The bounds of one attempt's tool loop (``tools.*`` of the orchestrator's settings).
+
+    Attributes:
+        max_calls: tool calls one attempt may make (``tools.max_calls``); 0 offers no tools.
+        call_timeout_s: the longest one tool call may take (``tools.call_timeout_s``).
+        secret_names: names of fields whose values are secret (``tools.secret_names``): a
+            worker redacts what it records with these as well as with its own.
+    """
+
+    max_calls: int = 8
+    call_timeout_s: float = 30.0
+    secret_names: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
 class AgentTask:
-    """One attempt at one subtask, as sent to a runner."""
+    """One attempt at one subtask, as sent to a runner.
+
+    The tool fields matter only for an agent that has tools (``agent.tools``, its allow-list):
+    a runner reads none of them for the others. Left unset, a runner fills them from the
+    run's tool host (:mod:`automatos.tools.host`).
+    """
 
     workflow_id: str
     subtask: Subtask
@@ -30,6 +52,15 @@ class AgentTask:
     agent: AgentSpec
     messages: tuple[Message, ...]
     timeout_s: float
+    mcp_servers: tuple[MCPServerConfig, ...] = ()
+    """The MCP servers the agent's tools name, resolved: the workspace's and the agent's own
+    (the agent's wins when both have a server of one name)."""
+    tool_limits: ToolLimits | None = None
+    """The tool loop's bounds; unset: those of the settings where the task runs."""
+    token_budget: int | None = None
+    """Tokens the workflow has left when the attempt starts (its token budget,
+    ``execution.budget_tokens``, less what it spent): the tool loop asks for a final answer
+    once its rounds spent more. ``None``: no token budget."""
 
     @property
     def subtask_id(self) -> str:
@@ -44,7 +75,13 @@ class AgentTask:
 
 @runtime_checkable
 class TaskRunner(Protocol):
-    """Runs agent tasks; raises :class:`~automatos.errors.AutomatosError` subclasses on failure."""
+    """Runs agent tasks; raises :class:`~automatos.errors.AutomatosError` subclasses on failure.
+
+    An attempt whose agent used tools returns one :class:`~automatos.llm.Completion` for the
+    whole tool loop (its ``rounds`` and ``tool_uses``); one that failed after spending (a
+    model call made) carries what it spent on the exception (see
+    :func:`~automatos.phases.execute.tool_loop.spent_of`).
+    """
 
     async def run(self, task: AgentTask) -> Completion:
         """Run one attempt of one subtask and return what the agent wrote, and its cost."""

@@ -40,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import logging
 import time
 import uuid
@@ -153,6 +154,22 @@ class _Waiting:
     """Its stream entry's id, once sent."""
 
 
+async def _with_tool_fields(task: AgentTask) -> AgentTask:
+    """``task`` with what its worker's tool loop needs from this run, unless it carries it
+    already: the MCP servers its agent's tools name (the workspace's are known here only) and
+    this run's tool bounds (the settings of the run's tool host; with none current, the
+    worker's own apply)."""
+    from automatos.tools.host import current_host
+
+    host = current_host.get()
+    if host is None or (task.mcp_servers and task.tool_limits is not None):
+        return task
+    servers = task.mcp_servers or await host.servers_for(task.agent)
+    return dataclasses.replace(
+        task, mcp_servers=servers, tool_limits=task.tool_limits or host.limits
+    )
+
+
 class QueuedTaskRunner:
     """Sends agent tasks to workers through Redis; see the module's text for how.
 
@@ -218,6 +235,8 @@ class QueuedTaskRunner:
         """
         if self._closed:
             raise QueueError("the queued runner is closed", transient=False)
+        if task.agent.tools:
+            task = await _with_tool_fields(task)
         if self._started is None or not self._started.done():
             await self._start()
         assert self._slots is not None

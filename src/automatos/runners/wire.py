@@ -9,30 +9,45 @@ A job carries what one attempt needs and nothing that lives only in the orchestr
 task (subtask, agent, messages), its id (one per attempt, ``workflow:subtask:attempt``:
 answers are deduplicated by it), the list its answer goes to, and its absolute deadline
 (seconds since the epoch: clocks of the machines involved are assumed to agree to within a
-second or so, as NTP keeps them).
+second or so, as NTP keeps them). The job of an agent that has tools carries what its tool
+loop needs too (the MCP servers its tools name, the loop's bounds, the token budget left).
+
+An answer carries the completion, with the rounds and tool calls of a tool loop; an error
+carries what the attempt spent before it failed (``spent``). Fields added since version 1
+are left out when empty, so that releases before them read what does not use them.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from automatos import errors
 from automatos.domain.agent import AgentSpec
 from automatos.domain.plan import GraphMetadata, Subtask
+from automatos.domain.tools import MCPServerConfig
 from automatos.errors import (
     AutomatosError,
     QueueError,
     RateLimitedError,
     RunnerError,
     StructuredOutputError,
+    ToolError,
     describe_exception,
     describe_kind,
 )
-from automatos.llm.base import Completion, Message, ToolCall
-from automatos.runners.base import AgentTask
+from automatos.llm.base import (
+    Completion,
+    Message,
+    ToolCall,
+    ToolOutcome,
+    ToolUse,
+    completion_problem,
+)
+from automatos.phases.execute.tool_loop import attach_spent, spent_of
+from automatos.runners.base import AgentTask, ToolLimits
 
 __all__ = [
     "VERSION",
@@ -70,6 +85,14 @@ class _Message(BaseModel):
     tool_calls: tuple[_ToolCall, ...] = ()
     tool_call_id: str | None = None
     name: str | None = None
+
+
+class _ToolLimits(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_calls: int = Field(ge=0)
+    call_timeout_s: float = Field(gt=0)
+    secret_names: tuple[str, ...] = ()
 
 
 class _Graph(BaseModel):
@@ -111,6 +134,10 @@ class Job(BaseModel):
     agent: AgentSpec
     messages: tuple[_Message, ...]
     timeout_s: float = Field(gt=0)
+    mcp_servers: tuple[MCPServerConfig, ...] = ()
+    """The MCP servers the agent's tools name (an agent with tools only)."""
+    tool_limits: _ToolLimits | None = None
+    token_budget: int | None = None
 
     def task(self) -> AgentTask:
         """The :class:`AgentTask` this job carries."""
@@ -136,8 +163,19 @@ class Job(BaseModel):
             )
             for m in self.messages
         )
+        limits = self.tool_limits
         return AgentTask(
-            self.workflow_id, subtask, self.attempt, self.agent, messages, self.timeout_s
+            self.workflow_id,
+            subtask,
+            self.attempt,
+            self.agent,
+            messages,
+            self.timeout_s,
+            self.mcp_servers,
+            None
+            if limits is None
+            else ToolLimits(limits.max_calls, limits.call_timeout_s, limits.secret_names),
+            self.token_budget,
         )
 
 
@@ -145,21 +183,35 @@ def encode_job(task: AgentTask, reply: str, deadline: float, agent_json: str) ->
     """``task`` as a job's JSON; ``agent_json`` is its agent's ``model_dump_json()`` (callers
     keep it per agent: a workflow sends one agent many times)."""
     subtask = task.subtask
-    head = json.dumps(
-        {
-            "v": VERSION,
-            "job": task.task_id,
-            "reply": reply,
-            "deadline": deadline,
-            "workflow_id": task.workflow_id,
-            "subtask": _subtask(subtask),
-            "attempt": task.attempt,
-            "messages": [_message(m) for m in task.messages],
-            "timeout_s": task.timeout_s,
-        },
-        separators=(",", ":"),
-    )
+    fields = {
+        "v": VERSION,
+        "job": task.task_id,
+        "reply": reply,
+        "deadline": deadline,
+        "workflow_id": task.workflow_id,
+        "subtask": _subtask(subtask),
+        "attempt": task.attempt,
+        "messages": [_message(m) for m in task.messages],
+        "timeout_s": task.timeout_s,
+    }
+    if task.agent.tools:  # what a tool loop needs; the others read none of it
+        _add_tool_fields(fields, task)
+    head = json.dumps(fields, separators=(",", ":"))
     return f'{head[:-1]},"agent":{agent_json}}}'
+
+
+def _add_tool_fields(fields: dict[str, Any], task: AgentTask) -> None:
+    if task.mcp_servers:
+        fields["mcp_servers"] = [c.model_dump(mode="json") for c in task.mcp_servers]
+    limits = task.tool_limits
+    if limits is not None:
+        fields["tool_limits"] = {
+            "max_calls": limits.max_calls,
+            "call_timeout_s": limits.call_timeout_s,
+            "secret_names": limits.secret_names,
+        }
+    if task.token_budget is not None:
+        fields["token_budget"] = task.token_budget
 
 
 def _message(m: Message) -> dict[str, Any]:
@@ -258,8 +310,13 @@ def is_reply_key(key: str, prefix: str) -> bool:
 
 
 def encode_result(job: str, done: Completion) -> str:
-    """The answer of a job that ran: what the model wrote, and what it cost (its tool calls
-    only when it made some: an orchestrator of a release before tools reads the rest)."""
+    """The answer of a job that ran: what the model wrote, and what it cost (its tool calls,
+    and a tool loop's rounds and tool uses, only when there are some: an orchestrator of a
+    release before tools reads the rest)."""
+    return json.dumps({"v": VERSION, "job": job, "ok": _completion(done)}, separators=(",", ":"))
+
+
+def _completion(done: Completion) -> dict[str, Any]:
     ok: dict[str, Any] = {
         "text": done.text,
         "model": done.model,
@@ -272,7 +329,24 @@ def encode_result(job: str, done: Completion) -> str:
     }
     if done.tool_calls:
         ok["tool_calls"] = _calls(done.tool_calls)
-    return json.dumps({"v": VERSION, "job": job, "ok": ok}, separators=(",", ":"))
+    if done.rounds:
+        ok["rounds"] = [_completion(r) for r in done.rounds]
+    if done.tool_uses:
+        ok["tool_uses"] = [_use(u) for u in done.tool_uses]
+    return ok
+
+
+def _use(use: ToolUse) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "tool": use.tool,
+        "call_id": use.call_id,
+        "arguments_digest": use.arguments_digest,
+        "latency_s": use.latency_s,
+        "outcome": use.outcome,
+    }
+    if use.error is not None:
+        out["error"] = use.error
+    return out
 
 
 def encode_error(job: str, exc: BaseException) -> str:
@@ -293,6 +367,11 @@ def encode_error(job: str, exc: BaseException) -> str:
     retry_after = getattr(exc, "retry_after", None)
     if isinstance(retry_after, int | float):
         error["retry_after"] = float(retry_after)
+    if isinstance(exc, ToolError):
+        error["tool"], error["detail"] = exc.tool[:200], exc.detail[:4000]
+    spent = spent_of(exc)
+    if spent is not None:
+        error["spent"] = _completion(spent)
     return json.dumps({"v": VERSION, "job": job, "error": error}, separators=(",", ":"))
 
 
@@ -309,17 +388,7 @@ def decode_answer(data: bytes | str) -> tuple[str, Completion | AutomatosError]:
             raise ValueError(f"version {parsed.get('v')!r}")
         ok = parsed.get("ok")
         if ok is not None:
-            return job, Completion(
-                text=ok["text"],
-                model=ok["model"],
-                tokens_in=ok["tokens_in"],
-                tokens_out=ok["tokens_out"],
-                latency_s=ok["latency_s"],
-                cost_usd=ok["cost_usd"],
-                finish_reason=ok["finish_reason"],
-                priced=ok["priced"],
-                tool_calls=_decoded_calls(ok.get("tool_calls", ())),
-            )
+            return job, _decoded(ok)
         error = parsed["error"]
         return job, _error(error["type"], error["message"], error)
     except Exception as exc:  # whatever the bytes are (nested too deep: RecursionError)
@@ -327,6 +396,64 @@ def decode_answer(data: bytes | str) -> tuple[str, Completion | AutomatosError]:
             f"an answer that is not of the wire schema ({describe_exception(exc, 200)})",
             transient=False,
         ) from None
+
+
+def _decoded(ok: Any, nested: bool = False) -> Completion:
+    """A completion as :func:`_completion` wrote it; its figures are checked by whoever uses
+    it (:func:`~automatos.llm.base.completion_problem`).
+
+    Raises:
+        ValueError, KeyError, TypeError: not of that shape.
+    """
+    if not isinstance(ok, dict):
+        raise ValueError(f"a completion that is {describe_kind(ok)}, not an object")
+    rounds, uses = ok.get("rounds"), ok.get("tool_uses")
+    if rounds is not None and nested:
+        raise ValueError("a round of a tool loop with rounds of its own")
+    return Completion(
+        text=ok["text"],
+        model=ok["model"],
+        tokens_in=ok["tokens_in"],
+        tokens_out=ok["tokens_out"],
+        latency_s=ok["latency_s"],
+        cost_usd=ok["cost_usd"],
+        finish_reason=ok["finish_reason"],
+        priced=ok["priced"],
+        tool_calls=_decoded_calls(ok.get("tool_calls", ())),
+        rounds=() if rounds is None else tuple(_decoded(r, True) for r in _items(rounds, "rounds")),
+        tool_uses=() if uses is None else tuple(_decoded_use(u) for u in _items(uses, "uses")),
+    )
+
+
+def _items(raw: object, what: str) -> list[Any] | tuple[Any, ...]:
+    if not isinstance(raw, list | tuple):
+        raise ValueError(f"{what} is {describe_kind(raw)}, not a list")
+    return raw
+
+
+_OUTCOMES = frozenset(get_args(ToolOutcome))
+_USE_FIELDS = {"tool", "call_id", "arguments_digest", "latency_s", "outcome"}
+
+
+def _decoded_use(item: object) -> ToolUse:
+    """One tool use of an answer, each field of its type.
+
+    Raises:
+        ValueError: it is not.
+    """
+    if not isinstance(item, dict) or not _USE_FIELDS <= set(item) <= _USE_FIELDS | {"error"}:
+        raise ValueError("a tool use that is not an object of the tool use's fields")
+    tool, call_id, digest = item["tool"], item["call_id"], item["arguments_digest"]
+    latency, outcome, error = item["latency_s"], item["outcome"], item.get("error")
+    if not (type(tool) is str and type(call_id) is str and type(digest) is str):
+        raise ValueError("a tool use whose tool, call_id or arguments_digest is not a string")
+    if type(latency) not in (int, float) or not 0 <= latency < float("inf"):
+        raise ValueError(f"a tool use whose latency_s is {describe_kind(latency)}")
+    if outcome not in _OUTCOMES:
+        raise ValueError("a tool use of an unknown outcome")
+    if error is not None and type(error) is not str:
+        raise ValueError(f"a tool use whose error is {describe_kind(error)}, not a string")
+    return ToolUse(tool, call_id, digest, float(latency), outcome, error)
 
 
 def _decoded_calls(raw: object) -> tuple[ToolCall, ...]:
@@ -369,4 +496,20 @@ def _error(kind: str, message: str, fields: dict[str, Any]) -> AutomatosError:
         exc.runner, exc.detail = "queued", str(message)
     elif isinstance(exc, StructuredOutputError):
         exc.raw = ""
+    elif isinstance(exc, ToolError):
+        exc.tool, exc.detail = str(fields.get("tool", "")), str(fields.get("detail", message))
+    spent = fields.get("spent")
+    if spent is not None:
+        _attach_sent_spent(exc, spent)
     return exc
+
+
+def _attach_sent_spent(exc: AutomatosError, raw: object) -> None:
+    """Put on ``exc`` what its attempt spent, as the worker sent it; dropped when it is not a
+    sound completion (the error itself is what matters most)."""
+    try:
+        spent = _decoded(raw)
+    except Exception:
+        return
+    if completion_problem(spent) is None:
+        attach_spent(exc, spent)

@@ -5,6 +5,11 @@ once, runs each with :func:`~automatos.runners.executor.execute` until the job's
 pushes the answer to the list the job names and acknowledges the entry. Answers and
 acknowledgements of one moment go in one round trip.
 
+A job whose agent has tools runs its tool loop with the tools of its workflow's host on this
+worker (:class:`~automatos.tools.host.WorkflowHosts`): built-ins from the worker's own
+``tools.*`` settings, the MCP servers the job names, started on first use and shared by the
+workflow's jobs here, stopped once its jobs stop coming and when the worker stops.
+
 Faults:
 
 - Every third of ``runner.claim_after_s`` the worker renews its claim on the jobs it runs
@@ -37,7 +42,9 @@ from typing import TYPE_CHECKING
 
 from automatos.deadlines import caller_timeout
 from automatos.errors import QueueError, SubtaskTimeoutError, describe_exception
-from automatos.llm.base import LLMProvider
+from automatos.llm.base import Completion, LLMProvider
+from automatos.phases.execute.tool_loop import attach_spent, spent_of
+from automatos.runners.base import AgentTask
 from automatos.runners.executor import execute
 from automatos.runners.keys import (
     GROUP,
@@ -56,10 +63,15 @@ from automatos.runners.wire import (
     is_reply_key,
     reply_of,
 )
-from automatos.settings import RunnerSettings
+from automatos.settings import RunnerSettings, ToolSettings
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from redis.asyncio import Redis
+
+    from automatos.tools.base import Tool
+    from automatos.tools.host import WorkflowHosts
 
 __all__ = ["Worker", "WorkerStats"]
 
@@ -113,6 +125,11 @@ class Worker:
         grace_s: on stop, how long running jobs may take before they are handed back.
         name: this worker's consumer name (host, pid and a random part by default).
         redis: a client to use instead of one made from the settings (the caller closes it).
+        tools: the worker's ``tools.*`` settings, for jobs whose agents have tools (defaults
+            when not given: no ``read_file``).
+        tools_idle_s: a workflow's tool host (its MCP servers) is closed once no job of the
+            workflow ran on this worker for this long (by default
+            :data:`~automatos.tools.host.IDLE_CLOSE_S`).
     """
 
     def __init__(
@@ -124,6 +141,9 @@ class Worker:
         grace_s: float = 30.0,
         name: str | None = None,
         redis: Redis | None = None,
+        tools: ToolSettings | None = None,
+        tools_idle_s: float | None = None,
+        extra_tools: Iterable[Tool] = (),
     ) -> None:
         self.settings = settings
         self.llm = llm
@@ -139,6 +159,14 @@ class Worker:
         self._room = asyncio.Event()
         self._stopping = False
         self.stats = WorkerStats()
+        self.tools = tools if tools is not None else ToolSettings()
+        """The ``tools.*`` settings of this worker: its built-in tools' (``read_root``), the
+        secret names it redacts with, the bounds of jobs that carry none."""
+        self.tools_idle_s = tools_idle_s
+        self.extra_tools = tuple(extra_tools)
+        """Python tools this worker offers (``automatos worker --tool``): the same as the
+        orchestrator's engine was given, for the agents that name them."""
+        self._hosts: WorkflowHosts | None = None
         self._claim_cursor = "0-0"
         self._sending = False
         self._hurry = asyncio.Event()
@@ -189,6 +217,8 @@ class Worker:
             await asyncio.wait([reader], timeout=self.settings.redis_timeout_s + 1.0)
             reader.cancel()
             await self._finish_or_hand_back()
+            if self._hosts is not None:  # the MCP servers of the workflows it ran jobs of
+                await self._hosts.aclose()
             for loop in loops[2:]:
                 loop.cancel()
             await asyncio.wait(loops[2:], timeout=self.settings.redis_timeout_s)
@@ -307,13 +337,20 @@ class Worker:
             # This task is stopped at the job's deadline: the model wrapper need not guard
             # the call in a task of its own (a task, an asyncio.wait and a timer a job).
             caller_timeout.set(left)
+            task = job.task()
             async with asyncio.timeout(left):
-                done = await execute(self.llm, job.task())
-        except TimeoutError:
+                if task.agent.tools:
+                    done = await self._run_with_tools(task)
+                else:
+                    done = await execute(self.llm, task)
+        except TimeoutError as exc:
             self.stats.failed += 1
             late = SubtaskTimeoutError(
                 f"subtask {sid!r} took over {job.timeout_s:g} s (stopped on worker {self.name})"
             )
+            spent = spent_of(exc)  # a tool loop stopped midway: its orchestrator accounts it
+            if spent is not None:
+                attach_spent(late, spent)
             return encode_error(job.job, late)
         except asyncio.CancelledError:
             raise
@@ -324,6 +361,20 @@ class Worker:
             )
             return encode_error(job.job, exc)
         return encode_result(job.job, done)
+
+    async def _run_with_tools(self, task: AgentTask) -> Completion:
+        """The tool loop of ``task``, with the tools of its workflow's host on this worker."""
+        hosts = self._hosts
+        if hosts is None:
+            from automatos.tools.host import WorkflowHosts
+
+            idle = {} if self.tools_idle_s is None else {"idle_s": self.tools_idle_s}
+            hosts = self._hosts = WorkflowHosts(self.tools, extra=self.extra_tools, **idle)
+        host = hosts.acquire(task.workflow_id)
+        try:
+            return await execute(self.llm, task, await host.toolbox(task))
+        finally:
+            hosts.release(task.workflow_id)
 
     def _done(self, entry: str, reply: str | None, answer: str | None) -> None:
         self._running.pop(entry, None)

@@ -708,6 +708,7 @@ async def _take_over(conn: AsyncConnection, workflow_id: str, owner: str) -> Sto
             r.latency_s,
             r.attempts,
             r.error,
+            r.tool_calls,
         ).where(r.workflow_id == workflow_id)
     )
     calls = await conn.execute(
@@ -747,6 +748,7 @@ async def _take_over(conn: AsyncConnection, workflow_id: str, owner: str) -> Sto
                 latency,
                 attempts,
                 ErrorInfo(**error) if error else None,
+                run_writes.tool_uses_of(tool_calls),
             )
             for (
                 sid,
@@ -759,6 +761,7 @@ async def _take_over(conn: AsyncConnection, workflow_id: str, owner: str) -> Sto
                 latency,
                 attempts,
                 error,
+                tool_calls,
             ) in results.all()
         ],
         calls=[LLMCall(*call) for call in calls.all()],

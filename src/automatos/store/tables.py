@@ -125,6 +125,7 @@ subtask_results = Table(
     Column("latency_s", Float, nullable=False),
     Column("attempts", Integer, nullable=False),
     Column("error", JSON),
+    Column("tool_calls", JSON),
 )
 
 events = Table(

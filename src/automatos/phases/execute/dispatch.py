@@ -16,6 +16,16 @@ for it.
 A resumed workflow (:mod:`automatos.phases.resume`) comes with the results its first process
 kept: those subtasks are not started again, their successors wait only for the others, and
 what depends on one that failed is skipped.
+
+An agent with tools answers through a tool loop (its runner's): the answer's
+:attr:`~automatos.llm.Completion.rounds` are recorded as the model calls they were, and each
+of its :attr:`~automatos.llm.Completion.tool_uses` is announced (a
+:class:`~automatos.domain.event.ToolCalled` event) as the attempt returns, before the
+subtask's result. A loop stopped by its bounds raises with what it spent
+(:class:`~automatos.errors.ToolLoopError`'s ``spent``), as does one that failed otherwise
+after a model call: that is recorded and counted the same way. An attempt is told the tokens
+the workflow's budget leaves, which bound its loop. An answer without tools pays two
+attribute tests for all this.
 """
 
 from __future__ import annotations
@@ -34,7 +44,7 @@ from automatos.abandoned import abandon
 from automatos.deadlines import DeadlineQueue, caller_timeout
 from automatos.domain.agent import AgentSpec
 from automatos.domain.context import ContextItem
-from automatos.domain.event import SubtaskRetried, SubtaskStarted
+from automatos.domain.event import SubtaskRetried, SubtaskStarted, ToolCalled
 from automatos.domain.level import Phase
 from automatos.domain.plan import Subtask
 from automatos.domain.result import ErrorInfo, SubtaskResult, SubtaskStatus
@@ -51,7 +61,7 @@ from automatos.errors import (
     describe_exception,
     is_retryable,
 )
-from automatos.llm.base import Completion, Message, completion_problem
+from automatos.llm.base import Completion, Message, ToolUse, completion_problem
 from automatos.llm.managed import ManagedLLM
 from automatos.llm.retry import backoff_delay
 from automatos.phases.contracts import ASSIGNMENTS, PLAN, RESULTS
@@ -59,6 +69,7 @@ from automatos.phases.execute.answer import answer_problem
 from automatos.phases.execute.commit import commit_result
 from automatos.phases.execute.coordinate import Coordinator, close_shared
 from automatos.phases.execute.prompt import fit_context, is_whole_request, subtask_messages
+from automatos.phases.execute.tool_loop import spent_of
 from automatos.phases.state import WorkflowState
 from automatos.prompts.catalog import EXECUTOR
 from automatos.runners.base import AgentTask
@@ -134,7 +145,10 @@ class Dispatcher:
         self._started: dict[str, float] = {}
         """When each subtask started."""
         self._spent: dict[str, list[Completion]] = {}
-        """What the rejected answers of each subtask cost (only those that had one)."""
+        """What the rejected answers of each subtask cost (only those that had one), and
+        what its tool loops spent before they were stopped."""
+        self._tool_uses: dict[str, tuple[int, tuple[ToolUse, ...]]] = {}
+        """The last attempt of each subtask that called tools, and its tool calls."""
         self._abandoned: set[str] = set()
         self._open = len(self.plan.subtasks) - len(done)
         self._finished = asyncio.Event()
@@ -277,6 +291,7 @@ class Dispatcher:
             attempt = 0
             self._started[sid] = started
             spent = self._spent
+            budget = self._budget
             while True:
                 attempt += 1
                 if bus.gates:  # a slow reader of the stream holds new work back
@@ -288,14 +303,24 @@ class Dispatcher:
                 deadlines.arm(key, task)
                 try:
                     done = await run(
-                        AgentTask(state.workflow_id, subtask, attempt, agent, messages, timeout)
+                        AgentTask(
+                            state.workflow_id,
+                            subtask,
+                            attempt,
+                            agent,
+                            messages,
+                            timeout,
+                            token_budget=None if budget is None else state.tokens_left(),
+                        )
                     )
                 except BaseException as exc:  # a timeout, or a plugin's failure of any type
-                    error: AutomatosError = self._failure(sid, key, task, exc)
+                    error: AutomatosError = self._failure(sid, attempt, key, task, exc)
                 else:
                     deadlines.disarm(key)
                     broken = None if checked else completion_problem(done)
                     if broken is None:
+                        if done.tool_uses:  # announced before the result they led to
+                            self._tools_used(sid, attempt, done.tool_uses)
                         text = done.text
                         if sharing is not None:  # the answer without its findings is judged
                             text = sharing.take(sid, text)
@@ -337,15 +362,27 @@ class Dispatcher:
             self._crashed(exc)
 
     def _failure(
-        self, sid: str, key: int, task: asyncio.Task[None], exc: BaseException
+        self, sid: str, attempt: int, key: int, task: asyncio.Task[None], exc: BaseException
     ) -> AutomatosError:
         """The typed error of an attempt that raised ``exc``: its timeout (whatever the runner
         made of the cancellation), the runner's own engine error, or a :class:`RunnerError`.
+        What a tool loop spent before it failed or was stopped (the error's ``spent``:
+        :func:`~automatos.phases.execute.tool_loop.spent_of`) is recorded first, whatever the
+        error becomes: those model calls were made.
 
         Raises:
             asyncio.CancelledError: the workflow is being cancelled; that wins over a timeout.
         """
         expired = self._deadlines.disarm(key)
+        try:  # a plugin's exception may answer anything, even to getattr
+            spent = spent_of(exc)
+        except Exception:
+            spent = None
+        if spent is not None and completion_problem(spent) is None:
+            self._spent.setdefault(sid, []).append(spent)
+            self._record(sid, spent)
+            if spent.tool_uses:
+                self._tools_used(sid, attempt, spent.tool_uses)
         if task.cancelling():
             if isinstance(exc, asyncio.CancelledError):
                 raise exc
@@ -437,6 +474,22 @@ class Dispatcher:
             self._finish(self._succeeded(sid, agent, done, attempt, started, text), done)
             raise
 
+    def _tools_used(self, sid: str, attempt: int, uses: tuple[ToolUse, ...]) -> None:
+        """Announce an attempt's tool calls, and keep them for the subtask's result."""
+        self._tool_uses[sid] = (attempt, uses)
+        emit = self.state.bus.emit
+        for use in uses:
+            emit(
+                ToolCalled,
+                sid,
+                attempt,
+                use.tool,
+                use.arguments_digest,
+                use.latency_s,
+                use.outcome,
+                use.error,
+            )
+
     def _record(self, sid: str, done: Completion) -> None:
         try:
             self.state.record_call("execute", done, sid)
@@ -478,12 +531,15 @@ class Dispatcher:
             cost,
             time.perf_counter() - started,
             attempts,
+            None,
+            done.tool_uses,
         )
 
     def _failed(
         self, sid: str, agent: str, attempts: int, started: float, error: BaseException
     ) -> SubtaskResult:
         spent = self._spent.get(sid, ())
+        last = self._tool_uses.get(sid)
         return SubtaskResult(
             sid,
             SubtaskStatus.FAILED,
@@ -494,6 +550,7 @@ class Dispatcher:
             latency_s=time.perf_counter() - started,
             attempts=attempts,
             error=ErrorInfo.of(error),
+            tool_calls=last[1] if last is not None and last[0] == attempts else (),
         )
 
     def _settle(self, result: SubtaskResult) -> None:
