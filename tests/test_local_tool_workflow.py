@@ -1,0 +1,44 @@
+"""A tool loop on the embedded model, end to end: no key, no network, no configuration.
+
+The 270M model writes its tool calls through the JSON-constrained fallback (a grammar that
+allows a call of an offered tool or a final answer). It is too small to be trusted with the
+arithmetic itself; what is checked is the round trip: the calculator is called through the
+loop, every model call of it is accounted, and the step ends within its bounds."""
+
+from automatos import (
+    AgentSpec,
+    Engine,
+    Settings,
+    SubtaskSpec,
+    SubtaskStatus,
+    WorkflowRequest,
+)
+from automatos.settings import ToolSettings
+
+
+async def test_the_embedded_model_calls_the_calculator_through_the_tool_loop() -> None:
+    settings = Settings()
+    settings.store.enabled = False
+    settings.llm.local_max_tokens = 64
+    settings.tools = ToolSettings(max_calls=2)
+    calc = AgentSpec(
+        name="calc", description="Does arithmetic with the calculator", tools=("calculator",)
+    )
+    request = WorkflowRequest(
+        text="What is 1234 * 5678? Use the calculator.",
+        subtasks=(SubtaskSpec(id="multiply", description="Multiply 1234 by 5678", agent="calc"),),
+        agents=(calc,),
+    )
+    async with Engine(settings) as engine:
+        result = await engine.run(request)
+    step = result.results["multiply"]
+    assert step.tool_calls, "the model made no tool call"
+    assert all(use.tool == "calculator" for use in step.tool_calls)
+    assert len(step.tool_calls) <= 2  # tools.max_calls
+    calls = [c for c in result.llm_calls if c.subtask_id == "multiply"]
+    assert len(calls) >= 2  # a call, then an answer (or the forced final one)
+    assert all(c.model == "gemma-3-270m-q4_k_m" for c in calls)
+    assert step.tokens_in == sum(c.tokens_in for c in calls) > 0
+    assert step.tokens_out == sum(c.tokens_out for c in calls) > 0
+    if step.status is not SubtaskStatus.SUCCEEDED:  # ended cleanly at its bounds
+        assert step.error is not None and step.error.type == "ToolLoopError", step.error
