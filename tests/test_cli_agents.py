@@ -90,11 +90,12 @@ def test_an_agent_is_given_tools() -> None:
     assert "tools: []" in ok("agents", "show", "quant")
 
 
-def test_the_starter_analyst_has_the_calculator_and_the_clock() -> None:
-    shown = ok("agents", "show", "analyst")
-    assert "tools:\n- calculator\n- current_time\n" in shown
-    (row,) = [line for line in ok("agents", "list").splitlines() if line.startswith("analyst ")]
-    assert row.endswith("[tools: calculator, current_time]")
+def test_an_agents_tools_are_listed_and_shown() -> None:
+    ok("agents", "add", "calc", "--description", "Does sums", "--tool", "calculator")
+    shown = ok("agents", "show", "calc")
+    assert "tools:\n- calculator\n" in shown
+    (row,) = [line for line in ok("agents", "list").splitlines() if line.startswith("calc ")]
+    assert row.endswith("[tools: calculator]")
     (row,) = [line for line in ok("agents", "list").splitlines() if line.startswith("writer ")]
     assert "tools" not in row
 

@@ -162,3 +162,17 @@ def test_tools_of_a_server_that_is_not_there_or_cannot_start() -> None:
     ok("mcp", "add", "broken", "--", sys.executable, "-c", "import sys; sys.exit(3)")
     said = refused("mcp", "tools", "broken", "--workspace", "default")
     assert "MCPError" in said and "broken" in said
+
+
+def test_a_command_runs_where_it_was_added(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # ".venv/bin/python tests/tools/mcp_server.py" must start from any directory, and on a
+    # worker: the directory it was written in goes with it.
+    monkeypatch.chdir(tmp_path)
+    ok("mcp", "add", "here", "--", ".venv/bin/python", "server.py", "stdio")
+    (line,) = ok("mcp", "list", "--json").splitlines()
+    assert json.loads(line)["cwd"] == str(tmp_path.resolve())
+
+
+def test_a_header_http_cannot_carry_is_refused_when_added() -> None:
+    said = refused("mcp", "add", "s", "--url", "https://x.example/mcp", "--header", "A=Bearer …")
+    assert "Latin-1" in said and "'A'" in said

@@ -62,7 +62,8 @@ def test_a_tool_that_cannot_be_one_is_a_usage_error() -> None:
     for path, problem in [
         ("nosuch_module_x:thing", "No module named"),
         ("automatos.tools.builtins", "module:name"),
-        ("automatos.settings:ENV_PREFIX", "--tool"),  # a string, not a function
+        ("automatos.settings:ENV_PREFIX", "is not a tool"),  # a string, not a function
+        ("automatos.tools:FunctionTool", "is not a tool"),  # a class
     ]:
         result = _worker(*provider, "--tool", path)
         assert result.exit_code == 2, (path, result.output)

@@ -82,3 +82,12 @@ def test_engine_tools_are_checked_when_given() -> None:
         Engine(fast_settings(), llm=llm, tools=[add_vat, add_vat])
     with pytest.raises(ConfigurationError):
         Engine(fast_settings(), llm=llm, tools=[untyped])
+
+
+def test_what_is_not_a_tool_is_refused_naming_it() -> None:
+    class Klass:
+        """A class, not a tool."""
+
+    for thing in (Klass, 42, "add_vat"):
+        with pytest.raises(ConfigurationError, match="is not a tool"):
+            Engine(fast_settings(), llm=ScriptedLLM(default="ok"), tools=[thing])  # type: ignore[list-item]

@@ -280,9 +280,9 @@ class Engine:
 def _python_tools(tools: Iterable[Tool | Callable[..., Any]]) -> tuple[Tool, ...]:
     """The engine's tools as :class:`Tool` objects, each name once (checked here, not at a
     run: a bad tool is the caller's mistake, told at once)."""
-    from automatos.tools.function import FunctionTool
+    from automatos.tools.function import as_tool
     from automatos.tools.registry import ToolRegistry
 
-    made = [t if isinstance(t, Tool) else FunctionTool.from_function(t) for t in tools]
+    made = [as_tool(t) for t in tools]
     ToolRegistry(made)  # refuses two tools of one name, and names that are not tool names
     return tuple(made)

@@ -185,3 +185,18 @@ async def test_an_agents_mcp_secrets_are_kept_but_never_shown(client: httpx.Asyn
     shown = (await client.get("/v1/agents/scout")).json()["spec"]["mcp_servers"][0]
     assert shown["headers"] == {"Authorization": "***"}
     assert shown["url"] == "https://mcp.example.com/mcp"
+
+
+async def test_an_agent_made_over_http_cannot_bring_a_command_to_run(
+    client: httpx.AsyncClient,
+) -> None:
+    server = {"name": "x", "command": ["sh", "-c", "id > /tmp/pwned"]}
+    spec = {"name": "intruder", "tools": ["mcp:x"], "mcp_servers": [server]}
+    for answer in (
+        await client.post("/v1/agents", json=spec),
+        await client.put("/v1/agents/writer", json={**spec, "name": "writer"}),
+    ):
+        assert answer.status_code == 422, answer.text
+        assert "automatos mcp add" in answer.text and "mcp_servers" in answer.text
+    assert (await client.get("/v1/agents/intruder")).status_code == 404
+    assert (await client.get("/v1/agents/writer")).json()["spec"]["mcp_servers"] == []

@@ -342,6 +342,23 @@ async def test_a_server_that_exits_at_start_says_how() -> None:
         assert "could not start" in str(caught.value)
 
 
+async def test_what_a_dying_server_printed_is_redacted_in_its_error() -> None:
+    code = (
+        "import os, sys; sys.stderr.write('connecting with api_key=AbCdEf1234567890 and '"
+        " + os.environ['LEAK'] + ' sk-proj-AAAAAAAAAAAAAAAAAAAAAAAA'); sys.exit(3)"
+    )
+    config = MCPServerConfig(
+        name="leaky", command=[sys.executable, "-c", code], env={"LEAK": "MyDbPassw0rd!"}
+    )
+    async with MCPServer(config) as server:
+        with pytest.raises(MCPError, match="exited with code 3") as caught:
+            await server.tools()
+    said = str(caught.value)
+    assert "connecting with" in said  # what it said is kept, its secrets are not
+    for secret in ("AbCdEf1234567890", "MyDbPassw0rd!", "sk-proj-AAAA"):
+        assert secret not in said, said
+
+
 async def test_a_server_that_never_answers_the_handshake_times_out() -> None:
     code = "import time; time.sleep(60)"
     config = MCPServerConfig(name="mute", command=[sys.executable, "-c", code])

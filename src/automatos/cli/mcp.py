@@ -64,7 +64,9 @@ def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
     for value in values or ():
         key, sep, rest = value.partition("=")
         if not sep or not key.strip():
-            raise fail(f"{option} takes KEY=VALUE; got {value[:80]!r}")
+            # not the value itself: a header or variable mistyped is often a secret
+            key = value.split(":", 1)[0].split(" ", 1)[0][:40]
+            raise fail(f"{option} takes KEY=VALUE; got one without '=' (starting {key!r})")
         pairs[key.strip()] = rest
     return pairs
 
@@ -111,7 +113,11 @@ def mcp_add(
         typer.Option(help="An environment variable, KEY=VALUE; repeat for several (command only)."),
     ] = None,
     cwd: Annotated[
-        Path | None, typer.Option(help="The directory the command runs in (command only).")
+        Path | None,
+        typer.Option(
+            help="The directory the command runs in (command only; default: the current "
+            "one, so that relative paths in the command work from anywhere)."
+        ),
     ] = None,
     workspace: _Workspace = None,
 ) -> None:
@@ -140,10 +146,12 @@ def mcp_add(
     fields: dict[str, Any] = {"name": name}
     if command:
         fields |= {"command": list(command), "env": _pairs(env, "--env")}
-        if cwd is not None:  # the server may be started from anywhere: not relative
-            fields["cwd"] = str(cwd.expanduser().resolve())
-            if not cwd.is_dir():
-                warn(f"--cwd {fields['cwd']} is not a directory (yet): the server cannot start")
+        # The server is started from wherever a run is (another directory, a worker): a
+        # command written relative to this directory runs in it.
+        cwd = cwd if cwd is not None else Path.cwd()
+        fields["cwd"] = str(cwd.expanduser().resolve())
+        if not cwd.is_dir():
+            warn(f"--cwd {fields['cwd']} is not a directory (yet): the server cannot start")
     else:
         fields |= {"url": url, "headers": _pairs(header, "--header")}
     try:

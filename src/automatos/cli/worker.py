@@ -201,20 +201,17 @@ def _plugin(path: str, settings: Settings) -> LLMProvider:
 
 def _python_tools(paths: list[str]) -> list[Tool]:
     """The tools ``module:name`` paths name (a Tool, or a function made into one)."""
-    from automatos.errors import AutomatosError, describe_exception
-    from automatos.tools.base import Tool
-    from automatos.tools.function import FunctionTool
+    from automatos.errors import AutomatosError
+    from automatos.tools.function import as_tool
     from automatos.tools.registry import ToolRegistry
 
     made: list[Tool] = []
     for path in paths:
         found = _attribute(path, "--tool")
         try:
-            made.append(found if isinstance(found, Tool) else FunctionTool.from_function(found))
+            made.append(as_tool(found))
         except AutomatosError as exc:
             raise fail(f"--tool {path!r}: {exc}", EXIT_USAGE) from None
-        except Exception as exc:  # not a function at all
-            raise fail(f"--tool {path!r}: {describe_exception(exc)}", EXIT_USAGE) from None
     try:
         ToolRegistry(made)
     except AutomatosError as exc:

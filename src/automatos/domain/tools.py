@@ -130,6 +130,14 @@ class MCPServerConfig(BaseModel):
             raise ValueError(f"MCP server {self.name!r}: 'env' and 'cwd' apply to 'command' only")
         if self.url is None and self.headers:
             raise ValueError(f"MCP server {self.name!r}: 'headers' apply to 'url' only")
+        for key, value in self.headers.items():  # HTTP sends headers as Latin-1 only
+            try:
+                f"{key}{value}".encode("latin-1")
+            except UnicodeEncodeError:
+                raise ValueError(
+                    f"MCP server {self.name!r}: header {key[:40]!r} has a character HTTP "
+                    "headers cannot carry (only Latin-1: is a placeholder such as '…' left in?)"
+                ) from None
         return self
 
     @property

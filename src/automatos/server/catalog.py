@@ -28,6 +28,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Response
 from pydantic import BaseModel, Field, field_serializer, field_validator
 
 from automatos.domain.agent import AgentMetrics, AgentSpec
+from automatos.domain.tools import MCPServerConfig
 from automatos.prompts.base import AbTest, PromptVersion
 from automatos.prompts.catalog import CATALOG
 from automatos.registry import registered_agents
@@ -72,6 +73,21 @@ class AgentIn(AgentSpec):
                 where = f"U+{ord(odd.group()):04X} at character {odd.start()}"
                 raise ValueError(f"a control character ({where})")
         return value
+
+    @field_validator("mcp_servers")
+    @classmethod
+    def _no_commands(cls, servers: tuple[MCPServerConfig, ...]) -> tuple[MCPServerConfig, ...]:
+        """A command server is a program the engine's host runs: an API key must not make
+        the server run one. The operator adds those (``automatos mcp add``); agents made over
+        HTTP name them (``mcp:NAME``), or bring servers reached by URL."""
+        for server in servers:
+            if server.command is not None:
+                raise ValueError(
+                    f"MCP server {server.name!r} runs a command, which an agent made over HTTP "
+                    "may not bring: add it on the host (automatos mcp add NAME -- COMMAND) and "
+                    f"name it in tools as mcp:{server.name}, or give a url"
+                )
+        return servers
 
     @field_validator("name")
     @classmethod

@@ -16,9 +16,11 @@ returns reaches it as text: a string as it is, anything else as JSON, cut at
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
 import json
+import threading
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -37,12 +39,15 @@ from automatos.errors import (
     ToolError,
     ToolFailedError,
     describe_exception,
+    describe_value,
 )
 from automatos.llm.base import ToolSpec
+from automatos.tools.base import Tool
 
 __all__ = [
     "MAX_RESULT_CHARS",
     "FunctionTool",
+    "as_tool",
     "tool",
     "truncated",
     "validation_problem",
@@ -220,12 +225,13 @@ class FunctionTool:
             if self._is_async:
                 result = await self.function(*args, **kwargs)
             else:
-                result = await asyncio.to_thread(self.function, *args, **kwargs)
+                result = await _in_own_thread(self.function, args, kwargs)
                 if inspect.isawaitable(result):  # a sync wrapper handing back a coroutine
                     result = await result
         except ToolError as exc:  # raised on purpose, e.g. by the built-in tools
             raise _renamed(exc, self.name) from exc
-        except Exception as exc:
+        except (Exception, SystemExit, KeyboardInterrupt, GeneratorExit) as exc:
+            # sys.exit in a tool (argparse does it) ends the tool, not the engine or worker
             raise ToolFailedError(self.name, describe_exception(exc)) from exc
         return truncated(self._text(result), self._max_result_chars)
 
@@ -459,3 +465,54 @@ def _renamed(exc: ToolError, name: str) -> ToolError:
         return type(exc)(name, exc.detail)
     except TypeError:  # a subclass with a constructor of its own
         return ToolFailedError(name, exc.detail)
+
+
+async def _in_own_thread(
+    function: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]
+) -> Any:
+    """``function(*args, **kwargs)`` on a daemon thread of its own.
+
+    Not the loop's default executor: a sync tool that never returns cannot be stopped (a
+    thread cannot be killed), and held there it would take one of the few threads the
+    engine's own work shares (stage 3, ingest), then keep the process from exiting. On its
+    own daemon thread a hung call costs that thread only, and the timeout abandons it.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+
+    def settle(outcome: Callable[[], None]) -> None:
+        if not future.done():
+            outcome()
+
+    def work() -> None:
+        try:
+            result = function(*args, **kwargs)
+        except BaseException as exc:  # handed to the awaiting task, whatever it is
+            # (a future refuses StopIteration: it would end a generator instead)
+            failure = RuntimeError(repr(exc)) if isinstance(exc, StopIteration) else exc
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(settle, lambda: future.set_exception(failure))
+        else:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(settle, lambda: future.set_result(result))
+
+    threading.Thread(target=work, name="automatos-tool", daemon=True).start()
+    return await future
+
+
+def as_tool(value: object) -> Tool:
+    """``value`` as a tool: a :class:`Tool` as it is, a function made into a
+    :class:`FunctionTool`.
+
+    Raises:
+        ConfigurationError: it is neither (a class, a number...), or the function cannot be
+            a tool (no type hints, a name that is not a tool name).
+    """
+    if not isinstance(value, type) and isinstance(value, Tool):
+        return value
+    if isinstance(value, type) or not callable(value):
+        raise ConfigurationError(
+            f"{describe_value(value)} is not a tool: give a function (sync or async, with type "
+            "hints and a docstring) or a Tool object (spec and async call)"
+        )
+    return FunctionTool.from_function(value)

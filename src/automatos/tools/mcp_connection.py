@@ -59,7 +59,11 @@ class Connection:
         self._config = config
         self._start_timeout_s = start_timeout_s
         self._wake = asyncio.Event()
-        self._watch = ProcessWatch(on_end=self._wake.set) if config.command else None
+        self._watch = (
+            ProcessWatch(on_end=self._wake.set, secrets=tuple(config.env.values()))
+            if config.command
+            else None
+        )
         self._error: BaseException | None = None
         self._timed_out = False
         self._requests: set[asyncio.Task[Any]] = set()

@@ -46,6 +46,8 @@ class ProcessWatch:
     pid: int | None = None
     returncode: int | None = None
     stderr: bytearray = field(default_factory=bytearray)
+    secrets: tuple[str, ...] = ()
+    """Values never to show from the stderr (the server's configured environment)."""
 
     def note_stderr(self, chunk: bytes) -> None:
         self.stderr += chunk
@@ -61,7 +63,14 @@ class ProcessWatch:
             text = f"the server process exited with code {self.returncode}"
         tail = self.stderr.decode("utf-8", "replace").strip()
         if tail:
-            text += f"; its stderr ended with: {tail[-500:]}"
+            # A server may print its keys (a failing client, a config dump): what it printed
+            # goes into errors, events and logs, so what looks secret is hidden first.
+            from automatos.tools.redact import REDACTED, Redactor
+
+            for secret in self.secrets:
+                if len(secret) >= 4:
+                    tail = tail.replace(secret, REDACTED)
+            text += f"; its stderr ended with: {Redactor().text(tail[-500:])}"
         return text
 
 

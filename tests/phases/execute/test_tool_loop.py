@@ -11,7 +11,7 @@ import pytest
 
 from automatos.domain.agent import AgentSpec
 from automatos.domain.plan import SubtaskSpec
-from automatos.errors import ProviderUnavailableError, ToolLoopError
+from automatos.errors import EmptyAnswerError, ProviderUnavailableError, ToolLoopError
 from automatos.graph import build_plan
 from automatos.llm.base import Completion, Message, ToolCall, completion_problem
 from automatos.llm.managed import ManagedLLM
@@ -234,12 +234,14 @@ async def test_calls_past_the_limit_in_one_answer_are_not_run() -> None:
     assert llm.calls[1].tool_choice == "none"
 
 
-async def test_a_model_silent_when_told_to_answer_fails() -> None:
+async def test_a_model_silent_when_told_to_answer_fails_as_an_empty_answer() -> None:
     llm = ScriptedLLM(replies=[tool_call("calculator", {"expression": "1"}), "   "])
     task = _task()
-    with pytest.raises(ToolLoopError, match="gave no answer") as caught:
+    with pytest.raises(EmptyAnswerError, match="gave no answer") as caught:
         await run_tool_loop(llm, task, _box(task, max_calls=1))
-    assert caught.value.spent is not None and len(caught.value.spent.rounds) == 2
+    assert caught.value.retryable  # as any empty answer: another attempt may answer
+    spent = spent_of(caught.value)
+    assert spent is not None and len(spent.rounds) == 2
 
 
 async def test_the_token_budget_forces_the_final_answer() -> None:

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from automatos.errors import (
+    EmptyAnswerError,
     ToolArgumentsError,
     ToolError,
     ToolLoopError,
@@ -50,6 +51,7 @@ from automatos.errors import (
     describe_exception,
 )
 from automatos.llm.base import Completion, Message, ToolCall, ToolOutcome, ToolUse
+from automatos.tools.function import MAX_RESULT_CHARS, truncated
 
 if TYPE_CHECKING:
     from automatos.llm.base import LLMProvider
@@ -113,11 +115,16 @@ async def run_tool_loop(llm: LLMProvider, task: AgentTask, box: Toolbox) -> Comp
             rounds.append(done)
             tokens += done.tokens_in + done.tokens_out
             if told is not None:
-                if done.tool_calls or not done.text.strip():
-                    what = "still called tools" if done.tool_calls else "gave no answer"
+                after = f"({told}), after {calls} tool call(s) and {len(rounds)} model calls"
+                if done.tool_calls:
                     raise ToolLoopError(
-                        f"agent {agent.name!r} {what} when told to give its final answer "
-                        f"({told}), after {calls} tool call(s) and {len(rounds)} model calls"
+                        f"agent {agent.name!r} still called tools when told to give its final "
+                        f"answer {after}"
+                    )
+                if not done.text.strip():  # as any empty answer: another attempt may do
+                    raise EmptyAnswerError(
+                        f"agent {agent.name!r} gave no answer when told to give its final "
+                        f"answer {after}"
                     )
                 return _total(rounds, uses, started, done)
             if not done.tool_calls:
@@ -160,9 +167,18 @@ async def _run_call(call: ToolCall, timeout_s: float, box: Toolbox) -> tuple[Too
         )
     except ToolError as exc:
         error = exc
-    except Exception as exc:  # a registry of a plugin's that broke the protocol
+    except asyncio.CancelledError as exc:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise  # the attempt is being stopped (its timeout, the run's cancellation)
+        error = ToolError(call.name, f"failed: {describe_exception(exc)}")  # the tool's own
+    except (Exception, SystemExit, KeyboardInterrupt, GeneratorExit) as exc:
+        # A plugin's tool that broke the protocol, or one that called sys.exit (argparse
+        # in a tool does): the tool failed, not the process that runs it.
         error = ToolError(call.name, f"failed: {describe_exception(exc)}")
     else:
+        if len(result) > MAX_RESULT_CHARS:  # a plugin's Tool that is not bounded itself
+            result = truncated(result, MAX_RESULT_CHARS)
         return _use(call, time.perf_counter() - began, "ok", None, box), result
     message = f"error: {error}"
     return _use(call, time.perf_counter() - began, _outcome(error), message, box), message

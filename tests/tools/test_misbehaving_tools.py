@@ -1,0 +1,142 @@
+"""Tools that misbehave the ways plugins do: a sync call that never returns, ``sys.exit``
+(argparse in a tool), a ``KeyboardInterrupt`` of its own, a plugin ``Tool`` that returns a
+flood. Each is one failed (or cut) tool call; the engine, its threads and its process go on."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from automatos.domain.agent import AgentSpec
+from automatos.domain.plan import SubtaskSpec
+from automatos.graph import build_plan
+from automatos.llm.base import Message, ToolSpec
+from automatos.phases.execute.tool_loop import Toolbox, run_tool_loop
+from automatos.runners.base import AgentTask, ToolLimits
+from automatos.testing import ScriptedLLM, tool_call
+from automatos.tools import FunctionTool, Redactor, ToolRegistry
+from automatos.tools.function import MAX_RESULT_CHARS
+
+RELEASE = threading.Event()
+
+
+def stuck(seconds: float) -> str:
+    """Waits far longer than any timeout.
+
+    Args:
+        seconds: how long.
+    """
+    RELEASE.wait(seconds)
+    return "late"
+
+
+def exits(code: int) -> str:
+    """Calls sys.exit, as a command-line parser inside a tool does.
+
+    Args:
+        code: the exit status.
+    """
+    sys.exit(code)
+
+
+async def interrupts(text: str) -> str:
+    """Raises KeyboardInterrupt of its own.
+
+    Args:
+        text: anything.
+    """
+    raise KeyboardInterrupt(text)
+
+
+class Flood:
+    """A plugin Tool that ignores any bound on what it returns."""
+
+    spec = ToolSpec("flood", "Returns a great deal.", {"type": "object", "properties": {}})
+
+    async def call(self, arguments: Mapping[str, Any]) -> str:
+        return "x" * (MAX_RESULT_CHARS * 50)
+
+
+TOOLS = ToolRegistry(
+    [FunctionTool.from_function(f) for f in (stuck, exits, interrupts)] + [Flood()]
+)
+
+
+def _task(tool: str) -> AgentTask:
+    plan = build_plan([SubtaskSpec(id="a", description="work")])
+    agent = AgentSpec(name="w", model="m", tools=(tool,))
+    messages = (Message("system", "s"), Message("user", "Your step (a): work"))
+    return AgentTask("wf", plan.by_id["a"], 1, agent, messages, 30.0)
+
+
+def _box(tool: str, timeout_s: float = 5.0) -> Toolbox:
+    return Toolbox(TOOLS.allowed([tool]), ToolLimits(2, timeout_s), Redactor())
+
+
+async def test_hung_sync_tools_do_not_take_the_engines_threads() -> None:
+    loop = asyncio.get_running_loop()
+    for _ in range(12):  # more than the default executor's threads on a small machine
+        llm = ScriptedLLM(replies=[tool_call("stuck", {"seconds": 60}), "Gave up."])
+        done = await run_tool_loop(llm, _task("stuck"), _box("stuck", timeout_s=0.05))
+        assert [u.outcome for u in done.tool_uses] == ["timeout"]
+    started = time.perf_counter()
+    assert await asyncio.wait_for(loop.run_in_executor(None, lambda: 42), 2) == 42
+    assert time.perf_counter() - started < 1  # the loop's own pool is free
+    RELEASE.set()
+
+
+def test_a_hung_sync_tool_does_not_keep_the_process_from_exiting() -> None:
+    script = textwrap.dedent(
+        """
+        import asyncio, threading
+        from automatos.tools import FunctionTool
+
+        def forever(x: int) -> int:
+            '''Never returns.
+
+            Args:
+                x: anything.
+            '''
+            threading.Event().wait()
+            return x
+
+        async def main():
+            tool = FunctionTool.from_function(forever)
+            try:
+                async with asyncio.timeout(0.1):
+                    await tool.call({"x": 1})
+            except TimeoutError:
+                print("timed out")
+
+        asyncio.run(main())
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "timed out"
+
+
+async def test_sys_exit_and_keyboard_interrupt_in_a_tool_fail_the_call_only() -> None:
+    for tool, args in (("exits", {"code": 2}), ("interrupts", {"text": "stop"})):
+        llm = ScriptedLLM(replies=[tool_call(tool, args), "It failed; done."])
+        done = await run_tool_loop(llm, _task(tool), _box(tool))
+        (use,) = done.tool_uses
+        assert use.outcome == "failed", use
+        assert done.text == "It failed; done."
+
+
+async def test_a_plugin_tools_flood_is_cut_before_the_model_sees_it() -> None:
+    llm = ScriptedLLM(replies=[tool_call("flood", {}), "Read it."])
+    done = await run_tool_loop(llm, _task("flood"), _box("flood"))
+    assert done.tool_uses[0].outcome == "ok"
+    (result,) = [m for m in llm.calls[1].messages if m.role == "tool"]
+    assert len(result.content) < MAX_RESULT_CHARS + 200
+    assert "truncated" in result.content
