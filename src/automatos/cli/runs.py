@@ -59,7 +59,12 @@ def runs_show(
     answer."""
     run = _one_run(store_settings(), run_id)
     if as_json:
-        typer.echo(run.model_dump_json(indent=2))
+        import json
+
+        from automatos.domain.tools import hide_server_secrets
+
+        shown = hide_server_secrets(run.model_dump(mode="json"))
+        typer.echo(json.dumps(shown, indent=2, ensure_ascii=False))
         return
     _print_run(run)
 

@@ -19,6 +19,7 @@ __all__ = [
     "ToolOutcome",
     "ToolUse",
     "check_tool_name",
+    "hide_server_secrets",
     "safe_url",
 ]
 
@@ -187,3 +188,33 @@ class ToolUse:
     latency_s: float
     outcome: ToolOutcome
     error: str | None = None
+
+
+def hide_server_secrets(value: Any) -> Any:
+    """``value`` (JSON-like: a stored run, its request, its checkpoint) with the secrets of
+    every MCP server config in it hidden: the values of ``env`` and ``headers`` under any
+    ``mcp_servers`` list, and a URL's user, password, query and fragment. For showing a
+    stored run; what is stored keeps them (a resumed run starts the servers again)."""
+    if isinstance(value, list):
+        return [hide_server_secrets(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        if key == "mcp_servers" and isinstance(item, list):
+            out[key] = [_hidden_server(server) for server in item]
+        else:
+            out[key] = hide_server_secrets(item)
+    return out
+
+
+def _hidden_server(server: Any) -> Any:
+    if not isinstance(server, dict):
+        return server
+    shown = dict(server)
+    for secret in ("env", "headers"):
+        if isinstance(shown.get(secret), dict):
+            shown[secret] = dict.fromkeys(shown[secret], HIDDEN)
+    if isinstance(shown.get("url"), str):
+        shown["url"] = safe_url(shown["url"])
+    return shown

@@ -50,6 +50,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from automatos.domain.level import Level
 from automatos.domain.request import WorkflowRequest
+from automatos.domain.tools import hide_server_secrets
 from automatos.errors import AutomatosError, InvalidRequestError, ServerStoppingError
 from automatos.llm.base import LLMProvider
 from automatos.server import catalog, page
@@ -182,7 +183,7 @@ def create_app(
         run = await tenant.store.get_run(workflow_id)
         if run is None or run.id != workflow_id:
             raise HTTPException(404, f"no workflow {workflow_id!r}")
-        return run.model_dump(mode="json")
+        return hide_server_secrets(run.model_dump(mode="json"))  # type: ignore[no-any-return]
 
     @app.post("/v1/workflows/{workflow_id}/cancel", status_code=202)
     async def cancel(workflow_id: WorkflowId, tenant: Scoped) -> dict[str, Any]:
