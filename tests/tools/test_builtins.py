@@ -425,3 +425,9 @@ async def test_every_builtin_error_is_a_tool_error(root: Path) -> None:
         with pytest.raises(ToolError) as caught:
             await tools.call(call)
         assert caught.value.tool == call.name
+
+
+def test_a_long_sum_is_not_refused_as_deep() -> None:
+    assert calculator("+".join(["1"] * 62)) == "62"
+    assert calculator("+".join(["2"] * 499)) == "998"
+    assert calculator("10-2-3") == "5" and calculator("2**3**2") == "512"

@@ -187,6 +187,8 @@ def calculator(expression: str) -> str:
         value = _evaluate(tree.body, 0)
     except _Refused as exc:
         raise ToolArgumentsError(name, str(exc)) from None
+    except RecursionError:
+        raise ToolArgumentsError(name, "the expression is too complex to read") from None
     except _Failed as exc:
         raise ToolFailedError(name, str(exc)) from None
     except ZeroDivisionError:
@@ -221,7 +223,9 @@ def _evaluate(node: ast.expr, depth: int) -> Number:
         operand = _evaluate(node.operand, depth + 1)
         return operand if isinstance(node.op, ast.UAdd) else -operand
     if isinstance(node, ast.BinOp):
-        left = _evaluate(node.left, depth + 1)
+        # The left spine of a chain (1 + 2 + 3 + ...) is a sum, not a nesting: a column of
+        # numbers added up is not refused as deep. (1,000 characters bound its length.)
+        left = _evaluate(node.left, depth if isinstance(node.left, ast.BinOp) else depth + 1)
         right = _evaluate(node.right, depth + 1)
         if isinstance(node.op, ast.Pow):
             return _power(left, right)
