@@ -31,11 +31,18 @@ class _Samplers:
     min-p, temperature and a seeded draw); ``chain`` holds both. ``narrow`` keeps the best
     candidates for the grammar to look at first."""
 
-    def __init__(self, lc: Any, n_vocab: int, temperature: float, grammar: Any) -> None:
+    def __init__(
+        self,
+        lc: Any,
+        n_vocab: int,
+        temperature: float,
+        grammar: Any,
+        repeat_penalty: float = REPEAT_PENALTY,
+    ) -> None:
         self._lc = lc
         self.grammar = grammar
         self.head = self._chain(
-            lc.llama_sampler_init_penalties(n_vocab, _PENALTY_LAST_N, REPEAT_PENALTY, 0.0, 0.0)
+            lc.llama_sampler_init_penalties(n_vocab, _PENALTY_LAST_N, repeat_penalty, 0.0, 0.0)
         )
         if temperature <= 0:
             self.tail = self._chain(lc.llama_sampler_init_greedy())
@@ -122,9 +129,10 @@ class Decoder:
         grammar: str | None,
         stops: Sequence[bytes],
         stop: threading.Event,
+        repeat_penalty: float = REPEAT_PENALTY,
     ) -> tuple[str, int, str]:
         """The answer's text, its token count and why it ended (``stop``, ``length`` or
-        ``cancelled``).
+        ``cancelled``). ``repeat_penalty`` 1.0 turns the penalty off (for copying).
 
         Raises:
             ValueError: the prompt does not fit in the context.
@@ -140,7 +148,7 @@ class Decoder:
             check = lc.llama_sampler_init_grammar(self._vocab, grammar.encode("utf-8"), b"root")
             if not check:
                 raise RefusedGrammarError("llama.cpp refused the grammar built from it")
-        samplers = _Samplers(lc, self._n_vocab, temperature, check)
+        samplers = _Samplers(lc, self._n_vocab, temperature, check, repeat_penalty)
         try:
             if not self._evaluate(prompt, stop):
                 return "", 0, "cancelled"
