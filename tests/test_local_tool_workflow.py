@@ -1,9 +1,9 @@
 """A tool loop on the embedded model, end to end: no key, no network, no configuration.
 
 The 270M model writes its tool calls through the JSON-constrained fallback (a grammar that
-allows a call of an offered tool or a final answer). It is too small to be trusted with the
-arithmetic itself; what is checked is the round trip: the calculator is called through the
-loop, every model call of it is accounted, and the step ends within its bounds."""
+allows a call of an offered tool or a final answer): a calculator question answered through
+the calculator, every model call of the loop accounted, within its bounds. (The model is too
+small for most such questions: this one it gets right.)"""
 
 from automatos import (
     AgentSpec,
@@ -40,5 +40,9 @@ async def test_the_embedded_model_calls_the_calculator_through_the_tool_loop() -
     assert all(c.model == "gemma-3-270m-q4_k_m" for c in calls)
     assert step.tokens_in == sum(c.tokens_in for c in calls) > 0
     assert step.tokens_out == sum(c.tokens_out for c in calls) > 0
-    if step.status is not SubtaskStatus.SUCCEEDED:  # ended cleanly at its bounds
-        assert step.error is not None and step.error.type == "ToolLoopError", step.error
+    # The answer is the calculator's: the prompt shows an answer taken from a tool's result,
+    # and the repeat penalty (which dropped its repeated digits: "70,652") is off. Sampling is
+    # seeded, so the same model on the same prompt answers the same.
+    assert step.status is SubtaskStatus.SUCCEEDED, step.error
+    assert any(use.outcome == "ok" for use in step.tool_calls)
+    assert "7006652" in (step.output or "").replace(",", ""), step.output
