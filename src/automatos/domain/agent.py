@@ -7,13 +7,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from automatos.domain.tools import SERVER_NAME, MCPServerConfig, check_tool_name
+from automatos.domain.tools import MCP_PREFIX, SERVER_NAME, MCPServerConfig, check_tool_name
 from automatos.errors import ConfigurationError
 
 __all__ = ["DEFAULT_AGENT", "MCP_PREFIX", "AgentMetrics", "AgentSpec", "Assignment"]
-
-MCP_PREFIX = "mcp:"
-"""An agent's ``tools`` entry ``mcp:SERVER`` allows every tool of the MCP server ``SERVER``."""
 
 
 class AgentSpec(BaseModel):

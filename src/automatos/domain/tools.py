@@ -15,6 +15,8 @@ from automatos.errors import ConfigurationError
 
 __all__ = [
     "HIDDEN",
+    "MCP_PREFIX",
+    "MCP_SEPARATOR",
     "MCPServerConfig",
     "ToolOutcome",
     "ToolUse",
@@ -43,6 +45,11 @@ def check_tool_name(name: str, what: str = "a tool") -> str:
         )
     return name
 
+
+MCP_PREFIX = "mcp:"
+"""An agent's tool entry ``mcp:SERVER`` allows every tool of the MCP server ``SERVER``."""
+MCP_SEPARATOR = "__"
+"""An MCP server's tool is registered as ``SERVER__TOOL``."""
 
 SERVER_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 """A server's name: the first half of its tools' names (``{server}__{tool}``), so it keeps to

@@ -14,6 +14,7 @@ from mcp import types as mcp_types
 from referencing import Registry
 
 from automatos.errors import ToolArgumentsError, ToolFailedError
+from automatos.tools.function import MAX_RESULT_CHARS
 
 __all__ = [
     "MAX_RESULT_CHARS",
@@ -25,8 +26,6 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
-MAX_RESULT_CHARS = 20_000
-"""The longest result handed to the model; the rest is cut, with a note that says so."""
 MAX_TOOL_NAME = 64
 _NOT_NAME = re.compile(r"[^A-Za-z0-9_-]")
 _EMPTY_REGISTRY: Registry[Any] = Registry()

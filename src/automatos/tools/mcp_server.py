@@ -27,7 +27,7 @@ from mcp import ClientSession
 from mcp import types as mcp_types
 from mcp.shared.exceptions import McpError
 
-from automatos.domain.tools import MCPServerConfig
+from automatos.domain.tools import MCP_PREFIX, MCPServerConfig
 from automatos.errors import MCPError, ToolFailedError, ToolTimeoutError, describe_exception
 from automatos.llm.base import ToolSpec
 from automatos.tools.mcp_connection import Connection, ConnectionEnded
@@ -46,7 +46,7 @@ _T = TypeVar("_T")
 _Request = Callable[[ClientSession], Coroutine[Any, Any, _T]]
 """A request on a session: a tool call, or the tool listing."""
 
-ENTRY_PREFIX: Final = "mcp:"
+ENTRY_PREFIX: Final = MCP_PREFIX
 """An agent's tool list entry ``mcp:NAME`` stands for every tool of the server ``NAME``."""
 _MAX_PAGES: Final = 100
 """Pages of a tool listing read at most: a server whose cursor never ends cannot hang us."""

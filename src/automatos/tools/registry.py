@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from automatos.domain.tools import check_tool_name
+from automatos.domain.tools import MCP_PREFIX, MCP_SEPARATOR, check_tool_name
 from automatos.errors import (
     ConfigurationError,
     ToolArgumentsError,
@@ -27,10 +27,6 @@ from automatos.tools.base import Tool
 
 __all__ = ["MAX_ARGUMENT_CHARS", "MCP_PREFIX", "MCP_SEPARATOR", "ToolRegistry", "parse_arguments"]
 
-MCP_PREFIX = "mcp:"
-"""An allow-list entry ``mcp:SERVER`` allows every tool of the MCP server ``SERVER``."""
-MCP_SEPARATOR = "__"
-"""An MCP server's tool is registered as ``SERVER__TOOL``."""
 MAX_ARGUMENT_CHARS = 1_000_000
 """The longest arguments text a model may send for one call."""
 
