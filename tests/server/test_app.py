@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 
 from automatos.domain.result import WorkflowStatus
 from automatos.server.listing import RunStatus
-from automatos.settings import StoreSettings
+from automatos.settings import ServerSettings, StoreSettings
 from tests.server.conftest import serving
 
 REQUEST = "Describe PostgreSQL and Redis, then compare them."
@@ -166,3 +167,18 @@ async def test_workflows_are_listed_a_page_at_a_time(base_url: str) -> None:
         assert set(get_args(RunStatus)) == {*WorkflowStatus, "running"}  # every status known
         assert (await client.get("/v1/workflows?cursor=not-a-cursor")).status_code == 422
         assert (await client.get("/v1/workflows?limit=0")).status_code == 422
+
+
+@pytest.mark.parametrize("freeze", [True, False])
+async def test_the_server_freezes_its_start_up_heap_unless_told_not_to(
+    tmp_path: Path, freeze: bool
+) -> None:
+    gc.unfreeze()
+    server = ServerSettings(freeze_heap=freeze)
+    try:
+        async with serving(tmp_path, anonymous=True, server=server) as url:
+            assert (gc.get_freeze_count() > 0) is freeze
+            async with httpx.AsyncClient() as client:  # and serves as before
+                assert (await client.get(f"{url}/healthz")).status_code == 200
+    finally:
+        gc.unfreeze()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import ipaddress
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
@@ -67,11 +66,7 @@ def run_server(app: FastAPI, host: str, port: int, log_level: str = "info") -> N
         # cuts a stream only if that fails
         timeout_graceful_shutdown=round(grace) + 5,
     )
-    # What is loaded by now lives as long as the server: kept out of the collector's full
-    # scans, which stop the event loop (and every event stream) for tens of milliseconds
-    gc.collect()
-    gc.freeze()
-    Server(config).run()
+    Server(config).run()  # its lifespan freezes the start-up heap (server.freeze_heap)
 
 
 def _loopback(host: str) -> bool:

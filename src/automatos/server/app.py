@@ -52,6 +52,7 @@ from automatos.domain.level import Level
 from automatos.domain.request import WorkflowRequest
 from automatos.domain.tools import hide_server_secrets
 from automatos.errors import AutomatosError, InvalidRequestError, ServerStoppingError
+from automatos.heap import freeze_startup_heap
 from automatos.llm.base import LLMProvider
 from automatos.server import catalog, page
 from automatos.server.auth import Scoped
@@ -98,6 +99,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await tenants.open()
         app.state.loop = asyncio.get_running_loop()
+        if settings.server.freeze_heap:
+            freeze_startup_heap()
         try:
             yield
         finally:
