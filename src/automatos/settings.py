@@ -418,6 +418,10 @@ class ServerSettings(BaseModel):
     shutdown_grace_s: float = Field(default=30.0, ge=0)
     """On SIGTERM, how long running workflows may take to finish; those still running then
     are stopped and recorded ``interrupted``."""
+    agent_mcp_urls: bool = False
+    """Whether an agent made over HTTP may bring MCP servers reached by URL. Off, it may only
+    name the workspace's servers (``mcp:NAME``): a URL it brings is one the server's host
+    connects to, inside its network, at an API key's word."""
     freeze_heap: bool = True
     """Once started, leave what start-up made out of the garbage collector's walks
     (:func:`automatos.heap.freeze_startup_heap`): full collections under load then take a

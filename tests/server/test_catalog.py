@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from automatos.prompts.catalog import CATALOG
-from automatos.settings import StoreSettings
+from automatos.settings import ServerSettings, StoreSettings
 from automatos.store.sql import SqlStore
 from tests.server.conftest import serving
 
@@ -164,7 +164,9 @@ async def test_prompts_show_versions_and_ab_tests(
         assert missing.status_code == 404 and "executor" in missing.json()["detail"]
 
 
-async def test_an_agents_mcp_secrets_are_kept_but_never_shown(client: httpx.AsyncClient) -> None:
+async def test_an_agents_mcp_secrets_are_kept_but_never_shown(
+    tmp_path: Path, store_settings: StoreSettings
+) -> None:
     secret = "sk-live-0123456789abcdef"
     server = {
         "name": "search",
@@ -172,19 +174,45 @@ async def test_an_agents_mcp_secrets_are_kept_but_never_shown(client: httpx.Asyn
         "headers": {"Authorization": f"Bearer {secret}"},
     }
     spec = {"name": "scout", "tools": ["mcp:search"], "mcp_servers": [server]}
-    created = await client.post("/v1/agents", json=spec)
-    assert created.status_code == 201, created.text
-    for answer in (
-        created,
-        await client.get("/v1/agents/scout"),
-        await client.get("/v1/agents"),
-        await client.put("/v1/agents/scout", json=spec),
+    allowed = ServerSettings(burst=1_000, freeze_heap=False, agent_mcp_urls=True)
+    async with (
+        serving(tmp_path, anonymous=True, store=store_settings, server=allowed) as url,
+        httpx.AsyncClient(base_url=url) as client,
     ):
-        assert answer.status_code in (200, 201)
-        assert secret not in answer.text and "pw@" not in answer.text
-    shown = (await client.get("/v1/agents/scout")).json()["spec"]["mcp_servers"][0]
+        created = await client.post("/v1/agents", json=spec)
+        assert created.status_code == 201, created.text
+        for answer in (
+            created,
+            await client.get("/v1/agents/scout"),
+            await client.get("/v1/agents"),
+            await client.put("/v1/agents/scout", json=spec),
+        ):
+            assert answer.status_code in (200, 201)
+            assert secret not in answer.text and "pw@" not in answer.text
+        shown = (await client.get("/v1/agents/scout")).json()["spec"]["mcp_servers"][0]
     assert shown["headers"] == {"Authorization": "***"}
     assert shown["url"] == "https://mcp.example.com/mcp"
+
+
+async def test_an_agent_made_over_http_brings_no_url_unless_the_server_allows_it(
+    client: httpx.AsyncClient,
+) -> None:
+    # what an API key could make the host reach inside its network
+    for target in ("http://169.254.169.254/latest/meta-data", "http://127.0.0.1:5432/"):
+        server = {"name": "inside", "url": target}
+        spec = {"name": "prober", "tools": ["mcp:inside"], "mcp_servers": [server]}
+        for answer in (
+            await client.post("/v1/agents", json=spec),
+            await client.put("/v1/agents/writer", json={**spec, "name": "writer"}),
+        ):
+            assert answer.status_code == 422, answer.text
+            detail = answer.json()["detail"]
+            assert "server.agent_mcp_urls" in detail and "automatos mcp add inside" in detail
+    assert (await client.get("/v1/agents/prober")).status_code == 404
+    assert (await client.get("/v1/agents/writer")).json()["spec"]["mcp_servers"] == []
+    # naming the workspace's servers is what agents made over HTTP do
+    named = {"name": "namer", "tools": ["mcp:search", "calculator"]}
+    assert (await client.post("/v1/agents", json=named)).status_code == 201
 
 
 async def test_an_agent_made_over_http_cannot_bring_a_command_to_run(

@@ -34,6 +34,7 @@ from automatos.prompts.catalog import CATALOG
 from automatos.registry import registered_agents
 from automatos.server.auth import Scoped
 from automatos.server.history import AgentHistory, HistoryPoint
+from automatos.server.tenants import Tenant
 from automatos.store.base import OVERALL
 from automatos.store.sql import SqlStore
 
@@ -79,7 +80,8 @@ class AgentIn(AgentSpec):
     def _no_commands(cls, servers: tuple[MCPServerConfig, ...]) -> tuple[MCPServerConfig, ...]:
         """A command server is a program the engine's host runs: an API key must not make
         the server run one. The operator adds those (``automatos mcp add``); agents made over
-        HTTP name them (``mcp:NAME``), or bring servers reached by URL."""
+        HTTP name them (``mcp:NAME``), or bring servers reached by URL where the server allows
+        it (:func:`_urls_allowed`)."""
         for server in servers:
             if server.command is not None:
                 raise ValueError(
@@ -226,6 +228,7 @@ async def get_agent(name: AgentName, tenant: Scoped) -> AgentDetail:
 @router.post("/v1/agents", status_code=201)
 async def create_agent(spec: AgentIn, tenant: Scoped, response: Response) -> AgentOut:
     """Register a new agent (409 if the workspace has one of that name: PUT replaces)."""
+    _urls_allowed(spec, tenant)
     store, agent = tenant.store, _spec(spec)
     async with _workspace(store).writing:
         if await _find(store, agent.name) is not None:
@@ -237,6 +240,22 @@ async def create_agent(spec: AgentIn, tenant: Scoped, response: Response) -> Age
     return AgentOut(name=agent.name, spec=agent, metrics={})
 
 
+def _urls_allowed(spec: AgentIn, tenant: Tenant) -> None:
+    """Refuse an MCP server reached by URL unless ``server.agent_mcp_urls``: the engine's host
+    would connect to it from inside its network (a database, a cloud's metadata address)."""
+    if tenant.engine.settings.server.agent_mcp_urls:
+        return
+    for server in spec.mcp_servers:
+        if server.url is not None:
+            raise HTTPException(
+                422,
+                f"mcp_servers: MCP server {server.name!r} is reached by URL, which an agent made "
+                "over HTTP may not bring on this server (setting server.agent_mcp_urls): add it "
+                f"on the host (automatos mcp add {server.name} --url URL) and name it in tools "
+                f"as mcp:{server.name}",
+            )
+
+
 @router.put("/v1/agents/{name:path}")
 async def update_agent(name: AgentName, spec: AgentIn, tenant: Scoped) -> AgentOut:
     """Replace an agent's definition; what was learned about it stays."""
@@ -244,6 +263,7 @@ async def update_agent(name: AgentName, spec: AgentIn, tenant: Scoped) -> AgentO
         raise HTTPException(
             422, f"the body names agent {spec.name!r}, the path {name!r}: agents are not renamed"
         )
+    _urls_allowed(spec, tenant)
     store, agent = tenant.store, _spec(spec)
     async with _workspace(store).writing:
         if await _find(store, name) is None:
