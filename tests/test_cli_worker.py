@@ -55,28 +55,3 @@ def test_a_provider_class_is_made_from_the_settings() -> None:
     with pytest.raises(typer.Exit) as refused:
         _plugin("automatos.settings:Settings", Settings())  # a class, but no provider
     assert refused.value.exit_code == 2
-
-
-def test_a_tool_that_cannot_be_one_is_a_usage_error() -> None:
-    provider = ("--provider", "automatos.testing:ScriptedLLM")
-    for path, problem in [
-        ("nosuch_module_x:thing", "No module named"),
-        ("automatos.tools.builtins", "module:name"),
-        ("automatos.settings:ENV_PREFIX", "is not a tool"),  # a string, not a function
-        ("automatos.tools:FunctionTool", "is not a tool"),  # a class
-    ]:
-        result = _worker(*provider, "--tool", path)
-        assert result.exit_code == 2, (path, result.output)
-        assert problem in result.output, (path, result.output)
-        assert "Traceback" not in result.output
-    twice = "automatos.tools.builtins:calculator"
-    result = _worker(*provider, "--tool", twice, "--tool", twice)
-    assert result.exit_code == 2 and "calculator" in result.output, result.output
-
-
-def test_a_workers_tools_are_made_from_module_paths() -> None:
-    from automatos.cli.worker import _python_tools
-
-    made = _python_tools(["tests.test_engine_tools:add_vat", "automatos.tools.builtins:calculator"])
-    assert [tool.spec.name for tool in made] == ["add_vat", "calculator"]
-    assert "amount" in made[0].spec.parameters["properties"]

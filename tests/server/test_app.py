@@ -182,3 +182,15 @@ async def test_the_server_freezes_its_start_up_heap_unless_told_not_to(
                 assert (await client.get(f"{url}/healthz")).status_code == 200
     finally:
         gc.unfreeze()
+
+
+async def test_the_servers_engines_have_the_python_tools_it_was_given(tmp_path: Path) -> None:
+    from automatos.server.app import create_app
+    from tests.server.conftest import settings_in
+    from tests.test_engine_tools import add_vat
+
+    app = create_app(settings_in(tmp_path), tools=[add_vat])
+    async with app.router.lifespan_context(app):
+        for workspace in ("default", "team-a"):
+            engine = (await app.state.tenants.get(workspace)).engine
+            assert [tool.spec.name for tool in engine.tools] == ["add_vat"]

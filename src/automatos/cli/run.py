@@ -17,6 +17,7 @@ from automatos.cli.output import (
     fail,
     load_settings,
 )
+from automatos.cli.plugins import ToolOption, python_tools
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -63,6 +64,7 @@ def run(
             show_default=False,
         ),
     ] = None,
+    tool: ToolOption = None,
 ) -> None:
     """Run a request (typed, "-" for standard input, --file or --recipe); print the answer."""
     from asyncio import CancelledError
@@ -73,6 +75,7 @@ def run(
     _given_one_way(request=request, file=file, recipe=recipe)
     chosen = _level(level) if level is not None else None  # before standard input is read
     settings = load_settings()
+    tools = python_tools(tool)
     try:
         workflow = workflow_request(request, file, recipe, settings.plan)
         if chosen is not None:
@@ -82,7 +85,7 @@ def run(
     try:
         from automatos.engine import Engine
 
-        engine = Engine(settings)
+        engine = Engine(settings, tools=tools)
     except ConfigurationError as exc:  # building the provider: no model, or not installed
         raise fail(exc, EXIT_NO_MODEL) from None
     from rich.console import Console

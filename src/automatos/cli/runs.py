@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from automatos.cli.output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NO_MODEL, fail, load_settings
+from automatos.cli.plugins import ToolOption, python_tools
 from automatos.cli.store import STORE_DISABLED, store_settings, with_store
 
 if TYPE_CHECKING:
@@ -78,6 +79,7 @@ def runs_resume(
         bool, typer.Option("--json", help="Print the whole workflow result as JSON.")
     ] = False,
     quiet: Annotated[bool, typer.Option(help="No progress display.")] = False,
+    tool: ToolOption = None,
 ) -> None:
     """Resume an interrupted run (its process died, or its server stopped): the subtasks
     that ended are kept, the others run; print the answer, as `automatos run` does."""
@@ -92,10 +94,11 @@ def runs_resume(
     if not settings.store.enabled:
         raise fail(STORE_DISABLED)
     workflow_id = _one_run(settings.store, run_id).id
+    tools = python_tools(tool)
     try:
         from automatos.engine import Engine
 
-        engine = Engine(settings)
+        engine = Engine(settings, tools=tools)
     except ConfigurationError as exc:  # building the provider: no model, or not installed
         raise fail(exc, EXIT_NO_MODEL) from None
     from rich.console import Console

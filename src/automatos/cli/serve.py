@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from automatos.cli.output import fail, load_settings
+from automatos.cli.plugins import ToolOption, python_tools
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -27,6 +28,7 @@ def serve(
             "address. Otherwise every request needs a key (automatos keys create).",
         ),
     ] = False,
+    tool: ToolOption = None,
 ) -> None:
     """Serve the HTTP API: start workflows, follow their events (SSE), cancel them.
 
@@ -37,7 +39,8 @@ def serve(
     from automatos.server.app import create_app
 
     settings = load_settings()
-    run_server(create_app(settings, anonymous=no_auth), host, port)
+    tools = python_tools(tool)
+    run_server(create_app(settings, anonymous=no_auth, tools=tools), host, port)
 
 
 def run_server(app: FastAPI, host: str, port: int, log_level: str = "info") -> None:

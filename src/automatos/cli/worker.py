@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import importlib
-import os
-import sys
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from automatos.cli.output import EXIT_NO_MODEL, EXIT_USAGE, fail, load_settings
+from automatos.cli.plugins import attribute, python_tools
 
 if TYPE_CHECKING:
     from automatos.llm.base import LLMProvider
     from automatos.settings import Settings
-    from automatos.tools.base import Tool
 
 __all__ = ["worker"]
 
@@ -92,7 +89,7 @@ def worker(
     except ConfigurationError as exc:
         raise fail(exc, EXIT_NO_MODEL) from None
     llm = wrap_provider(model, settings.llm, cancel_grace_s=settings.execution.cancel_grace_s)
-    extra = _python_tools(tool or [])
+    extra = python_tools(tool)
     job_runner = Worker(
         runner, llm, concurrency=concurrency, grace_s=grace, tools=settings.tools, extra_tools=extra
     )
@@ -161,28 +158,12 @@ async def _serve(job_runner: object, model: LLMProvider) -> None:
     )
 
 
-def _attribute(path: str, option: str) -> Any:
-    """What ``module:name`` names, the current directory importable (as uvicorn finds an
-    app)."""
-    from automatos.errors import describe_exception
-
-    module_name, sep, attribute = path.partition(":")
-    if not sep or not module_name or not attribute:
-        raise fail(f"{option} {path!r}: write it as module:name", EXIT_USAGE)
-    if "" not in sys.path and os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        return getattr(importlib.import_module(module_name), attribute)
-    except (ImportError, AttributeError) as exc:
-        raise fail(f"{option} {path!r}: {describe_exception(exc)}", EXIT_USAGE) from None
-
-
 def _plugin(path: str, settings: Settings) -> LLMProvider:
     """The provider ``module:name`` names (an object, or a factory of the settings)."""
     from automatos.errors import describe_exception, describe_kind
     from automatos.llm.base import LLMProvider
 
-    found = _attribute(path, "--provider")
+    found = attribute(path, "--provider")
     # A class is a factory too (a class has a ``complete`` attribute: it would pass for a
     # provider, and fail at every job).
     if isinstance(found, type) or (callable(found) and not isinstance(found, LLMProvider)):
@@ -197,23 +178,3 @@ def _plugin(path: str, settings: Settings) -> LLMProvider:
             EXIT_USAGE,
         )
     return found
-
-
-def _python_tools(paths: list[str]) -> list[Tool]:
-    """The tools ``module:name`` paths name (a Tool, or a function made into one)."""
-    from automatos.errors import AutomatosError
-    from automatos.tools.function import as_tool
-    from automatos.tools.registry import ToolRegistry
-
-    made: list[Tool] = []
-    for path in paths:
-        found = _attribute(path, "--tool")
-        try:
-            made.append(as_tool(found))
-        except AutomatosError as exc:
-            raise fail(f"--tool {path!r}: {exc}", EXIT_USAGE) from None
-    try:
-        ToolRegistry(made)
-    except AutomatosError as exc:
-        raise fail(f"--tool: {exc}", EXIT_USAGE) from None
-    return made

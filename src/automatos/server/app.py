@@ -37,7 +37,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Annotated, Any
@@ -64,6 +64,7 @@ from automatos.server.runs import LiveRun
 from automatos.server.tenants import Tenant, Tenants
 from automatos.settings import Settings
 from automatos.store.sql import SqlStore
+from automatos.tools.base import Tool
 
 __all__ = ["HEARTBEAT_S", "WorkflowIn", "WorkflowStarted", "create_app"]
 
@@ -87,13 +88,18 @@ class WorkflowIn(BaseModel):
 
 
 def create_app(
-    settings: Settings, *, llm: LLMProvider | None = None, anonymous: bool = False
+    settings: Settings,
+    *,
+    llm: LLMProvider | None = None,
+    anonymous: bool = False,
+    tools: Sequence[Tool | Callable[..., Any]] = (),
 ) -> FastAPI:
     """The application: its workflows run on engines built from ``settings`` (one per
-    workspace, sharing the model, by default the one the settings configure, and the
-    database). ``anonymous`` serves requests without a key in the settings' workspace."""
+    workspace, sharing the model, by default the one the settings configure, the database
+    and ``tools``, Python tools as :class:`~automatos.engine.Engine` takes them).
+    ``anonymous`` serves requests without a key in the settings' workspace."""
     metrics = ServerMetrics()
-    tenants = Tenants(settings, llm, metrics)
+    tenants = Tenants(settings, llm, metrics, tools=tools)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

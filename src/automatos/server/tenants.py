@@ -8,7 +8,9 @@ starts is that workspace's, so another workspace's workflow is simply not found 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from automatos.engine import Engine
 from automatos.llm.base import LLMProvider
@@ -19,6 +21,7 @@ from automatos.server.runs import RunRegistry
 from automatos.settings import Settings
 from automatos.store.keys import ApiKey
 from automatos.store.sql import SqlStore
+from automatos.tools.base import Tool
 
 __all__ = ["Tenant", "Tenants"]
 
@@ -41,10 +44,13 @@ class Tenants:
         settings: Settings,
         llm: LLMProvider | None = None,
         metrics: ServerMetrics | None = None,
+        *,
+        tools: Sequence[Tool | Callable[..., Any]] = (),
     ) -> None:
         self.settings = settings
         self.metrics = metrics
         self._llm = llm
+        self._tools = tuple(tools)
         self._control: SqlStore | None = None
         self._tenants: dict[str, Tenant] = {}
         self._lock = asyncio.Lock()
@@ -74,7 +80,7 @@ class Tenants:
                 settings = self.settings.model_copy(deep=True)
                 settings.store.workspace = workspace
                 store = SqlStore(control.engine, workspace, settings.store.lease_s)
-                engine = Engine(settings, llm=self._llm, store=store)
+                engine = Engine(settings, llm=self._llm, store=store, tools=self._tools)
                 runs = RunRegistry(engine, metrics=self.metrics)
                 runs.stopping = self._stopping
                 tenant = Tenant(workspace, engine, runs, store)

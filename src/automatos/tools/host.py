@@ -351,7 +351,8 @@ def _why(entry: str, server: str | None, builtins: Sequence[str]) -> str:
         )
     return (
         f"it is not a tool there is: the built-in tools are {', '.join(builtins)}; an MCP "
-        "server's tools are named SERVER__TOOL, or all of them mcp:SERVER"
+        "server's tools are named SERVER__TOOL, or all of them mcp:SERVER; a Python tool is "
+        "given with Engine(tools=...) or --tool module:name"
     )
 
 
