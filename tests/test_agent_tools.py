@@ -3,6 +3,8 @@ starter team)."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from pydantic import ValidationError
 
@@ -49,6 +51,19 @@ def test_wrong_tool_entries_are_refused(tools: tuple[str, ...], problem: str) ->
     with pytest.raises(ValidationError, match="tools") as info:
         AgentSpec(name="a", tools=tools)
     assert problem in str(info.value)
+
+
+def test_an_agent_with_thousands_of_tools_is_refused_at_once() -> None:
+    # a request may bring them: each check is one pass, and the lists have a length
+    many = tuple(f"t{i}" for i in range(100_000))
+    started = time.perf_counter()
+    with pytest.raises(ValidationError, match="at most 256"):
+        AgentSpec(name="a", tools=many)
+    with pytest.raises(ValidationError, match="at most 100"):
+        AgentSpec(name="a", capabilities=many)
+    assert time.perf_counter() - started < 1.0  # quadratic, 100,000 entries took minutes
+    most = many[:256]
+    assert AgentSpec(name="a", tools=most).tools == most
 
 
 def test_an_agent_s_servers_have_names_of_their_own() -> None:

@@ -57,3 +57,48 @@ def test_every_mcp_server_config_in_a_value_is_hidden() -> None:
     assert hidden["checkpoint"]["agents"][0]["mcp_servers"][0]["url"] == "https://h/x"
     assert hidden["other"] == [1, "mcp_servers"]
     assert value["extra"]["request"]["agents"][0]["mcp_servers"][0]["env"] == {"K": "v1"}
+
+
+DSN = "postgresql://app:S3cretPass@db.internal/prod"
+COMMAND = (
+    "npx",
+    "-y",
+    "@modelcontextprotocol/server-postgres",
+    DSN,
+    f"--token={SECRET}",
+    "--api-key",
+    "plain-looking-value",
+    "--verbose",
+    "/srv/data",
+)
+
+
+def test_secrets_in_a_servers_command_are_hidden_wherever_it_is_shown(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = MCPServerConfig(name="pg", command=COMMAND)
+    expected = [
+        "npx",
+        "-y",
+        "@modelcontextprotocol/server-postgres",
+        "postgresql://db.internal/prod",
+        "--token=[REDACTED]",
+        "--api-key",
+        "***",
+        "--verbose",
+        "/srv/data",
+    ]
+    assert config.shown()["command"] == expected
+    stored = {"agents": [{"mcp_servers": [config.model_dump(mode="json")]}]}
+    assert hide_server_secrets(stored)["agents"][0]["mcp_servers"][0]["command"] == expected
+    assert config.command == COMMAND  # kept as given: the server is started with it
+    # the CLI: added, listed
+    monkeypatch.setenv("AUTOMATOS_STORE__DATA_DIR", str(tmp_path / "data"))
+    runner = CliRunner()
+    added = runner.invoke(app, ["mcp", "add", "pg", "--", *COMMAND])
+    listed = runner.invoke(app, ["mcp", "list", "--json"])
+    for result in (added, listed, runner.invoke(app, ["mcp", "list"])):
+        assert result.exit_code == 0, result.output
+        for secret in ("S3cretPass", SECRET, "plain-looking-value"):
+            assert secret not in result.output
+    assert "postgresql://db.internal/prod" in added.output

@@ -51,11 +51,11 @@ def target_of(config: MCPServerConfig) -> str:
     :func:`shown_server` shows it)."""
     import shlex
 
-    from automatos.domain.tools import safe_url
+    from automatos.domain.tools import safe_url, shown_command
 
     if config.url is not None:
         return safe_url(config.url)
-    return shlex.join(config.command or ())
+    return shlex.join(shown_command(config.command or ()))
 
 
 def _pairs(values: list[str] | None, option: str) -> dict[str, str]:

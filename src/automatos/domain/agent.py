@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +14,11 @@ from automatos.errors import ConfigurationError
 
 __all__ = ["DEFAULT_AGENT", "MCP_PREFIX", "AgentMetrics", "AgentSpec", "Assignment"]
 
+MAX_CAPABILITIES = 100
+MAX_TOOLS = 256
+"""More than a model can choose among well, and every one of them goes to it with each call."""
+MAX_MCP_SERVERS = 32
+
 
 class AgentSpec(BaseModel):
     """An agent: a system prompt and model settings under a name."""
@@ -20,7 +27,7 @@ class AgentSpec(BaseModel):
 
     name: str = Field(min_length=1, max_length=128)
     description: str = ""
-    capabilities: tuple[str, ...] = ()
+    capabilities: tuple[str, ...] = Field(default=(), max_length=MAX_CAPABILITIES)
     model: str | None = None
     """Model to call; ``None`` uses the engine's configured model."""
     system_prompt: str = "You are a careful, capable assistant."
@@ -28,12 +35,12 @@ class AgentSpec(BaseModel):
     max_tokens: int | None = Field(default=None, gt=0)
     cost_hint_usd: float | None = Field(default=None, ge=0)
     """Expected dollars per subtask, used for cost efficiency until runs have been measured."""
-    tools: tuple[str, ...] = ()
+    tools: tuple[str, ...] = Field(default=(), max_length=MAX_TOOLS)
     """The tools the agent may call, and no others: a registered tool's name
     (``calculator``, an MCP server's ``SERVER__TOOL``), or ``mcp:SERVER`` for every tool of
     the MCP server ``SERVER`` (the agent's own, or its workspace's). Empty: the agent answers
     without tools."""
-    mcp_servers: tuple[MCPServerConfig, ...] = ()
+    mcp_servers: tuple[MCPServerConfig, ...] = Field(default=(), max_length=MAX_MCP_SERVERS)
     """MCP servers of this agent alone; its ``tools`` name what it may call of them."""
 
     @field_validator("tools")
@@ -53,7 +60,7 @@ class AgentSpec(BaseModel):
                 check_tool_name(entry)
             except ConfigurationError as exc:  # a ValueError names the entry's field
                 raise ValueError(f"{exc} (or {MCP_PREFIX}SERVER: an MCP server's tools)") from None
-        twice = sorted({entry for entry in tools if tools.count(entry) > 1})
+        twice = _twice(tools)
         if twice:
             raise ValueError(f"tools named twice: {', '.join(twice)}")
         return tools
@@ -63,8 +70,7 @@ class AgentSpec(BaseModel):
     def _one_server_per_name(
         cls, servers: tuple[MCPServerConfig, ...]
     ) -> tuple[MCPServerConfig, ...]:
-        names = [server.name for server in servers]
-        twice = sorted({name for name in names if names.count(name) > 1})
+        twice = _twice(server.name for server in servers)
         if twice:
             raise ValueError(f"servers named twice: {', '.join(twice)}")
         return servers
@@ -75,6 +81,11 @@ class AgentSpec(BaseModel):
         data = self.model_dump(mode="json")
         data["mcp_servers"] = [server.shown() for server in self.mcp_servers]
         return data
+
+
+def _twice(names: Iterable[str]) -> list[str]:
+    """The names given more than once, sorted (in one pass: a request may bring thousands)."""
+    return sorted(name for name, count in Counter(names).items() if count > 1)
 
 
 @dataclass(slots=True)

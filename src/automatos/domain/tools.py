@@ -4,14 +4,19 @@ command to run over stdio, or a URL over streamable HTTP). No tool runs from her
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from automatos.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from automatos.tools.redact import Redactor
 
 __all__ = [
     "HIDDEN",
@@ -23,6 +28,7 @@ __all__ = [
     "check_tool_name",
     "hide_server_secrets",
     "safe_url",
+    "shown_command",
 ]
 
 HIDDEN = "***"
@@ -87,14 +93,10 @@ class MCPServerConfig(BaseModel):
 
     def shown(self) -> dict[str, Any]:
         """The config as JSON fit to show (the CLI, the HTTP API): the values of its
-        environment and headers hidden, its URL without user, password, query or fragment."""
-        data = self.model_dump(mode="json", exclude_none=True)
-        for secret in ("env", "headers"):
-            if isinstance(data.get(secret), dict):
-                data[secret] = dict.fromkeys(data[secret], HIDDEN)
-        if self.url is not None:
-            data["url"] = safe_url(self.url)
-        return data
+        environment and headers hidden, its URL without user, password, query or fragment,
+        and its command as :func:`shown_command` shows it."""
+        shown: dict[str, Any] = _hidden_server(self.model_dump(mode="json", exclude_none=True))
+        return shown
 
     @field_validator("name")
     @classmethod
@@ -224,4 +226,35 @@ def _hidden_server(server: Any) -> Any:
             shown[secret] = dict.fromkeys(shown[secret], HIDDEN)
     if isinstance(shown.get("url"), str):
         shown["url"] = safe_url(shown["url"])
+    command = shown.get("command")
+    if isinstance(command, list | tuple) and all(isinstance(arg, str) for arg in command):
+        shown["command"] = shown_command(command)
     return shown
+
+
+def shown_command(command: Sequence[str]) -> list[str]:
+    """A server's command fit to show: secrets are often given as arguments (a database
+    URL with its password, ``--token=…``, ``--api-key KEY``). A URL argument is shown as
+    :func:`safe_url` shows it; secrets of the known shapes, and what follows a secret's
+    name, are redacted as what is recorded of tool calls is
+    (:class:`~automatos.tools.redact.Redactor`). What is stored keeps them."""
+    redactor = _redactor()
+    shown: list[str] = []
+    after_name = False
+    for arg in command:
+        if after_name:
+            shown.append(HIDDEN)
+        elif "://" in arg and urlsplit(arg).netloc:
+            shown.append(safe_url(arg))
+        else:
+            shown.append(redactor.text(arg))
+        flag = arg.lstrip("-")
+        after_name = arg.startswith("-") and "=" not in arg and redactor.is_secret_name(flag)
+    return shown
+
+
+@functools.cache
+def _redactor() -> Redactor:
+    from automatos.tools.redact import Redactor  # here: the tools package imports this one
+
+    return Redactor()
