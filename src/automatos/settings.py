@@ -423,9 +423,10 @@ class ServerSettings(BaseModel):
     name the workspace's servers (``mcp:NAME``): a URL it brings is one the server's host
     connects to, inside its network, at an API key's word."""
     freeze_heap: bool = True
-    """Once started, leave what start-up made out of the garbage collector's walks
-    (:func:`automatos.heap.freeze_startup_heap`): full collections under load then take a
-    fraction of the time."""
+    """``automatos serve``, once started, leaves what start-up made out of the garbage
+    collector's walks (:func:`automatos.heap.freeze_startup_heap`): full collections under load
+    then take a fraction of the time. An application that serves
+    :func:`~automatos.server.app.create_app` itself decides for its own process."""
 
 
 class RunnerSettings(BaseModel):

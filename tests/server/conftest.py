@@ -47,10 +47,7 @@ def settings_in(
         context=ContextSettings(enabled=False),
         memory=MemorySettings(enabled=False),
         # 100 requests at once in the idempotency test
-        server=server
-        # freezing the test process's heap at every server's start would keep what each test
-        # left behind: tests/server/test_app.py checks the freeze
-        or ServerSettings(burst=1_000, rate_per_s=1_000, shutdown_grace_s=2, freeze_heap=False),
+        server=server or ServerSettings(burst=1_000, rate_per_s=1_000, shutdown_grace_s=2),
     )
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from automatos.domain.result import WorkflowStatus
 from automatos.server.listing import RunStatus
-from automatos.settings import ServerSettings, StoreSettings
+from automatos.settings import StoreSettings
 from tests.server.conftest import serving
 
 REQUEST = "Describe PostgreSQL and Redis, then compare them."
@@ -170,16 +170,20 @@ async def test_workflows_are_listed_a_page_at_a_time(base_url: str) -> None:
 
 
 @pytest.mark.parametrize("freeze", [True, False])
-async def test_the_server_freezes_its_start_up_heap_unless_told_not_to(
+async def test_the_server_freezes_its_start_up_heap_when_run_as_automatos_serve_runs_it(
     tmp_path: Path, freeze: bool
 ) -> None:
+    from automatos.server.app import create_app
+    from tests.server.conftest import settings_in
+
     gc.unfreeze()
-    server = ServerSettings(freeze_heap=freeze)
+    app = create_app(settings_in(tmp_path))
     try:
-        async with serving(tmp_path, anonymous=True, server=server) as url:
+        async with app.router.lifespan_context(app):
+            assert gc.get_freeze_count() == 0  # an application's own process: left alone
+        app.state.freeze_heap = freeze  # what run_server sets from server.freeze_heap
+        async with app.router.lifespan_context(app):
             assert (gc.get_freeze_count() > 0) is freeze
-            async with httpx.AsyncClient() as client:  # and serves as before
-                assert (await client.get(f"{url}/healthz")).status_code == 200
     finally:
         gc.unfreeze()
 

@@ -174,7 +174,7 @@ async def test_an_agents_mcp_secrets_are_kept_but_never_shown(
         "headers": {"Authorization": f"Bearer {secret}"},
     }
     spec = {"name": "scout", "tools": ["mcp:search"], "mcp_servers": [server]}
-    allowed = ServerSettings(burst=1_000, freeze_heap=False, agent_mcp_urls=True)
+    allowed = ServerSettings(burst=1_000, agent_mcp_urls=True)
     async with (
         serving(tmp_path, anonymous=True, store=store_settings, server=allowed) as url,
         httpx.AsyncClient(base_url=url) as client,

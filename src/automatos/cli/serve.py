@@ -69,7 +69,10 @@ def run_server(app: FastAPI, host: str, port: int, log_level: str = "info") -> N
         # cuts a stream only if that fails
         timeout_graceful_shutdown=round(grace) + 5,
     )
-    Server(config).run()  # its lifespan freezes the start-up heap (server.freeze_heap)
+    # The process is the server's: what start-up made, once the store is open, is left out of
+    # the collector's walks (server.freeze_heap; the app's lifespan does it)
+    app.state.freeze_heap = app.state.settings.server.freeze_heap
+    Server(config).run()
 
 
 def _loopback(host: str) -> bool:

@@ -105,7 +105,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await tenants.open()
         app.state.loop = asyncio.get_running_loop()
-        if settings.server.freeze_heap:
+        if app.state.freeze_heap:  # run as automatos serve runs it (run_server)
             freeze_startup_heap()
         try:
             yield
@@ -120,6 +120,7 @@ def create_app(
     app.state.settings = settings
     app.state.anonymous = anonymous
     app.state.stop_requested_at = None
+    app.state.freeze_heap = False  # the process is the caller's, unless run_server runs it
     app.state.loop = None
     app.state.limiter = RateLimiter(settings.server.rate_per_s, settings.server.burst)
     app.add_middleware(BodyLimit, max_bytes=settings.server.max_body_bytes)
