@@ -5,6 +5,7 @@ flood. Each is one failed (or cut) tool call; the engine, its threads and its pr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import sys
 import textwrap
@@ -63,8 +64,50 @@ class Flood:
         return "x" * (MAX_RESULT_CHARS * 50)
 
 
+class Custom(BaseException):
+    """A BaseException of a library's own (pytest's Exit, gevent's GreenletExit...)."""
+
+
+async def raises_its_own(text: str) -> str:
+    """Raises a BaseException that is neither Exception nor a program's exit.
+
+    Args:
+        text: anything.
+    """
+    raise Custom(text)
+
+
+STUBBORN_ENDED = threading.Event()  # set on the loop's thread; the tests' loops differ
+
+
+async def stubborn(seconds: float) -> str:
+    """Ignores its cancellation, as a careless plugin's retry loop does.
+
+    Args:
+        seconds: how long it goes on.
+    """
+    until = time.monotonic() + seconds
+    while time.monotonic() < until:
+        try:
+            await asyncio.sleep(until - time.monotonic())
+        except asyncio.CancelledError:
+            continue
+    STUBBORN_ENDED.set()
+    return "late"
+
+
+class ExitingPlugin:
+    """A plugin Tool (not a FunctionTool: nothing of the engine's around it) that exits."""
+
+    spec = ToolSpec("exiting", "Exits.", {"type": "object", "properties": {}})
+
+    async def call(self, arguments: Mapping[str, Any]) -> str:
+        raise SystemExit(3)
+
+
 TOOLS = ToolRegistry(
-    [FunctionTool.from_function(f) for f in (stuck, exits, interrupts)] + [Flood()]
+    [FunctionTool.from_function(f) for f in (stuck, exits, interrupts, raises_its_own, stubborn)]
+    + [Flood(), ExitingPlugin()]
 )
 
 
@@ -125,7 +168,13 @@ def test_a_hung_sync_tool_does_not_keep_the_process_from_exiting() -> None:
 
 
 async def test_sys_exit_and_keyboard_interrupt_in_a_tool_fail_the_call_only() -> None:
-    for tool, args in (("exits", {"code": 2}), ("interrupts", {"text": "stop"})):
+    cases = (
+        ("exits", {"code": 2}),
+        ("interrupts", {"text": "stop"}),
+        ("raises_its_own", {"text": "mine"}),
+        ("exiting", {}),
+    )
+    for tool, args in cases:
         llm = ScriptedLLM(replies=[tool_call(tool, args), "It failed; done."])
         done = await run_tool_loop(llm, _task(tool), _box(tool))
         (use,) = done.tool_uses
@@ -140,3 +189,35 @@ async def test_a_plugin_tools_flood_is_cut_before_the_model_sees_it() -> None:
     (result,) = [m for m in llm.calls[1].messages if m.role == "tool"]
     assert len(result.content) < MAX_RESULT_CHARS + 200
     assert "truncated" in result.content
+
+
+async def test_a_tool_that_ignores_its_cancellation_is_given_up_on_at_its_timeout() -> None:
+    STUBBORN_ENDED.clear()
+    llm = ScriptedLLM(replies=[tool_call("stubborn", {"seconds": 1.0}), "Gave up on it."])
+    started = time.perf_counter()
+    done = await asyncio.wait_for(
+        run_tool_loop(llm, _task("stubborn"), _box("stubborn", timeout_s=0.1)), 5
+    )
+    assert time.perf_counter() - started < 0.8  # not the second it insists on
+    assert [u.outcome for u in done.tool_uses] == ["timeout"]
+    assert done.text == "Gave up on it."
+    assert not STUBBORN_ENDED.is_set()
+    await _ended()  # it ends on its own, kept alive till then
+
+
+async def test_an_attempt_stopped_meanwhile_does_not_wait_for_a_stubborn_tool() -> None:
+    STUBBORN_ENDED.clear()
+    llm = ScriptedLLM(replies=[tool_call("stubborn", {"seconds": 1.0}), "never"])
+    loop = run_tool_loop(llm, _task("stubborn"), _box("stubborn", timeout_s=30))
+    started = time.perf_counter()
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(0.1):  # the attempt's timeout
+            await loop
+    assert time.perf_counter() - started < 0.8
+    await _ended()
+
+
+async def _ended() -> None:
+    async with asyncio.timeout(5):
+        while not STUBBORN_ENDED.is_set():  # noqa: ASYNC110 - a thread-safe flag
+            await asyncio.sleep(0.01)

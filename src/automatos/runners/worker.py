@@ -354,7 +354,7 @@ class Worker:
             return encode_error(job.job, late)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:
+        except BaseException as exc:  # a plugin's, even sys.exit: the job failed, not the worker
             self.stats.failed += 1
             _log.warning(
                 "subtask %r (job %s) failed: %s", sid, job.job, describe_exception(exc, 500)

@@ -41,6 +41,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from automatos.abandoned import abandon
 from automatos.errors import (
     EmptyAnswerError,
     ToolArgumentsError,
@@ -156,32 +157,58 @@ async def run_tool_loop(llm: LLMProvider, task: AgentTask, box: Toolbox) -> Comp
 
 async def _run_call(call: ToolCall, timeout_s: float, box: Toolbox) -> tuple[ToolUse, str]:
     """Run one call; what to record of it, and the tool message's text (its result, or the
-    error the model is given)."""
+    error the model is given).
+
+    The call runs in a task of its own, waited for up to ``timeout_s``: a tool that ignores
+    its cancellation (catches ``CancelledError`` and goes on) is given up on
+    (:func:`~automatos.abandoned.abandon`), and neither the attempt nor the run waits for it.
+    """
     began = time.perf_counter()
+    running = asyncio.ensure_future(_guarded(box.tools, call))
     try:
-        async with asyncio.timeout(timeout_s):
-            result = await box.tools.call(call)
-    except TimeoutError:
-        error: Exception = ToolTimeoutError(
+        done, _ = await asyncio.wait((running,), timeout=timeout_s)
+    except asyncio.CancelledError:  # the attempt is being stopped: its timeout, the run's end
+        _give_up(running)
+        raise
+    error: BaseException
+    if not done:
+        _give_up(running)
+        error = ToolTimeoutError(
             call.name, f"no result within {timeout_s:g} s (setting tools.call_timeout_s)"
         )
-    except ToolError as exc:
-        error = exc
-    except asyncio.CancelledError as exc:
-        task = asyncio.current_task()
-        if task is not None and task.cancelling():
-            raise  # the attempt is being stopped (its timeout, the run's cancellation)
-        error = ToolError(call.name, f"failed: {describe_exception(exc)}")  # the tool's own
-    except (Exception, SystemExit, KeyboardInterrupt, GeneratorExit) as exc:
-        # A plugin's tool that broke the protocol, or one that called sys.exit (argparse
-        # in a tool does): the tool failed, not the process that runs it.
-        error = ToolError(call.name, f"failed: {describe_exception(exc)}")
+    elif running.cancelled():  # the tool cancelled itself, or raised CancelledError
+        error = ToolError(call.name, "failed: it was cancelled (CancelledError)")
     else:
-        if len(result) > MAX_RESULT_CHARS:  # a plugin's Tool that is not bounded itself
-            result = truncated(result, MAX_RESULT_CHARS)
-        return _use(call, time.perf_counter() - began, "ok", None, box), result
+        outcome = running.result()
+        if isinstance(outcome, str):
+            if len(outcome) > MAX_RESULT_CHARS:  # a plugin's Tool that is not bounded itself
+                outcome = truncated(outcome, MAX_RESULT_CHARS)
+            return _use(call, time.perf_counter() - began, "ok", None, box), outcome
+        error = outcome
+    if not isinstance(error, ToolError):
+        # A plugin's tool that broke the protocol, or raised what ends a program (sys.exit,
+        # as argparse does, or a BaseException of its own): the call failed, not the process
+        error = ToolError(call.name, f"failed: {describe_exception(error)}")
     message = f"error: {error}"
     return _use(call, time.perf_counter() - began, _outcome(error), message, box), message
+
+
+async def _guarded(tools: ToolRegistry, call: ToolCall) -> str | BaseException:
+    """The call's result, or what it raised (anything but its cancellation): a task that
+    raised ``SystemExit`` or ``KeyboardInterrupt`` would stop the event loop itself."""
+    try:
+        return await tools.call(call)
+    except asyncio.CancelledError:
+        raise
+    except BaseException as exc:  # whatever a plugin raises is its failure
+        return exc
+
+
+def _give_up(running: asyncio.Future[str | BaseException]) -> None:
+    """Cancel a call nobody waits for any more; kept until it ends, if it ignores that."""
+    running.cancel()
+    if isinstance(running, asyncio.Task):
+        abandon(running)
 
 
 def _outcome(error: Exception) -> ToolOutcome:
