@@ -50,6 +50,14 @@ def die() -> str:
 
 
 @server.tool()
+def flood(chars: int) -> str:
+    """Write this many characters on stdout, the protocol's stream, with no newline."""
+    for _ in range(chars // 65536 + 1):
+        os.write(1, b"x" * 65536)
+    return "flooded"
+
+
+@server.tool()
 def die_once(marker: str) -> str:
     """End the server process the first time (when the marker file is missing), answer after."""
     if not os.path.exists(marker):

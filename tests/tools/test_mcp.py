@@ -288,6 +288,22 @@ async def test_calls_in_flight_when_the_server_dies_are_all_retried_on_one_resta
         assert server.pid != first
 
 
+async def test_a_server_that_writes_a_line_without_end_is_stopped_as_broken(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from automatos.tools import mcp_stdio
+
+    monkeypatch.setattr(mcp_stdio, "MAX_LINE_CHARS", 200_000)
+    async with MCPServer(stdio()) as server:
+        flood = await tool_of(server, "t__flood")
+        started = time.monotonic()
+        with pytest.raises(MCPError, match="without a newline") as caught:
+            await flood.call({"chars": 2_000_000})
+        assert time.monotonic() - started < 10
+        assert "200,000 characters on stdout" in str(caught.value)
+        assert server.restarts == 1  # stopped, started again, and broke the same way
+
+
 async def test_a_server_that_dies_between_calls_is_restarted_on_the_next_call(
     tmp_path: Path,
 ) -> None:

@@ -35,6 +35,12 @@ STDERR_TAIL_BYTES = 2000
 EXIT_GRACE_S = 2.0
 """How long a server has to exit by itself once its stdin is closed (the spec's first step),
 and again after SIGTERM before SIGKILL."""
+MAX_LINE_CHARS = 16_000_000
+"""The longest line a server may write on stdout (each MCP message is one line). Past it
+the server is stopped as broken: it was buffered, and would be without end."""
+LOGGED_BAD_LINES = 3
+"""Lines of a server's stdout that are not JSON-RPC logged a warning each; the rest are
+counted in one more."""
 
 
 @dataclass(slots=True)
@@ -48,6 +54,9 @@ class ProcessWatch:
     stderr: bytearray = field(default_factory=bytearray)
     secrets: tuple[str, ...] = ()
     """Values never to show from the stderr (the server's configured environment)."""
+    broke: str | None = None
+    """What it did that made this end stop it (a line without end on stdout)."""
+    bad_lines: int = 0
 
     def note_stderr(self, chunk: bytes) -> None:
         self.stderr += chunk
@@ -55,6 +64,8 @@ class ProcessWatch:
 
     def describe(self) -> str:
         """How the process ended, and the end of its stderr."""
+        if self.broke is not None:
+            return f"the server was stopped: {self.broke}"
         if self.returncode is None:
             text = "the server process closed its output"
         elif self.returncode < 0:
@@ -102,13 +113,26 @@ async def stdio_transport(
         assert process.stdout is not None
         try:
             async with read_writer:
-                buffer = ""
+                pending: list[str] = []  # the line being written, in pieces: no quadratic copy
+                size = 0
                 async for chunk in TextReceiveStream(process.stdout, errors="replace"):
-                    lines = (buffer + chunk).split("\n")
-                    buffer = lines.pop()
-                    for line in lines:
+                    *ended, rest = chunk.split("\n")
+                    if ended:
+                        ended[0] = "".join((*pending, ended[0]))
+                        pending, size = [], 0
+                    if rest:
+                        pending.append(rest)
+                        size += len(rest)
+                    if size > MAX_LINE_CHARS:
+                        watch.broke = (
+                            f"it wrote over {MAX_LINE_CHARS:,} characters on stdout without a "
+                            "newline, and an MCP message is one line"
+                        )
+                        _log.warning("MCP server (pid %s): %s", process.pid, watch.broke)
+                        return
+                    for line in ended:
                         if line.strip():
-                            await read_writer.send(_parse(line))
+                            await read_writer.send(_parse(line, watch))
         except (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError):
             pass  # the session or our own shutdown closed a stream under the read
         finally:
@@ -151,12 +175,19 @@ async def stdio_transport(
             tasks.cancel_scope.cancel()
 
 
-def _parse(line: str) -> SessionMessage | Exception:
+def _parse(line: str, watch: ProcessWatch) -> SessionMessage | Exception:
     try:
         return SessionMessage(mcp_types.JSONRPCMessage.model_validate_json(line))
     except ValueError as exc:
         # A server that prints to stdout breaks the protocol; its line is data, not logged.
-        _log.warning("an MCP server wrote a line that is not JSON-RPC (%d characters)", len(line))
+        watch.bad_lines += 1
+        if watch.bad_lines <= LOGGED_BAD_LINES:
+            _log.warning(
+                "an MCP server (pid %s) wrote a line that is not JSON-RPC (%d characters)%s",
+                watch.pid,
+                len(line),
+                "; more are not logged" if watch.bad_lines == LOGGED_BAD_LINES else "",
+            )
         return exc
 
 
