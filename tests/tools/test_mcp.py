@@ -32,7 +32,7 @@ from automatos.errors import (
 )
 from automatos.tools.base import Tool
 from automatos.tools.mcp import MCPPool, MCPServer, MCPServerConfig, MCPTool
-from automatos.tools.mcp_result import result_text
+from automatos.tools.mcp_result import ArgumentsValidator, result_text
 
 SERVER = Path(__file__).with_name("mcp_server.py")
 
@@ -197,12 +197,44 @@ async def test_bad_arguments_are_refused_before_the_server_is_asked() -> None:
     await server.aclose()  # a call that reached the server now would fail with MCPError
     with pytest.raises(ToolArgumentsError, match="field 'b' is required"):
         await add.call({"a": 1})
-    with pytest.raises(ToolArgumentsError, match=r"field 'a': 'one' is not of type 'integer'"):
-        await add.call({"a": "one", "b": 2})
+    with pytest.raises(ToolArgumentsError, match=r"field 'a': must be of type integer$") as got:
+        await add.call({"a": "Patient John Doe, SSN 078-05-1120", "b": 2})
+    assert "078-05" not in str(got.value)  # the value is the model's; records never hold it
     with pytest.raises(ToolArgumentsError, match="'t__echo'"):
         await echo.call({"text": 5})
     with pytest.raises(MCPError, match="is closed"):
         await add.call({"a": 1, "b": 2})
+
+
+@pytest.mark.parametrize(
+    ("arguments", "problem"),
+    [
+        (
+            {"mode": "secret-mode-x"},
+            "field 'mode': must be one of the values the schema lists (enum)",
+        ),
+        ({"mode": "a", "n": 1234567}, "field 'n': breaks the schema's rule 'maximum' (10)"),
+        ({"mode": "a", "extra": "hunter2"}, "arguments: has fields the schema does not allow"),
+        ({"mode": "a", "n": "hunter2"}, "field 'n': must be of type integer or null"),
+    ],
+)
+def test_argument_problems_name_the_rule_never_the_value(
+    arguments: dict[str, object], problem: str
+) -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "mode": {"enum": ["a", "b"]},
+            "n": {"type": ["integer", "null"], "maximum": 10},
+        },
+        "required": ["mode"],
+        "additionalProperties": False,
+    }
+    with pytest.raises(ToolArgumentsError) as caught:
+        ArgumentsValidator("s__t", schema).validate(arguments)
+    assert caught.value.detail == problem
+    for value in ("secret-mode-x", "1234567", "hunter2"):
+        assert value not in str(caught.value)
 
 
 async def test_a_tool_error_is_a_tool_failure_with_the_servers_text() -> None:

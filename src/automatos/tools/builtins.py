@@ -211,7 +211,8 @@ def _evaluate(node: ast.expr, depth: int) -> Number:
     if isinstance(node, ast.Constant):
         value = node.value
         if isinstance(value, bool) or not isinstance(value, int | float):  # bool is an int
-            raise _Refused(f"{value!r} is not a number; {_WHAT_IS_ALLOWED}")
+            # its type, not the value: what is recorded of a call never holds its arguments
+            raise _Refused(f"a {type(value).__name__} is not a number; {_WHAT_IS_ALLOWED}")
         return _checked(value)
     if isinstance(node, ast.Name):
         if node.id in _CONSTANTS:

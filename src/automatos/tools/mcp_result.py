@@ -80,8 +80,24 @@ def _describe(error: Any) -> str:
         if missing:
             field = f"{path}.{missing[0]}" if path else str(missing[0])
             return f"field {field!r} is required"
-    message = str(error.message)[:300]
+    message = _rule_broken(error)
     return f"field {path!r}: {message}" if path else f"arguments: {message}"
+
+
+def _rule_broken(error: Any) -> str:
+    """Which rule of the schema the value breaks, from the schema alone: jsonschema's own
+    message quotes the value, and what is recorded of a call never holds its arguments."""
+    rule, wanted = str(error.validator), error.validator_value
+    if rule == "type":
+        kinds = wanted if isinstance(wanted, list) else [wanted]
+        return f"must be of type {' or '.join(str(kind) for kind in kinds)}"
+    if rule in ("enum", "const"):
+        return f"must be one of the values the schema lists ({rule})"
+    if rule == "additionalProperties":
+        return "has fields the schema does not allow"
+    shown = json.dumps(wanted, default=str)
+    shown = shown if len(shown) <= 80 else f"{shown[:77]}..."
+    return f"breaks the schema's rule {rule!r} ({shown})"
 
 
 def result_text(tool: str, result: mcp_types.CallToolResult, limit: int = MAX_RESULT_CHARS) -> str:
