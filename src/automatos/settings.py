@@ -488,7 +488,7 @@ class ToolSettings(BaseModel):
     """Tool calls one attempt of a subtask may make: the tool loop ends there, and the attempt
     fails with :class:`~automatos.errors.ToolLoopError` if it has no final answer by then.
     0 offers agents no tools."""
-    call_timeout_s: float = Field(default=30.0, gt=0)
+    call_timeout_s: float = Field(default=30.0, gt=0, le=86_400)
     """Longest one tool call may take; a call cut short is reported to the model as timed out
     (:class:`~automatos.errors.ToolTimeoutError`)."""
     read_root: Path | None = None

@@ -188,6 +188,20 @@ def _endless(messages: Sequence[Message]) -> ToolCall:
     return tool_call("calculator", {"expression": f"1 + {n}"})
 
 
+async def test_an_answer_with_more_calls_than_any_model_makes_fails_the_attempt() -> None:
+    flood = [tool_call("calculator", {"expression": f"1 + {n}"}) for n in range(65)]
+    llm = ScriptedLLM(replies=[flood, "never asked"])
+    task = _task()
+    with pytest.raises(ToolLoopError, match="asked for 65 tool calls in one answer") as caught:
+        await run_tool_loop(llm, task, _box(task))
+    spent = spent_of(caught.value)
+    assert spent is not None and len(spent.rounds) == 1 and spent.tool_uses == ()
+    most = [tool_call("calculator", {"expression": f"2 + {n}"}) for n in range(64)]
+    done = await run_tool_loop(ScriptedLLM(replies=[most, "Done."]), task, _box(task))
+    assert len(done.tool_uses) == 64  # 8 run, the rest answered over_limit
+    assert [u.outcome for u in done.tool_uses].count("over_limit") == 56
+
+
 async def test_an_endless_loop_is_told_to_answer_when_its_calls_are_used_up() -> None:
     llm = ScriptedLLM()
 

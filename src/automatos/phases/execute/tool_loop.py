@@ -60,10 +60,20 @@ if TYPE_CHECKING:
     from automatos.tools.redact import Redactor
     from automatos.tools.registry import ToolRegistry
 
-__all__ = ["MAX_RECORDED_ERROR_CHARS", "Toolbox", "attach_spent", "run_tool_loop", "spent_of"]
+__all__ = [
+    "MAX_CALLS_PER_ANSWER",
+    "MAX_RECORDED_ERROR_CHARS",
+    "Toolbox",
+    "attach_spent",
+    "run_tool_loop",
+    "spent_of",
+]
 
 _log = logging.getLogger(__name__)
 
+MAX_CALLS_PER_ANSWER = 64
+"""More tool calls than this in one model answer fail the attempt (ToolLoopError): every call
+of an answer must be answered, and each would be recorded, past ``tools.max_calls`` too."""
 MAX_RECORDED_ERROR_CHARS = 300
 """The longest error recorded of a tool call (:attr:`ToolUse.error`), after redaction."""
 _MAX_RECORDED_NAME_CHARS = 64
@@ -130,6 +140,11 @@ async def run_tool_loop(llm: LLMProvider, task: AgentTask, box: Toolbox) -> Comp
                 return _total(rounds, uses, started, done)
             if not done.tool_calls:
                 return done if len(rounds) == 1 else _total(rounds, uses, started, done)
+            if len(done.tool_calls) > MAX_CALLS_PER_ANSWER:  # each would be answered, recorded
+                raise ToolLoopError(
+                    f"agent {agent.name!r} asked for {len(done.tool_calls)} tool calls in one "
+                    f"answer; a model answer may carry at most {MAX_CALLS_PER_ANSWER}"
+                )
             messages.append(Message("assistant", done.text, done.tool_calls))
             for call in done.tool_calls:
                 if calls >= limits.max_calls:
