@@ -71,6 +71,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A directory with the user's tools module and a recipe, the model a fake server."""
     (tmp_path / "my_tools.py").write_text(TOOLS.replace("def broken(\n", ""))
     (tmp_path / "bad_tools.py").write_text(TOOLS)
+    (tmp_path / "exiting_tools.py").write_text("import sys\nsys.exit(7)\n")
     (tmp_path / "vat.yaml").write_text(RECIPE)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("AUTOMATOS_STORE__ENABLED", "false")
@@ -106,6 +107,7 @@ def test_without_the_tool_the_run_says_which_tool_it_lacks(project: Path) -> Non
         ("my_tools:CALLS", "is not a tool"),  # a list, not a function
         ("automatos.tools:FunctionTool", "is not a tool"),  # a class
         ("bad_tools:add_vat", "importing bad_tools failed: SyntaxError"),
+        ("exiting_tools:add_vat", "importing exiting_tools failed: SystemExit"),
     ],
 )
 def test_a_tool_that_cannot_be_loaded_is_a_usage_error_before_anything_starts(

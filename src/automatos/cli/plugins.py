@@ -42,7 +42,7 @@ def attribute(path: str, option: str) -> Any:
         return getattr(importlib.import_module(module_name), name)
     except (ImportError, AttributeError) as exc:
         raise fail(f"{option} {path!r}: {describe_exception(exc)}", EXIT_USAGE) from None
-    except Exception as exc:  # the module itself failed as it was imported
+    except (Exception, SystemExit) as exc:  # the module failed as it was imported
         raise fail(
             f"{option} {path!r}: importing {module_name} failed: {describe_exception(exc)}",
             EXIT_USAGE,
