@@ -40,6 +40,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from automatos.abandoned import abandon
 from automatos.deadlines import caller_timeout
 from automatos.errors import QueueError, SubtaskTimeoutError, describe_exception
 from automatos.llm.base import Completion, LLMProvider
@@ -79,6 +80,12 @@ _log = logging.getLogger(__name__)
 
 _ANSWER_TTL_S = 86_400
 """How long answers wait for an orchestrator that stopped reading them (it died)."""
+OVERDUE_CHECK_S = 1.0
+OVERDUE_GRACE_S = 2.0
+"""How long past its deadline a job that was cancelled may go on before it is given up on."""
+HAND_BACK_WAIT_S = 2.0
+"""How long a stopping worker waits for the jobs it cancelled to end before it hands them
+back regardless."""
 
 
 @dataclass
@@ -102,6 +109,7 @@ class _Running:
     payload: bytes
     task: asyncio.Task[None] | None = None
     withdrawn: bool = False
+    decoded: Job | None = None
 
 
 @dataclass
@@ -205,6 +213,7 @@ class Worker:
             asyncio.create_task(self._write_loop(), name="automatos-worker-writer"),
             asyncio.create_task(self._claim_loop(), name="automatos-worker-claims"),
             asyncio.create_task(self._cancel_loop(), name="automatos-worker-cancels"),
+            asyncio.create_task(self._overdue_loop(), name="automatos-worker-overdue"),
         ]
         try:
             await stop.wait()
@@ -291,19 +300,22 @@ class Worker:
         except Exception as exc:  # whatever is in the stream must not cost a slot
             self._unreadable(entry, running.payload, exc)
             return
-        running.job = job.job
+        running.job, running.decoded = job.job, job
         try:
             answer = await self._answer_of(job)
         except asyncio.CancelledError:
             if not running.withdrawn:
                 raise  # stopping: the job is handed back
             self.stats.withdrawn += 1
-            self._done(entry, None, None)
+            if self._running.get(entry) is running:
+                self._done(entry, None, None)
             return
         except BaseException:
-            self._done(entry, None, None)
+            if self._running.get(entry) is running:
+                self._done(entry, None, None)
             raise
-        self._done(entry, job.reply, answer)
+        if self._running.get(entry) is running:  # not given up on (_overdue_loop)
+            self._done(entry, job.reply, answer)
 
     def _unreadable(self, entry: str, payload: bytes, exc: BaseException) -> None:
         """Drop a job that is not of the wire schema, answering its orchestrator (when the
@@ -529,6 +541,30 @@ class Worker:
         self.stats.failed += 1
         self._done(entry, job.reply, encode_error(job.job, error))
 
+    # -- overdue jobs ---------------------------------------------------------------------
+
+    async def _overdue_loop(self) -> None:
+        """Give up on jobs still running past their deadline and a grace: a plugin that
+        ignores its cancellation keeps its task (:func:`~automatos.abandoned.abandon`), not
+        the job's slot, and its orchestrator is answered, not left to wait out its own
+        timeout."""
+        while True:
+            await asyncio.sleep(OVERDUE_CHECK_S)
+            late = time.time() - OVERDUE_GRACE_S
+            for entry, running in list(self._running.items()):
+                job, task = running.decoded, running.task
+                if job is None or task is None or job.deadline > late or task.done():
+                    continue
+                abandon(task)
+                self.stats.failed += 1
+                error = SubtaskTimeoutError(
+                    f"subtask {job.subtask.id!r} took over {job.timeout_s:g} s and did not stop "
+                    f"when cancelled at its deadline (a plugin that ignores cancellation), on "
+                    f"worker {self.name}"
+                )
+                _log.warning("job %s given up on: %s", job.job, error)
+                self._done(entry, job.reply, encode_error(job.job, error))
+
     # -- withdrawals ----------------------------------------------------------------------
 
     async def _cancel_loop(self) -> None:
@@ -578,13 +614,22 @@ class Worker:
             finished.cancel()
             hurry.cancel()
         left = list(self._running.items())
-        for _, running in left:
-            if running.task is not None:
-                running.task.cancel()
-        for _, running in left:
-            if running.task is not None:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await running.task
+        stopping = [r.task for _, r in left if r.task is not None]
+        for task in stopping:
+            task.cancel()
+        if stopping:
+            # A plugin that ignores its cancellation keeps its task: the job is handed back
+            # all the same (its answer, if one comes, is a duplicate the orchestrator drops)
+            _, stuck = await asyncio.wait(stopping, timeout=HAND_BACK_WAIT_S)
+            for task in stuck:
+                abandon(task)
+            if stuck:
+                _log.warning(
+                    "%d job(s) did not stop within %g s of being cancelled (a plugin that "
+                    "ignores cancellation); handed back all the same",
+                    len(stuck),
+                    HAND_BACK_WAIT_S,
+                )
         for entry, running in left:
             self._running.pop(entry, None)
             self._outbox.requeue.append(running.payload)
