@@ -175,6 +175,12 @@ async def test_a_provider_that_breaks_its_contract_raises_a_typed_error(
         await llm.complete(HELLO)
     llm = ManagedLLM(Broken(act), LLMSettings(max_retries=1, backoff_base_s=0.001))
     assert (await llm.complete(HELLO)).text == "fine"  # retried: it may be flaky
+    # once, not llm.max_retries times: a provider that breaks it twice is broken
+    broken = Broken(act, act, act)
+    llm = ManagedLLM(broken, LLMSettings(max_retries=4, backoff_base_s=0.001))
+    with pytest.raises(ProviderContractError, match=message):
+        await llm.complete(HELLO)
+    assert len(broken.acts) == 1
 
 
 async def test_a_real_cancellation_of_the_caller_still_cancels() -> None:

@@ -45,10 +45,10 @@ class ManagedLLM:
     A provider that breaks its contract (returns something that is not a
     :class:`~automatos.llm.Completion`, or raises an exception that is not an
     :class:`~automatos.errors.AutomatosError`, a ``CancelledError`` nobody asked for included)
-    raises :class:`~automatos.errors.ProviderContractError` naming it, retried like other
-    transient failures. A model missing from the price table is reported as unpriced
-    (``Completion.priced``), unless the provider says it is ``free`` (a model in this
-    process).
+    raises :class:`~automatos.errors.ProviderContractError` naming it, called again once (a
+    garbled answer may be a one-off; twice is how the provider is). A model missing from the
+    price table is reported as unpriced (``Completion.priced``), unless the provider says it
+    is ``free`` (a model in this process).
     """
 
     def __init__(
@@ -165,6 +165,8 @@ class ManagedLLM:
                 error = self._broken(f"returned {problem}")
             if attempt > settings.max_retries or not is_retryable(error):
                 raise error
+            if isinstance(error, ProviderContractError) and attempt > 1:
+                raise error  # once may be a garbled answer; twice is how the provider is
             retry_after = error.retry_after if isinstance(error, RateLimitedError) else None
             delay = backoff_delay(
                 attempt, settings.backoff_base_s, settings.backoff_max_s, retry_after
