@@ -60,6 +60,30 @@ def test_a_bad_variable_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "problem"),
+    [
+        ("AUTOMATOS_LLM__BASE_URL", "not a url", "starts with http:// or https://"),
+        ("AUTOMATOS_LLM__BASE_URL", "ftp://h/v1", "starts with http:// or https://"),
+        ("AUTOMATOS_LLM__BASE_URL", "http://127.0.0.1:x/v1", "the port of an endpoint's URL"),
+        ("AUTOMATOS_EMBEDDINGS__BASE_URL", "localhost:8080", "starts with http://"),
+    ],
+)
+def test_an_endpoint_that_is_no_url_is_refused_when_loaded(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, problem: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    said = describe_settings_error(caught.value)
+    assert said.startswith(f"{variable}: ") and problem in said, said
+
+
+def test_an_endpoint_url_is_kept_as_given() -> None:
+    url = "https://openrouter.ai/api/v1"
+    assert Settings.model_validate({"llm": {"base_url": f" {url}"}}).llm.base_url == url
+
+
 def test_a_variable_in_lower_case_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("automatos_store__enabled", "maybe")
     with pytest.raises(ValidationError) as caught:

@@ -58,6 +58,22 @@ QUALITY_DIMENSIONS = ("completeness", "accuracy", "efficiency", "reliability", "
 """The dimensions of an output's quality that ``quality.weights`` may weigh."""
 
 
+def _http_url(url: str | None) -> str | None:
+    """An endpoint's URL, refused when it is set (not when the first call cannot reach it)."""
+    if url is None:
+        return None
+    parsed = urlsplit(url.strip())
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ValueError("an endpoint's URL starts with http:// or https:// and names its host")
+    try:
+        parsed.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise ValueError("the port of an endpoint's URL is a number") from None
+    if not parsed.hostname:
+        raise ValueError("an endpoint's URL names its host: http://HOST[:PORT]/PATH")
+    return url.strip()
+
+
 class ModelPrice(BaseModel):
     """US dollars per million tokens for one model."""
 
@@ -90,6 +106,11 @@ class LLMSettings(BaseModel):
     in-process by llama.cpp). Unset: ``openai`` if a base URL or key is set, else ``local``."""
     base_url: str | None = None
     """Endpoint of an OpenAI-compatible server, e.g. ``http://127.0.0.1:11434/v1`` for Ollama."""
+
+    @field_validator("base_url")
+    @classmethod
+    def _an_http_url(cls, url: str | None) -> str | None:
+        return _http_url(url)
     api_key: SecretStr | None = None
     model: str = "gpt-4o-mini"
     """Model used by every stage unless an agent names its own."""
@@ -326,6 +347,11 @@ class EmbeddingSettings(BaseModel):
     (``dimensions``); for another model, the length its vectors have."""
     base_url: str | None = None
     """The endpoint (``openai`` only); unset: ``llm.base_url``, else OpenAI's."""
+
+    @field_validator("base_url")
+    @classmethod
+    def _an_http_url(cls, url: str | None) -> str | None:
+        return _http_url(url)
     api_key: SecretStr | None = None
     """Unset: ``llm.api_key``."""
     batch_size: int = Field(default=64, ge=1, le=2048)

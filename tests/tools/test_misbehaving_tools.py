@@ -221,3 +221,19 @@ async def _ended() -> None:
     async with asyncio.timeout(5):
         while not STUBBORN_ENDED.is_set():  # noqa: ASYNC110 - a thread-safe flag
             await asyncio.sleep(0.01)
+
+
+def huge() -> str:
+    """Returns five million characters."""
+    return "Z" * 5_000_000
+
+
+async def test_a_long_result_is_cut_once_and_its_note_says_its_real_length() -> None:
+    box = Toolbox(ToolRegistry([FunctionTool.from_function(huge)]), ToolLimits(2, 5), Redactor())
+    llm = ScriptedLLM(replies=[tool_call("huge", {}), "Read it."])
+    await run_tool_loop(llm, _task("huge"), box)
+    (result,) = [m for m in llm.calls[1].messages if m.role == "tool"]
+    assert result.content.count("[truncated") == 1
+    assert result.content.endswith(
+        f"[truncated: the result has 5000000 characters; the first {MAX_RESULT_CHARS} are shown]"
+    )

@@ -27,7 +27,7 @@ _ALL_RUNS = 2**31 - 1
 
 @runs_app.command("list")
 def runs_list(
-    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
+    limit: Annotated[int, typer.Option(min=1, help="How many, newest first.")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
 ) -> None:
     """List stored runs, newest first."""

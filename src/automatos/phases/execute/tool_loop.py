@@ -77,6 +77,8 @@ of an answer must be answered, and each would be recorded, past ``tools.max_call
 MAX_RECORDED_ERROR_CHARS = 300
 """The longest error recorded of a tool call (:attr:`ToolUse.error`), after redaction."""
 _MAX_RECORDED_NAME_CHARS = 64
+_NOTE_ROOM = 200
+"""Characters past MAX_RESULT_CHARS that a result may have for the note of its own cut."""
 _DIGEST_CHARS = 16
 
 
@@ -196,7 +198,9 @@ async def _run_call(call: ToolCall, timeout_s: float, box: Toolbox) -> tuple[Too
     else:
         outcome = running.result()
         if isinstance(outcome, str):
-            if len(outcome) > MAX_RESULT_CHARS:  # a plugin's Tool that is not bounded itself
+            # a plugin's Tool that is not bounded itself (a FunctionTool's cut, with its note,
+            # is within the room left for a note: not cut again, with a note on the note)
+            if len(outcome) > MAX_RESULT_CHARS + _NOTE_ROOM:
                 outcome = truncated(outcome, MAX_RESULT_CHARS)
             return _use(call, time.perf_counter() - began, "ok", None, box), outcome
         error = outcome
