@@ -37,3 +37,14 @@ def test_a_control_character_is_refused_by_position(text: str) -> None:
 
 def test_tabs_and_line_breaks_are_text() -> None:
     assert WorkflowRequest(text="Compare:\n\tRedis\r\n\tSQLite").text.endswith("SQLite")
+
+
+def test_two_agents_of_one_name_are_refused() -> None:
+    from pydantic import ValidationError
+
+    from automatos import AgentSpec
+
+    first, second = AgentSpec(name="x", description="one"), AgentSpec(name="x", description="two")
+    with pytest.raises(ValidationError, match="agents named twice: x"):
+        WorkflowRequest(text="Do it.", agents=(first, second, AgentSpec(name="y")))
+    assert WorkflowRequest(text="Do it.", agents=(first, AgentSpec(name="y"))).agents[0] is first

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections import Counter
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -76,6 +77,16 @@ class WorkflowRequest(BaseModel):
         # InvalidRequestError is not a ValueError, so pydantic lets it through as it is: the
         # library's callers get the engine's own error and message, not a validation report.
         return check_request_text(text)
+
+    @field_validator("agents")
+    @classmethod
+    def _one_agent_per_name(cls, agents: tuple[AgentSpec, ...]) -> tuple[AgentSpec, ...]:
+        """Two agents of one name: which one a subtask naming it gets would be a guess."""
+        counts = Counter(agent.name for agent in agents)
+        twice = sorted(name for name, count in counts.items() if count > 1)
+        if twice:
+            raise ValueError(f"agents named twice: {', '.join(twice)}")
+        return agents
 
     @property
     def is_recipe(self) -> bool:
