@@ -234,7 +234,8 @@ async def run_shown(
     from automatos.progress import ProgressDisplay
 
     # Ctrl-C stops the run as a stopped process would: recorded interrupted, so that
-    # `automatos runs resume` can go on with it (a cancel would be final).
+    # `automatos runs resume` can go on with it (a cancel would be final). SIGTERM too: what
+    # `timeout`, a CI's cancel and process managers send.
     loop, task = asyncio.get_running_loop(), asyncio.current_task()
 
     def interrupt() -> None:
@@ -242,8 +243,10 @@ async def run_shown(
         if task is not None:
             task.cancel()
 
-    with contextlib.suppress(NotImplementedError, RuntimeError):  # no signals here
-        loop.add_signal_handler(signal.SIGINT, interrupt)
+    stops = (signal.SIGINT, signal.SIGTERM)
+    for stop in stops:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # no signals
+            loop.add_signal_handler(stop, interrupt)
     try:
         async with engine:
             if not show or not console.is_terminal:
@@ -258,8 +261,9 @@ async def run_shown(
 
                 return await start(both)
     finally:
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.remove_signal_handler(signal.SIGINT)
+        for stop in stops:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(stop)
 
 
 def _cost(totals: Totals) -> str:
