@@ -114,6 +114,16 @@ async def test_one_idempotency_key_streams_one_workflow_to_every_retry(
     assert len(listed) == 1
 
 
+async def test_a_stale_last_event_id_does_not_cut_a_new_workflows_stream(
+    client: httpx.AsyncClient,
+) -> None:
+    # the client's header of another stream: the new workflow has no event yet to resume after
+    for headers in ({"Last-Event-ID": "5"}, {"Last-Event-ID": "5", "Idempotency-Key": "new"}):
+        status, _, events = await _post_stream(client, headers)
+        assert status == 201
+        assert events[0]["seq"] == 1 and events[0]["kind"] == "workflow_started"
+
+
 async def test_json_stays_the_default_answer(client: httpx.AsyncClient) -> None:
     for accept in (None, "*/*", "application/json", "text/event-stream;q=0"):
         headers = {} if accept is None else {"Accept": accept}

@@ -153,8 +153,9 @@ def create_app(
         after = _seq(last_event_id)
         limit = settings.plan.max_request_chars
         if len(body.request) > limit:
-            raise HTTPException(
-                422, f"the request is {len(body.request)} characters long; the limit is {limit}"
+            raise InvalidRequestError(
+                f"the request is {len(body.request)} characters long; the limit is {limit} "
+                "(setting plan.max_request_chars)"
             )
         try:
             asked = WorkflowRequest(text=body.request, level=body.level)
@@ -165,7 +166,8 @@ def create_app(
             return await _event_stream(
                 tenant,
                 workflow_id,
-                after,
+                # a new workflow has no event yet: a Last-Event-ID is another one's, stale
+                after if not started else 0,
                 request,
                 status=201 if started else 200,
                 location=f"/v1/workflows/{workflow_id}",
