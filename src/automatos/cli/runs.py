@@ -7,7 +7,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from automatos.cli.output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NO_MODEL, fail, load_settings
+from automatos.cli.output import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_NO_MODEL,
+    EXIT_USAGE,
+    fail,
+    load_settings,
+)
 from automatos.cli.plugins import ToolOption, python_tools
 from automatos.cli.store import STORE_DISABLED, store_settings, with_store
 
@@ -148,6 +155,8 @@ def runs_resume(
 
 def _one_run(settings: StoreSettings, run_id: str) -> RunDetail:
     """The stored run of an id or unique prefix; none ends the command, saying why."""
+    if not run_id.strip():
+        raise fail("give a run's id, or the start of one (automatos runs list)", EXIT_USAGE)
     run, matches = with_store(settings, lambda store: _find_run(store, run_id))
     if run is not None:
         return run
