@@ -111,6 +111,7 @@ class LLMSettings(BaseModel):
     @classmethod
     def _an_http_url(cls, url: str | None) -> str | None:
         return _http_url(url)
+
     api_key: SecretStr | None = None
     model: str = "gpt-4o-mini"
     """Model used by every stage unless an agent names its own."""
@@ -352,6 +353,7 @@ class EmbeddingSettings(BaseModel):
     @classmethod
     def _an_http_url(cls, url: str | None) -> str | None:
         return _http_url(url)
+
     api_key: SecretStr | None = None
     """Unset: ``llm.api_key``."""
     batch_size: int = Field(default=64, ge=1, le=2048)
