@@ -84,6 +84,14 @@ def test_an_endpoint_url_is_kept_as_given() -> None:
     assert Settings.model_validate({"llm": {"base_url": f" {url}"}}).llm.base_url == url
 
 
+@pytest.mark.parametrize("value", ["", "none", "unset"])
+def test_an_endpoint_given_as_nothing_is_unset(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("AUTOMATOS_LLM__BASE_URL", value)
+    monkeypatch.setenv("AUTOMATOS_EMBEDDINGS__BASE_URL", value)
+    settings = Settings()
+    assert settings.llm.base_url is None and settings.embeddings.base_url is None
+
+
 def test_a_variable_in_lower_case_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("automatos_store__enabled", "maybe")
     with pytest.raises(ValidationError) as caught:
