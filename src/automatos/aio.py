@@ -42,14 +42,15 @@ def run(main: Coroutine[Any, Any, T]) -> T:
     try:
         return runner.run(main)
     finally:
-        _close(runner)
+        _close(runner, current=factory is None)  # the Runner sets a loop of its own making
 
 
 EXIT_GRACE_S = 2.0
 """How long the tasks left at the end of :func:`run` may take to end once cancelled."""
 
 
-def _close(runner: asyncio.Runner) -> None:
+def _close(runner: asyncio.Runner, *, current: bool) -> None:
+    """End the runner's loop; ``current``: the runner made it the thread's current loop."""
     loop = runner.get_loop()
     left = [task for task in asyncio.all_tasks(loop) if not task.done()]
     for task in left:
@@ -71,3 +72,5 @@ def _close(runner: asyncio.Runner) -> None:
         # said above, once: not again for each, as each is destroyed with the loop
         task._log_destroy_pending = False  # type: ignore[attr-defined]
     loop.close()
+    if current:  # as runner.close() would: a closed loop must not stay the current one
+        asyncio.set_event_loop(None)

@@ -135,3 +135,29 @@ async def test_a_provider_raising_a_base_exception_of_its_own_fails_the_job_at_o
     finally:
         stop.set()
         await asyncio.wait_for(running, 10)
+
+
+async def test_a_job_given_up_on_while_the_worker_stops_is_not_handed_back_too(
+    queue: str, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(worker_module, "OVERDUE_GRACE_S", 0.1)
+    monkeypatch.setattr(worker_module, "OVERDUE_CHECK_S", 0.05)
+    monkeypatch.setattr(worker_module, "HAND_BACK_WAIT_S", 1.5)
+    settings = queued_settings(queue, max_attempts=1)
+    settings.execution.subtask_timeout_s = 0.4
+    provider = Stubborn(seconds=30.0)
+    worker = Worker(settings.runner, provider, concurrency=1, grace_s=0.05)  # type: ignore[arg-type]
+    stop = asyncio.Event()
+    running = await _started(worker, stop)
+    async with Engine(settings, llm=ScriptedLLM(default="done")) as engine:
+        workflow = asyncio.create_task(engine.run(_request("a")))
+        for _ in range(100):
+            if worker._running:
+                break
+            await asyncio.sleep(0.02)
+        stop.set()  # the hand-back waits 1.5 s; the job's deadline passes meanwhile
+        await asyncio.wait_for(running, 10)
+        provider.released = True
+        await asyncio.wait_for(workflow, 10)
+    # answered (given up on) or handed back, never both
+    assert (worker.stats.failed, worker.stats.handed_back) == (1, 0), worker.stats

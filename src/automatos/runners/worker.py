@@ -630,7 +630,8 @@ class Worker:
                     len(stuck),
                     HAND_BACK_WAIT_S,
                 )
-        for entry, running in left:
+        left = [(entry, running) for entry, running in left if self._running.get(entry) is running]
+        for entry, running in left:  # not those answered meanwhile (done, or given up on)
             self._running.pop(entry, None)
             self._outbox.requeue.append(running.payload)
             self._outbox.acks.append(entry)
