@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -79,13 +79,18 @@ def _http_url(url: str | None) -> str | None:
     parsed = urlsplit(url.strip())
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise ValueError("an endpoint's URL starts with http:// or https:// and names its host")
+    _host_and_port(parsed, "an endpoint's URL", "http://HOST[:PORT]/PATH")
+    return url.strip()
+
+
+def _host_and_port(parsed: SplitResult, what: str, form: str) -> None:
+    """Refuse a URL without a host, or with a port that is not a number."""
     try:
         parsed.port  # noqa: B018 - raises on a port that is not a number
     except ValueError:
-        raise ValueError("the port of an endpoint's URL is a number") from None
+        raise ValueError(f"the port of {what} is a number") from None
     if not parsed.hostname:
-        raise ValueError("an endpoint's URL names its host: http://HOST[:PORT]/PATH")
-    return url.strip()
+        raise ValueError(f"{what} names its host: {form}")
 
 
 EndpointUrl = Annotated[str | None, BeforeValidator(_unset), AfterValidator(_http_url)]
@@ -489,12 +494,7 @@ class RunnerSettings(BaseModel):
         if parsed.scheme not in ("redis", "rediss", "unix"):
             raise ValueError("a Redis URL starts with redis://, rediss:// or unix://")
         if parsed.scheme != "unix":
-            try:
-                parsed.port  # noqa: B018 - raises on a port that is not a number
-            except ValueError:
-                raise ValueError("the port of a Redis URL is a number") from None
-            if not parsed.hostname:
-                raise ValueError("a Redis URL names its host: redis://HOST[:PORT][/DB]")
+            _host_and_port(parsed, "a Redis URL", "redis://HOST[:PORT][/DB]")
             db = parsed.path.strip("/")
             if db and not db.isdigit():
                 raise ValueError("the database of a Redis URL is a number: redis://HOST/0")

@@ -37,7 +37,7 @@ class Stubborn:
             except asyncio.CancelledError:
                 continue
         self.ended += 1
-        return Completion(text="late", model="m", tokens_in=1, tokens_out=1)
+        return Completion(text="late", model="m", tokens_in=1, tokens_out=1, latency_s=0.0)
 
 
 class Custom(BaseException):
@@ -63,6 +63,13 @@ async def _started(worker: Worker, stop: asyncio.Event) -> asyncio.Task[Any]:
     return task
 
 
+async def _job_taken(worker: Worker) -> None:
+    """Until the worker runs a job."""
+    async with asyncio.timeout(5):
+        while not worker._running:  # noqa: ASYNC110 - the worker has no event for it
+            await asyncio.sleep(0.02)
+
+
 async def test_a_job_whose_provider_ignores_cancellation_is_given_up_at_its_deadline(
     queue: str, monkeypatch: Any
 ) -> None:
@@ -71,7 +78,7 @@ async def test_a_job_whose_provider_ignores_cancellation_is_given_up_at_its_dead
     settings = queued_settings(queue, max_attempts=1)
     settings.execution.subtask_timeout_s = 0.5
     provider = Stubborn(seconds=4.0)
-    worker = Worker(settings.runner, provider, concurrency=1, grace_s=1)  # type: ignore[arg-type]
+    worker = Worker(settings.runner, provider, concurrency=1, grace_s=1)
     stop = asyncio.Event()
     running = await _started(worker, stop)
     try:
@@ -98,15 +105,12 @@ async def test_a_worker_stops_when_told_though_a_job_ignores_its_cancellation(
     monkeypatch.setattr(worker_module, "HAND_BACK_WAIT_S", 0.2)
     settings = queued_settings(queue, max_attempts=1)
     provider = Stubborn(seconds=30.0)
-    worker = Worker(settings.runner, provider, concurrency=2, grace_s=0.3)  # type: ignore[arg-type]
+    worker = Worker(settings.runner, provider, concurrency=2, grace_s=0.3)
     stop = asyncio.Event()
     running = await _started(worker, stop)
     async with Engine(settings, llm=ScriptedLLM(default="done")) as engine:
         workflow = asyncio.create_task(engine.run(_request("a")))
-        for _ in range(100):
-            if worker._running:
-                break
-            await asyncio.sleep(0.05)
+        await _job_taken(worker)
         stop.set()
         started = time.monotonic()
         await asyncio.wait_for(running, 10)
@@ -121,7 +125,7 @@ async def test_a_provider_raising_a_base_exception_of_its_own_fails_the_job_at_o
     queue: str,
 ) -> None:
     settings = queued_settings(queue, max_attempts=1)
-    worker = Worker(settings.runner, RaisesItsOwn(), concurrency=1, grace_s=1)  # type: ignore[arg-type]
+    worker = Worker(settings.runner, RaisesItsOwn(), concurrency=1, grace_s=1)
     stop = asyncio.Event()
     running = await _started(worker, stop)
     try:
@@ -146,15 +150,12 @@ async def test_a_job_given_up_on_while_the_worker_stops_is_not_handed_back_too(
     settings = queued_settings(queue, max_attempts=1)
     settings.execution.subtask_timeout_s = 0.4
     provider = Stubborn(seconds=30.0)
-    worker = Worker(settings.runner, provider, concurrency=1, grace_s=0.05)  # type: ignore[arg-type]
+    worker = Worker(settings.runner, provider, concurrency=1, grace_s=0.05)
     stop = asyncio.Event()
     running = await _started(worker, stop)
     async with Engine(settings, llm=ScriptedLLM(default="done")) as engine:
         workflow = asyncio.create_task(engine.run(_request("a")))
-        for _ in range(100):
-            if worker._running:
-                break
-            await asyncio.sleep(0.02)
+        await _job_taken(worker)
         stop.set()  # the hand-back waits 1.5 s; the job's deadline passes meanwhile
         await asyncio.wait_for(running, 10)
         provider.released = True
