@@ -306,7 +306,7 @@ class ArqTaskRunner:
             return outcome
         raise outcome
 
-    async def _batched(self, payload: str) -> Any:
+    async def _batched(self, payload: bytes) -> Any:
         from arq.jobs import serialize_job
 
         job_id = uuid.uuid4().hex

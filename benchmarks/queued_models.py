@@ -56,7 +56,7 @@ def model(latency: float) -> ScriptedLLM:
     )
 
 
-async def run_task(ctx: dict[str, Any], payload: str) -> str:
+async def run_task(ctx: dict[str, Any], payload: bytes) -> bytes:
     """ARQ's job: one queued job's wire JSON in, its answer's wire JSON out."""
     job = decode_job(payload)
     llm: LLMProvider = ctx["llm"]

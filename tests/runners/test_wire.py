@@ -381,3 +381,25 @@ def test_a_tool_error_keeps_its_tool_and_detail() -> None:
         "is not a tool",
         "tool 'nope': is not a tool",
     )
+
+
+def test_text_that_utf8_cannot_carry_travels_replaced_not_refused() -> None:
+    # a lone surrogate, as a model's broken output can hold, in a prompt and in an answer
+    task = dataclasses.replace(
+        _task(), messages=(Message("user", "before \ud800 after \U0001f600"),)
+    )
+    job = decode_job(encode_job(task, "q:answers:r1", 1e9, task.agent.model_dump_json()))
+    assert job.task().messages[0].content == "before \ufffd after \U0001f600"
+    done = Completion(text="odd \udfff", model="m", tokens_in=1, tokens_out=1, latency_s=0.1)
+    _, back = decode_answer(encode_result("j1", done))
+    assert isinstance(back, Completion)
+    assert back.text == "odd \ufffd"
+
+
+def test_an_answer_written_by_json_with_escapes_is_read() -> None:
+    # what a release that wrote with json.dumps (ASCII escapes) sends is read the same
+    done = Completion(text="caf\u00e9 \u2603", model="m", tokens_in=1, tokens_out=2, latency_s=0.1)
+    ours = encode_result("j1", done)
+    escaped = json.dumps(json.loads(ours)).encode()
+    assert b"\\u00e9" in escaped
+    assert decode_answer(escaped) == decode_answer(ours)

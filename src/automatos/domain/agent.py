@@ -85,7 +85,10 @@ class AgentSpec(BaseModel):
 
 def _twice(names: Iterable[str]) -> list[str]:
     """The names given more than once, sorted (in one pass: a request may bring thousands)."""
-    return sorted(name for name, count in Counter(names).items() if count > 1)
+    listed = list(names)
+    if len(set(listed)) == len(listed):  # the usual case, without counting (a worker validates
+        return []  # the agent of every job it takes)
+    return sorted(name for name, count in Counter(listed).items() if count > 1)
 
 
 @dataclass(slots=True)

@@ -60,11 +60,12 @@ from automatos.runners.keys import (
     safe_url,
     text,
 )
-from automatos.runners.wire import decode_answer, encode_job, field_of
+from automatos.runners.wire import decode_answer, encode_job, field_of, json_bytes
 from automatos.settings import RunnerSettings
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
+    from redis.commands.core import AsyncScript
 
     from automatos.field.base import SharedContext
 
@@ -73,6 +74,11 @@ __all__ = ["QueuedTaskRunner", "connect", "ensure_group"]
 _log = logging.getLogger(__name__)
 
 _ANSWERS_PER_READ = 1000
+_ADD_JOBS = """
+local ids = {}
+for i = 1, #ARGV do ids[i] = redis.call('XADD', KEYS[1], '*', 'j', ARGV[i]) end
+return ids
+"""
 
 
 def connect(settings: RunnerSettings) -> Redis:
@@ -149,7 +155,7 @@ class _Waiting:
     """An attempt sent (or about to be) and not yet answered."""
 
     future: asyncio.Future[Completion]
-    payload: str
+    payload: bytes
     entry: str | None = None
     """Its stream entry's id, once sent."""
 
@@ -196,7 +202,8 @@ class QueuedTaskRunner:
         self._slots: _Slots | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._started: asyncio.Future[None] | None = None
-        self._agents: dict[int, tuple[AgentSpec, str]] = {}
+        self._agents: dict[int, tuple[AgentSpec, bytes]] = {}
+        self._script: AsyncScript | None = None
         self._closed = False
         self.duplicates = 0
         """Answers dropped because their job no longer waited (it ran twice)."""
@@ -267,16 +274,16 @@ class QueuedTaskRunner:
                         self._unwanted.append((job, waiting.entry))
                         self._wake.set()
 
-    def _agent_json(self, agent: AgentSpec) -> str:
+    def _agent_json(self, agent: AgentSpec) -> bytes:
         """The agent's JSON, made once per agent object (a workflow sends one agent often)."""
         found = self._agents.get(id(agent))
         if found is not None and found[0] is agent:
             return found[1]
         if len(self._agents) > 1000:
             self._agents.clear()
-        text = agent.model_dump_json()
-        self._agents[id(agent)] = (agent, text)
-        return text
+        encoded = agent.model_dump_json().encode()
+        self._agents[id(agent)] = (agent, encoded)
+        return encoded
 
     async def _start(self) -> None:
         """Reach Redis, make sure the queue exists, and start the writer and the reader."""
@@ -296,6 +303,7 @@ class QueuedTaskRunner:
                     raise
                 raise error from exc
             await self._warn_if_no_worker()
+            self._script = self.redis.register_script(_ADD_JOBS)
             self._wake = asyncio.Event()
             self._slots = _Slots(self.settings.max_in_flight)
             self._tasks = [
@@ -311,9 +319,7 @@ class QueuedTaskRunner:
         dead one, whose run is being resumed: its jobs would otherwise run for nobody, ahead
         of the resumed run's); returns how many. Call it before the workflow sends any job of
         its own."""
-        import json
-
-        marker = f'"workflow_id":{json.dumps(workflow_id)}'.encode()
+        marker = b'"workflow_id":' + json_bytes(workflow_id)
         entries: list[str] = []
         jobs: list[str] = []
         start = "-"
@@ -407,22 +413,45 @@ class QueuedTaskRunner:
     async def _send(
         self, sending: list[tuple[str, _Waiting]], unwanted: list[tuple[str, str | None]]
     ) -> None:
-        stream = self.keys.jobs
-        # One MULTI/EXEC: Redis serves a blocked XREADGROUP after the whole batch is in, not
-        # after its first XADD, so a worker takes the batch in one read instead of taking
-        # one job and coming back for the rest (two workers: each a sliver).
-        async with self.redis.pipeline(transaction=True) as pipe:
-            for _, waiting in sending:
-                pipe.xadd(stream, {"j": waiting.payload})
-            entries = [entry for _, entry in unwanted if entry is not None]
-            if entries:
-                pipe.xdel(stream, *entries)
-            if unwanted:
-                pipe.publish(self.keys.cancel, " ".join(job for job, _ in unwanted))
+        if sending:
             async with asyncio.timeout(self.settings.redis_timeout_s):
-                replies = await pipe.execute()
-        for (_, waiting), entry in zip(sending, replies, strict=False):
-            waiting.entry = entry.decode() if isinstance(entry, bytes) else str(entry)
+                ids = await self._add([waiting.payload for _, waiting in sending])
+            for (_, waiting), entry in zip(sending, ids, strict=False):
+                waiting.entry = entry.decode() if isinstance(entry, bytes) else str(entry)
+        if unwanted:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                entries = [entry for _, entry in unwanted if entry is not None]
+                if entries:
+                    pipe.xdel(self.keys.jobs, *entries)
+                pipe.publish(self.keys.cancel, " ".join(job for job, _ in unwanted))
+                async with asyncio.timeout(self.settings.redis_timeout_s):
+                    await pipe.execute()
+
+    async def _add(self, payloads: list[bytes]) -> list[bytes]:
+        """Put the jobs in the stream in one command; their entries' ids, in order.
+
+        One script rather than an ``XADD`` a job: Redis serves a blocked ``XREADGROUP`` after
+        the whole batch is in, not after its first job (a worker takes a share of the batch
+        in one read, not one job then the rest), and the orchestrator packs one command and
+        parses one reply instead of two a job (``MULTI``'s ``QUEUED`` and ``EXEC``'s). A Redis
+        that runs no scripts (an ACL, a server without Lua) gets the same in ``MULTI``."""
+        from redis.exceptions import ResponseError
+
+        stream = self.keys.jobs
+        refused: ResponseError | None = None
+        if self._script is not None:
+            try:
+                return cast("list[bytes]", await self._script(keys=[stream], args=payloads))
+            except ResponseError as exc:
+                refused = exc
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for payload in payloads:
+                pipe.xadd(stream, {"j": payload})
+            ids = cast("list[bytes]", await pipe.execute())
+        if refused is not None:  # the script was refused and XADD was not: scripts are out
+            _log.info("jobs are sent with MULTI: this Redis runs no scripts (%s)", refused)
+            self._script = None
+        return ids
 
     @staticmethod
     def _fail(sending: list[tuple[str, _Waiting]], error: Exception) -> None:

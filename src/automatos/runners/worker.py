@@ -1,9 +1,9 @@
 """``automatos worker``: runs the queue's jobs with the same executor as the local runner.
 
 A worker reads jobs from the queue's stream in its consumer group, up to ``concurrency`` at
-once, runs each with :func:`~automatos.runners.executor.execute` until the job's deadline,
-pushes the answer to the list the job names and acknowledges the entry. Answers and
-acknowledgements of one moment go in one round trip.
+once and :data:`READ_BATCH` a read, runs each with :func:`~automatos.runners.executor.execute`
+until the job's deadline, pushes the answer to the list the job names and acknowledges the
+entry. Answers and acknowledgements of one moment go in one round trip.
 
 A job whose agent has tools runs its tool loop with the tools of its workflow's host on this
 worker (:class:`~automatos.tools.host.WorkflowHosts`): built-ins from the worker's own
@@ -86,6 +86,11 @@ OVERDUE_GRACE_S = 2.0
 HAND_BACK_WAIT_S = 2.0
 """How long a stopping worker waits for the jobs it cancelled to end before it hands them
 back regardless."""
+READ_BATCH = 100
+"""The most jobs one read takes. A burst of jobs (a thousand subtasks ready at once) is then
+shared by the workers waiting on the queue, a hundred each in turn, instead of going whole
+to the one whose read Redis served first; and a worker answers the first hundred before it
+has started the rest."""
 
 
 @dataclass
@@ -114,7 +119,7 @@ class _Running:
 
 @dataclass
 class _Outbox:
-    answers: dict[str, list[str]] = field(default_factory=dict)
+    answers: dict[str, list[bytes]] = field(default_factory=dict)
     acks: list[str] = field(default_factory=list)
     requeue: list[bytes] = field(default_factory=list)
 
@@ -257,7 +262,7 @@ class Worker:
             try:
                 async with asyncio.timeout(self.settings.redis_timeout_s + 1.0):
                     got = await redis.xreadgroup(
-                        GROUP, self.name, {stream: ">"}, count=free, block=1000
+                        GROUP, self.name, {stream: ">"}, count=min(free, READ_BATCH), block=1000
                     )
             except asyncio.CancelledError:
                 raise
@@ -336,7 +341,7 @@ class Worker:
         self.stats.failed += 1
         self._done(entry, reply, encode_error(job, error))
 
-    async def _answer_of(self, job: Job) -> str:
+    async def _answer_of(self, job: Job) -> bytes:
         left = job.deadline - time.time()
         sid = job.subtask.id
         if left <= 0:
@@ -388,7 +393,7 @@ class Worker:
         finally:
             hosts.release(task.workflow_id)
 
-    def _done(self, entry: str, reply: str | None, answer: str | None) -> None:
+    def _done(self, entry: str, reply: str | None, answer: bytes | None) -> None:
         self._running.pop(entry, None)
         self._room.set()
         if reply is not None and answer is not None:
