@@ -4,7 +4,7 @@ Why Redis Streams with a consumer group (through redis-py) rather than ARQ: ARQ 
 queue (0.5 s by default) and writes several keys per job; measured on the same workloads
 (``benchmarks/queued.py --arq``) it is several times over the targets of issue 15 even tuned.
 A stream gives what a job queue needs in one structure: a worker blocks on it (no polling),
-takes up to its free slots in one read, and an entry read but not acknowledged stays pending
+takes a batch of jobs in one read, and an entry read but not acknowledged stays pending
 under the worker that took it, so a job whose worker died is found and taken over
 (``XAUTOCLAIM``) by another.
 
@@ -12,9 +12,10 @@ How a job goes:
 
 1. :meth:`QueuedTaskRunner.run` encodes the task (:mod:`automatos.runners.wire`) with its
    absolute deadline and the list its answer goes to (one per runner), and puts it in an
-   outbox; one writer sends everything waiting in the outbox in one round trip (``XADD`` per
-   job, pipelined), so a thousand subtasks becoming ready at once cost one exchange.
-2. A worker takes it (``XREADGROUP``), runs it with :func:`~automatos.runners.executor.execute`
+   outbox; one writer sends everything waiting in the outbox in one round trip (one script
+   that adds every job), so a thousand subtasks becoming ready at once cost one exchange.
+2. A worker takes it (``XREADGROUP``, at most a hundred at a time: the workers waiting share
+   a burst), runs it with :func:`~automatos.runners.executor.execute`
    (the local runner's code), pushes the answer and acknowledges the entry.
 3. One reader per runner takes the answers (``BLPOP`` and ``LPOP`` in batches) and resolves
    each waiting attempt by its job id. An answer for a job that no longer waits (a job run
