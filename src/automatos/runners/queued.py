@@ -42,6 +42,7 @@ import asyncio
 import collections
 import contextlib
 import dataclasses
+import json
 import logging
 import time
 import uuid
@@ -320,7 +321,10 @@ class QueuedTaskRunner:
         dead one, whose run is being resumed: its jobs would otherwise run for nobody, ahead
         of the resumed run's); returns how many. Call it before the workflow sends any job of
         its own."""
-        marker = b'"workflow_id":' + json_bytes(workflow_id)
+        # As this release writes the id, and as earlier ones did (json.dumps: non-ASCII
+        # escaped): the dead orchestrator may have been of either.
+        markers = {b'"workflow_id":' + json_bytes(workflow_id)}
+        markers.add(b'"workflow_id":' + json.dumps(workflow_id).encode())
         entries: list[str] = []
         jobs: list[str] = []
         start = "-"
@@ -329,7 +333,7 @@ class QueuedTaskRunner:
                 chunk = await self.redis.xrange(self.keys.jobs, start, "+", count=1000)
                 for entry, fields in chunk:
                     payload = (fields or {}).get(b"j", b"")
-                    if marker in payload:
+                    if any(marker in payload for marker in markers):
                         entries.append(text(entry))
                         job = field_of(payload, "job")
                         if isinstance(job, str):
@@ -382,8 +386,8 @@ class QueuedTaskRunner:
         )
 
     async def _write_loop(self) -> None:
-        """Send what waits in the outbox, and withdraw jobs no longer wanted, in one round
-        trip each time; while Redis is away, keep them and try again."""
+        """Withdraw the jobs no longer wanted, then send what waits in the outbox, a round
+        trip each; while Redis is away, keep what was not done and try again."""
         assert self._wake is not None
         pause = RECONNECT_S[0]
         while True:
@@ -394,39 +398,63 @@ class QueuedTaskRunner:
             sending = [(job, w) for job in jobs if (w := self._waiting.get(job)) is not None]
             if not sending and not unwanted:
                 continue
-            try:
-                await self._send(sending, unwanted)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if not is_connection_error(exc):
-                    self._fail(sending, QueueError(f"Redis refused the jobs: {exc}"))
-                    continue
-                _log.warning("%s; trying again in %.2g s", self._unreachable(exc), pause)
-                self._outbox[:0] = jobs
-                self._unwanted[:0] = unwanted
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, RECONNECT_S[1])
-                self._wake.set()
-            else:
+            # Withdrawals first: they can be done twice, adding jobs cannot. Once the jobs
+            # are in, nothing of this pass is done again.
+            lost: Exception | None = None
+            if unwanted:
+                try:
+                    await self._withdraw(unwanted)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    if is_connection_error(exc):
+                        lost = exc  # kept, and tried again with the jobs
+                    else:  # refused (an ACL): they run for nobody, their answers dropped
+                        _log.error("jobs no longer wanted could not be withdrawn: %s", exc)
+                        unwanted = []
+                else:
+                    unwanted = []
+            if lost is None and sending:
+                try:
+                    await self._add_jobs(sending)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    if is_connection_error(exc):
+                        lost = exc
+                    else:
+                        self._fail(sending, QueueError(f"Redis refused the jobs: {exc}"))
+            if lost is None:
                 pause = RECONNECT_S[0]
+                continue
+            _log.warning("%s; trying again in %.2g s", self._unreachable(lost), pause)
+            self._outbox[:0] = jobs
+            self._unwanted[:0] = unwanted
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, RECONNECT_S[1])
+            self._wake.set()
 
-    async def _send(
-        self, sending: list[tuple[str, _Waiting]], unwanted: list[tuple[str, str | None]]
-    ) -> None:
-        if sending:
+    async def _withdraw(self, unwanted: list[tuple[str, str | None]]) -> None:
+        """Delete the entries of jobs no longer wanted and tell the workers to stop them."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            entries = [entry for _, entry in unwanted if entry is not None]
+            if entries:
+                pipe.xdel(self.keys.jobs, *entries)
+            pipe.publish(self.keys.cancel, " ".join(job for job, _ in unwanted))
             async with asyncio.timeout(self.settings.redis_timeout_s):
-                ids = await self._add([waiting.payload for _, waiting in sending])
-            for (_, waiting), entry in zip(sending, ids, strict=False):
-                waiting.entry = entry.decode() if isinstance(entry, bytes) else str(entry)
-        if unwanted:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                entries = [entry for _, entry in unwanted if entry is not None]
-                if entries:
-                    pipe.xdel(self.keys.jobs, *entries)
-                pipe.publish(self.keys.cancel, " ".join(job for job, _ in unwanted))
-                async with asyncio.timeout(self.settings.redis_timeout_s):
-                    await pipe.execute()
+                await pipe.execute()
+
+    async def _add_jobs(self, sending: list[tuple[str, _Waiting]]) -> None:
+        async with asyncio.timeout(self.settings.redis_timeout_s):
+            ids = await self._add([waiting.payload for _, waiting in sending])
+        late = False
+        for (job, waiting), entry in zip(sending, ids, strict=False):
+            waiting.entry = entry.decode() if isinstance(entry, bytes) else str(entry)
+            if waiting.future.cancelled():  # withdrawn while it was being sent: its entry
+                self._unwanted.append((job, waiting.entry))  # was not known then
+                late = True
+        if late and self._wake is not None:
+            self._wake.set()
 
     async def _add(self, payloads: list[bytes]) -> list[bytes]:
         """Put the jobs in the stream in one command; their entries' ids, in order.
@@ -450,7 +478,7 @@ class QueuedTaskRunner:
                 pipe.xadd(stream, {"j": payload})
             ids = cast("list[bytes]", await pipe.execute())
         if refused is not None:  # the script was refused and XADD was not: scripts are out
-            _log.info("jobs are sent with MULTI: this Redis runs no scripts (%s)", refused)
+            _log.warning("jobs are sent with MULTI: this Redis runs no scripts (%s)", refused)
             self._script = None
         return ids
 
@@ -553,7 +581,7 @@ class QueuedTaskRunner:
             self._unwanted = []
             if unwanted:
                 with contextlib.suppress(Exception):
-                    await self._send([], unwanted)
+                    await self._withdraw(unwanted)
             # A blocked read does not always give way to a cancel (the client may wait on
             # its connection's lock): an empty answer wakes it, and it sees it is closed.
             with contextlib.suppress(Exception):
