@@ -14,7 +14,10 @@ Setup, the same for every configuration:
   - ``runner.max_in_flight`` = 1,000 (the default): all of (a) at once; (c) flows 1,000 at
     a time.
   - ``--concurrency`` 1,000 per worker: one worker alone can hold all of (a).
-  - ``execution.max_concurrency`` = number of subtasks (the runner bounds what is in flight).
+  - ``execution.max_concurrency`` = 1,000 through the queue, what it keeps in flight: a
+    subtask starts when the queue can take it, rather than all 10,000 of (c) starting at
+    once and 9,000 waiting for a slot in the orchestrator's memory (in-process: the number
+    of subtasks, as in ``scheduling.py``).
   - the workers run at niceness 10 (``--worker-nice``), the orchestrator at 0.
 For each workload the one-worker and the two-worker queues are started side by side (idle
 workers block on Redis and cost nothing), each warmed up (its workers running, every one of
@@ -139,7 +142,11 @@ _TICK = os.sysconf("SC_CLK_TCK")
 def _settings(n: int, kind: str, queue: str) -> Settings:
     return Settings(
         plan=PlanLimits(max_subtasks=n, max_fanout=n, max_depth=n),
-        execution=ExecutionSettings(max_concurrency=n, subtask_timeout_s=60, max_attempts=1),
+        execution=ExecutionSettings(
+            max_concurrency=n if kind == "local" else min(n, IN_FLIGHT),
+            subtask_timeout_s=60,
+            max_attempts=1,
+        ),
         store=StoreSettings(enabled=False),
         quality=QualitySettings(enabled=False),
         runner=RunnerSettings(
