@@ -404,9 +404,7 @@ class QueuedTaskRunner:
             if unwanted:
                 try:
                     await self._withdraw(unwanted)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
+                except Exception as exc:  # a cancel is not one: it stops the writer
                     if is_connection_error(exc):
                         lost = exc  # kept, and tried again with the jobs
                     else:  # refused (an ACL): they run for nobody, their answers dropped
@@ -417,8 +415,6 @@ class QueuedTaskRunner:
             if lost is None and sending:
                 try:
                     await self._add_jobs(sending)
-                except asyncio.CancelledError:
-                    raise
                 except Exception as exc:
                     if is_connection_error(exc):
                         lost = exc
