@@ -133,50 +133,61 @@ async def _until(done: Any, within_s: float = 5.0) -> None:
         await asyncio.sleep(0.02)
 
 
+@pytest.fixture
+async def runner(queue: str) -> AsyncIterator[QueuedTaskRunner]:
+    """An orchestrator's runner of ``queue``, with no worker: what it sends stays in the
+    stream, where a test can count it."""
+    made = QueuedTaskRunner(queued_settings(queue).runner)
+    yield made
+    await made.aclose()
+
+
+@pytest.fixture
+async def redis() -> AsyncIterator[Redis]:
+    client = Redis.from_url(REDIS_URL)
+    yield client
+    await client.aclose()
+
+
 @pytest.mark.parametrize(
     "failure",
     [RedisConnectionError("Redis went away"), NoPermissionError("NOPERM no PUBLISH here")],
 )
 async def test_a_failed_withdrawal_neither_sends_a_job_twice_nor_fails_it(
-    queue: str, failure: Exception, monkeypatch: pytest.MonkeyPatch
+    queue: str,
+    runner: QueuedTaskRunner,
+    redis: Redis,
+    failure: Exception,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # no worker: what is sent stays in the stream, where it can be counted
-    runner = QueuedTaskRunner(queued_settings(queue).runner)
-    redis = Redis.from_url(REDIS_URL)
     a, b = _task("a"), _task("b")
-    try:
-        first = asyncio.create_task(runner.run(a))
-        await _until(lambda: _has(redis, queue, a.task_id))
-        withdraw = runner._withdraw
-        failures = [failure]
+    first = asyncio.create_task(runner.run(a))
+    await _until(lambda: _has(redis, queue, a.task_id))
+    withdraw = runner._withdraw
+    failures = [failure]
 
-        async def failing(unwanted: list[tuple[str, str | None]]) -> None:
-            if failures:
-                raise failures.pop()
-            await withdraw(unwanted)
+    async def failing(unwanted: list[tuple[str, str | None]]) -> None:
+        if failures:
+            raise failures.pop()
+        await withdraw(unwanted)
 
-        monkeypatch.setattr(runner, "_withdraw", failing)
-        first.cancel()  # in the same pass of the writer: a's withdrawal, b sent
-        second = asyncio.create_task(runner.run(b))
-        await _until(lambda: _has(redis, queue, b.task_id))
-        await asyncio.sleep(0.5)  # a retry (after a lost connection) would come by now
-        assert await _entries_of(redis, queue, b.task_id) == 1
-        assert not second.done()  # sent, and waiting for its answer: not failed
-        if isinstance(failure, RedisConnectionError):  # tried again: a's entry is gone
-            await _until(lambda: _gone(redis, queue, a.task_id))
-        second.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await second
-    finally:
-        await runner.aclose()
-        await redis.aclose()
+    monkeypatch.setattr(runner, "_withdraw", failing)
+    first.cancel()  # in the same pass of the writer: a's withdrawal, b sent
+    second = asyncio.create_task(runner.run(b))
+    await _until(lambda: _has(redis, queue, b.task_id))
+    await asyncio.sleep(0.5)  # a retry (after a lost connection) would come by now
+    assert await _entries_of(redis, queue, b.task_id) == 1
+    assert not second.done()  # sent, and waiting for its answer: not failed
+    if isinstance(failure, RedisConnectionError):  # tried again: a's entry is gone
+        await _until(lambda: _gone(redis, queue, a.task_id))
+    second.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await second
 
 
 async def test_a_job_withdrawn_while_it_is_being_sent_has_its_entry_deleted(
-    queue: str, monkeypatch: pytest.MonkeyPatch
+    queue: str, runner: QueuedTaskRunner, redis: Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    runner = QueuedTaskRunner(queued_settings(queue).runner)
-    redis = Redis.from_url(REDIS_URL)
     add, sending, go_on, added = runner._add, asyncio.Event(), asyncio.Event(), asyncio.Event()
 
     async def held(payloads: list[bytes]) -> list[bytes]:
@@ -188,22 +199,18 @@ async def test_a_job_withdrawn_while_it_is_being_sent_has_its_entry_deleted(
 
     monkeypatch.setattr(runner, "_add", held)
     task = _task("a")
-    try:
-        running = asyncio.create_task(runner.run(task))
-        await asyncio.wait_for(sending.wait(), 5)
-        running.cancel()  # its entry is not known yet
-        with contextlib.suppress(asyncio.CancelledError):
-            await running
-        go_on.set()
-        await asyncio.wait_for(added.wait(), 5)  # it is in the stream now
-        await _until(lambda: _gone(redis, queue, task.task_id))
-    finally:
-        await runner.aclose()
-        await redis.aclose()
+    running = asyncio.create_task(runner.run(task))
+    await asyncio.wait_for(sending.wait(), 5)
+    running.cancel()  # its entry is not known yet
+    with contextlib.suppress(asyncio.CancelledError):
+        await running
+    go_on.set()
+    await asyncio.wait_for(added.wait(), 5)  # it is in the stream now
+    await _until(lambda: _gone(redis, queue, task.task_id))
 
 
 async def test_a_resumer_withdraws_jobs_written_by_this_release_and_earlier_ones(
-    queue: str,
+    queue: str, runner: QueuedTaskRunner, redis: Redis
 ) -> None:
     # earlier releases wrote jobs with json.dumps, which escapes what is not ASCII
     workflow_id = "caf\u00e9-run \u2603"
@@ -211,16 +218,10 @@ async def test_a_resumer_withdraws_jobs_written_by_this_release_and_earlier_ones
     ours = encode_job(task, f"{queue}:answers:x", time.time() + 60, DEFAULT_AGENT.model_dump_json())
     theirs = json.dumps(json.loads(ours), separators=(",", ":")).encode()
     assert ours != theirs
-    redis = Redis.from_url(REDIS_URL)
-    runner = QueuedTaskRunner(queued_settings(queue).runner)
-    try:
-        for payload in (ours, theirs, encode_job(_task("b", "another"), "r", 0.0, b"{}")):
-            await redis.xadd(QueueKeys(queue).jobs, {"j": payload})
-        assert await runner.withdraw_workflow(workflow_id) == 2
-        assert await redis.xlen(QueueKeys(queue).jobs) == 1
-    finally:
-        await runner.aclose()
-        await redis.aclose()
+    for payload in (ours, theirs, encode_job(_task("b", "another"), "r", 0.0, b"{}")):
+        await redis.xadd(QueueKeys(queue).jobs, {"j": payload})
+    assert await runner.withdraw_workflow(workflow_id) == 2
+    assert await redis.xlen(QueueKeys(queue).jobs) == 1
 
 
 async def _has(redis: Redis, queue: str, job: str) -> bool:
